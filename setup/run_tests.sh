@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: prepares the machine if needed, then the same checks CI runs.
+source "$(dirname "$0")/common.sh"
+cd "$(dirname "$0")/.."
+bash setup/prepare_machine.sh
+log "cargo fmt --check"
+cargo fmt --check
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+log "cargo test"
+cargo test --quiet

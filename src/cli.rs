@@ -1,0 +1,155 @@
+//! Every command-line flag of qbench, in one place.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qbench",
+    version,
+    about = "Should our job queue be a PostgreSQL table or a Valkey Stream? Measure it.",
+    long_about = "qbench benchmarks three PostgreSQL queue designs (skip_locked, delete_returning, \
+partitioned) against Valkey Streams: throughput, tail latency, CPU and memory, cold, warm and \
+under pgbench contention.\n\nConfig layers, lowest first: defaults, the TOML file (--config or \
+./qbench.toml), the environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, \
+QBENCH_VALKEY_URL), then flags."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// TOML config file [default: ./qbench.toml if it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// PostgreSQL as postgres://user:password@host:port/database
+    #[arg(long, global = true, value_name = "URL")]
+    pub pg_url: Option<String>,
+    /// Valkey as redis://[:password@]host:port
+    #[arg(long, global = true, value_name = "URL")]
+    pub valkey_url: Option<String>,
+    /// Start a throwaway PostgreSQL and Valkey for this command, and stop them after
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// No progress lines on stderr
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+}
+
+/// Flags that override `[benchmark]` keys of the config.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WorkloadArgs {
+    /// Offered load in jobs/s (benchmark.production_rate); `max` for as fast as the server takes them (produce only)
+    #[arg(long, global = true, value_name = "R|max")]
+    pub rate: Option<Rate>,
+    /// Seconds to run (benchmark.production_duration)
+    #[arg(long, global = true, value_name = "S")]
+    pub duration: Option<f64>,
+    /// Worker count (benchmark.num_workers)
+    #[arg(long, global = true, value_name = "W")]
+    pub workers: Option<u32>,
+    /// Simulated work per job, ms; 0 for none (benchmark.job_processing_time_ms)
+    #[arg(long, global = true, value_name = "P")]
+    pub processing_ms: Option<f64>,
+    /// Payload bytes per job (benchmark.job_size_bytes)
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub job_size: Option<u32>,
+    /// Jobs claimed per round trip (benchmark.dequeue_batch)
+    #[arg(long, global = true, value_name = "N")]
+    pub dequeue_batch: Option<u32>,
+    /// Partitions of the partitioned design (benchmark.partitions)
+    #[arg(long, global = true, value_name = "N")]
+    pub partitions: Option<u32>,
+    /// Lease length before a job is redelivered, s (benchmark.visibility_timeout_s)
+    #[arg(long, global = true, value_name = "S")]
+    pub visibility_timeout: Option<f64>,
+    /// Producer connections (benchmark.producer_connections)
+    #[arg(long, global = true, value_name = "N")]
+    pub producer_connections: Option<u32>,
+}
+
+/// `--rate`: a number of jobs/s, or `max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    Fixed(f64),
+    Max,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Rate, String> {
+        if s.eq_ignore_ascii_case("max") {
+            return Ok(Rate::Max);
+        }
+        s.parse::<f64>()
+            .map(Rate::Fixed)
+            .map_err(|_| format!("{s:?} is neither a number of jobs/s nor `max`"))
+    }
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Overrides {
+        let w = &self.workload;
+        Overrides {
+            pg_url: self.pg_url.clone(),
+            valkey_url: self.valkey_url.clone(),
+            production_rate: match w.rate {
+                Some(Rate::Fixed(r)) => Some(r),
+                _ => None,
+            },
+            production_duration: w.duration,
+            num_workers: w.workers,
+            job_size_bytes: w.job_size,
+            job_processing_time_ms: w.processing_ms,
+            dequeue_batch: w.dequeue_batch,
+            partitions: w.partitions,
+            visibility_timeout_s: w.visibility_timeout,
+            producer_connections: w.producer_connections,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the queue tables, stream and group (idempotent; --reset empties them)
+    SetupSchema(SetupSchemaArgs),
+    /// Print the effective config as TOML, passwords masked
+    Config,
+    /// Start or stop throwaway servers that outlive one command
+    Local(LocalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetupSchemaArgs {
+    /// skip_locked, delete_returning, partitioned, valkey_streams, a comma list, or all
+    #[arg(long, default_value = "all", value_name = "QUEUE")]
+    pub queue: String,
+    /// Empty the queues as well
+    #[arg(long)]
+    pub reset: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    #[command(subcommand)]
+    pub action: LocalAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalAction {
+    /// Start PostgreSQL and Valkey in the background and print `export` lines for them
+    Start,
+    /// Stop the servers `local start` started and remove their files
+    Stop,
+}

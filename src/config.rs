@@ -1,0 +1,849 @@
+//! The one configuration every subcommand shares.
+//!
+//! Layers, lowest first: built-in defaults (the seed's values), the TOML file
+//! (`--config FILE`, else `./qbench.toml` if present), the environment (libpq's
+//! `PG*` variables and `QBENCH_VALKEY_URL`), then command-line flags.
+//! Every error here is a [`UsageError`]: one line, exit code 2, before anything runs.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::UsageError;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "qbench.toml";
+/// What a password looks like wherever the config is shown.
+pub const MASK: &str = "***";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub benchmark: Benchmark,
+    pub postgres: Postgres,
+    pub valkey: Valkey,
+    pub pgbench: Pgbench,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Benchmark {
+    /// Offered load, jobs per second (open loop).
+    pub production_rate: f64,
+    /// How long the producer offers load, seconds.
+    pub production_duration: f64,
+    pub num_workers: u32,
+    pub job_size_bytes: u32,
+    /// Simulated work per job (a sleep), milliseconds; 0 means none.
+    pub job_processing_time_ms: f64,
+    /// Warm scenario: load offered before measuring, seconds and jobs/s.
+    pub warmup_duration: f64,
+    pub warmup_rate: f64,
+    /// Child tables of the partitioned design.
+    pub partitions: u32,
+    /// Jobs claimed per round trip.
+    pub dequeue_batch: u32,
+    /// Lease length before the reaper hands a job to another worker, seconds.
+    pub visibility_timeout_s: f64,
+    /// Connections the producer spreads its batches over.
+    pub producer_connections: u32,
+    /// PostgreSQL workers sleep this long after finding the queue empty, milliseconds.
+    pub poll_interval_ms: f64,
+    /// Upper bound on waiting for the queue to drain after producing, seconds.
+    pub drain_timeout_s: f64,
+}
+
+impl Default for Benchmark {
+    fn default() -> Self {
+        Self {
+            production_rate: 1000.0,
+            production_duration: 180.0,
+            num_workers: 20,
+            job_size_bytes: 512,
+            job_processing_time_ms: 10.0,
+            warmup_duration: 60.0,
+            warmup_rate: 1000.0,
+            partitions: 16,
+            dequeue_batch: 1,
+            visibility_timeout_s: 30.0,
+            producer_connections: 4,
+            poll_interval_ms: 10.0,
+            drain_timeout_s: 120.0,
+        }
+    }
+}
+
+impl Benchmark {
+    /// Jobs per second the workers can take: workers × 1000 / processing ms.
+    /// `None` when there is no simulated work (capacity is then the server's).
+    pub fn capacity_jobs_s(&self) -> Option<f64> {
+        (self.job_processing_time_ms > 0.0)
+            .then(|| f64::from(self.num_workers) * 1000.0 / self.job_processing_time_ms)
+    }
+
+    /// The plain-words warning owed when the offered rate exceeds capacity.
+    pub fn capacity_warning(&self, rate: f64) -> Option<String> {
+        let cap = self.capacity_jobs_s()?;
+        (rate > cap).then(|| {
+            format!(
+                "offered load {rate:.0} jobs/s exceeds worker capacity {cap:.0} jobs/s \
+                 ({} workers × 1000 / {} ms): the queue will grow without bound and latency \
+                 will measure the test's length, not the queue",
+                self.num_workers, self.job_processing_time_ms
+            )
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Postgres {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// Shell command that restarts the server for the cold scenario; empty: none.
+    pub restart_command: String,
+}
+
+impl Default for Postgres {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 5432,
+            database: "bench_db".into(),
+            user: "bench_user".into(),
+            password: "bench_pass".into(),
+            restart_command: String::new(),
+        }
+    }
+}
+
+impl Postgres {
+    /// Connection settings for tokio-postgres; the password stays inside the struct.
+    pub fn client_config(&self) -> tokio_postgres::Config {
+        let mut c = tokio_postgres::Config::new();
+        c.host(&self.host)
+            .port(self.port)
+            .dbname(&self.database)
+            .user(&self.user)
+            .password(&self.password)
+            .application_name("qbench")
+            .connect_timeout(std::time::Duration::from_secs(10));
+        c
+    }
+
+    /// `user@host:port/database`, safe to print.
+    pub fn display(&self) -> String {
+        format!(
+            "{}@{}:{}/{}",
+            self.user, self.host, self.port, self.database
+        )
+    }
+
+    /// True when the server runs on this machine, so its processes can be sampled.
+    pub fn is_local(&self) -> bool {
+        is_local_host(&self.host)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Valkey {
+    pub url: String,
+    pub stream: String,
+    pub group: String,
+    /// XREADGROUP BLOCK when the stream is empty, milliseconds.
+    pub block_ms: u64,
+    /// Shell command that restarts the server for the cold scenario; empty: none.
+    pub restart_command: String,
+}
+
+impl Default for Valkey {
+    fn default() -> Self {
+        Self {
+            url: "redis://localhost:6379".into(),
+            stream: "bench_queue".into(),
+            group: "bench_workers".into(),
+            block_ms: 1000,
+            restart_command: String::new(),
+        }
+    }
+}
+
+impl Valkey {
+    /// The URL with any password replaced by `***`.
+    pub fn display_url(&self) -> String {
+        mask_url_password(&self.url)
+    }
+
+    pub fn is_local(&self) -> bool {
+        url_host(&self.url).is_some_and(is_local_host)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pgbench {
+    pub clients: u32,
+    pub threads: u32,
+    pub scale: u32,
+}
+
+impl Default for Pgbench {
+    fn default() -> Self {
+        Self {
+            clients: 10,
+            threads: 2,
+            scale: 10,
+        }
+    }
+}
+
+/// Command-line values that override the config; `None` leaves a layer below in force.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub pg_url: Option<String>,
+    pub valkey_url: Option<String>,
+    pub production_rate: Option<f64>,
+    pub production_duration: Option<f64>,
+    pub num_workers: Option<u32>,
+    pub job_size_bytes: Option<u32>,
+    pub job_processing_time_ms: Option<f64>,
+    pub dequeue_batch: Option<u32>,
+    pub partitions: Option<u32>,
+    pub visibility_timeout_s: Option<f64>,
+    pub producer_connections: Option<u32>,
+}
+
+/// Where the file layer came from, for the manifest and `qbench config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Source {
+    Defaults,
+    File(PathBuf),
+}
+
+impl Config {
+    /// Builds the effective config from all four layers.
+    /// `env` looks up an environment variable (injected so tests need not touch the process env).
+    pub fn load(
+        explicit_file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<(Config, Source), UsageError> {
+        let (mut cfg, source) = match explicit_file {
+            Some(path) => (Self::from_file(path)?, Source::File(path.to_path_buf())),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                let p = Path::new(DEFAULT_CONFIG_FILE);
+                (Self::from_file(p)?, Source::File(p.to_path_buf()))
+            }
+            None => (Config::default(), Source::Defaults),
+        };
+        cfg.apply_env(env)?;
+        cfg.apply_overrides(overrides)?;
+        cfg.validate()?;
+        Ok((cfg, source))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, UsageError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            UsageError::new(format!(
+                "cannot read config file {}: {e}; check the path given to --config",
+                path.display()
+            ))
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML; errors name the file, the line and the key.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, UsageError> {
+        toml::from_str::<Config>(text).map_err(|e| {
+            let (line, key) = e
+                .span()
+                .map(|span| locate(text, span.start))
+                .unwrap_or((0, None));
+            let msg = e.message().replace('\n', " ");
+            let at = if line > 0 {
+                format!("{origin}:{line}")
+            } else {
+                origin.to_string()
+            };
+            match key {
+                Some(k) if !msg.contains(&format!("`{}`", leaf(&k))) => {
+                    UsageError::new(format!("invalid config {at}: key `{k}`: {msg}"))
+                }
+                _ => UsageError::new(format!("invalid config {at}: {msg}")),
+            }
+        })
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), UsageError> {
+        let pg = &mut self.postgres;
+        if let Some(v) = env("PGHOST").filter(|v| !v.is_empty()) {
+            pg.host = v;
+        }
+        if let Some(v) = env("PGPORT").filter(|v| !v.is_empty()) {
+            pg.port = v.trim().parse().map_err(|_| {
+                UsageError::new(format!(
+                    "environment variable PGPORT={v:?} is not a port number (1-65535)"
+                ))
+            })?;
+        }
+        if let Some(v) = env("PGUSER").filter(|v| !v.is_empty()) {
+            pg.user = v;
+        }
+        if let Some(v) = env("PGPASSWORD") {
+            pg.password = v;
+        }
+        if let Some(v) = env("PGDATABASE").filter(|v| !v.is_empty()) {
+            pg.database = v;
+        }
+        if let Some(v) = env("QBENCH_VALKEY_URL").filter(|v| !v.is_empty()) {
+            self.valkey.url = v;
+        }
+        Ok(())
+    }
+
+    fn apply_overrides(&mut self, o: &Overrides) -> Result<(), UsageError> {
+        if let Some(url) = &o.pg_url {
+            self.apply_pg_url(url)?;
+        }
+        if let Some(url) = &o.valkey_url {
+            self.valkey.url = url.clone();
+        }
+        let b = &mut self.benchmark;
+        set(&mut b.production_rate, o.production_rate);
+        set(&mut b.production_duration, o.production_duration);
+        set(&mut b.num_workers, o.num_workers);
+        set(&mut b.job_size_bytes, o.job_size_bytes);
+        set(&mut b.job_processing_time_ms, o.job_processing_time_ms);
+        set(&mut b.dequeue_batch, o.dequeue_batch);
+        set(&mut b.partitions, o.partitions);
+        set(&mut b.visibility_timeout_s, o.visibility_timeout_s);
+        set(&mut b.producer_connections, o.producer_connections);
+        Ok(())
+    }
+
+    /// Takes host, port, user, password and database from a `postgres://` URL;
+    /// parts the URL leaves out keep their lower-layer values.
+    fn apply_pg_url(&mut self, url: &str) -> Result<(), UsageError> {
+        let bad = || {
+            UsageError::new(format!(
+                "--pg-url {} is not a URL of the form postgres://user:password@host:port/database",
+                mask_url_password(url)
+            ))
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(bad());
+        }
+        let parsed: tokio_postgres::Config = url.parse().map_err(|_| bad())?;
+        let pg = &mut self.postgres;
+        if let Some(tokio_postgres::config::Host::Tcp(h)) = parsed.get_hosts().first() {
+            pg.host = h.clone();
+        }
+        #[cfg(unix)]
+        if let Some(tokio_postgres::config::Host::Unix(p)) = parsed.get_hosts().first() {
+            pg.host = p.display().to_string();
+        }
+        if let Some(p) = parsed.get_ports().first() {
+            pg.port = *p;
+        }
+        if let Some(u) = parsed.get_user() {
+            pg.user = u.to_string();
+        }
+        if let Some(pw) = parsed.get_password() {
+            pg.password = String::from_utf8_lossy(pw).into_owned();
+        }
+        if let Some(db) = parsed.get_dbname() {
+            pg.database = db.to_string();
+        }
+        Ok(())
+    }
+
+    /// Range and identifier checks; the message names the key and says what is allowed.
+    pub fn validate(&self) -> Result<(), UsageError> {
+        let b = &self.benchmark;
+        positive("benchmark.production_rate", b.production_rate, "jobs/s")?;
+        positive("benchmark.production_duration", b.production_duration, "s")?;
+        in_range("benchmark.num_workers", b.num_workers, 1, 4096)?;
+        in_range("benchmark.job_size_bytes", b.job_size_bytes, 1, 1 << 20)?;
+        non_negative(
+            "benchmark.job_processing_time_ms",
+            b.job_processing_time_ms,
+            "ms",
+        )?;
+        non_negative("benchmark.warmup_duration", b.warmup_duration, "s")?;
+        positive("benchmark.warmup_rate", b.warmup_rate, "jobs/s")?;
+        in_range("benchmark.partitions", b.partitions, 1, 256)?;
+        in_range("benchmark.dequeue_batch", b.dequeue_batch, 1, 10_000)?;
+        positive(
+            "benchmark.visibility_timeout_s",
+            b.visibility_timeout_s,
+            "s",
+        )?;
+        in_range(
+            "benchmark.producer_connections",
+            b.producer_connections,
+            1,
+            256,
+        )?;
+        positive("benchmark.poll_interval_ms", b.poll_interval_ms, "ms")?;
+        positive("benchmark.drain_timeout_s", b.drain_timeout_s, "s")?;
+
+        let pg = &self.postgres;
+        if pg.host.trim().is_empty() {
+            return Err(UsageError::new("postgres.host must not be empty"));
+        }
+        if pg.port == 0 {
+            return Err(UsageError::new("postgres.port must be 1-65535"));
+        }
+        identifier("postgres.database", &pg.database)?;
+        identifier("postgres.user", &pg.user)?;
+
+        let v = &self.valkey;
+        if !(v.url.starts_with("redis://")
+            || v.url.starts_with("rediss://")
+            || v.url.starts_with("valkey://")
+            || v.url.starts_with("valkeys://")
+            || v.url.starts_with("unix://"))
+        {
+            return Err(UsageError::new(format!(
+                "valkey.url {} must start with redis:// (or rediss://, valkey://, unix://)",
+                v.display_url()
+            )));
+        }
+        stream_name("valkey.stream", &v.stream)?;
+        stream_name("valkey.group", &v.group)?;
+        in_range("valkey.block_ms", v.block_ms, 1, 60_000)?;
+
+        let p = &self.pgbench;
+        in_range("pgbench.clients", p.clients, 1, 1000)?;
+        in_range("pgbench.threads", p.threads, 1, 1000)?;
+        in_range("pgbench.scale", p.scale, 1, 100_000)?;
+        Ok(())
+    }
+
+    /// A copy safe to show or store: passwords become `***`.
+    pub fn masked(&self) -> Config {
+        let mut c = self.clone();
+        if !c.postgres.password.is_empty() {
+            c.postgres.password = MASK.into();
+        }
+        c.valkey.url = mask_url_password(&c.valkey.url);
+        c
+    }
+
+    /// The effective config as TOML, passwords masked.
+    pub fn to_toml_masked(&self) -> String {
+        // Serializing plain structs of numbers and strings cannot fail.
+        toml::to_string_pretty(&self.masked()).unwrap_or_default()
+    }
+
+    /// Every secret this config holds, so outputs can be checked against them.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut s = vec![];
+        if !self.postgres.password.is_empty() {
+            s.push(self.postgres.password.clone());
+        }
+        if let Some(pw) = url_password(&self.valkey.url) {
+            s.push(pw.to_string());
+        }
+        s
+    }
+}
+
+fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+fn positive(key: &str, v: f64, unit: &str) -> Result<(), UsageError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(UsageError::new(format!(
+            "{key} = {v} is invalid: it must be a number greater than 0 ({unit})"
+        )))
+    }
+}
+
+fn non_negative(key: &str, v: f64, unit: &str) -> Result<(), UsageError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(UsageError::new(format!(
+            "{key} = {v} is invalid: it must be a number of at least 0 ({unit})"
+        )))
+    }
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<(), UsageError> {
+    if v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(UsageError::new(format!(
+            "{key} = {v} is invalid: it must be between {lo} and {hi}"
+        )))
+    }
+}
+
+/// PostgreSQL names that reach SQL or a shell: letters, digits and underscores.
+pub fn identifier(key: &str, v: &str) -> Result<(), UsageError> {
+    let ok = !v.is_empty()
+        && v.len() <= 63
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !v.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError::new(format!(
+            "{key} = {v:?} is invalid: use 1-63 letters, digits or underscores, not starting with a digit"
+        )))
+    }
+}
+
+/// Stream and group names that reach a Valkey command or a shell.
+pub fn stream_name(key: &str, v: &str) -> Result<(), UsageError> {
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError::new(format!(
+            "{key} = {v:?} is invalid: use 1-128 letters, digits or _ - . :"
+        )))
+    }
+}
+
+/// 1-based line of a byte offset, and the dotted key defined on that line, if any.
+fn locate(text: &str, offset: usize) -> (usize, Option<String>) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let section = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['))
+        .map(|k| match &section {
+            Some(s) => format!("{s}.{k}"),
+            None => k,
+        });
+    (line_no, key)
+}
+
+fn leaf(key: &str) -> &str {
+    key.rsplit('.').next().unwrap_or(key)
+}
+
+fn is_local_host(h: &str) -> bool {
+    matches!(h, "localhost" | "127.0.0.1" | "::1" | "[::1]") || h.starts_with('/')
+}
+
+/// The host part of `scheme://[user[:pw]@]host[:port][/db]`.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let host_port = rest.split('/').next()?;
+    if let Some(stripped) = host_port.strip_prefix('[') {
+        return stripped.split(']').next();
+    }
+    host_port.split(':').next()
+}
+
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let (userinfo, _) = rest.rsplit_once('@')?;
+    let (_, pw) = userinfo.split_once(':')?;
+    (!pw.is_empty()).then_some(pw)
+}
+
+/// Replaces the password of a URL's userinfo with `***`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, hostpart)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, pw)) if !pw.is_empty() => format!("{scheme}://{user}:{MASK}@{hostpart}"),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    fn write_file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        std::io::Write::write_all(&mut f, text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let c = Config::default();
+        assert_eq!(c.benchmark.production_rate, 1000.0);
+        assert_eq!(c.benchmark.production_duration, 180.0);
+        assert_eq!(c.benchmark.num_workers, 20);
+        assert_eq!(c.benchmark.job_size_bytes, 512);
+        assert_eq!(c.benchmark.job_processing_time_ms, 10.0);
+        assert_eq!(c.benchmark.warmup_duration, 60.0);
+        assert_eq!(c.benchmark.warmup_rate, 1000.0);
+        assert_eq!(c.benchmark.partitions, 16);
+        assert_eq!(c.benchmark.dequeue_batch, 1);
+        assert_eq!(c.benchmark.visibility_timeout_s, 30.0);
+        assert_eq!(c.pgbench.clients, 10);
+        assert_eq!(c.pgbench.scale, 10);
+        assert_eq!(c.postgres.display(), "bench_user@localhost:5432/bench_db");
+        assert_eq!(c.postgres.password, "bench_pass");
+        assert_eq!(c.valkey.url, "redis://localhost:6379");
+        assert_eq!(c.valkey.stream, "bench_queue");
+        assert_eq!(c.valkey.group, "bench_workers");
+        c.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn layers_apply_lowest_first() {
+        let f = write_file(
+            "[benchmark]\nnum_workers = 7\nproduction_rate = 50\n[postgres]\nhost = \"filehost\"\nport = 6000\nuser = \"fileuser\"\n[valkey]\nurl = \"redis://filehost:1\"\n",
+        );
+        // File beats defaults.
+        let (c, src) =
+            Config::load(Some(f.path()), &env_of(&[]), &Overrides::default()).expect("valid");
+        assert_eq!(src, Source::File(f.path().to_path_buf()));
+        assert_eq!(c.benchmark.num_workers, 7);
+        assert_eq!(c.benchmark.production_rate, 50.0);
+        assert_eq!(
+            c.benchmark.job_size_bytes, 512,
+            "untouched keys keep defaults"
+        );
+        assert_eq!(c.postgres.host, "filehost");
+
+        // Environment beats the file.
+        let env = env_of(&[
+            ("PGHOST", "envhost"),
+            ("PGPORT", "6001"),
+            ("PGPASSWORD", "envpw"),
+            ("PGDATABASE", "envdb"),
+            ("QBENCH_VALKEY_URL", "redis://envhost:2"),
+        ]);
+        let (c, _) = Config::load(Some(f.path()), &env, &Overrides::default()).expect("valid");
+        assert_eq!(c.postgres.host, "envhost");
+        assert_eq!(c.postgres.port, 6001);
+        assert_eq!(c.postgres.user, "fileuser", "PGUSER unset keeps the file's");
+        assert_eq!(c.postgres.password, "envpw");
+        assert_eq!(c.postgres.database, "envdb");
+        assert_eq!(c.valkey.url, "redis://envhost:2");
+
+        // Flags beat the environment.
+        let o = Overrides {
+            pg_url: Some("postgres://flaguser:flagpw@flaghost:6002/flagdb".into()),
+            valkey_url: Some("redis://flaghost:3".into()),
+            num_workers: Some(3),
+            production_rate: Some(12.5),
+            ..Default::default()
+        };
+        let (c, _) = Config::load(Some(f.path()), &env, &o).expect("valid");
+        assert_eq!(c.postgres.host, "flaghost");
+        assert_eq!(c.postgres.port, 6002);
+        assert_eq!(c.postgres.user, "flaguser");
+        assert_eq!(c.postgres.password, "flagpw");
+        assert_eq!(c.postgres.database, "flagdb");
+        assert_eq!(c.valkey.url, "redis://flaghost:3");
+        assert_eq!(c.benchmark.num_workers, 3);
+        assert_eq!(c.benchmark.production_rate, 12.5);
+    }
+
+    #[test]
+    fn pg_url_without_password_keeps_lower_layers() {
+        let o = Overrides {
+            pg_url: Some("postgres://u@h/db".into()),
+            ..Default::default()
+        };
+        let (c, _) = Config::load(None, &env_of(&[("PGPASSWORD", "x")]), &o).expect("valid");
+        assert_eq!(c.postgres.password, "x");
+        assert_eq!(c.postgres.port, 5432);
+        assert_eq!(c.postgres.user, "u");
+    }
+
+    fn load_err(text: &str) -> String {
+        let f = write_file(text);
+        Config::load(Some(f.path()), &env_of(&[]), &Overrides::default())
+            .expect_err("must be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_file_and_line() {
+        let e = load_err("[benchmark]\nnum_workers = 2\nnum_wrokers = 3\n");
+        assert!(e.contains("num_wrokers"), "{e}");
+        assert!(e.contains(":3"), "line number: {e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+        let e = load_err("[benchmarks]\n");
+        assert!(e.contains("benchmarks"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = load_err("[benchmark]\nnum_workers = \"many\"\n");
+        assert!(e.contains("benchmark.num_workers"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = load_err("[postgres]\nport = 99999\n");
+        assert!(e.contains("postgres.port"), "{e}");
+    }
+
+    #[test]
+    fn broken_toml_names_the_file() {
+        let f = write_file("[benchmark\n");
+        let e = Config::load(Some(f.path()), &env_of(&[]), &Overrides::default())
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key() {
+        for (text, key) in [
+            (
+                "[benchmark]\nproduction_rate = 0\n",
+                "benchmark.production_rate",
+            ),
+            (
+                "[benchmark]\nproduction_rate = -5\n",
+                "benchmark.production_rate",
+            ),
+            ("[benchmark]\nnum_workers = 0\n", "benchmark.num_workers"),
+            ("[benchmark]\npartitions = 0\n", "benchmark.partitions"),
+            (
+                "[benchmark]\ndequeue_batch = 0\n",
+                "benchmark.dequeue_batch",
+            ),
+            (
+                "[benchmark]\nvisibility_timeout_s = 0\n",
+                "benchmark.visibility_timeout_s",
+            ),
+            (
+                "[benchmark]\njob_processing_time_ms = -1\n",
+                "benchmark.job_processing_time_ms",
+            ),
+            ("[valkey]\nstream = \"a b\"\n", "valkey.stream"),
+            ("[valkey]\ngroup = \"g;DEL x\"\n", "valkey.group"),
+            ("[valkey]\nurl = \"http://x\"\n", "valkey.url"),
+            ("[postgres]\ndatabase = \"db; drop\"\n", "postgres.database"),
+            ("[pgbench]\nclients = 0\n", "pgbench.clients"),
+        ] {
+            let e = load_err(text);
+            assert!(e.contains(key), "{text:?} -> {e}");
+        }
+    }
+
+    #[test]
+    fn unreadable_file_is_named() {
+        let e = Config::load(
+            Some(Path::new("/nonexistent/qbench.toml")),
+            &env_of(&[]),
+            &Overrides::default(),
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(e.contains("/nonexistent/qbench.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_env_and_flags_are_refused() {
+        let e = Config::load(None, &env_of(&[("PGPORT", "abc")]), &Overrides::default())
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("PGPORT"), "{e}");
+        let o = Overrides {
+            pg_url: Some("mysql://u:secretpw@h/db".into()),
+            ..Default::default()
+        };
+        let e = Config::load(None, &env_of(&[]), &o)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("--pg-url"), "{e}");
+        assert!(!e.contains("secretpw"), "password leaked: {e}");
+        let o = Overrides {
+            num_workers: Some(0),
+            ..Default::default()
+        };
+        let e = Config::load(None, &env_of(&[]), &o)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("num_workers"), "{e}");
+    }
+
+    #[test]
+    fn masking_hides_every_password() {
+        let mut c = Config::default();
+        c.postgres.password = "s3cret-pg".into();
+        c.valkey.url = "redis://default:s3cret-vk@host:6379/0".into();
+        let shown = c.to_toml_masked();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("password = \"***\""), "{shown}");
+        assert!(shown.contains("redis://default:***@host:6379/0"), "{shown}");
+        assert_eq!(c.secrets(), vec!["s3cret-pg", "s3cret-vk"]);
+        // The printed TOML reads back as a config.
+        Config::from_toml(&shown, "shown").expect("round trip");
+    }
+
+    #[test]
+    fn capacity_warning_fires_only_above_capacity() {
+        let mut b = Benchmark::default();
+        assert_eq!(b.capacity_jobs_s(), Some(2000.0));
+        assert!(b.capacity_warning(1000.0).is_none());
+        let w = b.capacity_warning(5000.0).expect("warns");
+        assert!(
+            w.contains("capacity") && w.contains("5000") && w.contains("2000"),
+            "{w}"
+        );
+        b.job_processing_time_ms = 0.0;
+        assert!(b.capacity_warning(1e9).is_none());
+    }
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let text = include_str!("../qbench.example.toml");
+        let c = Config::from_toml(text, "qbench.example.toml").expect("example parses");
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn local_host_detection() {
+        let mut v = Valkey::default();
+        assert!(v.is_local());
+        v.url = "redis://user:pw@10.0.0.5:6379".into();
+        assert!(!v.is_local());
+        v.url = "redis://[::1]:6379".into();
+        assert!(v.is_local());
+    }
+}

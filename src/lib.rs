@@ -1,0 +1,115 @@
+//! qbench: PostgreSQL queue designs against Valkey Streams, measured honestly.
+//!
+//! `run` is the whole program behind the command line, so tests call it in-process.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod local;
+pub mod queue;
+pub mod schema;
+pub mod shutdown;
+
+use std::process::ExitCode;
+use std::sync::OnceLock;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, Source};
+use crate::error::{exit_code, one_line, usage};
+use crate::local::LocalServers;
+use crate::shutdown::Shutdown;
+
+/// Secrets of the effective config, scrubbed from any error line as a last defence.
+static SECRETS: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Everything a subcommand needs.
+pub struct Ctx {
+    pub cfg: Config,
+    pub source: Source,
+    pub global: cli::GlobalArgs,
+    pub shutdown: Shutdown,
+    /// Set when qbench started the servers itself (`--local`).
+    pub local: Option<local::LocalInfo>,
+}
+
+pub fn main_entry() -> ExitCode {
+    // clap prints usage errors itself and exits with code 2.
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("qbench: error: cannot start the async runtime: {e}");
+            return ExitCode::from(error::EXIT_FAILURE);
+        }
+    };
+    let result = rt.block_on(run(cli));
+    // Do not wait for tasks still parked on the network.
+    rt.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let secrets = SECRETS.get().map(Vec::as_slice).unwrap_or(&[]);
+            eprintln!("qbench: error: {}", one_line(&e, secrets));
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// Loads the config, starts `--local` servers if asked, and runs one subcommand.
+pub async fn run(cli: Cli) -> Result<()> {
+    let shutdown = Shutdown::install();
+    run_with(cli, shutdown).await
+}
+
+/// As [`run`], with a shutdown handle the caller controls (tests interrupt runs with it).
+pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let (cfg, source) = Config::load(cli.global.config.as_deref(), &env, &cli.global.overrides())?;
+    let _ = SECRETS.set(cfg.secrets());
+    if matches!(cli.global.workload.rate, Some(cli::Rate::Max)) {
+        return Err(usage("--rate max applies to `produce` only"));
+    }
+    let needs_servers = matches!(cli.command, Command::SetupSchema(_));
+    if cli.global.local && matches!(cli.command, Command::Local(_)) {
+        return Err(usage(
+            "--local does not apply to `local`: `qbench local start` starts servers by itself",
+        ));
+    }
+    let mut ctx = Ctx {
+        cfg,
+        source,
+        global: cli.global.clone(),
+        shutdown,
+        local: None,
+    };
+    if cli.global.local && needs_servers {
+        if !cli.global.quiet {
+            eprintln!("qbench: starting local PostgreSQL and Valkey …");
+        }
+        let servers = tokio::select! {
+            s = LocalServers::start(&ctx.cfg, false) => s?,
+            _ = ctx.shutdown.cancelled() => return Err(error::Interrupted.into()),
+        };
+        servers.apply_to(&mut ctx.cfg);
+        ctx.local = Some(servers.info());
+        let result = dispatch(cli.command, &mut ctx).await;
+        servers.stop().await;
+        return result;
+    }
+    dispatch(cli.command, &mut ctx).await
+}
+
+async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
+    match command {
+        Command::SetupSchema(args) => commands::setup_schema::run(ctx, &args).await,
+        Command::Config => commands::show_config::run(ctx),
+        Command::Local(args) => commands::local_servers::run(ctx, &args).await,
+    }
+}

@@ -1,0 +1,218 @@
+//! `--local`: a throwaway PostgreSQL and Valkey that live as long as the command
+//! (or, with `qbench local start`, until `qbench local stop`).
+
+pub mod binaries;
+pub mod postgres;
+pub mod process;
+pub mod valkey;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+pub use postgres::{LocalPostgres, Tuning};
+pub use valkey::LocalValkey;
+
+/// What the manifest records about servers qbench started itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalInfo {
+    pub root: PathBuf,
+    pub postgres_port: u16,
+    pub postgres_tuning: Tuning,
+    pub postgres_runs_as: Option<String>,
+    pub valkey_port: u16,
+    pub valkey_binary: PathBuf,
+    pub valkey_is_redis_fallback: bool,
+    pub valkey_persistence: &'static str,
+}
+
+pub struct LocalServers {
+    root: PathBuf,
+    pub postgres: LocalPostgres,
+    pub valkey: LocalValkey,
+    detached: bool,
+    stopped: bool,
+}
+
+/// A port the kernel just handed out (there is a small race until the server binds it).
+pub fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+const OWNER_FILE: &str = "owner.pids";
+
+impl LocalServers {
+    /// Starts both servers. `detached`: they outlive this process (`qbench local start`).
+    pub async fn start(cfg: &Config, detached: bool) -> Result<LocalServers> {
+        cleanup_stale();
+        let root = tempfile::Builder::new()
+            .prefix("qbench-local-")
+            .tempdir()
+            .context("creating a temporary directory for --local servers")?
+            .keep();
+        // The unprivileged server user must be able to enter it.
+        std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        std::fs::write(root.join(OWNER_FILE), std::process::id().to_string())?;
+
+        let result = Self::start_in(&root, cfg, detached).await;
+        match result {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&root);
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_in(root: &Path, cfg: &Config, detached: bool) -> Result<LocalServers> {
+        let mut valkey = LocalValkey::prepare(root, free_port()?)?;
+        let pg_port = free_port()?;
+        let (pg, vk) = tokio::join!(
+            async {
+                let mut pg = LocalPostgres::init(root, &cfg.postgres, pg_port).await?;
+                pg.start(detached).await?;
+                pg.provision(&cfg.postgres).await?;
+                anyhow::Ok(pg)
+            },
+            valkey.start(detached)
+        );
+        let mut postgres = match pg {
+            Ok(pg) => pg,
+            Err(e) => {
+                valkey.kill_now();
+                return Err(e.context("starting the local PostgreSQL"));
+            }
+        };
+        if let Err(e) = vk {
+            postgres.kill_now();
+            valkey.kill_now();
+            return Err(e.context("starting the local Valkey"));
+        }
+        if detached {
+            std::fs::write(
+                root.join(OWNER_FILE),
+                format!("{} {}", postgres.pid, valkey.pid),
+            )?;
+        }
+        Ok(LocalServers {
+            root: root.to_path_buf(),
+            postgres,
+            valkey,
+            detached,
+            stopped: false,
+        })
+    }
+
+    /// Points the config at these servers; credentials stay the configured ones.
+    pub fn apply_to(&self, cfg: &mut Config) {
+        cfg.postgres.host = "127.0.0.1".into();
+        cfg.postgres.port = self.postgres.port;
+        cfg.valkey.url = self.valkey.url();
+    }
+
+    pub fn info(&self) -> LocalInfo {
+        LocalInfo {
+            root: self.root.clone(),
+            postgres_port: self.postgres.port,
+            postgres_tuning: self.postgres.tuning.clone(),
+            postgres_runs_as: self.postgres.run_as_name().map(str::to_string),
+            valkey_port: self.valkey.port,
+            valkey_binary: self.valkey.binary.clone(),
+            valkey_is_redis_fallback: self.valkey.flavor == binaries::ValkeyFlavor::RedisFallback,
+            valkey_persistence: "none (--save \"\" --appendonly no)",
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Stops both servers and removes their directory.
+    pub async fn stop(mut self) {
+        tokio::join!(self.postgres.stop(), self.valkey.stop());
+        let _ = std::fs::remove_dir_all(&self.root);
+        self.stopped = true;
+    }
+
+    /// For `local start`: hand the servers over to `local stop` without stopping them.
+    pub fn into_state(mut self, cfg: &Config) -> LocalState {
+        self.stopped = true;
+        LocalState {
+            root: self.root.clone(),
+            postgres_pid: self.postgres.pid,
+            postgres_port: self.postgres.port,
+            valkey_pid: self.valkey.pid,
+            valkey_port: self.valkey.port,
+            user: cfg.postgres.user.clone(),
+            database: cfg.postgres.database.clone(),
+        }
+    }
+}
+
+impl Drop for LocalServers {
+    fn drop(&mut self) {
+        // Reached on early returns and panics; normal paths call stop().
+        if !self.stopped && !self.detached {
+            self.postgres.kill_now();
+            self.valkey.kill_now();
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// What `qbench local start` leaves for `qbench local stop`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocalState {
+    pub root: PathBuf,
+    pub postgres_pid: u32,
+    pub postgres_port: u16,
+    pub valkey_pid: u32,
+    pub valkey_port: u16,
+    pub user: String,
+    pub database: String,
+}
+
+pub fn state_file() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "qbench-local-state-{}.json",
+        nix::unistd::getuid().as_raw()
+    ))
+}
+
+/// Removes directories of earlier --local runs whose owners are all gone
+/// (a `kill -9` of qbench kills its servers, but cannot remove their files).
+pub fn cleanup_stale() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with("qbench-local-") || name.starts_with("qbench-local-state") {
+            continue;
+        }
+        let path = e.path();
+        let owners = std::fs::read_to_string(path.join(OWNER_FILE)).unwrap_or_default();
+        let pids: Vec<u32> = owners
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 600);
+        let abandoned = if pids.is_empty() {
+            old
+        } else {
+            !pids.iter().any(|&p| process::is_alive(p))
+        };
+        if abandoned {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! A throwaway PostgreSQL: initdb into a temporary directory, a free port, the seed's
+//! tuning scaled to this machine's memory. As root it runs as an unprivileged user,
+//! because initdb and postgres refuse to run as root.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::Signal;
+use nix::unistd::{Gid, Uid, User};
+use serde::Serialize;
+
+use super::process;
+use crate::config::Postgres;
+
+/// The seed's PostgreSQL settings (for an 8 GiB VM), scaled to `total_mb` of memory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tuning {
+    pub shared_buffers_mb: u64,
+    pub effective_cache_size_mb: u64,
+    pub maintenance_work_mem_mb: u64,
+    pub work_mem_mb: u64,
+    pub max_connections: u32,
+}
+
+impl Tuning {
+    pub fn for_memory(total_mb: u64) -> Tuning {
+        // Seed: shared_buffers 2GB, effective_cache_size 6GB, maintenance_work_mem 512MB,
+        // work_mem 32MB, max_connections 200 — that is 1/4, 3/4 and 1/16 of 8 GiB.
+        let scale = |seed_mb: u64, floor: u64| (seed_mb * total_mb / 8192).max(floor);
+        Tuning {
+            shared_buffers_mb: scale(2048, 128),
+            effective_cache_size_mb: scale(6144, 256),
+            maintenance_work_mem_mb: scale(512, 64).min(2048),
+            work_mem_mb: scale(32, 4).min(64),
+            max_connections: 200,
+        }
+    }
+
+    fn conf_lines(&self) -> String {
+        format!(
+            "shared_buffers = '{}MB'\neffective_cache_size = '{}MB'\nmaintenance_work_mem = '{}MB'\nwork_mem = '{}MB'\nmax_connections = {}\n",
+            self.shared_buffers_mb,
+            self.effective_cache_size_mb,
+            self.maintenance_work_mem_mb,
+            self.work_mem_mb,
+            self.max_connections
+        )
+    }
+}
+
+pub fn total_memory_mb() -> u64 {
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    (sys.total_memory() / (1024 * 1024)).max(1024)
+}
+
+pub struct LocalPostgres {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    pub bin_dir: PathBuf,
+    pub tuning: Tuning,
+    pub pid: u32,
+    /// initdb -U made the configured user the bootstrap superuser.
+    superuser: String,
+    child: Option<Child>,
+    run_as: Option<(Uid, Gid, String)>,
+}
+
+/// initdb and postgres refuse root: pick the `postgres` user, else `nobody`.
+fn unprivileged_user() -> Result<Option<(Uid, Gid, String)>> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    for name in ["postgres", "nobody"] {
+        if let Ok(Some(u)) = User::from_name(name) {
+            return Ok(Some((u.uid, u.gid, name.to_string())));
+        }
+    }
+    bail!("running as root and neither a `postgres` nor a `nobody` user exists to run PostgreSQL; create one (useradd postgres)")
+}
+
+fn as_user(cmd: &mut Command, run_as: &Option<(Uid, Gid, String)>) {
+    use std::os::unix::process::CommandExt;
+    if let Some((uid, gid, _)) = run_as {
+        cmd.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+}
+
+fn chown(path: &Path, run_as: &Option<(Uid, Gid, String)>) -> Result<()> {
+    if let Some((uid, gid, _)) = run_as {
+        std::os::unix::fs::chown(path, Some(uid.as_raw()), Some(gid.as_raw()))
+            .with_context(|| format!("chown {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The last lines of a log, to explain a failed start.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join(" | ")
+}
+
+impl LocalPostgres {
+    /// initdb into `root/pg` and write the configuration; the server is not started.
+    pub async fn init(root: &Path, pg: &Postgres, port: u16) -> Result<LocalPostgres> {
+        let bin_dir = super::binaries::pg_bin_dir()?;
+        let run_as = unprivileged_user()?;
+        let data_dir = root.join("pg");
+        std::fs::create_dir_all(&data_dir)?;
+        chown(&data_dir, &run_as)?;
+        let log = root.join("postgres.log");
+
+        let mut initdb = Command::new(bin_dir.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data_dir)
+            .args(["-U", &pg.user, "-E", "UTF8", "--locale=C", "--no-sync"])
+            .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
+            .stdin(Stdio::null());
+        as_user(&mut initdb, &run_as);
+        let out = tokio::task::spawn_blocking(move || initdb.output())
+            .await?
+            .context("running initdb")?;
+        if !out.status.success() {
+            bail!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+
+        let tuning = Tuning::for_memory(total_memory_mb());
+        let conf = format!(
+            "\n# qbench --local\nlisten_addresses = '127.0.0.1'\nport = {port}\n\
+             unix_socket_directories = '{}'\n{}log_min_messages = warning\n",
+            data_dir.display(),
+            tuning.conf_lines()
+        );
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(data_dir.join("postgresql.conf"))?;
+        std::io::Write::write_all(&mut f, conf.as_bytes())?;
+
+        Ok(LocalPostgres {
+            port,
+            data_dir,
+            log,
+            bin_dir,
+            tuning,
+            pid: 0,
+            superuser: pg.user.clone(),
+            child: None,
+            run_as,
+        })
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub async fn start(&mut self, detached: bool) -> Result<()> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let mut cmd = Command::new(self.bin_dir.join("postgres"));
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        as_user(&mut cmd, &self.run_as);
+        let child = if detached {
+            process::spawn_detached(cmd)
+        } else {
+            // Immediate shutdown if qbench dies: the data directory is thrown away anyway.
+            process::spawn_tied(cmd, Signal::SIGQUIT)
+        }
+        .context("starting postgres")?;
+        self.pid = child.id();
+        self.child = Some(child);
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    bail!(
+                        "postgres exited during start ({status}): {}",
+                        log_tail(&self.log, 5)
+                    );
+                }
+            }
+            if self.socket_client("postgres").await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "postgres did not accept connections within 60 s: {}",
+                    log_tail(&self.log, 5)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A superuser connection over the Unix socket (trusted; only the owner can reach it).
+    pub async fn socket_client(&self, database: &str) -> Result<tokio_postgres::Client> {
+        let (client, conn) = tokio_postgres::Config::new()
+            .host_path(&self.data_dir)
+            .port(self.port)
+            .user(&self.superuser)
+            .dbname(database)
+            .connect_timeout(Duration::from_secs(2))
+            .connect(tokio_postgres::NoTls)
+            .await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
+    }
+
+    /// Gives the configured user its password and creates the configured database.
+    pub async fn provision(&self, pg: &Postgres) -> Result<()> {
+        let c = self.socket_client("postgres").await?;
+        // Keep the password out of the server log even if the statement failed.
+        c.batch_execute("SET log_min_error_statement = panic; SET log_statement = none")
+            .await?;
+        let literal = pg.password.replace('\'', "''");
+        c.batch_execute(&format!(
+            "ALTER ROLE \"{}\" WITH LOGIN PASSWORD '{literal}'",
+            pg.user
+        ))
+        .await
+        .context("setting the local server's password")?;
+        let exists = c
+            .query_opt(
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                &[&pg.database],
+            )
+            .await?
+            .is_some();
+        if !exists {
+            c.batch_execute(&format!("CREATE DATABASE \"{}\"", pg.database))
+                .await
+                .context("creating the local database")?;
+        }
+        Ok(())
+    }
+
+    /// Fast shutdown: disconnect clients, checkpoint, exit.
+    pub async fn stop(&mut self) {
+        if self.pid == 0 {
+            return;
+        }
+        process::stop(
+            self.pid,
+            self.child.as_mut(),
+            Signal::SIGINT,
+            Duration::from_secs(30),
+        )
+        .await;
+        self.child = None;
+        self.pid = 0;
+    }
+
+    /// Stop, then start on the same port and data: a cold server process.
+    pub async fn restart(&mut self, detached: bool) -> Result<()> {
+        self.stop().await;
+        self.start(detached).await
+    }
+
+    /// Kills the server at once (used by Drop paths and interrupted runs).
+    pub fn kill_now(&mut self) {
+        if self.pid != 0 {
+            process::send(self.pid, Signal::SIGQUIT);
+            if let Some(c) = self.child.as_mut() {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            self.pid = 0;
+            self.child = None;
+        }
+    }
+
+    /// Which user runs the server (for the manifest).
+    pub fn run_as_name(&self) -> Option<&str> {
+        self.run_as.as_ref().map(|(_, _, n)| n.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_scales_with_memory() {
+        let t = Tuning::for_memory(8192);
+        assert_eq!(t.shared_buffers_mb, 2048);
+        assert_eq!(t.effective_cache_size_mb, 6144);
+        assert_eq!(t.maintenance_work_mem_mb, 512);
+        assert_eq!(t.work_mem_mb, 32);
+        let small = Tuning::for_memory(2048);
+        assert_eq!(small.shared_buffers_mb, 512);
+        assert_eq!(small.work_mem_mb, 8);
+        let big = Tuning::for_memory(24 * 1024);
+        assert_eq!(big.shared_buffers_mb, 6144);
+        assert_eq!(big.work_mem_mb, 64, "capped");
+    }
+}

@@ -1,0 +1,124 @@
+//! Child processes that never outlive qbench.
+//!
+//! A tied child gets PR_SET_PDEATHSIG, so the kernel signals it when its parent dies,
+//! even by `kill -9`. The signal fires when the *thread* that forked it exits, so all
+//! tied children are forked from one keeper thread that lives as long as the process.
+//! Every child gets its own process group, so a terminal's Ctrl-C reaches qbench alone
+//! and qbench decides when its servers stop (after writing its results).
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+type SpawnJob = Box<dyn FnOnce() + Send>;
+
+fn keeper() -> &'static Mutex<mpsc::Sender<SpawnJob>> {
+    static KEEPER: OnceLock<Mutex<mpsc::Sender<SpawnJob>>> = OnceLock::new();
+    KEEPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnJob>();
+        // The thread must outlive every tied child; it ends only with the process.
+        std::thread::Builder::new()
+            .name("qbench-child-keeper".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("spawning the child keeper thread");
+        Mutex::new(tx)
+    })
+}
+
+/// Spawns a child that receives `on_parent_death` when qbench dies.
+pub fn spawn_tied(mut cmd: Command, on_parent_death: Signal) -> io::Result<Child> {
+    let parent = nix::unistd::getpid();
+    // SAFETY: only async-signal-safe syscalls run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            nix::sys::prctl::set_pdeathsig(on_parent_death)?;
+            // The parent may have died before the line above took effect.
+            if nix::unistd::getppid() != parent {
+                nix::libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    keeper()
+        .lock()
+        .map_err(|_| io::Error::other("child keeper lock poisoned"))?
+        .send(Box::new(move || {
+            let _ = tx.send(cmd.spawn());
+        }))
+        .map_err(|_| io::Error::other("child keeper thread is gone"))?;
+    rx.recv()
+        .map_err(|_| io::Error::other("child keeper thread dropped the spawn"))?
+}
+
+/// Spawns a child that outlives qbench (for `qbench local start`): a new session.
+pub fn spawn_detached(mut cmd: Command) -> io::Result<Child> {
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()?;
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+pub fn is_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 checks existence; a zombie still "exists" but is reaped by its parent.
+    signal::kill(Pid::from_raw(raw), None).is_ok() && !is_zombie(pid)
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+pub fn send(pid: u32, sig: Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        let _ = signal::kill(Pid::from_raw(raw), sig);
+    }
+}
+
+/// Sends `sig`, waits up to `grace` for the process to go, then kills it.
+/// Works for children (reaped through `child`) and for strangers (by pid).
+pub async fn stop(pid: u32, child: Option<&mut Child>, sig: Signal, grace: Duration) {
+    send(pid, sig);
+    let deadline = Instant::now() + grace;
+    let mut child = child;
+    loop {
+        let gone = match child.as_deref_mut() {
+            Some(c) => !matches!(c.try_wait(), Ok(None)),
+            None => !is_alive(pid),
+        };
+        if gone {
+            return;
+        }
+        if Instant::now() >= deadline {
+            send(pid, Signal::SIGKILL);
+            if let Some(c) = child.as_deref_mut() {
+                let _ = c.wait();
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

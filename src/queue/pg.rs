@@ -1,0 +1,168 @@
+//! What the three PostgreSQL designs share: connections, errors that tell the user
+//! what to do, and the batch producer (all three enqueue with one unnest INSERT).
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
+use super::{NewJob, Producer};
+use crate::config::Postgres;
+use crate::error::UsageError;
+
+/// A connection of its own (workers and producers never share one).
+/// Dropping the client closes it, which rolls back any open transaction on the server.
+pub async fn connect(pg: &Postgres) -> Result<Client> {
+    let (client, conn) = pg
+        .client_config()
+        .connect(NoTls)
+        .await
+        .map_err(|e| connect_error(&e, pg))?;
+    tokio::spawn(async move {
+        // The error, if any, surfaces on the client's next call.
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// A small shared pool for setup, sampling and the reaper.
+pub fn pool(pg: &Postgres, max_size: usize) -> Result<Pool> {
+    let mgr = Manager::from_config(
+        pg.client_config(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(mgr)
+        .max_size(max_size)
+        .build()
+        .context("building the PostgreSQL connection pool")
+}
+
+/// The shared pool, checked at once so an unreachable server fails with one clear line.
+pub async fn open_pool(pg: &Postgres) -> Result<Pool> {
+    let pool = pool(pg, 4)?;
+    drop(pooled(&pool, pg).await?);
+    Ok(pool)
+}
+
+pub async fn pooled(pool: &Pool, pg: &Postgres) -> Result<Object> {
+    pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Backend(e) => connect_error(&e, pg),
+        other => anyhow::anyhow!("PostgreSQL pool for {}: {other}", pg.display()),
+    })
+}
+
+/// Turns a failed connection into one line that says what to do (exit code 2).
+pub fn connect_error(e: &tokio_postgres::Error, pg: &Postgres) -> anyhow::Error {
+    let at = pg.display();
+    let msg = if let Some(db) = e.as_db_error() {
+        match db.code().code() {
+            "28P01" | "28000" => format!(
+                "PostgreSQL at {at} refused the login: {}; check postgres.password or PGPASSWORD",
+                db.message()
+            ),
+            "3D000" => format!(
+                "PostgreSQL at {at}: {}; create it (setup/install_pg.sh) or set postgres.database",
+                db.message()
+            ),
+            _ => format!("PostgreSQL at {at}: {}", db.message()),
+        }
+    } else {
+        let cause = std::error::Error::source(e)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| e.to_string());
+        format!(
+            "cannot connect to PostgreSQL at {at}: {cause}; is the server running? \
+             (qbench --local starts one; setup/install_pg.sh installs one)"
+        )
+    };
+    anyhow::Error::new(UsageError::new(msg))
+}
+
+pub async fn query_i64(client: &Client, sql: &str) -> Result<i64> {
+    let row = client.query_one(sql, &[]).await?;
+    Ok(row.try_get::<_, i64>(0)?)
+}
+
+pub async fn server_version(client: &Client) -> Result<String> {
+    let row = client.query_one("SELECT version()", &[]).await?;
+    Ok(row.try_get::<_, String>(0)?)
+}
+
+/// Empties tables without waiting forever behind a stuck transaction.
+pub async fn truncate(client: &Client, sql: &str) -> Result<()> {
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = '15s'; {sql}; RESET lock_timeout"
+        ))
+        .await
+        .context("emptying the queue (a transaction holding the table for 15 s blocks this)")
+}
+
+/// Converts a non-negative count column.
+pub fn count(row: &Row, idx: usize) -> Result<u64> {
+    let v: i64 = row.try_get(idx)?;
+    Ok(u64::try_from(v).unwrap_or(0))
+}
+
+/// The one producer of all three PostgreSQL designs: `INSERT … SELECT FROM unnest(…)`,
+/// one round trip per batch. `partitions` is passed as `$4` to the partitioned design.
+pub struct PgProducer {
+    client: Client,
+    stmt: Statement,
+    payload: Arc<[u8]>,
+    partitions: Option<i64>,
+    seqs: Vec<i64>,
+    times: Vec<i64>,
+}
+
+impl PgProducer {
+    pub async fn new(
+        pg: &Postgres,
+        sql: &str,
+        payload: Arc<[u8]>,
+        partitions: Option<i64>,
+    ) -> Result<PgProducer> {
+        let client = connect(pg).await?;
+        let stmt = client
+            .prepare(sql)
+            .await
+            .context("preparing the enqueue statement (did setup-schema run?)")?;
+        Ok(PgProducer {
+            client,
+            stmt,
+            payload,
+            partitions,
+            seqs: Vec::new(),
+            times: Vec::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl Producer for PgProducer {
+    async fn enqueue(&mut self, jobs: &[NewJob]) -> Result<()> {
+        self.seqs.clear();
+        self.times.clear();
+        self.seqs.extend(jobs.iter().map(|j| j.seq));
+        self.times.extend(jobs.iter().map(|j| j.enqueued_at_us));
+        let payloads: Vec<&[u8]> = vec![&self.payload[..]; jobs.len()];
+        match self.partitions {
+            None => {
+                self.client
+                    .execute(&self.stmt, &[&self.seqs, &self.times, &payloads])
+                    .await?
+            }
+            Some(n) => {
+                self.client
+                    .execute(&self.stmt, &[&self.seqs, &self.times, &payloads, &n])
+                    .await?
+            }
+        };
+        Ok(())
+    }
+}

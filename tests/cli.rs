@@ -1,0 +1,118 @@
+//! The qbench binary as a user runs it: exit codes, one-line errors, masking, and
+//! `--local` servers that leave nothing behind.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+
+fn qbench(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qbench"));
+    cmd.args(args)
+        .current_dir(std::env::temp_dir())
+        .env_remove("PGHOST")
+        .env_remove("PGPORT")
+        .env_remove("PGUSER")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGDATABASE")
+        .env_remove("QBENCH_VALKEY_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run qbench")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Directories of --local servers that processes are running in right now.
+fn local_server_dirs() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir("/proc").expect("proc").flatten() {
+        if let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) {
+            let s = cwd.display().to_string();
+            if let Some(i) = s.find("qbench-local-") {
+                out.insert(s[..i + "qbench-local-".len() + 6].to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn config_shows_env_and_flags_with_password_masked() {
+    let out = qbench(
+        &["config", "--workers", "7", "--pg-url", "postgres://flaguser@flaghost:6000/flagdb"],
+        &[
+            ("PGHOST", "envhost"),
+            ("PGPASSWORD", "sup3r-secret"),
+            ("PGDATABASE", "envdb"),
+            ("QBENCH_VALKEY_URL", "redis://:vk-secret@vkhost:6390"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("host = \"flaghost\""), "{s}");
+    assert!(s.contains("port = 6000"), "{s}");
+    assert!(s.contains("database = \"flagdb\""), "{s}");
+    assert!(s.contains("num_workers = 7"), "{s}");
+    assert!(s.contains("url = \"redis://:***@vkhost:6390\""), "{s}");
+    assert!(s.contains("password = \"***\""), "{s}");
+    assert!(!s.contains("sup3r-secret") && !s.contains("vk-secret"), "{s}");
+}
+
+#[test]
+fn bad_config_exits_2_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("bad.toml");
+    for (toml, key) in [
+        ("[benchmark]\nproduction_rate = 0\n", "production_rate"),
+        ("[benchmark]\nnum_workers = 0\n", "num_workers"),
+        ("[benchmark]\nnum_workers = \"x\"\n", "num_workers"),
+        ("[benchmark]\nturbo = true\n", "turbo"),
+    ] {
+        std::fs::write(&file, toml).expect("write");
+        let out = qbench(&["--config", file.to_str().expect("utf8"), "config"], &[]);
+        assert_eq!(out.status.code(), Some(2), "{toml}");
+        let err = text(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(key), "{toml}: {err}");
+        assert!(out.stdout.is_empty(), "nothing on stdout: {}", text(&out.stdout));
+    }
+    let out = qbench(&["--config", "/no/such/file.toml", "config"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/no/such/file.toml"));
+    let out = qbench(&["--rate", "-3", "config"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreachable_server_and_unknown_queue_exit_2_without_the_password() {
+    let out = qbench(
+        &["setup-schema", "--pg-url", "postgres://u:hunter22@127.0.0.1:1/db"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("127.0.0.1:1") && err.contains("running"), "{err}");
+    assert!(!err.contains("hunter22"), "{err}");
+    let out = qbench(&["setup-schema", "--queue", "rabbitmq"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("rabbitmq"));
+}
+
+#[test]
+fn local_setup_schema_twice_leaves_no_process_behind() {
+    let before = local_server_dirs();
+    for _ in 0..2 {
+        let out = qbench(&["--local", "setup-schema", "--queue", "all"], &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let s = text(&out.stdout);
+        for q in ["skip_locked", "delete_returning", "partitioned", "valkey_streams"] {
+            assert!(s.contains(&format!("{q}: ")), "{s}");
+        }
+    }
+    // Servers are stopped before qbench exits.
+    let after = local_server_dirs();
+    let leaked: Vec<_> = after.difference(&before).collect();
+    assert!(leaked.is_empty(), "processes still running in {leaked:?}");
+}

@@ -1,0 +1,124 @@
+//! Test harness: one real PostgreSQL and one real Valkey per test binary, started by the
+//! same code as `--local`. Each test gets a database and a stream of its own, so tests
+//! run in parallel without seeing each other's jobs.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use qbench::config::Config;
+use qbench::local::LocalServers;
+
+struct Shared {
+    base: Config,
+    servers: LocalServers,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        // Started on a runtime of its own: the servers outlive every test's runtime and
+        // die with the test process (they are tied to it by PR_SET_PDEATHSIG).
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(async {
+                let mut base = Config::default();
+                let servers = LocalServers::start(&base, false)
+                    .await
+                    .expect("starting the test servers (run setup/prepare_machine.sh)");
+                servers.apply_to(&mut base);
+                let _ = AT_EXIT.set((
+                    servers.root().to_path_buf(),
+                    servers.postgres.pid,
+                    servers.valkey.pid,
+                ));
+                // SAFETY: registering a plain extern "C" function.
+                unsafe { nix::libc::atexit(stop_at_exit) };
+                Shared { base, servers }
+            })
+        })
+        .join()
+        .expect("server start thread")
+    })
+}
+
+static AT_EXIT: OnceLock<(std::path::PathBuf, u32, u32)> = OnceLock::new();
+
+/// The test harness leaves through `exit`, which skips statics' destructors but runs
+/// atexit handlers: stop the servers and remove their files here.
+extern "C" fn stop_at_exit() {
+    use qbench::local::process;
+    if let Some((root, pg, vk)) = AT_EXIT.get() {
+        process::send(*pg, nix::sys::signal::Signal::SIGQUIT);
+        process::send(*vk, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while (process::is_alive(*pg) || process::is_alive(*vk))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
+}
+
+/// The shared servers' root directory (logs live there).
+pub fn server_root() -> std::path::PathBuf {
+    shared().servers.root().to_path_buf()
+}
+
+/// A config pointing at the shared servers, with its own database and stream.
+pub async fn config(name: &str) -> Config {
+    let s = shared();
+    let mut cfg = s.base.clone();
+    let db = format!("t_{name}");
+    let admin = admin_client(&cfg).await;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await
+        .expect("drop test database");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create test database");
+    cfg.postgres.database = db;
+    cfg.valkey.stream = format!("t_{name}");
+    cfg.valkey.group = format!("g_{name}");
+    cfg.valkey.block_ms = 100;
+    let mut conn = valkey(&cfg).await;
+    let _: () = redis::cmd("DEL")
+        .arg(&cfg.valkey.stream)
+        .arg(format!("{}:requeued", cfg.valkey.stream))
+        .query_async(&mut conn)
+        .await
+        .expect("clear test stream");
+    cfg
+}
+
+pub async fn admin_client(cfg: &Config) -> tokio_postgres::Client {
+    let mut pg = cfg.postgres.clone();
+    pg.database = "postgres".into();
+    qbench::queue::pg::connect(&pg)
+        .await
+        .expect("admin connection")
+}
+
+pub async fn pg_client(cfg: &Config) -> tokio_postgres::Client {
+    qbench::queue::pg::connect(&cfg.postgres)
+        .await
+        .expect("test connection")
+}
+
+pub async fn valkey(cfg: &Config) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(cfg.valkey.url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("valkey connection")
+}
+
+/// Writes `cfg` as a TOML file for driving the binary or `run` with `--config`.
+pub fn config_file(cfg: &Config) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    let text = toml::to_string(cfg).expect("serialize config");
+    std::io::Write::write_all(&mut f, text.as_bytes()).expect("write config");
+    f
+}
