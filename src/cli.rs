@@ -128,6 +128,54 @@ pub enum Command {
     Config,
     /// Start or stop throwaway servers that outlive one command
     Local(LocalArgs),
+    /// Offer jobs to a queue, open loop, at --rate for --duration (or --count jobs)
+    Produce(ProduceArgs),
+    /// Run workers against a queue: claim, simulate --processing-ms of work, complete
+    Work(WorkArgs),
+}
+
+/// Where a test's result files go.
+#[derive(Debug, Clone, Args)]
+pub struct OutArgs {
+    /// Write the test's result files into this folder
+    #[arg(long, value_name = "DIR", requires = "name")]
+    pub out: Option<PathBuf>,
+    /// Test name: files are DIR/TEST_metrics.jsonl, TEST_latency.hlog, …
+    #[arg(long, value_name = "TEST", requires = "out")]
+    pub name: Option<String>,
+    /// Another process's files for the same test: DIR/TEST.INSTANCE_*
+    #[arg(long, value_name = "INSTANCE", requires = "out")]
+    pub instance: Option<String>,
+    /// Replace existing results of this test
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// skip_locked, delete_returning, partitioned or valkey_streams
+    #[arg(long, value_name = "QUEUE")]
+    pub queue: String,
+    /// Produce exactly N jobs instead of for --duration seconds
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    /// skip_locked, delete_returning, partitioned or valkey_streams
+    #[arg(long, value_name = "QUEUE")]
+    pub queue: String,
+    /// Stop once the queue has been empty for S seconds (time before the first job does not count)
+    #[arg(long, value_name = "S")]
+    pub until_idle: Option<f64>,
+    #[command(flatten)]
+    pub out: OutArgs,
 }
 
 #[derive(Debug, Args)]

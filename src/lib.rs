@@ -3,13 +3,18 @@
 //! `run` is the whole program behind the command line, so tests call it in-process.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod local;
+pub mod output;
 pub mod queue;
+pub mod samplers;
 pub mod schema;
 pub mod shutdown;
+pub mod stats;
+pub mod workload;
 
 use std::process::ExitCode;
 use std::sync::OnceLock;
@@ -73,10 +78,15 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     let (cfg, source) = Config::load(cli.global.config.as_deref(), &env, &cli.global.overrides())?;
     let _ = SECRETS.set(cfg.secrets());
-    if matches!(cli.global.workload.rate, Some(cli::Rate::Max)) {
+    if matches!(cli.global.workload.rate, Some(cli::Rate::Max))
+        && !matches!(cli.command, Command::Produce(_))
+    {
         return Err(usage("--rate max applies to `produce` only"));
     }
-    let needs_servers = matches!(cli.command, Command::SetupSchema(_));
+    let needs_servers = matches!(
+        cli.command,
+        Command::SetupSchema(_) | Command::Produce(_) | Command::Work(_)
+    );
     if cli.global.local && matches!(cli.command, Command::Local(_)) {
         return Err(usage(
             "--local does not apply to `local`: `qbench local start` starts servers by itself",
@@ -111,5 +121,7 @@ async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
         Command::SetupSchema(args) => commands::setup_schema::run(ctx, &args).await,
         Command::Config => commands::show_config::run(ctx),
         Command::Local(args) => commands::local_servers::run(ctx, &args).await,
+        Command::Produce(args) => commands::produce::run(ctx, &args).await,
+        Command::Work(args) => commands::work::run(ctx, &args).await,
     }
 }

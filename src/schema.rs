@@ -17,7 +17,7 @@ pub struct SqlFile {
 impl SqlFile {
     fn parse(file: &'static str, text: &'static str) -> SqlFile {
         let (ddl, rest) = text
-            .split_once("\n\\quit\n")
+            .split_once("\\quit\n")
             .unwrap_or_else(|| panic!("{file}: embedded schema has no \\quit line"));
         let mut statements = HashMap::new();
         let mut current: Option<(&'static str, String)> = None;
@@ -76,6 +76,13 @@ pub static PARTITIONED: LazyLock<SqlFile> = LazyLock::new(|| {
     )
 });
 
+pub static MONITOR: LazyLock<SqlFile> = LazyLock::new(|| {
+    SqlFile::parse(
+        "schema/pg_monitor.sql",
+        include_str!("../schema/pg_monitor.sql"),
+    )
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +113,12 @@ mod tests {
         ] {
             assert!(!PARTITIONED.get(n).is_empty());
         }
+    }
+
+    #[test]
+    fn monitor_statements_exist() {
+        assert!(MONITOR.get("sample").contains("pg_stat_database"));
+        assert!(MONITOR.ddl.trim().lines().all(|l| l.starts_with("--")));
     }
 
     #[test]

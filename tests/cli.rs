@@ -41,7 +41,13 @@ fn local_server_dirs() -> BTreeSet<String> {
 #[test]
 fn config_shows_env_and_flags_with_password_masked() {
     let out = qbench(
-        &["config", "--workers", "7", "--pg-url", "postgres://flaguser@flaghost:6000/flagdb"],
+        &[
+            "config",
+            "--workers",
+            "7",
+            "--pg-url",
+            "postgres://flaguser@flaghost:6000/flagdb",
+        ],
         &[
             ("PGHOST", "envhost"),
             ("PGPASSWORD", "sup3r-secret"),
@@ -57,7 +63,10 @@ fn config_shows_env_and_flags_with_password_masked() {
     assert!(s.contains("num_workers = 7"), "{s}");
     assert!(s.contains("url = \"redis://:***@vkhost:6390\""), "{s}");
     assert!(s.contains("password = \"***\""), "{s}");
-    assert!(!s.contains("sup3r-secret") && !s.contains("vk-secret"), "{s}");
+    assert!(
+        !s.contains("sup3r-secret") && !s.contains("vk-secret"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -76,7 +85,11 @@ fn bad_config_exits_2_with_one_line_naming_the_key() {
         let err = text(&out.stderr);
         assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
         assert!(err.contains(key), "{toml}: {err}");
-        assert!(out.stdout.is_empty(), "nothing on stdout: {}", text(&out.stdout));
+        assert!(
+            out.stdout.is_empty(),
+            "nothing on stdout: {}",
+            text(&out.stdout)
+        );
     }
     let out = qbench(&["--config", "/no/such/file.toml", "config"], &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -88,12 +101,19 @@ fn bad_config_exits_2_with_one_line_naming_the_key() {
 #[test]
 fn unreachable_server_and_unknown_queue_exit_2_without_the_password() {
     let out = qbench(
-        &["setup-schema", "--pg-url", "postgres://u:hunter22@127.0.0.1:1/db"],
+        &[
+            "setup-schema",
+            "--pg-url",
+            "postgres://u:hunter22@127.0.0.1:1/db",
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("127.0.0.1:1") && err.contains("running"), "{err}");
+    assert!(
+        err.contains("127.0.0.1:1") && err.contains("running"),
+        "{err}"
+    );
     assert!(!err.contains("hunter22"), "{err}");
     let out = qbench(&["setup-schema", "--queue", "rabbitmq"], &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -107,7 +127,12 @@ fn local_setup_schema_twice_leaves_no_process_behind() {
         let out = qbench(&["--local", "setup-schema", "--queue", "all"], &[]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let s = text(&out.stdout);
-        for q in ["skip_locked", "delete_returning", "partitioned", "valkey_streams"] {
+        for q in [
+            "skip_locked",
+            "delete_returning",
+            "partitioned",
+            "valkey_streams",
+        ] {
             assert!(s.contains(&format!("{q}: ")), "{s}");
         }
     }

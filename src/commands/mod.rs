@@ -1,5 +1,8 @@
 //! One file per subcommand; each takes the shared [`crate::Ctx`].
 
 pub mod local_servers;
+pub mod produce;
 pub mod setup_schema;
 pub mod show_config;
+pub mod test_setup;
+pub mod work;

@@ -16,16 +16,18 @@ pub use postgres::{LocalPostgres, Tuning};
 pub use valkey::LocalValkey;
 
 /// What the manifest records about servers qbench started itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LocalInfo {
     pub root: PathBuf,
     pub postgres_port: u16,
+    pub postgres_pid: u32,
     pub postgres_tuning: Tuning,
     pub postgres_runs_as: Option<String>,
     pub valkey_port: u16,
+    pub valkey_pid: u32,
     pub valkey_binary: PathBuf,
     pub valkey_is_redis_fallback: bool,
-    pub valkey_persistence: &'static str,
+    pub valkey_persistence: String,
 }
 
 pub struct LocalServers {
@@ -117,12 +119,14 @@ impl LocalServers {
         LocalInfo {
             root: self.root.clone(),
             postgres_port: self.postgres.port,
+            postgres_pid: self.postgres.pid,
             postgres_tuning: self.postgres.tuning.clone(),
             postgres_runs_as: self.postgres.run_as_name().map(str::to_string),
             valkey_port: self.valkey.port,
+            valkey_pid: self.valkey.pid,
             valkey_binary: self.valkey.binary.clone(),
             valkey_is_redis_fallback: self.valkey.flavor == binaries::ValkeyFlavor::RedisFallback,
-            valkey_persistence: "none (--save \"\" --appendonly no)",
+            valkey_persistence: "none (--save \"\" --appendonly no)".into(),
         }
     }
 

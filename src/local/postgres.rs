@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid, User};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::process;
 use crate::config::Postgres;
 
 /// The seed's PostgreSQL settings (for an 8 GiB VM), scaled to `total_mb` of memory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tuning {
     pub shared_buffers_mb: u64,
     pub effective_cache_size_mb: u64,

@@ -49,6 +49,12 @@ fn requeued_key(stream: &str) -> String {
     format!("{stream}:requeued")
 }
 
+/// Completions counted by the server, so an audit across processes can tell a completed
+/// entry from one deleted behind the workers' back (both leave the stream).
+fn completed_key(stream: &str) -> String {
+    format!("{stream}:completed")
+}
+
 /// A connection whose response timeout outlasts any BLOCK (the crate's default of 500 ms
 /// would fail a blocked read on the client while the server keeps blocking).
 async fn connect(client: &redis::Client, v: &Valkey) -> Result<MultiplexedConnection> {
@@ -141,6 +147,7 @@ impl Queue for ValkeyStreams {
         redis::cmd("DEL")
             .arg(&self.cfg.stream)
             .arg(requeued_key(&self.cfg.stream))
+            .arg(completed_key(&self.cfg.stream))
             .query_async::<()>(&mut c)
             .await
             .context("deleting the stream")?;
@@ -159,18 +166,21 @@ impl Queue for ValkeyStreams {
 
     async fn state(&self) -> Result<QueueState> {
         let mut c = self.conn.clone();
-        let (info, pending, requeued): (Value, Value, Option<u64>) = redis::pipe()
-            .cmd("XINFO")
-            .arg("STREAM")
-            .arg(&self.cfg.stream)
-            .cmd("XPENDING")
-            .arg(&self.cfg.stream)
-            .arg(&self.cfg.group)
-            .cmd("GET")
-            .arg(requeued_key(&self.cfg.stream))
-            .query_async(&mut c)
-            .await
-            .context("reading the stream's state")?;
+        let (info, pending, requeued, completed): (Value, Value, Option<u64>, Option<u64>) =
+            redis::pipe()
+                .cmd("XINFO")
+                .arg("STREAM")
+                .arg(&self.cfg.stream)
+                .cmd("XPENDING")
+                .arg(&self.cfg.stream)
+                .arg(&self.cfg.group)
+                .cmd("GET")
+                .arg(requeued_key(&self.cfg.stream))
+                .cmd("GET")
+                .arg(completed_key(&self.cfg.stream))
+                .query_async(&mut c)
+                .await
+                .context("reading the stream's state")?;
         let length = field_u64(&info, "length").ok_or_else(|| anyhow!("XINFO: no length"))?;
         let added = field_u64(&info, "entries-added")
             .ok_or_else(|| anyhow!("XINFO: no entries-added (Valkey/Redis ≥ 7 needed)"))?;
@@ -183,7 +193,7 @@ impl Queue for ValkeyStreams {
         Ok(QueueState {
             pending: length.saturating_sub(in_flight),
             in_flight,
-            completed: produced.saturating_sub(length),
+            completed: completed.unwrap_or(0),
             produced,
         })
     }
@@ -202,6 +212,7 @@ impl Queue for ValkeyStreams {
             stream: self.cfg.stream.clone(),
             group: self.cfg.group.clone(),
             name: format!("{}-w{worker}", self.consumer_prefix),
+            completed_key: completed_key(&self.cfg.stream),
             block_ms: self.cfg.block_ms,
         }))
     }
@@ -271,6 +282,7 @@ struct StreamConsumer {
     stream: String,
     group: String,
     name: String,
+    completed_key: String,
     block_ms: u64,
 }
 
@@ -304,7 +316,8 @@ impl Consumer for StreamConsumer {
         if ids.is_empty() {
             return Ok(());
         }
-        // XACK and XDEL go out together: one round trip.
+        let n = ids.len();
+        // XACK, XDEL and the completion count go out together: one round trip.
         redis::pipe()
             .cmd("XACK")
             .arg(&self.stream)
@@ -314,6 +327,10 @@ impl Consumer for StreamConsumer {
             .cmd("XDEL")
             .arg(&self.stream)
             .arg(&ids)
+            .ignore()
+            .cmd("INCRBY")
+            .arg(&self.completed_key)
+            .arg(n)
             .ignore()
             .query_async::<()>(&mut self.conn)
             .await?;

@@ -87,6 +87,7 @@ pub async fn config(name: &str) -> Config {
     let _: () = redis::cmd("DEL")
         .arg(&cfg.valkey.stream)
         .arg(format!("{}:requeued", cfg.valkey.stream))
+        .arg(format!("{}:completed", cfg.valkey.stream))
         .query_async(&mut conn)
         .await
         .expect("clear test stream");
@@ -121,4 +122,44 @@ pub fn config_file(cfg: &Config) -> tempfile::NamedTempFile {
     let text = toml::to_string(cfg).expect("serialize config");
     std::io::Write::write_all(&mut f, text.as_bytes()).expect("write config");
     f
+}
+
+/// The id of the oldest (or newest) entry of the test's stream.
+pub async fn stream_entry_id(cfg: &Config, newest: bool) -> String {
+    let mut c = valkey(cfg).await;
+    let (cmd, from, to) = if newest {
+        ("XREVRANGE", "+", "-")
+    } else {
+        ("XRANGE", "-", "+")
+    };
+    let v: redis::Value = redis::cmd(cmd)
+        .arg(&cfg.valkey.stream)
+        .arg(from)
+        .arg(to)
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut c)
+        .await
+        .expect("range");
+    let redis::Value::Array(entries) = v else {
+        panic!("unexpected reply {v:?}")
+    };
+    let Some(redis::Value::Array(entry)) = entries.first() else {
+        panic!("empty stream")
+    };
+    let Some(redis::Value::BulkString(id)) = entry.first() else {
+        panic!("no id")
+    };
+    String::from_utf8_lossy(id).into_owned()
+}
+
+/// XDEL of one entry; returns how many were deleted.
+pub async fn xdel(cfg: &Config, id: &str) -> i64 {
+    let mut c = valkey(cfg).await;
+    redis::cmd("XDEL")
+        .arg(&cfg.valkey.stream)
+        .arg(id)
+        .query_async(&mut c)
+        .await
+        .expect("xdel")
 }

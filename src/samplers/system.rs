@@ -1,0 +1,211 @@
+//! `TEST_system.csv`: the whole machine (CPU, memory, disk bytes/s), the server's processes
+//! (all postgres processes together, or valkey-server) and qbench itself.
+//! sysinfo blocks, so this runs on a thread of its own. CPU % is of the whole machine:
+//! 100 means every core busy.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+/// Which processes are "the server".
+#[derive(Debug, Clone)]
+pub enum ServerProcs {
+    /// Processes named `postgres`; with a known postmaster, only its family.
+    Postgres { postmaster: Option<u32> },
+    /// `valkey-server` (or `redis-server`); with a known pid, only that one.
+    Valkey { pid: Option<u32> },
+    /// The server runs elsewhere: its columns stay empty.
+    Remote,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub t_s: f64,
+    pub cpu_pct: f64,
+    pub mem_used_mb: u64,
+    pub disk_read_bytes_s: u64,
+    pub disk_write_bytes_s: u64,
+    pub server_cpu_pct: Option<f64>,
+    pub server_mem_mb: Option<u64>,
+    pub qbench_cpu_pct: f64,
+    pub qbench_mem_mb: u64,
+}
+
+pub struct SystemSampler {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Result<()>>,
+}
+
+/// Cumulative bytes read and written by whole disks (partitions and loops excluded).
+fn disk_bytes() -> (u64, u64) {
+    let Ok(text) = std::fs::read_to_string("/proc/diskstats") else {
+        return (0, 0);
+    };
+    let mut r = 0u64;
+    let mut w = 0u64;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 10 {
+            continue;
+        }
+        let name = f[2];
+        if name.starts_with("loop") || name.starts_with("ram") || name.starts_with("dm-") {
+            continue;
+        }
+        // Whole disks have a /sys/block entry; partitions do not.
+        if !std::path::Path::new(&format!("/sys/block/{name}")).exists() {
+            continue;
+        }
+        r += f[5].parse::<u64>().unwrap_or(0) * 512;
+        w += f[9].parse::<u64>().unwrap_or(0) * 512;
+    }
+    (r, w)
+}
+
+impl SystemSampler {
+    pub fn start<W: Write + Send + 'static>(
+        out: W,
+        started: Instant,
+        server: ServerProcs,
+    ) -> Result<SystemSampler> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("qbench-system-sampler".into())
+            .spawn(move || run(out, started, server, &flag))?;
+        Ok(SystemSampler { stop, handle })
+    }
+
+    /// Stops after the row in progress and flushes the file.
+    pub fn stop(self) -> Result<()> {
+        self.stop.store(true, Ordering::Release);
+        self.handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("system sampler thread panicked"))?
+    }
+}
+
+fn run<W: Write>(out: W, started: Instant, server: ServerProcs, stop: &AtomicBool) -> Result<()> {
+    let mut csv = csv::Writer::from_writer(out);
+    let mut sys = System::new();
+    let me = Pid::from_u32(std::process::id());
+    let cores = sys_cores(&mut sys);
+    let refresh = |sys: &mut System| {
+        sys.refresh_cpu_usage();
+        sys.refresh_memory();
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            ProcessRefreshKind::nothing().with_cpu().with_memory(),
+        );
+    };
+    refresh(&mut sys);
+    let mut disk_prev = disk_bytes();
+    let mut prev_at = Instant::now();
+    let mut k = 1u64;
+    loop {
+        // Sleep to the next whole second since the start, in small steps to notice stop.
+        let next = started + Duration::from_secs(k);
+        while Instant::now() < next {
+            if stop.load(Ordering::Acquire) {
+                csv.flush()?;
+                return Ok(());
+            }
+            std::thread::sleep(
+                next.saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(50)),
+            );
+        }
+        k += 1;
+        refresh(&mut sys);
+        let now = Instant::now();
+        let dt = (now - prev_at).as_secs_f64().max(1e-3);
+        prev_at = now;
+        let disk = disk_bytes();
+        let per_s = |a: u64, b: u64| ((a.saturating_sub(b)) as f64 / dt) as u64;
+        let (server_cpu, server_mem) = server_usage(&sys, &server);
+        let (my_cpu, my_mem) = sys.process(me).map_or((0.0, 0), |p| {
+            (
+                p.cpu_usage(),
+                pss(p.pid().as_u32()).unwrap_or_else(|| p.memory()),
+            )
+        });
+        csv.serialize(Row {
+            t_s: super::secs(started),
+            cpu_pct: round2(f64::from(sys.global_cpu_usage())),
+            mem_used_mb: sys.used_memory() / (1 << 20),
+            disk_read_bytes_s: per_s(disk.0, disk_prev.0),
+            disk_write_bytes_s: per_s(disk.1, disk_prev.1),
+            server_cpu_pct: server_cpu.map(|c| round2(f64::from(c / cores))),
+            server_mem_mb: server_mem.map(|m| m / (1 << 20)),
+            qbench_cpu_pct: round2(f64::from(my_cpu / cores)),
+            qbench_mem_mb: my_mem / (1 << 20),
+        })?;
+        csv.flush()?;
+        disk_prev = disk;
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn sys_cores(sys: &mut System) -> f32 {
+    sys.refresh_cpu_usage();
+    sys.cpus().len().max(1) as f32
+}
+
+/// Proportional set size: shared pages (PostgreSQL's shared_buffers) are split among
+/// the processes that map them instead of being counted once per backend.
+fn pss(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Summed CPU (% of one core) and memory (bytes) of the server's processes.
+fn server_usage(sys: &System, server: &ServerProcs) -> (Option<f32>, Option<u64>) {
+    let pick: Box<dyn Fn(&sysinfo::Process) -> bool> = match server {
+        ServerProcs::Remote => return (None, None),
+        ServerProcs::Postgres { postmaster } => {
+            let root = postmaster.map(Pid::from_u32);
+            Box::new(move |p| {
+                p.name() == "postgres" && root.is_none_or(|r| p.pid() == r || p.parent() == Some(r))
+            })
+        }
+        ServerProcs::Valkey { pid } => {
+            let only = pid.map(Pid::from_u32);
+            Box::new(move |p| match only {
+                Some(o) => p.pid() == o,
+                None => {
+                    let n = p.name().to_string_lossy();
+                    n.starts_with("valkey-server") || n.starts_with("redis-server")
+                }
+            })
+        }
+    };
+    let (mut cpu, mut mem, mut any) = (0.0f32, 0u64, false);
+    for p in sys.processes().values().filter(|p| pick(p)) {
+        cpu += p.cpu_usage();
+        mem += pss(p.pid().as_u32()).unwrap_or_else(|| p.memory());
+        any = true;
+    }
+    if any {
+        (Some(cpu), Some(mem))
+    } else {
+        (None, None)
+    }
+}

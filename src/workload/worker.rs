@@ -1,0 +1,267 @@
+//! Workers: each on its own connection, claim → simulated work (a sleep) → complete,
+//! recording queue wait, service and end-to-end latency per job. Errors are counted and
+//! the worker reconnects with backoff. On stop, jobs in hand are finished and completed.
+//! The reaper hands expired leases back for the designs that have them.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::audit::Audit;
+use super::warn_limited;
+use crate::clock::Clock;
+use crate::queue::{Backend, Consumer, Queue};
+use crate::stats::{Metric, Recorders, Shard};
+
+#[derive(Debug, Clone)]
+pub struct WorkPlan {
+    pub workers: usize,
+    pub processing: Duration,
+    pub batch: usize,
+    /// PostgreSQL workers sleep this long when the queue was empty.
+    pub poll_interval: Duration,
+}
+
+/// Counters the collector, the stop rules and the audit read.
+#[derive(Default)]
+pub struct WorkState {
+    pub claimed: AtomicU64,
+    pub completed: AtomicU64,
+    pub redelivered: AtomicU64,
+    pub errors: AtomicU64,
+    pub reaped: AtomicU64,
+    pub reap_errors: AtomicU64,
+    /// Jobs claimed and not yet completed (or given up).
+    pub in_hand: AtomicI64,
+    /// Wall µs of the first claim and of the last completion (0: none yet).
+    pub first_claim_us: AtomicI64,
+    pub last_complete_us: AtomicI64,
+    pub last_claim_us: AtomicI64,
+    pub audit: Audit,
+}
+
+impl WorkState {
+    pub fn throughput(&self) -> f64 {
+        let (a, b) = (
+            self.first_claim_us.load(Ordering::Acquire),
+            self.last_complete_us.load(Ordering::Acquire),
+        );
+        let n = self.completed.load(Ordering::Acquire);
+        if a == 0 || b <= a {
+            return 0.0;
+        }
+        n as f64 / ((b - a) as f64 / 1e6)
+    }
+}
+
+pub struct Workers {
+    pub state: Arc<WorkState>,
+    tasks: Vec<JoinHandle<()>>,
+    reaper: Option<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+/// Opens every worker's connection first (failures here are the user's), then starts them.
+pub async fn start(
+    queue: Arc<dyn Queue>,
+    plan: &WorkPlan,
+    recorders: &Recorders,
+    visibility_timeout: Duration,
+) -> anyhow::Result<Workers> {
+    let state = Arc::new(WorkState::default());
+    let stop = CancellationToken::new();
+    let mut consumers = Vec::with_capacity(plan.workers);
+    for i in 0..plan.workers {
+        consumers.push(queue.consumer(i).await?);
+    }
+    let tasks = consumers
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            tokio::spawn(worker(
+                i,
+                c,
+                queue.clone(),
+                plan.clone(),
+                recorders.shard(i),
+                state.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    let reaper = Some(tokio::spawn(reaper(
+        queue.clone(),
+        visibility_timeout,
+        state.clone(),
+        stop.clone(),
+    )));
+    Ok(Workers {
+        state,
+        tasks,
+        reaper,
+        stop,
+    })
+}
+
+fn set_once(slot: &AtomicI64, v: i64) {
+    let _ = slot.compare_exchange(0, v, Ordering::AcqRel, Ordering::Acquire);
+}
+
+async fn worker(
+    index: usize,
+    mut consumer: Box<dyn Consumer>,
+    queue: Arc<dyn Queue>,
+    plan: WorkPlan,
+    shard: Shard,
+    st: Arc<WorkState>,
+    stop: CancellationToken,
+) {
+    let clock = Clock::get();
+    let polls = queue.kind().backend() == Backend::Postgresql;
+    let mut held: Vec<(i64, i64)> = Vec::with_capacity(plan.batch);
+    let mut backoff = Duration::from_millis(50);
+    while !stop.is_cancelled() {
+        let jobs = match consumer.claim(plan.batch).await {
+            Ok(jobs) => {
+                backoff = Duration::from_millis(50);
+                jobs
+            }
+            Err(e) => {
+                st.errors.fetch_add(1, Ordering::Relaxed);
+                warn_limited(&format!(
+                    "worker {index}: claim failed, reconnecting: {e:#}"
+                ));
+                consumer = match reconnect(&queue, index, &mut backoff, &stop).await {
+                    Some(c) => c,
+                    None => return,
+                };
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            if polls {
+                tokio::select! {
+                    _ = tokio::time::sleep(plan.poll_interval) => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+            continue;
+        }
+        let claimed_at = Instant::now();
+        let claimed_us = clock.wall_us(claimed_at);
+        let n = jobs.len() as u64;
+        st.in_hand.fetch_add(n as i64, Ordering::AcqRel);
+        st.claimed.fetch_add(n, Ordering::Relaxed);
+        set_once(&st.first_claim_us, claimed_us);
+        st.last_claim_us.store(claimed_us, Ordering::Release);
+        held.clear();
+        let mut redelivered = 0;
+        shard.with(|h| {
+            for j in &jobs {
+                h.record(Metric::QueueWait, claimed_us - j.enqueued_at_us);
+                held.push((j.seq, j.enqueued_at_us));
+                redelivered += u64::from(j.attempts > 1);
+            }
+        });
+        st.redelivered.fetch_add(redelivered, Ordering::Relaxed);
+        if !plan.processing.is_zero() {
+            for _ in 0..jobs.len() {
+                tokio::time::sleep(plan.processing).await;
+            }
+        }
+        let result = consumer.complete(jobs).await;
+        let done_at = Instant::now();
+        st.in_hand.fetch_sub(n as i64, Ordering::AcqRel);
+        match result {
+            Ok(()) => {
+                let done_us = clock.wall_us(done_at);
+                let service = (done_at - claimed_at).as_micros() as i64;
+                shard.with(|h| {
+                    for &(_, enq) in &held {
+                        h.record(Metric::E2e, done_us - enq);
+                    }
+                    h.record_n(Metric::Service, service, n);
+                });
+                for &(seq, _) in &held {
+                    st.audit.complete(seq);
+                }
+                st.completed.fetch_add(n, Ordering::AcqRel);
+                st.last_complete_us.fetch_max(done_us, Ordering::AcqRel);
+            }
+            Err(e) => {
+                // Not completed: the lease (or the rolled-back transaction) brings them back.
+                st.errors.fetch_add(1, Ordering::Relaxed);
+                warn_limited(&format!(
+                    "worker {index}: completing {n} job(s) failed, they will be redelivered: {e:#}"
+                ));
+                consumer = match reconnect(&queue, index, &mut backoff, &stop).await {
+                    Some(c) => c,
+                    None => return,
+                };
+            }
+        }
+    }
+}
+
+/// A new consumer after an error, with backoff; `None` once the run is stopping.
+async fn reconnect(
+    queue: &Arc<dyn Queue>,
+    index: usize,
+    backoff: &mut Duration,
+    stop: &CancellationToken,
+) -> Option<Box<dyn Consumer>> {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(*backoff) => {}
+            _ = stop.cancelled() => return None,
+        }
+        *backoff = (*backoff * 2).min(Duration::from_secs(2));
+        match queue.consumer(index).await {
+            Ok(c) => return Some(c),
+            Err(e) => warn_limited(&format!("worker {index}: reconnect failed: {e:#}")),
+        }
+    }
+}
+
+/// Puts expired leases back, a few times per visibility timeout.
+async fn reaper(
+    queue: Arc<dyn Queue>,
+    visibility: Duration,
+    st: Arc<WorkState>,
+    stop: CancellationToken,
+) {
+    let every = (visibility / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+        match queue.reap().await {
+            Ok(None) => return,
+            Ok(Some(n)) => {
+                st.reaped.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                st.reap_errors.fetch_add(1, Ordering::Relaxed);
+                warn_limited(&format!("reaper: {e:#}"));
+            }
+        }
+    }
+}
+
+impl Workers {
+    /// Stops claiming; jobs in hand are finished and completed first.
+    pub async fn stop(mut self) -> Arc<WorkState> {
+        self.stop.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        if let Some(r) = self.reaper.take() {
+            let _ = r.await;
+        }
+        self.state
+    }
+}

@@ -1,0 +1,475 @@
+//! produce and work against real servers: the done-when, open-loop latency,
+//! capacity, the exactly-once audit, interruption, and the result files.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use qbench::config::Config;
+use qbench::queue::{self, QueueKind};
+use serde_json::Value;
+
+fn qbench(cfg: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_qbench"));
+    c.arg("--config").arg(cfg).arg("--quiet").args(args);
+    for v in [
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "QBENCH_VALKEY_URL",
+    ] {
+        c.env_remove(v);
+    }
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+fn spawn(cfg: &Path, args: &[&str]) -> Child {
+    qbench(cfg, args).spawn().expect("spawn qbench")
+}
+
+fn json_of(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn hdrh(tag: &str, files: &[PathBuf]) -> Value {
+    let out = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hdrh_check.py"))
+        .arg(tag)
+        .args(files)
+        .output()
+        .expect("python3 (setup/prepare_machine.sh installs the hdrh reader)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+async fn prepared(name: &str, kind: QueueKind) -> (Config, tempfile::NamedTempFile) {
+    let cfg = common::config(name).await;
+    queue::open(kind, &cfg)
+        .await
+        .expect("open")
+        .setup(true)
+        .await
+        .expect("setup");
+    let file = common::config_file(&cfg);
+    (cfg, file)
+}
+
+/// The done-when: produce 200/s for 5 s and work with 10 workers of 20 ms,
+/// side by side, as separate processes.
+async fn side_by_side(kind: QueueKind) {
+    let (_cfg, file) = prepared(&format!("sbs_{}", kind.name()), kind).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let out_dir = dir.path().to_str().expect("utf8");
+    let work = spawn(
+        file.path(),
+        &[
+            "work",
+            "--queue",
+            kind.name(),
+            "--workers",
+            "10",
+            "--processing-ms",
+            "20",
+            "--until-idle",
+            "3",
+            "--out",
+            out_dir,
+            "--name",
+            "t",
+            "--json",
+        ],
+    );
+    let produce = spawn(
+        file.path(),
+        &[
+            "produce",
+            "--queue",
+            kind.name(),
+            "--rate",
+            "200",
+            "--duration",
+            "5",
+            "--json",
+        ],
+    );
+    let p = produce.wait_with_output().expect("produce");
+    let w = work.wait_with_output().expect("work");
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    let (p, w) = (json_of(&p), json_of(&w));
+    assert_eq!(p["produced"], 1000, "{p}");
+    let rate = p["achieved_rate_jobs_s"].as_f64().expect("rate");
+    assert!((rate - 200.0).abs() < 2.0, "{p}");
+    assert_eq!(w["completed"], 1000, "{kind}: {w}");
+    assert_eq!(w["lost"], 0, "{kind}: {w}");
+    assert_eq!(w["duplicated"], 0, "{kind}: {w}");
+    let p50 = w["e2e_ms"]["p50"].as_f64().expect("p50");
+    assert!((20.0..=30.0).contains(&p50), "{kind}: p50 {p50} ms: {w}");
+
+    // The files, and HdrHistogram's own reader agreeing with qbench's percentiles.
+    for f in [
+        "metrics.jsonl",
+        "latency.hlog",
+        "system.csv",
+        "manifest.json",
+    ] {
+        assert!(dir.path().join(format!("t_{f}")).exists(), "t_{f}");
+    }
+    let stats = if kind == QueueKind::ValkeyStreams {
+        "valkey_stats.csv"
+    } else {
+        "db_stats.csv"
+    };
+    let rows = std::fs::read_to_string(dir.path().join(format!("t_{stats}"))).expect("stats");
+    assert!(rows.lines().count() >= 4, "one row per second: {rows}");
+    let py = hdrh("e2e", &[dir.path().join("t_latency.hlog")]);
+    assert_eq!(py["count"], 1000, "{py}");
+    for q in ["p50", "p99", "max"] {
+        assert_eq!(
+            py[q].as_f64(),
+            w["e2e_ms"][q].as_f64(),
+            "{kind} {q}: python {py} qbench {w}"
+        );
+    }
+    let metrics = std::fs::read_to_string(dir.path().join("t_metrics.jsonl")).expect("metrics");
+    let lines: Vec<Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert!(lines.len() >= 6, "one line per second and a summary");
+    assert!(lines[..lines.len() - 1]
+        .iter()
+        .all(|l| l["type"] == "interval" && l["v"] == 1));
+    let summary = lines.last().expect("summary");
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["completed"], 1000);
+    assert_eq!(summary["e2e_ms"]["p99"], w["e2e_ms"]["p99"]);
+    let per_second: u64 = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| l["completed"].as_u64().expect("completed"))
+        .sum();
+    assert_eq!(per_second, 1000, "interval counts add up");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("t_manifest.json")).expect("manifest"),
+    )
+    .expect("manifest json");
+    assert_eq!(manifest["format"], "qbench.manifest");
+    assert_eq!(manifest["complete"], true);
+    assert_eq!(manifest["config"]["postgres"]["password"], "***");
+    let text = std::fs::read_to_string(dir.path().join("t_manifest.json")).expect("manifest");
+    assert!(!text.contains("bench_pass"), "password in the manifest");
+    assert!(
+        std::fs::read_dir(dir.path()).expect("dir").all(|e| !e
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".partial")),
+        "no half-written file is left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_by_side_skip_locked() {
+    side_by_side(QueueKind::SkipLocked).await
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_by_side_delete_returning() {
+    side_by_side(QueueKind::DeleteReturning).await
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_by_side_partitioned() {
+    side_by_side(QueueKind::Partitioned).await
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_by_side_valkey_streams() {
+    side_by_side(QueueKind::ValkeyStreams).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn above_capacity_completes_at_capacity_and_warns() {
+    let (_cfg, file) = prepared("capacity", QueueKind::ValkeyStreams).await;
+    // 4 workers × 1000 / 50 ms = 80 jobs/s of capacity against 160 jobs/s offered.
+    let load = ["--rate", "160", "--workers", "4", "--processing-ms", "50"];
+    let mut w_args = vec![
+        "work",
+        "--queue",
+        "valkey_streams",
+        "--until-idle",
+        "1",
+        "--json",
+    ];
+    w_args.extend(load);
+    let mut p_args = vec![
+        "produce",
+        "--queue",
+        "valkey_streams",
+        "--duration",
+        "4",
+        "--json",
+    ];
+    p_args.extend(load);
+    let work = spawn(file.path(), &w_args);
+    let produce = spawn(file.path(), &p_args);
+    let (p, w) = (
+        produce.wait_with_output().expect("produce"),
+        work.wait_with_output().expect("work"),
+    );
+    for o in [&p, &w] {
+        assert!(o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("capacity") && err.contains("80"),
+            "warns: {err}"
+        );
+    }
+    let w = json_of(&w);
+    assert_eq!(w["completed"], 640, "{w}");
+    let tp = w["throughput_jobs_s"].as_f64().expect("throughput");
+    assert!((72.0..=88.0).contains(&tp), "capacity rate ±10%: {tp}");
+}
+
+/// Producer and workers in one process (as run-suite runs them): the audit checks every
+/// sequence number, so a job deleted behind the workers' back is reported lost.
+async fn exact_audit_catches_removed_job(kind: QueueKind) {
+    let cfg = common::config(&format!("audit_{}", kind.name())).await;
+    let q = queue::open(kind, &cfg).await.expect("open");
+    q.setup(true).await.expect("setup");
+    let remover = {
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            // Workers are slow (2 × 100 ms), so late jobs wait in the queue long enough.
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            if kind == QueueKind::ValkeyStreams {
+                let id = common::stream_entry_id(&cfg, true).await;
+                assert_eq!(common::xdel(&cfg, &id).await, 1);
+            } else {
+                let pg = common::pg_client(&cfg).await;
+                let n = pg
+                    .execute("DELETE FROM queue_jobs WHERE id = (SELECT max(id) FROM queue_jobs WHERE status = 'pending')", &[])
+                    .await
+                    .expect("delete");
+                assert_eq!(n, 1);
+            }
+        })
+    };
+    let report = qbench::workload::run(qbench::workload::Spec {
+        test: "audit".into(),
+        instance: None,
+        role: qbench::output::manifest::Role::Suite,
+        scenario: None,
+        smoke: false,
+        queue: Arc::clone(&q),
+        cfg: cfg.clone(),
+        produce: Some(qbench::workload::producer::ProducePlan {
+            rate: Some(100.0),
+            count: Some(40),
+            duration: None,
+            connections: 2,
+            max_batch: 50,
+        }),
+        work: Some(qbench::workload::worker::WorkPlan {
+            workers: 2,
+            processing: Duration::from_millis(100),
+            batch: 1,
+            poll_interval: Duration::from_millis(10),
+        }),
+        stop: qbench::workload::StopRule::Drain {
+            timeout: Duration::from_secs(30),
+        },
+        output: None,
+        progress: qbench::output::progress::Mode::Quiet,
+        label: "audit".into(),
+        local: None,
+        server: qbench::samplers::system::ServerProcs::Remote,
+        warnings: vec![],
+        extra: Default::default(),
+        shutdown: qbench::shutdown::Shutdown::manual(),
+    })
+    .await
+    .expect("run");
+    remover.await.expect("remover");
+    let s = &report.summary;
+    assert_eq!(s.produced, Some(40));
+    assert_eq!(s.completed, Some(39), "{s:?}");
+    assert_eq!(s.lost, Some(1), "{kind}: {s:?}");
+    assert_eq!(s.duplicated, Some(0));
+    assert!(
+        report.warnings.iter().any(|w| w.contains("LOST")),
+        "{:?}",
+        report.warnings
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_audit_catches_removed_row() {
+    exact_audit_catches_removed_job(QueueKind::SkipLocked).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_audit_catches_removed_stream_entry() {
+    exact_audit_catches_removed_job(QueueKind::ValkeyStreams).await
+}
+
+/// Separate processes: the queue's own counts reveal an entry deleted behind the back,
+/// and `work` exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_state_audit_fails_work_on_a_lost_job() {
+    let (cfg, file) = prepared("qstate_audit", QueueKind::ValkeyStreams).await;
+    let p = qbench(
+        file.path(),
+        &[
+            "produce",
+            "--queue",
+            "valkey_streams",
+            "--count",
+            "50",
+            "--rate",
+            "500",
+        ],
+    )
+    .output()
+    .expect("produce");
+    assert!(p.status.success());
+    let id = common::stream_entry_id(&cfg, false).await;
+    assert_eq!(common::xdel(&cfg, &id).await, 1);
+    let w = qbench(
+        file.path(),
+        &[
+            "work",
+            "--queue",
+            "valkey_streams",
+            "--workers",
+            "4",
+            "--processing-ms",
+            "0",
+            "--until-idle",
+            "1",
+            "--json",
+        ],
+    )
+    .output()
+    .expect("work");
+    assert_eq!(w.status.code(), Some(1), "lost jobs fail the run");
+    let j = json_of(&w);
+    assert_eq!(j["completed"], 49);
+    assert_eq!(j["lost"], 1, "{j}");
+    assert!(String::from_utf8_lossy(&w.stderr).contains("lost"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_writes_results_marked_incomplete_and_exits_130() {
+    let (_cfg, file) = prepared("interrupt", QueueKind::SkipLocked).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().to_str().expect("utf8");
+    let child = spawn(
+        file.path(),
+        &[
+            "work",
+            "--queue",
+            "skip_locked",
+            "--duration",
+            "60",
+            "--out",
+            out,
+            "--name",
+            "i",
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("i_manifest.json")).expect("manifest written"),
+    )
+    .expect("json");
+    assert_eq!(m["complete"], false);
+    assert_eq!(m["interrupted"], true);
+    let lines = std::fs::read_to_string(dir.path().join("i_metrics.jsonl")).expect("metrics");
+    let last: Value = serde_json::from_str(lines.lines().last().expect("lines")).expect("json");
+    assert_eq!(last["type"], "summary");
+    assert_eq!(last["complete"], false);
+    assert!(dir.path().join("i_latency.hlog").exists());
+}
+
+#[test]
+fn unwritable_output_folder_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "x").expect("file");
+    let out = blocker.join("results");
+    let cfg = common::config_file(&Config::default());
+    let o = qbench(
+        cfg.path(),
+        &[
+            "work",
+            "--queue",
+            "skip_locked",
+            "--out",
+            out.to_str().expect("utf8"),
+            "--name",
+            "t",
+        ],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot write results") && err.contains("--out"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn existing_results_are_not_overwritten_without_force() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("t_manifest.json"), "{}").expect("write");
+    let cfg = common::config_file(&Config::default());
+    let o = qbench(
+        cfg.path(),
+        &[
+            "work",
+            "--queue",
+            "skip_locked",
+            "--out",
+            dir.path().to_str().expect("utf8"),
+            "--name",
+            "t",
+        ],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("t_manifest.json")).expect("kept"),
+        "{}"
+    );
+}
