@@ -132,6 +132,39 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Run workers against a queue: claim, simulate --processing-ms of work, complete
     Work(WorkArgs),
+    /// Run the seed's matrix: designs × cold, warm and load scenarios, one test at a time
+    RunSuite(RunSuiteArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// skip_locked, delete_returning and partitioned, into DIR/vm1_pg
+    Pg,
+    /// valkey_streams, into DIR/vm2_valkey
+    Valkey,
+    /// both
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct RunSuiteArgs {
+    #[arg(long, value_enum)]
+    pub backend: BackendArg,
+    /// Only these designs (comma-separated)
+    #[arg(long, value_name = "LIST")]
+    pub queues: Option<String>,
+    /// Scenarios to run (comma-separated)
+    #[arg(long, value_name = "LIST", default_value = "cold,warm,load")]
+    pub scenarios: String,
+    /// Results folder
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// Short smoke run (5 s tests, 3 s warmup): checks the tool, not for conclusions
+    #[arg(long)]
+    pub quick: bool,
+    /// Re-run tests that are already complete
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Where a test's result files go.

@@ -14,6 +14,7 @@ pub mod samplers;
 pub mod schema;
 pub mod shutdown;
 pub mod stats;
+pub mod suite;
 pub mod workload;
 
 use std::process::ExitCode;
@@ -39,6 +40,15 @@ pub struct Ctx {
     pub shutdown: Shutdown,
     /// Set when qbench started the servers itself (`--local`).
     pub local: Option<local::LocalInfo>,
+    /// Those servers, for the cold scenario's restarts; stopped when the command ends.
+    pub servers: Option<LocalServers>,
+}
+
+impl Ctx {
+    /// Refreshes `local` after servers were restarted (new pids).
+    pub fn refresh_local(&mut self) {
+        self.local = self.servers.as_ref().map(LocalServers::info);
+    }
 }
 
 pub fn main_entry() -> ExitCode {
@@ -85,7 +95,7 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
     }
     let needs_servers = matches!(
         cli.command,
-        Command::SetupSchema(_) | Command::Produce(_) | Command::Work(_)
+        Command::SetupSchema(_) | Command::Produce(_) | Command::Work(_) | Command::RunSuite(_)
     );
     if cli.global.local && matches!(cli.command, Command::Local(_)) {
         return Err(usage(
@@ -98,6 +108,7 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
         global: cli.global.clone(),
         shutdown,
         local: None,
+        servers: None,
     };
     if cli.global.local && needs_servers {
         if !cli.global.quiet {
@@ -108,9 +119,12 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
             _ = ctx.shutdown.cancelled() => return Err(error::Interrupted.into()),
         };
         servers.apply_to(&mut ctx.cfg);
-        ctx.local = Some(servers.info());
+        ctx.servers = Some(servers);
+        ctx.refresh_local();
         let result = dispatch(cli.command, &mut ctx).await;
-        servers.stop().await;
+        if let Some(servers) = ctx.servers.take() {
+            servers.stop().await;
+        }
         return result;
     }
     dispatch(cli.command, &mut ctx).await
@@ -123,5 +137,6 @@ async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
         Command::Local(args) => commands::local_servers::run(ctx, &args).await,
         Command::Produce(args) => commands::produce::run(ctx, &args).await,
         Command::Work(args) => commands::work::run(ctx, &args).await,
+        Command::RunSuite(args) => commands::run_suite::run(ctx, &args).await,
     }
 }

@@ -1,8 +1,11 @@
 //! The qbench binary as a user runs it: exit codes, one-line errors, masking, and
 //! `--local` servers that leave nothing behind.
 
-use std::collections::BTreeSet;
 use std::process::{Command, Output};
+
+mod common;
+
+use common::local_server_dirs;
 
 fn qbench(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_qbench"));
@@ -22,20 +25,6 @@ fn qbench(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Directories of --local servers that processes are running in right now.
-fn local_server_dirs() -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for e in std::fs::read_dir("/proc").expect("proc").flatten() {
-        if let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) {
-            let s = cwd.display().to_string();
-            if let Some(i) = s.find("qbench-local-") {
-                out.insert(s[..i + "qbench-local-".len() + 6].to_string());
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -299,6 +299,7 @@ async fn exact_audit_catches_removed_job(kind: QueueKind) {
         server: qbench::samplers::system::ServerProcs::Remote,
         warnings: vec![],
         extra: Default::default(),
+        sidecar: None,
         shutdown: qbench::shutdown::Shutdown::manual(),
     })
     .await

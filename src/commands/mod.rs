@@ -2,6 +2,7 @@
 
 pub mod local_servers;
 pub mod produce;
+pub mod run_suite;
 pub mod setup_schema;
 pub mod show_config;
 pub mod test_setup;

@@ -67,6 +67,7 @@ pub async fn run(ctx: &Ctx, args: &ProduceArgs) -> Result<()> {
         server: server_procs(kind, &ctx.cfg, ctx.local.as_ref()),
         warnings,
         extra: Default::default(),
+        sidecar: None,
         shutdown: ctx.shutdown.clone(),
     })
     .await?;

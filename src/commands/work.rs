@@ -72,6 +72,7 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
         server: server_procs(kind, &ctx.cfg, ctx.local.as_ref()),
         warnings,
         extra: Default::default(),
+        sidecar: None,
         shutdown: ctx.shutdown.clone(),
     })
     .await?;

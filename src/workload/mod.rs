@@ -60,6 +60,13 @@ pub enum StopRule {
     Drain { timeout: Duration },
 }
 
+/// Something that runs beside a test for its measured window (pgbench), stopped right
+/// after the workers, before the files are closed; its account goes into `extra`.
+#[async_trait::async_trait]
+pub trait Sidecar: Send {
+    async fn stop(self: Box<Self>) -> (String, serde_json::Value);
+}
+
 pub struct Spec {
     pub test: String,
     pub instance: Option<String>,
@@ -78,9 +85,11 @@ pub struct Spec {
     pub server: ServerProcs,
     pub warnings: Vec<String>,
     pub extra: serde_json::Map<String, serde_json::Value>,
+    pub sidecar: Option<Box<dyn Sidecar>>,
     pub shutdown: Shutdown,
 }
 
+#[derive(Debug)]
 pub struct Report {
     pub summary: Summary,
     pub interrupted: bool,
@@ -201,8 +210,6 @@ pub fn knobs(cfg: &Config, produce: Option<&ProducePlan>, work: Option<&WorkPlan
 
 /// Runs one test to its stop rule (or Ctrl-C) and writes its files.
 pub async fn run(mut spec: Spec) -> Result<Report> {
-    let started_at = SystemTime::now();
-    let started = Instant::now();
     let recorders = Recorders::new(8);
     let visibility = Duration::from_secs_f64(spec.cfg.benchmark.visibility_timeout_s);
 
@@ -224,6 +231,12 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
         None => None,
     };
     let server_version = spec.queue.server_version().await.ok();
+    // The test starts when load starts: after every connection is open (SCRAM logins of
+    // dozens of connections take a noticeable time), at the producer's t0 if there is one.
+    let started = producer
+        .as_ref()
+        .map_or_else(Instant::now, ProducerHandle::t0);
+    let started_at = crate::clock::Clock::get().system_time(started);
 
     let metrics: &'static [Metric] = match spec.role {
         Role::Suite => &Metric::ALL,
@@ -361,6 +374,10 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
         None => None,
     };
     let ended_at = SystemTime::now();
+    if let Some(sidecar) = spec.sidecar.take() {
+        let (key, value) = sidecar.stop().await;
+        spec.extra.insert(key, value);
+    }
     let produced_total = outcome.map_or(0, |o| o.produced);
     let completed_total = state
         .as_ref()

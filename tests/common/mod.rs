@@ -163,3 +163,31 @@ pub async fn xdel(cfg: &Config, id: &str) -> i64 {
         .await
         .expect("xdel")
 }
+
+/// Directories of --local servers that processes are running in right now
+/// (postgres and valkey-server both run with their data directory as cwd).
+pub fn local_server_dirs() -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir("/proc").expect("proc").flatten() {
+        if let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) {
+            let s = cwd.display().to_string();
+            if let Some(i) = s.find("qbench-local-") {
+                out.insert(s[..i + "qbench-local-".len() + 6].to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Pids of running processes with this command name.
+pub fn processes_named(name: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            (comm.trim() == name).then_some(pid)
+        })
+        .collect()
+}

@@ -1,0 +1,60 @@
+//! `qbench run-suite`: the seed's matrix, resumable and interruptible.
+
+use anyhow::Result;
+
+use crate::cli::{BackendArg, RunSuiteArgs};
+use crate::error::AuditFailed;
+use crate::queue::Backend;
+use crate::suite::{self, Outcome, Scenario, SuiteOptions};
+use crate::Ctx;
+
+pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
+    let backends = match args.backend {
+        BackendArg::Pg => vec![Backend::Postgresql],
+        BackendArg::Valkey => vec![Backend::Valkey],
+        BackendArg::All => vec![Backend::Postgresql, Backend::Valkey],
+    };
+    let scenarios = Scenario::parse_list(&args.scenarios)?;
+    let tests = suite::plan(&backends, args.queues.as_deref(), &scenarios, &args.out)?;
+    if args.quick {
+        // Smoke runs: every test short; the manifests say so (smoke = true).
+        let b = &mut ctx.cfg.benchmark;
+        b.production_duration = b.production_duration.min(5.0);
+        b.warmup_duration = b.warmup_duration.min(3.0);
+        b.drain_timeout_s = b.drain_timeout_s.min(20.0);
+    }
+    let opts = SuiteOptions {
+        backends,
+        tests,
+        out: args.out.clone(),
+        quick: args.quick,
+        force: args.force,
+    };
+    let outcomes = suite::run(ctx, &opts).await?;
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
+        .map(|(t, _)| t.name.as_str())
+        .collect();
+    let lost: u64 = outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Outcome::Ran(r) => r.summary.lost,
+            _ => None,
+        })
+        .sum();
+    println!("results in {}", args.out.display());
+    if !failed.is_empty() {
+        return Err(anyhow::anyhow!(
+            "{} test(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        ));
+    }
+    if lost > 0 {
+        return Err(
+            AuditFailed(format!("audit failed: {lost} job(s) lost across the suite")).into(),
+        );
+    }
+    Ok(())
+}

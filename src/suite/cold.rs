@@ -1,0 +1,84 @@
+//! The cold scenario's preparation, and an exact account of what "cold" meant.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::queue::{self, Backend, QueueKind};
+use crate::Ctx;
+
+/// Restarts the server when qbench can (its own `--local` server, or a configured
+/// `restart_command`), then drops the OS page cache where permitted.
+pub async fn prepare(ctx: &mut Ctx, kind: QueueKind) -> Result<serde_json::Value> {
+    let backend = kind.backend();
+    let how = if let Some(servers) = ctx.servers.as_mut() {
+        match backend {
+            Backend::Postgresql => servers.postgres.restart(false).await?,
+            Backend::Valkey => servers.valkey.restart(false).await?,
+        }
+        ctx.refresh_local();
+        "qbench restarted its --local server"
+    } else {
+        let cmd = match backend {
+            Backend::Postgresql => ctx.cfg.postgres.restart_command.clone(),
+            Backend::Valkey => ctx.cfg.valkey.restart_command.clone(),
+        };
+        if cmd.trim().is_empty() {
+            "not restarted (no --local, no restart_command): the queue was only emptied and reconnected"
+        } else {
+            run_restart_command(&cmd).await?;
+            wait_reachable(ctx, kind).await?;
+            "restarted by restart_command"
+        }
+    };
+    let restarted = !how.starts_with("not");
+    let (dropped, note) = match drop_page_cache() {
+        Ok(()) => (true, "sync; echo 3 > /proc/sys/vm/drop_caches".to_string()),
+        Err(e) => (false, format!("not permitted here: {e}")),
+    };
+    Ok(json!({
+        "server_restarted": restarted,
+        "how": how,
+        "page_cache_dropped": dropped,
+        "page_cache": note,
+        "queue_reset": true,
+        "reconnected": true,
+    }))
+}
+
+async fn run_restart_command(cmd: &str) -> Result<()> {
+    let out = tokio::process::Command::new("sh")
+        .args(["-c", cmd])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .context("running restart_command")?;
+    if !out.status.success() {
+        bail!(
+            "restart_command failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+async fn wait_reachable(ctx: &Ctx, kind: QueueKind) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match queue::open(kind, &ctx.cfg).await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                return Err(e.context("the server did not come back within 60 s of restart_command"))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+fn drop_page_cache() -> std::io::Result<()> {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { nix::libc::sync() };
+    std::fs::write("/proc/sys/vm/drop_caches", "3")
+}

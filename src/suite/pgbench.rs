@@ -1,0 +1,280 @@
+//! pgbench as background contention: initialised once per suite, run for a test's measured
+//! window, its per-second progress saved as `TEST_pgbench.csv`. It is tied to qbench
+//! (PR_SET_PDEATHSIG, own process group) so it can never outlive a run.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Pgbench as PgbenchCfg, Postgres};
+use crate::local::{binaries, process};
+use crate::queue::pg;
+
+pub struct Pgbench {
+    bin: PathBuf,
+    pg: Postgres,
+    cfg: PgbenchCfg,
+}
+
+/// One `progress:` line of pgbench.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Row {
+    /// Seconds since pgbench started.
+    pub t_s: f64,
+    pub tps: f64,
+    pub latency_ms: f64,
+    pub latency_stddev_ms: f64,
+    pub failed: u64,
+}
+
+/// What a pgbench run measured, for the manifest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    pub seconds: usize,
+    /// Mean of the per-second TPS, the first second (connections opening) left out.
+    pub tps_mean: Option<f64>,
+    pub latency_ms_mean: Option<f64>,
+    pub failed: u64,
+    pub clients: u32,
+    pub threads: u32,
+    pub scale: u32,
+}
+
+/// Parses `progress: 1.0 s, 2256.9 tps, lat 3.865 ms stddev 2.628, 0 failed`.
+pub fn parse_progress(line: &str) -> Option<Row> {
+    let rest = line.strip_prefix("progress: ")?;
+    let mut parts = rest.split(',').map(str::trim);
+    let t_s = parts.next()?.strip_suffix(" s")?.parse().ok()?;
+    let tps = parts.next()?.strip_suffix(" tps")?.parse().ok()?;
+    let lat = parts.next()?.strip_prefix("lat ")?;
+    let (lat, std) = lat.split_once(" ms stddev ")?;
+    let failed = parts
+        .next()
+        .and_then(|f| f.strip_suffix(" failed"))
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0);
+    Some(Row {
+        t_s,
+        tps,
+        latency_ms: lat.parse().ok()?,
+        latency_stddev_ms: std.trim_end_matches(" ms").parse().ok()?,
+        failed,
+    })
+}
+
+impl Pgbench {
+    /// Finds pgbench (a usage error if it is missing).
+    pub fn find(cfg: &Config) -> Result<Pgbench> {
+        Ok(Pgbench {
+            bin: binaries::pgbench()?,
+            pg: cfg.postgres.clone(),
+            cfg: cfg.pgbench.clone(),
+        })
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(["-h", &self.pg.host, "-p", &self.pg.port.to_string()])
+            .args(["-U", &self.pg.user, "-d", &self.pg.database])
+            // The password goes through the environment, never the command line.
+            .env("PGPASSWORD", &self.pg.password)
+            .env("PGAPPNAME", "qbench-pgbench")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `pgbench -i -s scale`, unless the tables already hold that scale.
+    pub async fn ensure_initialized(&self) -> Result<bool> {
+        let client = pg::connect(&self.pg).await?;
+        let have = client
+            .query_opt(
+                "SELECT count(*) FROM pgbench_branches WHERE to_regclass('pgbench_accounts') IS NOT NULL",
+                &[],
+            )
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.try_get::<_, i64>(0).ok());
+        if have == Some(i64::from(self.cfg.scale)) {
+            return Ok(false);
+        }
+        let mut c = self.command();
+        c.args(["-i", "-q", "-s", &self.cfg.scale.to_string()]);
+        let out = tokio::task::spawn_blocking(move || c.output())
+            .await?
+            .context("running pgbench -i")?;
+        if !out.status.success() {
+            bail!(
+                "pgbench -i failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(true)
+    }
+
+    /// Starts pgbench in the background, writing its per-second progress as CSV.
+    pub async fn start<W: Write + Send + 'static>(&self, csv_out: W) -> Result<Running> {
+        let mut c = self.command();
+        c.args(["-n", "-P", "1", "-T", "86400"])
+            .args(["-c", &self.cfg.clients.to_string()])
+            .args(["-j", &self.cfg.threads.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = process::spawn_tied(c, Signal::SIGTERM).context("starting pgbench")?;
+        let started = Instant::now();
+        let stderr = child
+            .stderr
+            .take()
+            .context("pgbench's stderr was not captured")?;
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let reader = std::thread::Builder::new()
+            .name("qbench-pgbench-reader".into())
+            .spawn(move || read_progress(stderr, csv_out, first_tx))?;
+        let mut running = Running {
+            pid: child.id(),
+            child,
+            reader: Some(reader),
+            started,
+            cfg: self.cfg.clone(),
+        };
+        // Wait for its first progress line: then it is connected and running.
+        match tokio::time::timeout(Duration::from_secs(15), first_rx).await {
+            Ok(Ok(())) => Ok(running),
+            _ => {
+                let (_, tail) = running.finish().await;
+                bail!("pgbench did not start: {}", tail.trim())
+            }
+        }
+    }
+}
+
+struct ReaderOutput {
+    rows: Vec<Row>,
+    other: Vec<String>,
+}
+
+fn read_progress<R: std::io::Read, W: Write>(
+    from: R,
+    out: W,
+    first: tokio::sync::oneshot::Sender<()>,
+) -> Result<ReaderOutput> {
+    let mut csv = csv::Writer::from_writer(out);
+    let mut first = Some(first);
+    let mut rows = vec![];
+    let mut other = vec![];
+    for line in BufReader::new(from).lines() {
+        let Ok(line) = line else { break };
+        match parse_progress(&line) {
+            Some(row) => {
+                csv.serialize(&row)?;
+                csv.flush()?;
+                rows.push(row);
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
+            }
+            None => {
+                other.push(line);
+                if other.len() > 20 {
+                    other.remove(0);
+                }
+            }
+        }
+    }
+    csv.flush()?;
+    Ok(ReaderOutput { rows, other })
+}
+
+pub struct Running {
+    pid: u32,
+    child: Child,
+    reader: Option<std::thread::JoinHandle<Result<ReaderOutput>>>,
+    pub started: Instant,
+    cfg: PgbenchCfg,
+}
+
+impl Running {
+    async fn finish(&mut self) -> (Vec<Row>, String) {
+        process::stop(
+            self.pid,
+            Some(&mut self.child),
+            Signal::SIGINT,
+            Duration::from_secs(10),
+        )
+        .await;
+        let out = match self.reader.take() {
+            Some(r) => tokio::task::spawn_blocking(move || r.join()).await,
+            None => return (vec![], String::new()),
+        };
+        match out {
+            Ok(Ok(Ok(o))) => (o.rows, o.other.join(" | ")),
+            _ => (vec![], "pgbench's output could not be read".into()),
+        }
+    }
+
+    /// Stops pgbench and summarises what it measured.
+    pub async fn stop(mut self) -> Stats {
+        let (rows, _) = self.finish().await;
+        summarize(&rows, &self.cfg)
+    }
+}
+
+pub fn summarize(rows: &[Row], cfg: &PgbenchCfg) -> Stats {
+    let steady: Vec<&Row> = rows.iter().skip(1).collect();
+    let mean = |f: fn(&Row) -> f64| {
+        (!steady.is_empty()).then(|| steady.iter().map(|r| f(r)).sum::<f64>() / steady.len() as f64)
+    };
+    Stats {
+        seconds: rows.len(),
+        tps_mean: mean(|r| r.tps),
+        latency_ms_mean: mean(|r| r.latency_ms),
+        failed: rows.iter().map(|r| r.failed).sum(),
+        clients: cfg.clients,
+        threads: cfg.threads,
+        scale: cfg.scale,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_progress_lines() {
+        let r = parse_progress("progress: 1.0 s, 2256.9 tps, lat 3.865 ms stddev 2.628, 0 failed")
+            .expect("parses");
+        assert_eq!(r.t_s, 1.0);
+        assert_eq!(r.tps, 2256.9);
+        assert_eq!(r.latency_ms, 3.865);
+        assert_eq!(r.latency_stddev_ms, 2.628);
+        // Before PostgreSQL 15 there is no "failed" column.
+        let r = parse_progress("progress: 2.0 s, 10.0 tps, lat 1.000 ms stddev 0.100")
+            .expect("older format");
+        assert_eq!(r.failed, 0);
+        assert!(parse_progress("starting vacuum...end.").is_none());
+        assert!(parse_progress("progress: garbage").is_none());
+    }
+
+    #[test]
+    fn summary_leaves_out_the_first_second() {
+        let row = |t, tps| Row {
+            t_s: t,
+            tps,
+            latency_ms: 1.0,
+            latency_stddev_ms: 0.0,
+            failed: 0,
+        };
+        let s = summarize(
+            &[row(1.0, 10.0), row(2.0, 100.0), row(3.0, 200.0)],
+            &PgbenchCfg::default(),
+        );
+        assert_eq!(s.tps_mean, Some(150.0));
+        assert_eq!(s.seconds, 3);
+        assert_eq!(summarize(&[], &PgbenchCfg::default()).tps_mean, None);
+    }
+}

@@ -1,0 +1,273 @@
+//! run-suite end to end with `--local` servers: every file of the seed's matrix, resuming,
+//! and Ctrl-C leaving partial results and no process behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// These tests start whole suites; running two at once on a small machine skews both.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn qbench(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_qbench"));
+    c.args(args).current_dir(std::env::temp_dir());
+    for v in [
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "QBENCH_VALKEY_URL",
+    ] {
+        c.env_remove(v);
+    }
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn manifest(dir: &Path, name: &str) -> Value {
+    let t = std::fs::read_to_string(dir.join(format!("{name}_manifest.json")))
+        .unwrap_or_else(|e| panic!("{name}_manifest.json: {e}"));
+    serde_json::from_str(&t).expect("manifest json")
+}
+
+/// Sends SIGINT once `ready` holds, then waits for the exit.
+fn interrupt_when(mut child: std::process::Child, ready: impl Fn() -> bool) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready() {
+        assert!(Instant::now() < deadline, "never became ready");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "exited early"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    child.wait_with_output().expect("wait")
+}
+
+fn assert_nothing_left(before: &std::collections::BTreeSet<String>) {
+    // Give the kernel a moment to reap.
+    std::thread::sleep(Duration::from_millis(300));
+    let after = common::local_server_dirs();
+    let leaked: Vec<_> = after.difference(before).collect();
+    assert!(
+        leaked.is_empty(),
+        "server processes left running in {leaked:?}"
+    );
+    assert!(
+        common::processes_named("pgbench").is_empty(),
+        "pgbench left running"
+    );
+}
+
+#[test]
+fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let before = common::local_server_dirs();
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().to_str().expect("utf8");
+    let started = Instant::now();
+    let o = qbench(&[
+        "--local",
+        "run-suite",
+        "--backend",
+        "all",
+        "--quick",
+        "--out",
+        out,
+    ])
+    .output()
+    .expect("run-suite");
+    assert!(o.status.success(), "{}", text(&o));
+    eprintln!("quick suite took {:?}", started.elapsed());
+    assert_nothing_left(&before);
+
+    let pg = dir.path().join("vm1_pg");
+    let vk = dir.path().join("vm2_valkey");
+    let mut tests = 0;
+    for (d, designs, stats) in [
+        (
+            &pg,
+            vec!["skip_locked", "delete_returning", "partitioned"],
+            "db_stats.csv",
+        ),
+        (&vk, vec!["valkey"], "valkey_stats.csv"),
+    ] {
+        for design in designs {
+            for sc in ["cold", "warm", "load"] {
+                let name = format!("{design}_{sc}");
+                let mut kinds = vec![
+                    "metrics.jsonl",
+                    "latency.hlog",
+                    "system.csv",
+                    "manifest.json",
+                    stats,
+                ];
+                if sc == "load" {
+                    kinds.push("pgbench.csv");
+                }
+                for k in kinds {
+                    let f = d.join(format!("{name}_{k}"));
+                    let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+                    assert!(len > 0, "{} missing or empty", f.display());
+                }
+                let m = manifest(d, &name);
+                assert_eq!(m["complete"], true, "{name}");
+                assert_eq!(m["smoke"], true, "{name}: quick runs are smoke runs");
+                assert_eq!(m["scenario"], sc);
+                assert_eq!(m["summary"]["lost"], 0, "{name}");
+                assert_eq!(m["summary"]["audit"], "exact");
+                assert_eq!(
+                    m["summary"]["produced"], m["summary"]["completed"],
+                    "{name}"
+                );
+                match sc {
+                    "cold" => assert_eq!(m["extra"]["cold_start"]["server_restarted"], true),
+                    "warm" => assert!(m["extra"]["warmup"]["completed"].as_u64() > Some(0)),
+                    _ => assert!(
+                        m["extra"]["pgbench"]["stats"]["tps_mean"].as_f64() > Some(0.0),
+                        "{name}: pgbench measured"
+                    ),
+                }
+                tests += 1;
+            }
+        }
+        for k in ["pgbench.csv", "manifest.json"] {
+            assert!(
+                d.join(format!("pgbench_baseline_{k}")).exists(),
+                "baseline {k} in {}",
+                d.display()
+            );
+        }
+        assert!(
+            std::fs::read_dir(d).expect("dir").all(|e| !e
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".partial")),
+            "no half-written files"
+        );
+    }
+    assert_eq!(tests, 12);
+
+    // A re-run finds every test complete and runs none of them.
+    let o = qbench(&[
+        "--local",
+        "run-suite",
+        "--backend",
+        "all",
+        "--quick",
+        "--out",
+        out,
+    ])
+    .output()
+    .expect("re-run");
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.matches("already complete").count(), 13, "{stdout}");
+    assert_nothing_left(&before);
+}
+
+fn short_config(seconds: u32) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("file");
+    std::io::Write::write_all(
+        &mut f,
+        format!("[benchmark]\nproduction_duration = {seconds}\nproduction_rate = 200\n").as_bytes(),
+    )
+    .expect("write");
+    f
+}
+
+#[test]
+fn ctrl_c_during_a_test_writes_it_as_incomplete_and_leaves_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let before = common::local_server_dirs();
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = short_config(30);
+    let child = qbench(&[
+        "--config",
+        cfg.path().to_str().expect("utf8"),
+        "--local",
+        "run-suite",
+        "--backend",
+        "pg",
+        "--queues",
+        "skip_locked",
+        "--scenarios",
+        "cold,warm",
+        "--out",
+        dir.path().to_str().expect("utf8"),
+    ])
+    .spawn()
+    .expect("spawn");
+    let partial = dir
+        .path()
+        .join("vm1_pg/skip_locked_cold_metrics.jsonl.partial");
+    let o = interrupt_when(child, || {
+        std::fs::read_to_string(&partial).is_ok_and(|t| t.lines().count() >= 2)
+    });
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let m = manifest(&dir.path().join("vm1_pg"), "skip_locked_cold");
+    assert_eq!(m["complete"], false);
+    assert_eq!(m["interrupted"], true);
+    assert_eq!(m["summary"]["lost"], 0, "nothing is lost on Ctrl-C");
+    assert!(
+        !dir.path()
+            .join("vm1_pg/skip_locked_warm_manifest.json")
+            .exists(),
+        "the suite stopped"
+    );
+    assert!(!partial.exists(), "files renamed into place");
+    assert_nothing_left(&before);
+}
+
+#[test]
+fn ctrl_c_while_pgbench_runs_stops_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let before = common::local_server_dirs();
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = short_config(30);
+    let child = qbench(&[
+        "--config",
+        cfg.path().to_str().expect("utf8"),
+        "--local",
+        "run-suite",
+        "--backend",
+        "valkey",
+        "--scenarios",
+        "load",
+        "--out",
+        dir.path().to_str().expect("utf8"),
+    ])
+    .spawn()
+    .expect("spawn");
+    let csv = dir
+        .path()
+        .join("vm2_valkey/pgbench_baseline_pgbench.csv.partial");
+    let o = interrupt_when(child, || {
+        std::fs::read_to_string(&csv).is_ok_and(|t| t.lines().count() >= 2)
+    });
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let m = manifest(&dir.path().join("vm2_valkey"), "pgbench_baseline");
+    assert_eq!(m["complete"], false);
+    assert_nothing_left(&before);
+}
