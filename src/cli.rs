@@ -134,6 +134,24 @@ pub enum Command {
     Work(WorkArgs),
     /// Run the seed's matrix: designs × cold, warm and load scenarios, one test at a time
     RunSuite(RunSuiteArgs),
+    /// Analyze result folders: tables per scenario, findings, summary.csv and summary.json
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// PostgreSQL results (run-suite's DIR/vm1_pg)
+    #[arg(long, value_name = "DIR")]
+    pub pg_results: Option<PathBuf>,
+    /// Valkey results (run-suite's DIR/vm2_valkey)
+    #[arg(long, value_name = "DIR")]
+    pub valkey_results: Option<PathBuf>,
+    /// Any other results folder (repeatable)
+    #[arg(long, value_name = "DIR")]
+    pub results: Vec<PathBuf>,
+    /// Where summary.csv and summary.json go
+    #[arg(long, value_name = "DIR", default_value = "results/analysis")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -2,6 +2,7 @@
 //!
 //! `run` is the whole program behind the command line, so tests call it in-process.
 
+pub mod analyze;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -138,5 +139,6 @@ async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
         Command::Produce(args) => commands::produce::run(ctx, &args).await,
         Command::Work(args) => commands::work::run(ctx, &args).await,
         Command::RunSuite(args) => commands::run_suite::run(ctx, &args).await,
+        Command::Analyze(args) => commands::analyze::run(&args),
     }
 }

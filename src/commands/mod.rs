@@ -1,5 +1,6 @@
 //! One file per subcommand; each takes the shared [`crate::Ctx`].
 
+pub mod analyze;
 pub mod local_servers;
 pub mod produce;
 pub mod run_suite;

@@ -116,6 +116,10 @@ pub struct Summary {
     pub queue_state: Option<QueueState>,
     /// completed / (last completion − first claim).
     pub throughput_jobs_s: Option<f64>,
+    /// First claim and last completion, seconds since the epoch: the measured window
+    /// (lets a reader combine several work processes of one test).
+    pub window_start_epoch_s: Option<f64>,
+    pub window_end_epoch_s: Option<f64>,
     pub achieved_rate_jobs_s: Option<f64>,
     pub e2e_ms: Option<Percentiles>,
     pub queue_wait_ms: Option<Percentiles>,

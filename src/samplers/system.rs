@@ -242,7 +242,11 @@ fn server_usage(sys: &System, server: &ServerProcs) -> (Option<f32>, Option<u64>
         }
     };
     let (mut cpu, mut mem, mut any) = (0.0f32, 0u64, false);
-    for p in sys.processes().values().filter(|p| is_process(p) && pick(p)) {
+    for p in sys
+        .processes()
+        .values()
+        .filter(|p| is_process(p) && pick(p))
+    {
         cpu += p.cpu_usage();
         mem += pss(p.pid().as_u32()).unwrap_or_else(|| p.memory());
         any = true;

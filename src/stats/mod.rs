@@ -64,7 +64,7 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 /// One histogram per metric.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct HistSet {
     hists: Vec<Histogram<u64>>,
 }
@@ -113,6 +113,15 @@ impl HistSet {
                 let _ = a.add(b);
             }
         }
+    }
+
+    /// Adds one histogram (e.g. an interval read from a log) into metric `m`.
+    pub fn add_histogram(
+        &mut self,
+        m: Metric,
+        h: &Histogram<u64>,
+    ) -> Result<(), hdrhistogram::AdditionError> {
+        self.hists[m.index()].add(h)
     }
 
     pub fn reset(&mut self) {

@@ -176,6 +176,10 @@ impl Collector {
     }
 }
 
+fn epoch_s(us: i64) -> Option<f64> {
+    (us > 0).then(|| us as f64 / 1e6)
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -483,6 +487,12 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
         audit: audit_kind,
         queue_state,
         throughput_jobs_s: state.as_ref().map(|s| s.throughput()),
+        window_start_epoch_s: state
+            .as_ref()
+            .and_then(|s| epoch_s(s.first_claim_us.load(Ordering::Acquire))),
+        window_end_epoch_s: state
+            .as_ref()
+            .and_then(|s| epoch_s(s.last_complete_us.load(Ordering::Acquire))),
         achieved_rate_jobs_s: outcome.map(|o| o.achieved_rate),
         e2e_ms: pct(Metric::E2e),
         queue_wait_ms: pct(Metric::QueueWait),

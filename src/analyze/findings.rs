@@ -1,0 +1,493 @@
+//! Red flags per test, comparability of hosts, and the answers to the seed's five research
+//! questions — with the measured numbers, and saying so when the data cannot answer.
+
+use serde::{Deserialize, Serialize};
+
+use super::load::Folder;
+use super::summary::Row;
+
+/// The seed's red flags, plus what makes a row untrustworthy.
+pub fn red_flags(rows: &mut [Row], missing: &[(String, Vec<String>)]) {
+    let snapshot: Vec<Row> = rows.to_vec();
+    for r in rows.iter_mut() {
+        let mut flags: Vec<String> = vec![];
+        if !r.complete {
+            flags.push("incomplete (interrupted or failed): left out of the findings".into());
+        }
+        if let Some(l) = r.lost.filter(|l| *l > 0) {
+            flags.push(format!("{l} job(s) LOST"));
+        }
+        if r.scenario == "load" {
+            let reference = ["warm", "cold"].iter().find_map(|sc| {
+                snapshot
+                    .iter()
+                    .find(|o| o.queue == r.queue && o.scenario == *sc && o.complete)
+            });
+            if let (Some(refr), Some(t)) = (reference, r.throughput_jobs_s) {
+                if let Some(base) = refr.throughput_jobs_s.filter(|b| *b > 0.0) {
+                    if t < 0.5 * base {
+                        flags.push(format!(
+                            "throughput {:.0}% lower under load ({t:.0} vs {base:.0} jobs/s {})",
+                            (1.0 - t / base) * 100.0,
+                            refr.scenario
+                        ));
+                    }
+                }
+            }
+        }
+        if let (Some(p50), Some(p99)) = (r.p50_ms, r.p99_ms) {
+            if p50 > 0.0 && p99 > 10.0 * p50 {
+                flags.push(format!(
+                    "p99 is {:.0}× p50 ({p99:.1} vs {p50:.1} ms): queueing",
+                    p99 / p50
+                ));
+            }
+        }
+        if let Some(c) = r.cpu_pct.filter(|c| *c >= 95.0) {
+            flags.push(format!(
+                "CPU at 100% (machine average {c:.0}%): bottlenecked"
+            ));
+        }
+        if r.p50_ms.is_none() {
+            flags.push("missing metrics: no completed job was measured".into());
+        }
+        if let Some((_, m)) = missing.iter().find(|(t, _)| *t == r.test) {
+            if !m.is_empty() {
+                flags.push(format!("missing metrics: {}", m.join(", ")));
+            }
+        }
+        if let Some(left) = r.left_in_queue.filter(|l| *l > 0) {
+            flags.push(format!("{left} job(s) not drained when the test ended"));
+        }
+        r.red_flags = flags.join("; ");
+    }
+}
+
+/// Differences between the hosts behind the folders; the seed requires identical VMs.
+pub fn comparability(folders: &[Folder]) -> Vec<String> {
+    let mut hosts = vec![];
+    for f in folders {
+        for g in &f.tests {
+            for p in &g.parts {
+                let h = &p.manifest.host;
+                let key = (
+                    p.manifest.backend.name(),
+                    h.hostname.clone(),
+                    h.cpu_model.clone(),
+                    h.logical_cores,
+                    h.memory_mb,
+                );
+                if !hosts.contains(&key) {
+                    hosts.push(key);
+                }
+            }
+        }
+    }
+    let mut out = vec![];
+    let pg: Vec<_> = hosts.iter().filter(|h| h.0 == "postgresql").collect();
+    let vk: Vec<_> = hosts.iter().filter(|h| h.0 == "valkey").collect();
+    for a in &pg {
+        for b in &vk {
+            let mut diffs = vec![];
+            if a.2 != b.2 {
+                diffs.push(format!("CPU {:?} vs {:?}", a.2, b.2));
+            }
+            if a.3 != b.3 {
+                diffs.push(format!("{} vs {} cores", a.3, b.3));
+            }
+            let (ma, mb) = (a.4 as f64, b.4 as f64);
+            if (ma - mb).abs() > 0.05 * ma.max(mb) {
+                diffs.push(format!("{} vs {} MB of memory", a.4, b.4));
+            }
+            if !diffs.is_empty() {
+                out.push(format!(
+                    "the PostgreSQL results ({}) and the Valkey results ({}) come from different machines: {}; the seed requires identical VMs, so the comparison mixes hardware with design",
+                    a.1,
+                    b.1,
+                    diffs.join(", ")
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    pub question: String,
+    pub answer: String,
+}
+
+pub const QUESTIONS: [&str; 5] = [
+    "1. Does Valkey Streams reduce database contention compared to DB queues?",
+    "2. How does tail latency change under load?",
+    "3. Does Valkey preserve throughput when PostgreSQL is busy?",
+    "4. Which DB queue optimization performs best?",
+    "5. How large is the performance gap under real contention?",
+];
+
+fn find<'a>(rows: &'a [&Row], queue: &str, scenario: &str) -> Option<&'a Row> {
+    rows.iter()
+        .copied()
+        .find(|r| r.queue == queue && r.scenario == scenario)
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1} ms"))
+}
+
+const PG: [&str; 3] = ["skip_locked", "delete_returning", "partitioned"];
+const VK: &str = "valkey_streams";
+
+/// The findings, from complete rows only.
+pub fn findings(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
+    let rows: Vec<&Row> = all.iter().filter(|r| r.complete).collect();
+    let mut caveats = vec![];
+    let incomplete: Vec<&str> = all
+        .iter()
+        .filter(|r| !r.complete)
+        .map(|r| r.test.as_str())
+        .collect();
+    if !incomplete.is_empty() {
+        caveats.push(format!(
+            "left out as incomplete: {} (re-run them: run-suite skips finished tests)",
+            incomplete.join(", ")
+        ));
+    }
+    if rows.iter().any(|r| r.smoke) {
+        caveats.push(
+            "the data comes from smoke runs (--quick: seconds per test): fit to check the tool, not to decide anything".into(),
+        );
+    }
+    let below = rows.iter().filter(|r| r.offered_rate.is_some()).all(|r| {
+        match (r.offered_rate, r.capacity_jobs_s) {
+            (Some(o), Some(c)) => o <= c,
+            _ => true,
+        }
+    });
+    let offered = rows
+        .iter()
+        .find_map(|r| r.offered_rate.zip(r.capacity_jobs_s));
+    if let Some((o, c)) = offered {
+        if below {
+            caveats.push(format!(
+                "the offered load ({o:.0} jobs/s) was below the workers' capacity ({c:.0} jobs/s): every design's throughput equals the offered rate by construction, so throughput cannot rank them; latency and resource use can"
+            ));
+        } else {
+            caveats.push(format!(
+                "the offered load ({o:.0} jobs/s) exceeded the workers' capacity ({c:.0} jobs/s): queues grew during the tests and latency partly measures the tests' length"
+            ));
+        }
+    }
+    if rows.iter().any(|r| r.queue == VK) && rows.iter().any(|r| r.queue != VK) {
+        caveats.push(
+            "Valkey ran without persistence (as the seed runs it) while PostgreSQL committed every job durably: that compares a memory store with a database; a fair pair is Valkey with AOF against PostgreSQL, or PostgreSQL with synchronous_commit=off".into(),
+        );
+    }
+    caveats.push("one run per test: differences of a few percent may be noise".into());
+
+    let answers = [
+        contention(&rows),
+        tail_under_load(&rows),
+        valkey_throughput(&rows, below),
+        best_pg(&rows),
+        gap(&rows),
+    ];
+    let out = QUESTIONS
+        .iter()
+        .zip(answers)
+        .map(|(q, answer)| Finding {
+            question: (*q).into(),
+            answer,
+        })
+        .collect();
+    (out, caveats)
+}
+
+fn contention(rows: &[&Row]) -> String {
+    let loads: Vec<&Row> = rows
+        .iter()
+        .copied()
+        .filter(|r| r.scenario == "load" && r.pgbench_tps.is_some())
+        .collect();
+    if loads.is_empty() {
+        return "Cannot answer: there is no load scenario with pgbench measurements.".into();
+    }
+    let Some(base) = loads.iter().find_map(|r| r.pgbench_baseline_tps) else {
+        return "Cannot answer: there is no pgbench baseline (pgbench alone) to compare with."
+            .into();
+    };
+    let parts: Vec<String> = loads
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {:.0} tps ({:+.1}%)",
+                r.queue,
+                r.pgbench_tps.unwrap_or(0.0),
+                r.pgbench_tps_change_pct.unwrap_or(0.0)
+            )
+        })
+        .collect();
+    let mut s = format!(
+        "pgbench alone ran at {base:.0} tps. Beside each queue it ran at: {}.",
+        parts.join("; ")
+    );
+    let vk = loads.iter().find(|r| r.queue == VK);
+    let best_pg = loads.iter().filter(|r| r.queue != VK).max_by(|a, b| {
+        a.pgbench_tps
+            .unwrap_or(0.0)
+            .total_cmp(&b.pgbench_tps.unwrap_or(0.0))
+    });
+    match (vk, best_pg) {
+        (Some(v), Some(p)) => {
+            let (dv, dp) = (
+                v.pgbench_tps_change_pct.unwrap_or(0.0),
+                p.pgbench_tps_change_pct.unwrap_or(0.0),
+            );
+            if dv > dp {
+                s.push_str(&format!(
+                    " Yes, on these numbers: beside Valkey the database lost {:.1} points less throughput than beside the least disruptive PostgreSQL queue ({}).",
+                    dv - dp,
+                    p.queue
+                ));
+            } else {
+                s.push_str(&format!(
+                    " No measurable reduction: pgbench did as well or better beside {} ({dp:+.1}%) than beside Valkey ({dv:+.1}%).",
+                    p.queue
+                ));
+            }
+            s.push_str(" Beside Valkey, pgbench competes only for the machine (CPU, memory), not for the database.");
+        }
+        _ => s.push_str(" Cannot compare with Valkey: the load scenario exists for only one side."),
+    }
+    s
+}
+
+fn tail_under_load(rows: &[&Row]) -> String {
+    let mut parts = vec![];
+    for q in PG.iter().copied().chain([VK]) {
+        let (Some(l), Some(reference)) = (
+            find(rows, q, "load"),
+            find(rows, q, "warm").or_else(|| find(rows, q, "cold")),
+        ) else {
+            continue;
+        };
+        if let (Some(a), Some(b)) = (reference.p99_ms, l.p99_ms) {
+            parts.push(format!(
+                "{q}: p99 {a:.1} ms ({}) → {b:.1} ms under load (×{:.2})",
+                reference.scenario,
+                if a > 0.0 { b / a } else { 0.0 }
+            ));
+        }
+    }
+    if parts.is_empty() {
+        return "Cannot answer: it needs a load test and a warm (or cold) test of the same design."
+            .into();
+    }
+    format!("{}.", parts.join("; "))
+}
+
+fn valkey_throughput(rows: &[&Row], below_capacity: bool) -> String {
+    let Some(l) = find(rows, VK, "load") else {
+        return "Cannot answer: there is no valkey load test.".into();
+    };
+    let reference = find(rows, VK, "warm").or_else(|| find(rows, VK, "cold"));
+    let t = l.throughput_jobs_s.unwrap_or(0.0);
+    let mut s = format!(
+        "Under pgbench load Valkey completed {} of {} jobs at {t:.0} jobs/s",
+        l.completed.unwrap_or(0),
+        l.produced.unwrap_or(0)
+    );
+    if let Some(r) = reference {
+        s.push_str(&format!(
+            " ({} without load: {:.0} jobs/s)",
+            r.scenario,
+            r.throughput_jobs_s.unwrap_or(0.0)
+        ));
+    }
+    s.push('.');
+    if below_capacity {
+        s.push_str(&format!(
+            " The offered {:.0} jobs/s was below capacity, so this only shows that Valkey kept up; its latency moved from {} to {} at p99.",
+            l.offered_rate.unwrap_or(0.0),
+            ms(reference.and_then(|r| r.p99_ms)),
+            ms(l.p99_ms)
+        ));
+    }
+    s
+}
+
+fn best_pg(rows: &[&Row]) -> String {
+    let mut wins: Vec<(&str, usize)> = PG.iter().map(|q| (*q, 0)).collect();
+    let mut lines = vec![];
+    for sc in ["cold", "warm", "load"] {
+        let mut cands: Vec<&Row> = PG.iter().filter_map(|q| find(rows, q, sc)).collect();
+        if cands.len() < 2 {
+            continue;
+        }
+        cands.sort_by(|a, b| {
+            a.p99_ms
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.p99_ms.unwrap_or(f64::MAX))
+        });
+        let best = cands[0];
+        if let Some(w) = wins.iter_mut().find(|(q, _)| *q == best.queue) {
+            w.1 += 1;
+        }
+        lines.push(format!(
+            "{sc}: {}",
+            cands
+                .iter()
+                .map(|r| format!(
+                    "{} p99 {} ({:.0} jobs/s, server CPU {})",
+                    r.queue,
+                    ms(r.p99_ms),
+                    r.throughput_jobs_s.unwrap_or(0.0),
+                    r.server_cpu_pct.map_or("-".into(), |c| format!("{c:.0}%"))
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if lines.is_empty() {
+        return "Cannot answer: it needs at least two PostgreSQL designs in one scenario.".into();
+    }
+    // Stable: ties keep the seed's order of designs.
+    wins.sort_by_key(|w| std::cmp::Reverse(w.1));
+    format!(
+        "By p99 end-to-end latency: {}. Lowest p99 in the most scenarios: {} ({} of {}).",
+        lines.join("; "),
+        wins[0].0,
+        wins[0].1,
+        lines.len()
+    )
+}
+
+fn gap(rows: &[&Row]) -> String {
+    let sc = if find(rows, VK, "load").is_some() {
+        "load"
+    } else {
+        return "Cannot answer: there is no load scenario for Valkey (real contention means pgbench running).".into();
+    };
+    let Some(v) = find(rows, VK, sc) else {
+        return "Cannot answer: no Valkey result.".into();
+    };
+    let best = PG.iter().filter_map(|q| find(rows, q, sc)).min_by(|a, b| {
+        a.p99_ms
+            .unwrap_or(f64::MAX)
+            .total_cmp(&b.p99_ms.unwrap_or(f64::MAX))
+    });
+    let Some(p) = best else {
+        return "Cannot answer: there is no PostgreSQL load test.".into();
+    };
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("×{:.2}", a / b),
+        _ => "-".into(),
+    };
+    format!(
+        "Under load, against the best PostgreSQL design ({}): p50 {} vs {} ({} for PostgreSQL), p99 {} vs {} ({}), throughput {:.0} vs {:.0} jobs/s, server CPU {} vs {}.",
+        p.queue,
+        ms(p.p50_ms),
+        ms(v.p50_ms),
+        ratio(p.p50_ms, v.p50_ms),
+        ms(p.p99_ms),
+        ms(v.p99_ms),
+        ratio(p.p99_ms, v.p99_ms),
+        p.throughput_jobs_s.unwrap_or(0.0),
+        v.throughput_jobs_s.unwrap_or(0.0),
+        p.server_cpu_pct.map_or("-".into(), |c| format!("{c:.0}%")),
+        v.server_cpu_pct.map_or("-".into(), |c| format!("{c:.0}%")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(queue: &str, scenario: &str, p50: f64, p99: f64, tput: f64) -> Row {
+        Row {
+            test: format!("{queue}_{scenario}"),
+            backend: if queue == VK { "valkey" } else { "postgresql" }.into(),
+            queue: queue.into(),
+            scenario: scenario.into(),
+            complete: true,
+            offered_rate: Some(1000.0),
+            capacity_jobs_s: Some(2000.0),
+            throughput_jobs_s: Some(tput),
+            p50_ms: Some(p50),
+            p99_ms: Some(p99),
+            cpu_pct: Some(40.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn red_flags_follow_the_seed() {
+        let mut rows = vec![
+            row("skip_locked", "warm", 10.0, 20.0, 1000.0),
+            row("skip_locked", "load", 10.0, 150.0, 400.0),
+        ];
+        rows[1].cpu_pct = Some(99.0);
+        rows[1].lost = Some(3);
+        red_flags(
+            &mut rows,
+            &[("skip_locked_load".into(), vec!["system.csv".into()])],
+        );
+        assert!(rows[0].red_flags.is_empty(), "{}", rows[0].red_flags);
+        let f = &rows[1].red_flags;
+        for want in [
+            "60% lower under load",
+            "15× p50",
+            "CPU at 100%",
+            "3 job(s) LOST",
+            "missing metrics: system.csv",
+        ] {
+            assert!(f.contains(want), "{want}: {f}");
+        }
+    }
+
+    #[test]
+    fn findings_say_when_the_data_cannot_answer() {
+        let rows = vec![
+            row("skip_locked", "warm", 10.0, 20.0, 1000.0),
+            row(VK, "warm", 5.0, 8.0, 1000.0),
+        ];
+        let (f, caveats) = findings(&rows);
+        assert!(f[0].answer.starts_with("Cannot answer"), "{}", f[0].answer);
+        assert!(f[1].answer.starts_with("Cannot answer"));
+        assert!(f[2].answer.starts_with("Cannot answer"));
+        assert!(f[4].answer.starts_with("Cannot answer"));
+        assert!(caveats.iter().any(|c| c.contains("by construction")));
+        assert!(caveats.iter().any(|c| c.contains("without persistence")));
+    }
+
+    #[test]
+    fn above_capacity_is_said_and_best_design_is_named() {
+        let mut rows = vec![
+            row("skip_locked", "warm", 10.0, 30.0, 1000.0),
+            row("partitioned", "warm", 10.0, 20.0, 1000.0),
+        ];
+        for r in &mut rows {
+            r.offered_rate = Some(5000.0);
+        }
+        let (f, caveats) = findings(&rows);
+        assert!(caveats
+            .iter()
+            .any(|c| c.contains("exceeded the workers' capacity")));
+        assert!(
+            f[3].answer
+                .contains("Lowest p99 in the most scenarios: partitioned"),
+            "{}",
+            f[3].answer
+        );
+    }
+
+    #[test]
+    fn incomplete_rows_stay_out_of_the_findings() {
+        let mut rows = vec![row("skip_locked", "warm", 10.0, 20.0, 1000.0)];
+        rows[0].complete = false;
+        let (f, caveats) = findings(&rows);
+        assert!(caveats.iter().any(|c| c.contains("left out as incomplete")));
+        assert!(f[3].answer.starts_with("Cannot answer"));
+    }
+}

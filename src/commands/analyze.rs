@@ -1,0 +1,59 @@
+//! `qbench analyze`: result folders in; tables, findings, summary.csv and summary.json out.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::analyze::{self, report};
+use crate::cli::AnalyzeArgs;
+use crate::error::usage;
+use crate::output::{ensure_writable, write_atomic};
+
+/// The folders to read: the flags given, else the default run-suite folders that exist.
+fn inputs(args: &AnalyzeArgs) -> Result<Vec<PathBuf>> {
+    let mut folders: Vec<PathBuf> = args
+        .pg_results
+        .iter()
+        .chain(args.valkey_results.iter())
+        .chain(args.results.iter())
+        .cloned()
+        .collect();
+    if folders.is_empty() {
+        folders = ["results/vm1_pg", "results/vm2_valkey"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_dir())
+            .collect();
+        if folders.is_empty() {
+            return Err(usage(
+                "no results to analyze: pass --pg-results DIR and/or --valkey-results DIR (or --results DIR)",
+            ));
+        }
+    }
+    folders.dedup();
+    Ok(folders)
+}
+
+pub fn run(args: &AnalyzeArgs) -> Result<()> {
+    let folders = inputs(args)?;
+    let analysis = analyze::analyze(&folders)?;
+    ensure_writable(&args.output)?;
+    let mut csv = csv::Writer::from_writer(vec![]);
+    for r in &analysis.tests {
+        csv.serialize(r)?;
+    }
+    let csv_bytes = csv.into_inner().context("building summary.csv")?;
+    write_atomic(&args.output.join("summary.csv"), &csv_bytes)?;
+    write_atomic(
+        &args.output.join("summary.json"),
+        &serde_json::to_vec_pretty(&analysis)?,
+    )?;
+    print!("{}", report::render(&analysis));
+    println!(
+        "\nWrote {} and {} ({} tests).",
+        args.output.join("summary.csv").display(),
+        args.output.join("summary.json").display(),
+        analysis.tests.len()
+    );
+    Ok(())
+}
