@@ -136,6 +136,22 @@ pub enum Command {
     RunSuite(RunSuiteArgs),
     /// Analyze result folders: tables per scenario, findings, summary.csv and summary.json
     Analyze(AnalyzeArgs),
+    /// Draw the six charts (PNG at 300 DPI and SVG) from analyze's summary.csv
+    Graph(GraphArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// analyze's summary.csv
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "results/analysis/summary.csv"
+    )]
+    pub input: PathBuf,
+    /// Where the charts go
+    #[arg(long, value_name = "DIR", default_value = "results/graphs")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod graph;
 pub mod local;
 pub mod output;
 pub mod queue;
@@ -140,5 +141,6 @@ async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
         Command::Work(args) => commands::work::run(ctx, &args).await,
         Command::RunSuite(args) => commands::run_suite::run(ctx, &args).await,
         Command::Analyze(args) => commands::analyze::run(&args),
+        Command::Graph(args) => commands::graph::run(&args),
     }
 }

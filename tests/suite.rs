@@ -169,6 +169,30 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
     }
     assert_eq!(tests, 12);
 
+    // From nothing to charts: the suite analyzed and drew its own results.
+    let printed = String::from_utf8_lossy(&o.stdout);
+    for h in ["SCENARIO: COLD", "SCENARIO: LOAD", "FINDINGS", "Charts:"] {
+        assert!(printed.contains(h), "{h}");
+    }
+    let summary =
+        std::fs::read_to_string(dir.path().join("analysis/summary.csv")).expect("summary");
+    assert_eq!(summary.lines().count(), 13, "header and 12 tests");
+    for c in [
+        "throughput_comparison",
+        "latency_comparison",
+        "latency_distribution",
+        "cpu_usage",
+        "scenario_comparison",
+        "valkey_vs_best_pg",
+    ] {
+        for ext in ["png", "svg"] {
+            assert!(
+                dir.path().join(format!("graphs/{c}.{ext}")).exists(),
+                "{c}.{ext}"
+            );
+        }
+    }
+
     // A re-run finds every test complete and runs none of them.
     let o = qbench(&[
         "--local",

@@ -6,9 +6,9 @@ pub mod load;
 pub mod report;
 pub mod summary;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub use findings::Finding;
@@ -59,6 +59,23 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
         findings,
         tests: rows,
     })
+}
+
+/// Writes `summary.csv` and `summary.json` into `dir` (each whole or not at all).
+pub fn write(a: &Analysis, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    crate::output::ensure_writable(dir)?;
+    let mut csv = csv::Writer::from_writer(vec![]);
+    for r in &a.tests {
+        csv.serialize(r)?;
+    }
+    let csv_path = dir.join("summary.csv");
+    let json_path = dir.join("summary.json");
+    crate::output::write_atomic(
+        &csv_path,
+        &csv.into_inner().context("building summary.csv")?,
+    )?;
+    crate::output::write_atomic(&json_path, &serde_json::to_vec_pretty(a)?)?;
+    Ok((csv_path, json_path))
 }
 
 fn order(queue: &str) -> usize {

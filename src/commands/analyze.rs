@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::analyze::{self, report};
 use crate::cli::AnalyzeArgs;
 use crate::error::usage;
-use crate::output::{ensure_writable, write_atomic};
 
 /// The folders to read: the flags given, else the default run-suite folders that exist.
 fn inputs(args: &AnalyzeArgs) -> Result<Vec<PathBuf>> {
@@ -37,22 +36,12 @@ fn inputs(args: &AnalyzeArgs) -> Result<Vec<PathBuf>> {
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let folders = inputs(args)?;
     let analysis = analyze::analyze(&folders)?;
-    ensure_writable(&args.output)?;
-    let mut csv = csv::Writer::from_writer(vec![]);
-    for r in &analysis.tests {
-        csv.serialize(r)?;
-    }
-    let csv_bytes = csv.into_inner().context("building summary.csv")?;
-    write_atomic(&args.output.join("summary.csv"), &csv_bytes)?;
-    write_atomic(
-        &args.output.join("summary.json"),
-        &serde_json::to_vec_pretty(&analysis)?,
-    )?;
+    let (csv, json) = analyze::write(&analysis, &args.output)?;
     print!("{}", report::render(&analysis));
     println!(
         "\nWrote {} and {} ({} tests).",
-        args.output.join("summary.csv").display(),
-        args.output.join("summary.json").display(),
+        csv.display(),
+        json.display(),
         analysis.tests.len()
     );
     Ok(())

@@ -7,6 +7,7 @@ use crate::error::AuditFailed;
 use crate::queue::Backend;
 use crate::suite::{self, Outcome, Scenario, SuiteOptions};
 use crate::Ctx;
+use crate::{analyze, graph};
 
 pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
     let backends = match args.backend {
@@ -43,7 +44,7 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
             _ => None,
         })
         .sum();
-    println!("results in {}", args.out.display());
+    report(&opts);
     if !failed.is_empty() {
         return Err(anyhow::anyhow!(
             "{} test(s) failed: {}",
@@ -57,4 +58,44 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// From nothing to charts: analyze the suite's own folders and draw the six charts.
+/// A failure here is reported, not allowed to hide the suite's own result.
+fn report(opts: &SuiteOptions) {
+    let folders: Vec<std::path::PathBuf> = opts
+        .backends
+        .iter()
+        .map(|b| suite::backend_dir(&opts.out, *b))
+        .filter(|d| {
+            std::fs::read_dir(d).is_ok_and(|mut e| {
+                e.any(|f| {
+                    f.is_ok_and(|f| f.file_name().to_string_lossy().ends_with("_manifest.json"))
+                })
+            })
+        })
+        .collect();
+    let analysis_dir = opts.out.join("analysis");
+    let graphs_dir = opts.out.join("graphs");
+    let result = (|| -> Result<()> {
+        let analysis = analyze::analyze(&folders)?;
+        let (csv, _) = analyze::write(&analysis, &analysis_dir)?;
+        println!();
+        print!("{}", analyze::report::render(&analysis));
+        let data = graph::Data::from_rows(analysis.tests.clone())?;
+        graph::draw_all(&data, &graphs_dir)?;
+        println!("\nResults: {}", opts.out.display());
+        println!("Summary: {}", csv.display());
+        println!(
+            "Charts:  {}/*.png (300 DPI) and *.svg",
+            graphs_dir.display()
+        );
+        Ok(())
+    })();
+    if let Err(e) = result {
+        eprintln!(
+            "qbench: warning: the suite's results are written, but analyzing them failed: {}",
+            crate::error::one_line(&e, &[])
+        );
+    }
 }

@@ -1,0 +1,676 @@
+//! The seed's six charts. Each title says what is shown and at what offered load; every
+//! axis carries its unit; each implementation keeps its colour in every chart.
+
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::style::{self, anchored, bold, color, text, AXIS, GREY, TICK, VALUE};
+use super::{Chart, Data, DrawResult};
+use crate::analyze::Row;
+
+/// Reads one number of a summary row.
+type Getter = fn(&Row) -> Option<f64>;
+
+/// The percentiles the seed compares.
+const PERCENTILES: [(&str, Getter); 3] = [
+    ("p50", |r| r.p50_ms),
+    ("p95", |r| r.p95_ms),
+    ("p99", |r| r.p99_ms),
+];
+
+/// Compact number for a value label.
+fn fmt(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Axis ticks: no trailing zeros ("0", "2.5", "20").
+fn tick(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn upper(max: f64) -> f64 {
+    if max > 0.0 {
+        max * 1.18
+    } else {
+        1.0
+    }
+}
+
+fn legend_items(data: &Data) -> Vec<(String, RGBColor)> {
+    data.impls.iter().map(|i| (i.clone(), color(i))).collect()
+}
+
+/// One bar of a grouped bar panel.
+struct Bar {
+    group: usize,
+    slot: usize,
+    slots: usize,
+    value: f64,
+    color: RGBColor,
+    label: String,
+}
+
+/// Draws `text` below the x axis at the centre of `x` (data coordinates).
+fn x_label<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    x: f64,
+    y: f64,
+    label: &str,
+) -> Result<()> {
+    let (px, py) = chart.backend_coord(&(x, y));
+    let (bx, by) = area.get_base_pixel();
+    area.draw(&Text::new(
+        label.to_string(),
+        (px - bx, py - by + 16),
+        anchored(text(AXIS), HPos::Center, VPos::Top),
+    ))
+    .drawn()
+}
+
+/// Vertical bars in groups (scenarios or percentiles), with value labels and optional
+/// dashed reference lines.
+#[allow(clippy::too_many_arguments)]
+fn bar_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: Option<&str>,
+    groups: &[String],
+    bars: &[Bar],
+    y_desc: &str,
+    y_max: f64,
+    hlines: &[(f64, String)],
+    x_desc: &str,
+    group_notes: &[String],
+) -> Result<()> {
+    let n = groups.len() as f64;
+    let mut builder = ChartBuilder::on(area);
+    if let Some(c) = caption {
+        builder.caption(c, bold(AXIS));
+    }
+    // Reference lines are labelled in the right margin, clear of the bars' values.
+    let label_room = hlines
+        .iter()
+        .filter_map(|(_, l)| area.estimate_text_size(l, &text(TICK)).ok())
+        .map(|(w, _)| w as i32 + 40)
+        .max()
+        .unwrap_or(60);
+    let mut chart = builder
+        .margin(30)
+        .margin_right(label_room)
+        .x_label_area_size(150)
+        .y_label_area_size(190)
+        .build_cartesian_2d(-0.5f64..(n - 0.5), 0f64..y_max)
+        .drawn()?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_label_formatter(&|_| String::new())
+        .y_label_formatter(&|v| tick(*v))
+        .y_desc(y_desc)
+        .x_desc(x_desc)
+        .axis_desc_style(text(AXIS))
+        .label_style(text(TICK))
+        .light_line_style(RGBColor(238, 238, 238))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .drawn()?;
+    for (v, label) in hlines {
+        if *v > y_max {
+            continue;
+        }
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(-0.5, *v), (n - 0.5, *v)],
+                20,
+                14,
+                GREY.stroke_width(4),
+            ))
+            .drawn()?;
+        let (px, py) = chart.backend_coord(&(n - 0.5, *v));
+        let (bx, by) = area.get_base_pixel();
+        area.draw(&Text::new(
+            label.clone(),
+            (px - bx + 14, py - by),
+            anchored(text(TICK).color(&GREY), HPos::Left, VPos::Center),
+        ))
+        .drawn()?;
+    }
+    for b in bars {
+        let w = 0.8 / b.slots as f64;
+        let x0 = b.group as f64 - 0.4 + b.slot as f64 * w;
+        let (l, r) = (x0 + w * 0.06, x0 + w * 0.94);
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(l, 0.0), (r, b.value)],
+                b.color.filled(),
+            )))
+            .drawn()?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                b.label.clone(),
+                ((l + r) / 2.0, b.value),
+                anchored(text(VALUE), HPos::Center, VPos::Bottom),
+            )))
+            .drawn()?;
+    }
+    for (g, name) in groups.iter().enumerate() {
+        x_label(area, &chart, g as f64, 0.0, name)?;
+    }
+    // A note above each group (e.g. a ratio), clear of the value labels.
+    for (g, note) in group_notes.iter().enumerate() {
+        let top = bars
+            .iter()
+            .filter(|b| b.group == g)
+            .map(|b| b.value)
+            .fold(0.0f64, f64::max);
+        chart
+            .draw_series(std::iter::once(Text::new(
+                note.clone(),
+                (g as f64, top + y_max * 0.07),
+                anchored(bold(TICK), HPos::Center, VPos::Bottom),
+            )))
+            .drawn()?;
+    }
+    Ok(())
+}
+
+/// Bars of `value` per implementation, grouped by scenario.
+fn scenario_bars(data: &Data, value: impl Fn(&Row) -> Option<f64>) -> (Vec<Bar>, f64) {
+    let mut bars = vec![];
+    let mut max = 0.0f64;
+    for (g, sc) in data.scenarios.iter().enumerate() {
+        for (slot, imp) in data.impls.iter().enumerate() {
+            if let Some(v) = data.get(imp, sc).and_then(&value) {
+                max = max.max(v);
+                bars.push(Bar {
+                    group: g,
+                    slot,
+                    slots: data.impls.len(),
+                    value: v,
+                    color: color(imp),
+                    label: fmt(v),
+                });
+            }
+        }
+    }
+    (bars, max)
+}
+
+pub struct Throughput<'a>(pub &'a Data);
+
+impl Chart for Throughput<'_> {
+    fn name(&self) -> &'static str {
+        "throughput_comparison"
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let d = self.0;
+        let body = style::header(
+            root,
+            "Throughput by scenario",
+            &format!(
+                "completed jobs per second over each test's measured window — {}",
+                d.load_text()
+            ),
+            &d.note(),
+        )?;
+        let body = style::legend(&body, &legend_items(d))?;
+        let (bars, max) = scenario_bars(d, |r| r.throughput_jobs_s);
+        let mut lines = vec![];
+        let r0 = d.rows.iter().find(|r| r.offered_rate.is_some());
+        if let Some(o) = r0.and_then(|r| r.offered_rate) {
+            lines.push((o, format!("offered {o:.0} jobs/s")));
+        }
+        let top = upper(max.max(r0.and_then(|r| r.offered_rate).unwrap_or(0.0)));
+        if let Some(c) = r0.and_then(|r| r.capacity_jobs_s).filter(|c| *c <= top) {
+            lines.push((c, format!("capacity {c:.0} jobs/s")));
+        }
+        bar_panel(
+            &body,
+            None,
+            &d.scenarios,
+            &bars,
+            "Throughput (jobs/s)",
+            top,
+            &lines,
+            "Scenario",
+            &[],
+        )
+    }
+}
+
+pub struct CpuUsage<'a>(pub &'a Data);
+
+impl Chart for CpuUsage<'_> {
+    fn name(&self) -> &'static str {
+        "cpu_usage"
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let d = self.0;
+        let body = style::header(
+            root,
+            "CPU use by scenario",
+            &format!(
+                "average over each test, % of all cores (100 = every core busy) — {}",
+                d.load_text()
+            ),
+            &d.note(),
+        )?;
+        let body = style::legend(&body, &legend_items(d))?;
+        let panels = body.split_evenly((1, 2));
+        let (machine, _) = scenario_bars(d, |r| r.cpu_pct);
+        let (server, _) = scenario_bars(d, |r| r.server_cpu_pct);
+        bar_panel(
+            &panels[0],
+            Some("Whole machine"),
+            &d.scenarios,
+            &machine,
+            "CPU (% of all cores)",
+            110.0,
+            &[(100.0, "100%".into())],
+            "Scenario",
+            &[],
+        )?;
+        bar_panel(
+            &panels[1],
+            Some("Queue server (PostgreSQL or Valkey processes)"),
+            &d.scenarios,
+            &server,
+            "CPU (% of all cores)",
+            110.0,
+            &[(100.0, "100%".into())],
+            "Scenario",
+            &[],
+        )
+    }
+}
+
+pub struct LatencyComparison<'a>(pub &'a Data);
+
+impl Chart for LatencyComparison<'_> {
+    fn name(&self) -> &'static str {
+        "latency_comparison"
+    }
+
+    fn height(&self) -> u32 {
+        2600
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let d = self.0;
+        let body = style::header(
+            root,
+            "End-to-end latency by scenario and percentile",
+            &format!(
+                "intended enqueue → completed, ms (rows: scenarios; columns: percentiles) — {}",
+                d.load_text()
+            ),
+            &d.note(),
+        )?;
+        let body = style::legend(&body, &legend_items(d))?;
+        let pcts = PERCENTILES;
+        let cells = body.split_evenly((d.scenarios.len(), 3));
+        for (si, sc) in d.scenarios.iter().enumerate() {
+            for (pi, (pname, get)) in pcts.iter().enumerate() {
+                // One scale per percentile column, so rows compare at a glance.
+                let xmax = upper(d.rows.iter().filter_map(get).fold(0.0f64, f64::max));
+                let cell = &cells[si * 3 + pi];
+                let n = d.impls.len() as f64;
+                let mut chart = ChartBuilder::on(cell)
+                    .caption(format!("{sc} · {pname}"), bold(AXIS))
+                    .margin(24)
+                    .margin_right(50)
+                    .x_label_area_size(110)
+                    .y_label_area_size(if pi == 0 { 330 } else { 20 })
+                    .build_cartesian_2d(0f64..xmax, -0.5f64..(n - 0.5))
+                    .drawn()?;
+                chart
+                    .configure_mesh()
+                    .disable_y_mesh()
+                    .y_label_formatter(&|_| String::new())
+                    .x_label_formatter(&|v| tick(*v))
+                    .x_labels(5)
+                    .x_desc("latency (ms)")
+                    .axis_desc_style(text(TICK))
+                    .label_style(text(TICK))
+                    .light_line_style(RGBColor(238, 238, 238))
+                    .bold_line_style(RGBColor(215, 215, 215))
+                    .draw()
+                    .drawn()?;
+                for (i, imp) in d.impls.iter().enumerate() {
+                    // First implementation on top.
+                    let y = n - 1.0 - i as f64;
+                    if let Some(v) = d.get(imp, sc).and_then(get) {
+                        chart
+                            .draw_series(std::iter::once(Rectangle::new(
+                                [(0.0, y - 0.36), (v, y + 0.36)],
+                                color(imp).filled(),
+                            )))
+                            .drawn()?;
+                        chart
+                            .draw_series(std::iter::once(Text::new(
+                                format!(" {}", fmt(v)),
+                                (v, y),
+                                anchored(text(VALUE), HPos::Left, VPos::Center),
+                            )))
+                            .drawn()?;
+                    }
+                    if pi == 0 {
+                        let (px, py) = chart.backend_coord(&(0.0, y));
+                        let (bx, by) = cell.get_base_pixel();
+                        cell.draw(&Text::new(
+                            imp.clone(),
+                            (px - bx - 14, py - by),
+                            anchored(text(TICK), HPos::Right, VPos::Center),
+                        ))
+                        .drawn()?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct LatencyDistribution<'a>(pub &'a Data);
+
+impl Chart for LatencyDistribution<'_> {
+    fn name(&self) -> &'static str {
+        "latency_distribution"
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let d = self.0;
+        let body = style::header(
+            root,
+            "End-to-end latency distribution per implementation",
+            &format!(
+                "box p25–p75, line p50, whiskers min–p99, dot max; ms on a log scale — {}",
+                d.load_text()
+            ),
+            &d.note(),
+        )?;
+        let body = style::legend(&body, &legend_items(d))?;
+        let lo = d
+            .rows
+            .iter()
+            .filter_map(|r| r.min_ms)
+            .fold(f64::MAX, f64::min)
+            .clamp(0.01, 1e6)
+            * 0.7;
+        let hi = d
+            .rows
+            .iter()
+            .filter_map(|r| r.max_ms)
+            .fold(lo * 10.0, f64::max)
+            * 1.6;
+        let panels = body.split_evenly((1, d.scenarios.len()));
+        for (si, sc) in d.scenarios.iter().enumerate() {
+            let n = d.impls.len() as f64;
+            let mut chart = ChartBuilder::on(&panels[si])
+                .caption(sc.as_str(), bold(AXIS))
+                .margin(30)
+                .margin_right(50)
+                .x_label_area_size(60)
+                .y_label_area_size(if si == 0 { 190 } else { 120 })
+                .build_cartesian_2d(-0.5f64..(n - 0.5), (lo..hi).log_scale())
+                .drawn()?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_label_formatter(&|_| String::new())
+                .y_label_formatter(&|v| tick(*v))
+                .y_desc(if si == 0 {
+                    "latency (ms, log scale)"
+                } else {
+                    ""
+                })
+                .axis_desc_style(text(AXIS))
+                .label_style(text(TICK))
+                .light_line_style(RGBColor(238, 238, 238))
+                .bold_line_style(RGBColor(215, 215, 215))
+                .draw()
+                .drawn()?;
+            for (i, imp) in d.impls.iter().enumerate() {
+                let Some(r) = d.get(imp, sc) else { continue };
+                let (Some(min), Some(p25), Some(p50), Some(p75), Some(p99), Some(max)) =
+                    (r.min_ms, r.p25_ms, r.p50_ms, r.p75_ms, r.p99_ms, r.max_ms)
+                else {
+                    continue;
+                };
+                let x = i as f64;
+                let c = color(imp);
+                let line = c.stroke_width(5);
+                let w = 0.28;
+                chart
+                    .draw_series([
+                        PathElement::new(vec![(x, min.max(lo)), (x, p25)], line),
+                        PathElement::new(vec![(x, p75), (x, p99)], line),
+                        PathElement::new(
+                            vec![(x - w / 2.0, min.max(lo)), (x + w / 2.0, min.max(lo))],
+                            line,
+                        ),
+                        PathElement::new(vec![(x - w / 2.0, p99), (x + w / 2.0, p99)], line),
+                    ])
+                    .drawn()?;
+                chart
+                    .draw_series([
+                        Rectangle::new([(x - w, p25), (x + w, p75)], c.mix(0.35).filled()),
+                        Rectangle::new([(x - w, p25), (x + w, p75)], c.stroke_width(5)),
+                    ])
+                    .drawn()?;
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x - w, p50), (x + w, p50)],
+                        BLACK.stroke_width(7),
+                    )))
+                    .drawn()?;
+                chart
+                    .draw_series(std::iter::once(Circle::new((x, max), 11, c.filled())))
+                    .drawn()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct ScenarioComparison<'a>(pub &'a Data);
+
+impl Chart for ScenarioComparison<'_> {
+    fn name(&self) -> &'static str {
+        "scenario_comparison"
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let d = self.0;
+        let body = style::header(
+            root,
+            "How each implementation changes from cold to warm to load",
+            &format!(
+                "p99 end-to-end latency and throughput per scenario — {}",
+                d.load_text()
+            ),
+            &d.note(),
+        )?;
+        let body = style::legend(&body, &legend_items(d))?;
+        let panels = body.split_evenly((1, 2));
+        let metrics: [(&str, &str, Getter); 2] = [
+            ("p99 end-to-end latency", "latency (ms)", |r| r.p99_ms),
+            ("Throughput", "throughput (jobs/s)", |r| r.throughput_jobs_s),
+        ];
+        let n = d.scenarios.len() as f64;
+        for ((caption, y_desc, get), panel) in metrics.iter().zip(panels.iter()) {
+            let ymax = upper(d.rows.iter().filter_map(get).fold(0.0f64, f64::max));
+            let mut chart = ChartBuilder::on(panel)
+                .caption(*caption, bold(AXIS))
+                .margin(30)
+                .margin_right(60)
+                .x_label_area_size(150)
+                .y_label_area_size(190)
+                .build_cartesian_2d(-0.3f64..(n - 0.7), 0f64..ymax)
+                .drawn()?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_label_formatter(&|_| String::new())
+                .y_label_formatter(&|v| tick(*v))
+                .y_desc(*y_desc)
+                .x_desc("Scenario")
+                .axis_desc_style(text(AXIS))
+                .label_style(text(TICK))
+                .light_line_style(RGBColor(238, 238, 238))
+                .bold_line_style(RGBColor(215, 215, 215))
+                .draw()
+                .drawn()?;
+            for imp in &d.impls {
+                let pts: Vec<(f64, f64)> = d
+                    .scenarios
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, sc)| Some((i as f64, get(d.get(imp, sc)?)?)))
+                    .collect();
+                let c = color(imp);
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(6)))
+                    .drawn()?;
+                chart
+                    .draw_series(pts.iter().map(|p| Circle::new(*p, 14, c.filled())))
+                    .drawn()?;
+            }
+            for (i, sc) in d.scenarios.iter().enumerate() {
+                x_label(panel, &chart, i as f64, 0.0, sc)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct ValkeyVsBestPg<'a>(pub &'a Data);
+
+/// The PostgreSQL design with the lowest p99 in a scenario.
+fn best_pg<'a>(d: &'a Data, sc: &str) -> Option<&'a Row> {
+    d.rows
+        .iter()
+        .filter(|r| r.scenario == sc && r.backend == "postgresql" && r.p99_ms.is_some())
+        .min_by(|a, b| {
+            a.p99_ms
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.p99_ms.unwrap_or(f64::MAX))
+        })
+}
+
+impl Chart for ValkeyVsBestPg<'_> {
+    fn name(&self) -> &'static str {
+        "valkey_vs_best_pg"
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let d = self.0;
+        let pairs: Vec<(&str, &Row, &Row)> = d
+            .scenarios
+            .iter()
+            .filter_map(|sc| Some((sc.as_str(), best_pg(d, sc)?, d.get("valkey_streams", sc)?)))
+            .collect();
+        let pcts = PERCENTILES;
+        // The largest gap: PostgreSQL's latency over Valkey's, any scenario and percentile.
+        let mut largest: Option<(f64, &str, &str)> = None;
+        for (sc, p, v) in &pairs {
+            for (name, get) in &pcts {
+                if let (Some(a), Some(b)) = (get(p), get(v)) {
+                    if b > 0.0 && largest.is_none_or(|(x, _, _)| a / b > x) {
+                        largest = Some((a / b, sc, name));
+                    }
+                }
+            }
+        }
+        let subtitle = match largest {
+            Some((ratio, sc, pct)) => format!(
+                "×: PostgreSQL's latency / Valkey's; largest gap {pct} {sc} ×{ratio:.2} — {}",
+                d.load_text()
+            ),
+            None => d.load_text(),
+        };
+        let body = style::header(
+            root,
+            "Valkey Streams against the best PostgreSQL design (lowest p99) per scenario",
+            &subtitle,
+            &d.note(),
+        )?;
+        if pairs.is_empty() {
+            let missing = if d.rows.iter().any(|r| r.backend == "valkey") {
+                "PostgreSQL"
+            } else {
+                "Valkey"
+            };
+            return style::message(
+                &body,
+                &format!("Needs Valkey and PostgreSQL results in the same scenario: {missing} results are missing."),
+            );
+        }
+        let mut items: Vec<(String, RGBColor)> = vec![];
+        for (_, p, _) in &pairs {
+            let label = format!("{} (best PostgreSQL)", p.queue);
+            if !items.iter().any(|(l, _)| *l == label) {
+                items.push((label, color(&p.queue)));
+            }
+        }
+        items.push(("valkey_streams".into(), color("valkey_streams")));
+        let body = style::legend(&body, &items)?;
+        let panels = body.split_evenly((1, pairs.len()));
+        let ymax = upper(
+            pairs
+                .iter()
+                .flat_map(|(_, p, v)| [p.p99_ms, v.p99_ms])
+                .flatten()
+                .fold(0.0f64, f64::max),
+        );
+        let groups: Vec<String> = pcts.iter().map(|(n, _)| n.to_string()).collect();
+        for ((sc, p, v), panel) in pairs.iter().zip(panels.iter()) {
+            let mut bars = vec![];
+            for (g, (_, get)) in pcts.iter().enumerate() {
+                for (slot, r) in [p, v].iter().enumerate() {
+                    if let Some(val) = get(r) {
+                        bars.push(Bar {
+                            group: g,
+                            slot,
+                            slots: 2,
+                            value: val,
+                            color: color(&r.queue),
+                            label: fmt(val),
+                        });
+                    }
+                }
+            }
+            // PostgreSQL's latency over Valkey's, above each pair.
+            let ratios: Vec<String> = pcts
+                .iter()
+                .map(|(_, get)| match (get(p), get(v)) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("×{:.2}", a / b),
+                    _ => String::new(),
+                })
+                .collect();
+            bar_panel(
+                panel,
+                Some(&format!("{sc}: {} vs valkey_streams", p.queue)),
+                &groups,
+                &bars,
+                "end-to-end latency (ms)",
+                ymax * 1.12,
+                &[],
+                "Percentile",
+                &ratios,
+            )?;
+        }
+        Ok(())
+    }
+}

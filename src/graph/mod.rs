@@ -1,0 +1,228 @@
+//! `graph`: the seed's six charts from `summary.csv`, each as a 300-DPI PNG and an SVG.
+//! Reads the CSV only. Fonts are embedded, so it works on a machine with none installed.
+
+pub mod charts;
+pub mod style;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::analyze::Row;
+use crate::error::UsageError;
+
+/// 10 inches at 300 DPI.
+pub const WIDTH: u32 = 3000;
+pub const DPI: u32 = 300;
+
+/// The rows a chart draws, and what is missing from them.
+pub struct Data {
+    pub rows: Vec<Row>,
+    pub impls: Vec<String>,
+    pub scenarios: Vec<String>,
+    /// Said on the charts and on the console: backends, scenarios or tests not drawn.
+    pub missing: Vec<String>,
+    pub smoke: bool,
+}
+
+pub const IMPLS: [&str; 4] = [
+    "skip_locked",
+    "delete_returning",
+    "partitioned",
+    "valkey_streams",
+];
+pub const SCENARIOS: [&str; 3] = ["cold", "warm", "load"];
+
+impl Data {
+    pub fn from_rows(all: Vec<Row>) -> Result<Data, UsageError> {
+        let mut missing = vec![];
+        let incomplete: Vec<String> = all
+            .iter()
+            .filter(|r| !r.complete)
+            .map(|r| r.test.clone())
+            .collect();
+        if !incomplete.is_empty() {
+            missing.push(format!(
+                "incomplete tests left out: {}",
+                incomplete.join(", ")
+            ));
+        }
+        let rows: Vec<Row> = all
+            .into_iter()
+            .filter(|r| r.complete && SCENARIOS.contains(&r.scenario.as_str()))
+            .collect();
+        if rows.is_empty() {
+            return Err(UsageError::new(
+                "summary.csv has no complete cold, warm or load test to draw; run run-suite, then analyze",
+            ));
+        }
+        let impls: Vec<String> = IMPLS
+            .iter()
+            .filter(|i| rows.iter().any(|r| r.queue == **i))
+            .map(|s| s.to_string())
+            .collect();
+        let scenarios: Vec<String> = SCENARIOS
+            .iter()
+            .filter(|s| rows.iter().any(|r| r.scenario == **s))
+            .map(|s| s.to_string())
+            .collect();
+        if !rows.iter().any(|r| r.backend == "valkey") {
+            missing.push("no Valkey results".into());
+        }
+        if !rows.iter().any(|r| r.backend == "postgresql") {
+            missing.push("no PostgreSQL results".into());
+        }
+        let absent: Vec<&str> = SCENARIOS
+            .iter()
+            .copied()
+            .filter(|s| !scenarios.iter().any(|x| x == s))
+            .collect();
+        if !absent.is_empty() {
+            missing.push(format!("no {} scenario", absent.join("/")));
+        }
+        let smoke = rows.iter().any(|r| r.smoke);
+        Ok(Data {
+            rows,
+            impls,
+            scenarios,
+            missing,
+            smoke,
+        })
+    }
+
+    pub fn get(&self, imp: &str, scenario: &str) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.queue == imp && r.scenario == scenario)
+    }
+
+    /// "offered 1000 jobs/s to 20 workers × 10 ms (capacity 2000 jobs/s)".
+    pub fn load_text(&self) -> String {
+        let r = self.rows.iter().find(|r| r.offered_rate.is_some());
+        let Some(r) = r else {
+            return "offered load unknown".into();
+        };
+        let mut s = format!("offered {:.0} jobs/s", r.offered_rate.unwrap_or(0.0));
+        if let (Some(w), Some(p), Some(c)) = (r.workers, r.processing_ms, r.capacity_jobs_s) {
+            s.push_str(&format!(
+                " to {w} workers × {p:.0} ms (capacity {c:.0} jobs/s)"
+            ));
+        }
+        s
+    }
+
+    /// The line under every title: smoke runs and what is missing.
+    pub fn note(&self) -> String {
+        let mut parts = vec![];
+        if self.smoke {
+            parts.push("smoke run (--quick): not for conclusions".to_string());
+        }
+        parts.extend(self.missing.iter().cloned());
+        parts.join(" · ")
+    }
+}
+
+/// Reads `summary.csv`; a malformed file is one line naming it (and the line).
+pub fn read_summary(path: &Path) -> Result<Vec<Row>> {
+    let bad =
+        |what: String| anyhow::Error::new(UsageError::new(format!("{}: {what}", path.display())));
+    let mut r = csv::Reader::from_path(path).map_err(|e| {
+        bad(format!(
+            "cannot read ({e}); run `qbench analyze` first, it writes summary.csv"
+        ))
+    })?;
+    let mut rows = vec![];
+    for rec in r.deserialize::<Row>() {
+        rows.push(rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            bad(format!(
+                "line {line}: not a qbench summary row ({e}); regenerate it with `qbench analyze`"
+            ))
+        })?);
+    }
+    if rows.is_empty() {
+        return Err(bad("has no test rows".into()));
+    }
+    Ok(rows)
+}
+
+/// A chart that can draw itself on any backend.
+pub trait Chart {
+    fn name(&self) -> &'static str;
+    fn height(&self) -> u32 {
+        1800
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+/// Turns plotters' backend-generic errors into anyhow errors.
+pub trait DrawResult<T> {
+    fn drawn(self) -> Result<T>;
+}
+
+impl<T, E: std::fmt::Debug> DrawResult<T> for std::result::Result<T, E> {
+    fn drawn(self) -> Result<T> {
+        self.map_err(|e| anyhow!("drawing failed: {e:?}"))
+    }
+}
+
+/// Writes `NAME.png` (300 DPI in the file itself) and `NAME.svg`; returns both paths.
+pub fn render<C: Chart>(chart: &C, dir: &Path) -> Result<Vec<PathBuf>> {
+    style::register_fonts();
+    let (w, h) = (WIDTH, chart.height());
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).drawn()?;
+        chart.draw(&root)?;
+        // present() reports errors the backend's Drop would swallow.
+        root.present().drawn()?;
+    }
+    let png_path = dir.join(format!("{}.png", chart.name()));
+    crate::output::write_atomic(&png_path, &encode_png(&buf, w, h)?)?;
+
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        root.fill(&WHITE).drawn()?;
+        chart.draw(&root)?;
+        root.present().drawn()?;
+    }
+    let svg_path = dir.join(format!("{}.svg", chart.name()));
+    crate::output::write_atomic(&svg_path, svg.as_bytes())?;
+    Ok(vec![png_path, svg_path])
+}
+
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        // 300 dots per inch = 11811 per metre, the unit PNG's pHYs chunk uses.
+        enc.set_pixel_dims(Some(png::PixelDimensions {
+            xppu: 11811,
+            yppu: 11811,
+            unit: png::Unit::Meter,
+        }));
+        let mut writer = enc.write_header().context("encoding PNG")?;
+        writer.write_image_data(rgb).context("encoding PNG")?;
+        writer.finish().context("encoding PNG")?;
+    }
+    Ok(out)
+}
+
+/// Draws all six charts into `dir`; returns the files written.
+pub fn draw_all(data: &Data, dir: &Path) -> Result<Vec<PathBuf>> {
+    crate::output::ensure_writable(dir)?;
+    let mut files = vec![];
+    files.extend(render(&charts::Throughput(data), dir)?);
+    files.extend(render(&charts::LatencyComparison(data), dir)?);
+    files.extend(render(&charts::LatencyDistribution(data), dir)?);
+    files.extend(render(&charts::CpuUsage(data), dir)?);
+    files.extend(render(&charts::ScenarioComparison(data), dir)?);
+    files.extend(render(&charts::ValkeyVsBestPg(data), dir)?);
+    Ok(files)
+}
