@@ -30,12 +30,15 @@ INSERT INTO queue_jobs (seq, enqueued_at_us, payload)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])
 
 -- name: claim
--- One round trip: lock up to $1 pending rows nobody else holds, then lease them.
+-- One round trip: lock up to {batch} pending rows nobody else holds, then lease them.
+-- {batch} is the dequeue batch, written in as a literal when the statement is prepared:
+-- with LIMIT $1 the generic plan assumes 10% of the table (a hash join over a sequential
+-- scan), so PostgreSQL re-plans every claim; measured here at +100 µs server CPU per job.
 WITH next AS MATERIALIZED (
     SELECT id FROM queue_jobs
     WHERE status = 'pending'
     ORDER BY id
-    LIMIT $1
+    LIMIT {batch}
     FOR UPDATE SKIP LOCKED
 )
 UPDATE queue_jobs q

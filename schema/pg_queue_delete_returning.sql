@@ -32,10 +32,11 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])
 
 -- name: claim
 -- Runs inside BEGIN; the rows stay locked (and invisible as deleted) until COMMIT or ROLLBACK.
+-- {batch}: the dequeue batch as a literal (see pg_queue_basic.sql for why).
 WITH next AS MATERIALIZED (
     SELECT id FROM queue_jobs_dr
     ORDER BY id
-    LIMIT $1
+    LIMIT {batch}
     FOR UPDATE SKIP LOCKED
 )
 DELETE FROM queue_jobs_dr q

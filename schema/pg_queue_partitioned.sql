@@ -6,7 +6,9 @@
 --
 -- `psql -f pg_queue_partitioned.sql` creates the schema and stops at \quit.
 -- Everything after \quit is the statements qbench prepares, each after a "-- name:" line;
--- {part} stands for a partition number, filled in by qbench.
+-- {part} stands for a partition number and {batch} for the dequeue batch, filled in by
+-- qbench when it prepares the statement (a literal LIMIT keeps one cheap generic plan; see
+-- pg_queue_basic.sql).
 
 CREATE TABLE IF NOT EXISTS queue_jobs_part (
     id             bigserial,
@@ -52,7 +54,7 @@ WITH next AS MATERIALIZED (
     SELECT id FROM queue_jobs_part_{part}
     WHERE status = 'pending'
     ORDER BY id
-    LIMIT $1
+    LIMIT {batch}
     FOR UPDATE SKIP LOCKED
 )
 UPDATE queue_jobs_part_{part} q
@@ -67,7 +69,7 @@ WITH next AS MATERIALIZED (
     SELECT part, id FROM queue_jobs_part
     WHERE status = 'pending'
     ORDER BY id
-    LIMIT $1
+    LIMIT {batch}
     FOR UPDATE SKIP LOCKED
 )
 UPDATE queue_jobs_part q

@@ -55,6 +55,13 @@ impl SqlFile {
     }
 }
 
+/// A statement with its `{name}` placeholders filled (validated integers only).
+pub fn fill(sql: &str, values: &[(&str, usize)]) -> String {
+    values.iter().fold(sql.to_string(), |s, (k, v)| {
+        s.replace(&format!("{{{k}}}"), &v.to_string())
+    })
+}
+
 pub static SKIP_LOCKED: LazyLock<SqlFile> = LazyLock::new(|| {
     SqlFile::parse(
         "schema/pg_queue_basic.sql",
@@ -113,6 +120,17 @@ mod tests {
         ] {
             assert!(!PARTITIONED.get(n).is_empty());
         }
+    }
+
+    #[test]
+    fn placeholders_are_filled() {
+        let sql = fill(PARTITIONED.get("claim_home"), &[("batch", 5), ("part", 3)]);
+        assert!(
+            sql.contains("LIMIT 5") && sql.contains("queue_jobs_part_3"),
+            "{sql}"
+        );
+        assert!(!sql.contains('{'), "{sql}");
+        assert!(fill(SKIP_LOCKED.get("claim"), &[("batch", 1)]).contains("LIMIT 1"));
     }
 
     #[test]

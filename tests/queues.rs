@@ -31,7 +31,11 @@ fn jobs(range: std::ops::Range<i64>) -> Vec<NewJob> {
 }
 
 async fn exactly_once(kind: QueueKind) {
-    let q = open(kind, "once", |c| c.benchmark.partitions = 4).await;
+    let q = open(kind, "once", |c| {
+        c.benchmark.partitions = 4;
+        c.benchmark.dequeue_batch = 3;
+    })
+    .await;
     const PRODUCERS: i64 = 3;
     const PER_PRODUCER: i64 = 400;
     const TOTAL: usize = (PRODUCERS * PER_PRODUCER) as usize;
@@ -55,7 +59,8 @@ async fn exactly_once(kind: QueueKind) {
             let mut c = q.consumer(w).await.expect("consumer");
             let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline {
-                let got = c.claim(3).await.expect("claim");
+                let got = c.claim().await.expect("claim");
+                assert!(got.len() <= 3, "at most one batch");
                 if got.is_empty() {
                     if seen.lock().unwrap().len() >= TOTAL {
                         break;
@@ -95,7 +100,7 @@ async fn empty_queue_answers_quickly(kind: QueueKind) {
     let q = open(kind, "empty", |_| {}).await;
     let mut c = q.consumer(0).await.expect("consumer");
     let t = Instant::now();
-    let got = c.claim(1).await.expect("claim");
+    let got = c.claim().await.expect("claim");
     assert!(got.is_empty());
     // PostgreSQL answers at once; Valkey after its BLOCK (100 ms in tests).
     assert!(
@@ -115,7 +120,7 @@ async fn dead_worker_job_is_redelivered(kind: QueueKind) {
         .expect("enqueue");
     {
         let mut doomed = q.consumer(0).await.expect("consumer");
-        let got = doomed.claim(1).await.expect("claim");
+        let got = doomed.claim().await.expect("claim");
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].attempts, 1);
         // The worker dies holding the job: its connection goes away without completing.
@@ -125,7 +130,7 @@ async fn dead_worker_job_is_redelivered(kind: QueueKind) {
     let again = loop {
         // The reaper runs as `work` runs it; for delete_returning it has nothing to do.
         q.reap().await.expect("reap");
-        let got = other.claim(1).await.expect("claim");
+        let got = other.claim().await.expect("claim");
         if !got.is_empty() {
             break got;
         }
@@ -157,7 +162,8 @@ async fn dead_worker_job_is_redelivered(kind: QueueKind) {
 }
 
 async fn depth_is_exact_and_reset_empties(kind: QueueKind) {
-    let q = open(kind, "depth", |_| {}).await;
+    // One claim of three: a delete_returning consumer holds one transaction at a time.
+    let q = open(kind, "depth", |c| c.benchmark.dequeue_batch = 3).await;
     q.producer()
         .await
         .expect("producer")
@@ -166,19 +172,22 @@ async fn depth_is_exact_and_reset_empties(kind: QueueKind) {
         .expect("enqueue");
     assert_eq!(q.depth().await.expect("depth"), 10);
     let mut c = q.consumer(0).await.expect("consumer");
-    let mut held = vec![];
-    while held.len() < 3 {
-        held.extend(c.claim(3 - held.len()).await.expect("claim"));
-    }
+    // Partitioned claims what the home partition holds (here one job) before stealing.
+    let held = c.claim().await.expect("claim");
+    let n = held.len() as u64;
+    assert!(
+        (1..=3).contains(&n),
+        "{kind}: one batch of at most 3, got {n}"
+    );
     assert_eq!(
         q.depth().await.expect("depth"),
         10,
         "{kind}: in-flight jobs still count"
     );
     let st = q.state().await.expect("state");
-    assert_eq!((st.pending, st.in_flight), (7, 3), "{kind}: {st:?}");
+    assert_eq!((st.pending, st.in_flight), (10 - n, n), "{kind}: {st:?}");
     c.complete(held).await.expect("complete");
-    assert_eq!(q.depth().await.expect("depth"), 7);
+    assert_eq!(q.depth().await.expect("depth"), 10 - n);
     q.reset().await.expect("reset");
     assert_eq!(q.depth().await.expect("depth"), 0);
     assert_eq!(q.state().await.expect("state"), Default::default());
@@ -212,7 +221,8 @@ for_each_design!(
 #[tokio::test]
 async fn partitioned_spreads_jobs_and_steals() {
     let q = open(QueueKind::Partitioned, "spread", |c| {
-        c.benchmark.partitions = 4
+        c.benchmark.partitions = 4;
+        c.benchmark.dequeue_batch = 8;
     })
     .await;
     q.producer()
@@ -223,11 +233,11 @@ async fn partitioned_spreads_jobs_and_steals() {
         .expect("enqueue");
     // Worker 1 (home partition 1) drains its home first, then steals the rest.
     let mut c = q.consumer(1).await.expect("consumer");
-    let first = c.claim(8).await.expect("claim");
+    let first = c.claim().await.expect("claim");
     let seqs: Vec<i64> = first.iter().map(|j| j.seq).collect();
     assert_eq!(seqs, vec![1, 5], "home partition holds seq % 4 == 1");
     c.complete(first).await.expect("complete");
-    let stolen = c.claim(8).await.expect("claim");
+    let stolen = c.claim().await.expect("claim");
     assert_eq!(stolen.len(), 6, "steals from the other partitions");
 }
 
@@ -267,9 +277,9 @@ async fn skip_locked_status_column_shows_all_three_states() {
         .await
         .expect("enqueue");
     let mut c = q.consumer(0).await.expect("consumer");
-    let one = c.claim(1).await.expect("claim");
+    let one = c.claim().await.expect("claim");
     c.complete(one).await.expect("complete");
-    let _held = c.claim(1).await.expect("claim");
+    let _held = c.claim().await.expect("claim");
     // The seed's monitoring query.
     let pg = common::pg_client(&cfg).await;
     let rows = pg

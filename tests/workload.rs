@@ -286,7 +286,6 @@ async fn exact_audit_catches_removed_job(kind: QueueKind) {
         work: Some(qbench::workload::worker::WorkPlan {
             workers: 2,
             processing: Duration::from_millis(100),
-            batch: 1,
             poll_interval: Duration::from_millis(10),
         }),
         stop: qbench::workload::StopRule::Drain {

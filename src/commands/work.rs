@@ -34,7 +34,6 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
     let plan = WorkPlan {
         workers: b.num_workers as usize,
         processing: Duration::from_secs_f64(b.job_processing_time_ms / 1000.0),
-        batch: b.dequeue_batch as usize,
         poll_interval: Duration::from_secs_f64(b.poll_interval_ms / 1000.0),
     };
     let output = match (&args.out.out, &args.out.name) {

@@ -39,6 +39,8 @@ pub struct Knobs {
     pub producer_connections: u32,
     pub partitions: u32,
     pub visibility_timeout_s: f64,
+    /// Worker threads of qbench's async runtime (QBENCH_THREADS); null when unknown.
+    pub runtime_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -20,6 +20,7 @@ pub struct DeleteReturning {
     pg: Postgres,
     pool: Pool,
     payload: Arc<[u8]>,
+    batch: usize,
 }
 
 impl DeleteReturning {
@@ -29,6 +30,7 @@ impl DeleteReturning {
             pg: cfg.postgres.clone(),
             pool,
             payload: super::payload(cfg.benchmark.job_size_bytes),
+            batch: cfg.benchmark.dequeue_batch as usize,
         })
     }
 }
@@ -86,7 +88,12 @@ impl Queue for DeleteReturning {
 
     async fn consumer(&self, _worker: usize) -> Result<Box<dyn Consumer>> {
         let client = pg::connect(&self.pg).await?;
-        let claim = client.prepare(SQL.get("claim")).await?;
+        let claim = client
+            .prepare(&crate::schema::fill(
+                SQL.get("claim"),
+                &[("batch", self.batch)],
+            ))
+            .await?;
         let archive = client.prepare(SQL.get("archive")).await?;
         Ok(Box::new(TxConsumer {
             client,
@@ -125,14 +132,12 @@ impl TxConsumer {
 
 #[async_trait]
 impl Consumer for TxConsumer {
-    async fn claim(&mut self, max: usize) -> Result<Vec<Claimed>> {
+    async fn claim(&mut self) -> Result<Vec<Claimed>> {
         self.rollback_if_open().await?;
-        let limit = max as i64;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&limit];
         // BEGIN and the DELETE are pipelined: one round trip.
         let (begun, rows) = tokio::join!(
             self.client.batch_execute("BEGIN"),
-            self.client.query(&self.claim, &params)
+            self.client.query(&self.claim, &[])
         );
         self.in_tx = begun.is_ok();
         begun.context("BEGIN before the claim")?;

@@ -186,9 +186,9 @@ pub trait Producer: Send {
 
 #[async_trait]
 pub trait Consumer: Send {
-    /// Claims up to `max` jobs. An empty queue answers with an empty Vec: PostgreSQL at
-    /// once, Valkey after `valkey.block_ms`.
-    async fn claim(&mut self, max: usize) -> Result<Vec<Claimed>>;
+    /// Claims up to `benchmark.dequeue_batch` jobs. An empty queue answers with an empty
+    /// Vec: PostgreSQL at once, Valkey after `valkey.block_ms`.
+    async fn claim(&mut self) -> Result<Vec<Claimed>>;
     /// Completes jobs this consumer claimed.
     async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<()>;
 }

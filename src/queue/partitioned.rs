@@ -23,6 +23,7 @@ pub struct Partitioned {
     payload: Arc<[u8]>,
     partitions: u32,
     visibility_timeout_s: f64,
+    batch: usize,
 }
 
 impl Partitioned {
@@ -34,6 +35,7 @@ impl Partitioned {
             payload: super::payload(cfg.benchmark.job_size_bytes),
             partitions: cfg.benchmark.partitions,
             visibility_timeout_s: cfg.benchmark.visibility_timeout_s,
+            batch: cfg.benchmark.dequeue_batch as usize,
         })
     }
 
@@ -113,13 +115,12 @@ impl Queue for Partitioned {
     async fn consumer(&self, worker: usize) -> Result<Box<dyn Consumer>> {
         let home = worker % self.partitions as usize;
         let client = pg::connect(&self.pg).await?;
-        let claim_home = client
-            .prepare(&SQL.get("claim_home").replace("{part}", &home.to_string()))
-            .await
-            .with_context(|| {
-                format!("preparing the claim on partition {home} (did setup-schema run?)")
-            })?;
-        let claim_any = client.prepare(SQL.get("claim_any")).await?;
+        let fill =
+            |name| crate::schema::fill(SQL.get(name), &[("batch", self.batch), ("part", home)]);
+        let claim_home = client.prepare(&fill("claim_home")).await.with_context(|| {
+            format!("preparing the claim on partition {home} (did setup-schema run?)")
+        })?;
+        let claim_any = client.prepare(&fill("claim_any")).await?;
         let complete = client.prepare(SQL.get("complete")).await?;
         Ok(Box::new(PartConsumer {
             client,
@@ -150,11 +151,10 @@ struct PartConsumer {
 
 #[async_trait]
 impl Consumer for PartConsumer {
-    async fn claim(&mut self, max: usize) -> Result<Vec<Claimed>> {
-        let limit = max as i64;
-        let mut rows = self.client.query(&self.claim_home, &[&limit]).await?;
+    async fn claim(&mut self) -> Result<Vec<Claimed>> {
+        let mut rows = self.client.query(&self.claim_home, &[]).await?;
         if rows.is_empty() {
-            rows = self.client.query(&self.claim_any, &[&limit]).await?;
+            rows = self.client.query(&self.claim_any, &[]).await?;
         }
         rows.iter().map(|r| leased_job(r, true)).collect()
     }

@@ -20,6 +20,7 @@ pub struct SkipLocked {
     pool: Pool,
     payload: Arc<[u8]>,
     visibility_timeout_s: f64,
+    batch: usize,
 }
 
 impl SkipLocked {
@@ -30,6 +31,7 @@ impl SkipLocked {
             pool,
             payload: super::payload(cfg.benchmark.job_size_bytes),
             visibility_timeout_s: cfg.benchmark.visibility_timeout_s,
+            batch: cfg.benchmark.dequeue_batch as usize,
         })
     }
 }
@@ -105,7 +107,12 @@ impl Queue for SkipLocked {
 
     async fn consumer(&self, _worker: usize) -> Result<Box<dyn Consumer>> {
         let client = pg::connect(&self.pg).await?;
-        let claim = client.prepare(SQL.get("claim")).await?;
+        let claim = client
+            .prepare(&crate::schema::fill(
+                SQL.get("claim"),
+                &[("batch", self.batch)],
+            ))
+            .await?;
         let complete = client.prepare(SQL.get("complete")).await?;
         Ok(Box::new(LeaseConsumer {
             client,
@@ -134,8 +141,8 @@ struct LeaseConsumer {
 
 #[async_trait]
 impl Consumer for LeaseConsumer {
-    async fn claim(&mut self, max: usize) -> Result<Vec<Claimed>> {
-        let rows = self.client.query(&self.claim, &[&(max as i64)]).await?;
+    async fn claim(&mut self) -> Result<Vec<Claimed>> {
+        let rows = self.client.query(&self.claim, &[]).await?;
         rows.iter().map(|r| leased_job(r, false)).collect()
     }
 

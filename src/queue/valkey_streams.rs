@@ -41,6 +41,7 @@ pub struct ValkeyStreams {
     payload: Arc<[u8]>,
     visibility_ms: u64,
     reap_batch: usize,
+    batch: usize,
     consumer_prefix: String,
     reaper: redis::Script,
 }
@@ -96,6 +97,7 @@ impl ValkeyStreams {
             payload: super::payload(cfg.benchmark.job_size_bytes),
             visibility_ms: (cfg.benchmark.visibility_timeout_s * 1000.0).ceil() as u64,
             reap_batch: 1000,
+            batch: cfg.benchmark.dequeue_batch as usize,
             consumer_prefix: format!("{host}-{}", std::process::id()),
             reaper: redis::Script::new(REAP_LUA),
         })
@@ -214,6 +216,7 @@ impl Queue for ValkeyStreams {
             name: format!("{}-w{worker}", self.consumer_prefix),
             completed_key: completed_key(&self.cfg.stream),
             block_ms: self.cfg.block_ms,
+            batch: self.batch,
         }))
     }
 
@@ -284,17 +287,18 @@ struct StreamConsumer {
     name: String,
     completed_key: String,
     block_ms: u64,
+    batch: usize,
 }
 
 #[async_trait]
 impl Consumer for StreamConsumer {
-    async fn claim(&mut self, max: usize) -> Result<Vec<Claimed>> {
+    async fn claim(&mut self) -> Result<Vec<Claimed>> {
         let reply: Value = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg(&self.group)
             .arg(&self.name)
             .arg("COUNT")
-            .arg(max)
+            .arg(self.batch)
             .arg("BLOCK")
             .arg(self.block_ms)
             .arg("STREAMS")

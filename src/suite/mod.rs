@@ -317,7 +317,6 @@ fn plans(cfg: &crate::config::Config, rate: f64, duration: f64) -> (ProducePlan,
         WorkPlan {
             workers: b.num_workers as usize,
             processing: Duration::from_secs_f64(b.job_processing_time_ms / 1000.0),
-            batch: b.dequeue_batch as usize,
             poll_interval: Duration::from_secs_f64(b.poll_interval_ms / 1000.0),
         },
     )

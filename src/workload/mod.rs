@@ -209,6 +209,7 @@ pub fn knobs(cfg: &Config, produce: Option<&ProducePlan>, work: Option<&WorkPlan
         producer_connections: b.producer_connections,
         partitions: b.partitions,
         visibility_timeout_s: b.visibility_timeout_s,
+        runtime_threads: crate::RUNTIME_THREADS.get().copied(),
     }
 }
 

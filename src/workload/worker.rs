@@ -20,7 +20,6 @@ use crate::stats::{Metric, Recorders, Shard};
 pub struct WorkPlan {
     pub workers: usize,
     pub processing: Duration,
-    pub batch: usize,
     /// PostgreSQL workers sleep this long when the queue was empty.
     pub poll_interval: Duration,
 }
@@ -121,10 +120,10 @@ async fn worker(
 ) {
     let clock = Clock::get();
     let polls = queue.kind().backend() == Backend::Postgresql;
-    let mut held: Vec<(i64, i64)> = Vec::with_capacity(plan.batch);
+    let mut held: Vec<(i64, i64)> = Vec::new();
     let mut backoff = Duration::from_millis(50);
     while !stop.is_cancelled() {
-        let jobs = match consumer.claim(plan.batch).await {
+        let jobs = match consumer.claim().await {
             Ok(jobs) => {
                 backoff = Duration::from_millis(50);
                 jobs
