@@ -77,7 +77,8 @@ pgbench_drain() { # -> "tps cpu_s txns"; args: pgbench options and scripts
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
-echo "servers: $(psql_q 'SHOW server_version') / $("$CLI" -h "$VK_HOST" -p "$VK_PORT" INFO server | tr -d '\r' | grep -E '^(valkey|redis)_version' | head -1)"
+info=$("$CLI" -h "$VK_HOST" -p "$VK_PORT" INFO server | tr -d '\r')
+echo "servers: PostgreSQL $(psql_q 'SHOW server_version') / $(echo "$info" | grep -m1 '^valkey_version' || echo "$info" | grep -m1 '^redis_version')"
 echo "rounds: $ROUNDS, drain: $N jobs, $WORKERS workers/clients, 0 ms work"
 
 # --- PostgreSQL drains -------------------------------------------------------------
@@ -150,15 +151,15 @@ peak_of() { # seconds -> "work_MB produce_MB" for the default workload on skip_l
     sleep 0.5
   done
   wait $p $w || true
-  echo "$((wp / 1024)) $((pp / 1024))"
+  echo "$wp $pp"
 }
 echo; echo "## Memory: peak RSS (VmHWM) of work and produce, default workload (1000 jobs/s, 20 workers × 10 ms)"
 read -r w1 p1 < <(peak_of "$MEM_SHORT")
 read -r w2 p2 < <(peak_of "$MEM_LONG")
-echo "  ${MEM_SHORT} s: work $w1 MiB, produce $p1 MiB;  ${MEM_LONG} s: work $w2 MiB, produce $p2 MiB"
+echo "  ${MEM_SHORT} s: work $w1 KiB, produce $p1 KiB;  ${MEM_LONG} s: work $w2 KiB, produce $p2 KiB"
 growth=$(python3 -c "print('%.3f' % max(($w2 - $w1) / $w1, ($p2 - $p1) / $p1))")
 report "peak RSS growth over a 10x longer run" 0.10 "<" "$growth"
-report "peak RSS of the default workload (MiB)" 64 "<" "$(( w2 > p2 ? w2 : p2 ))"
+report "peak RSS of the default workload (MiB)" 64 "<" "$(python3 -c "print('%.1f' % (max($w2, $p2) / 1024))")"
 
 # --- Producer accuracy ------------------------------------------------------------
 accuracy() { # queue label [workers]
