@@ -96,6 +96,9 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
                     "max": e2e.map(|l| l.max),
                 },
                 "errors": s.errors.worker,
+                "first_redelivery_epoch_s": s.first_redelivery_epoch_s,
+                "last_redelivery_epoch_s": s.last_redelivery_epoch_s,
+                "outages": s.outages,
                 "complete": s.complete,
                 "files": report.files,
             })
@@ -118,12 +121,24 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
             ms(e2e.map(|l| l.p999)),
             ms(e2e.map(|l| l.max)),
         );
+        if let (Some(a), Some(b)) = (s.first_redelivery_epoch_s, s.last_redelivery_epoch_s) {
+            println!(
+                "recovered {} redelivered job(s), claimed between {} and {} (UTC)",
+                s.redelivered.unwrap_or(0),
+                crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs_f64(a)),
+                crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs_f64(b)),
+            );
+        }
         if let Some(dir) = &args.out.out {
             println!("files: {} in {}", report.files.join(", "), dir.display());
         }
     }
-    for w in report.warnings.iter().filter(|w| w.contains("LOST")) {
-        eprintln!("qbench: {w}");
+    for w in report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("LOST") || w.contains("unreachable") || w.contains("persistence"))
+    {
+        eprintln!("qbench: warning: {w}");
     }
     if s.lost.unwrap_or(0) > 0 {
         return Err(

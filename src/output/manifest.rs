@@ -40,6 +40,7 @@ pub struct Knobs {
     pub partitions: u32,
     pub visibility_timeout_s: f64,
     /// Worker threads of qbench's async runtime (QBENCH_THREADS); null when unknown.
+    #[serde(default)]
     pub runtime_threads: Option<usize>,
 }
 
@@ -120,8 +121,19 @@ pub struct Summary {
     pub throughput_jobs_s: Option<f64>,
     /// First claim and last completion, seconds since the epoch: the measured window
     /// (lets a reader combine several work processes of one test).
+    #[serde(default)]
     pub window_start_epoch_s: Option<f64>,
+    #[serde(default)]
     pub window_end_epoch_s: Option<f64>,
+    /// When this process first and last claimed a redelivered job (recovery after a dead
+    /// worker or a restarted server), seconds since the epoch.
+    #[serde(default)]
+    pub first_redelivery_epoch_s: Option<f64>,
+    #[serde(default)]
+    pub last_redelivery_epoch_s: Option<f64>,
+    /// Windows during which the server could not be reached.
+    #[serde(default)]
+    pub outages: Vec<crate::workload::outages::Outage>,
     pub achieved_rate_jobs_s: Option<f64>,
     pub e2e_ms: Option<Percentiles>,
     pub queue_wait_ms: Option<Percentiles>,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use async_trait::async_trait;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Value};
 
 use super::{Claimed, Consumer, Handle, NewJob, Producer, Queue, QueueKind, QueueState};
@@ -37,7 +37,8 @@ return n
 pub struct ValkeyStreams {
     cfg: Valkey,
     client: redis::Client,
-    conn: MultiplexedConnection,
+    /// Setup, depth, state and the reaper: reconnects by itself after a server restart.
+    conn: ConnectionManager,
     payload: Arc<[u8]>,
     visibility_ms: u64,
     reap_batch: usize,
@@ -86,7 +87,17 @@ impl ValkeyStreams {
         let client = redis::Client::open(v.url.as_str()).map_err(|e| {
             UsageError::new(format!("valkey.url {} is invalid: {e}", v.display_url()))
         })?;
-        let conn = connect(&client, v).await?;
+        // Fail now, with a clear line, if the server is unreachable.
+        drop(connect(&client, v).await?);
+        let conn = ConnectionManager::new_with_config(
+            client.clone(),
+            ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(10)))
+                .set_response_timeout(Some(Duration::from_secs(30)))
+                .set_number_of_retries(2),
+        )
+        .await
+        .map_err(|e| connect_error(&e, v))?;
         let host = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "host".into());
@@ -293,7 +304,7 @@ struct StreamConsumer {
 #[async_trait]
 impl Consumer for StreamConsumer {
     async fn claim(&mut self) -> Result<Vec<Claimed>> {
-        let reply: Value = redis::cmd("XREADGROUP")
+        let reply: redis::RedisResult<Value> = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg(&self.group)
             .arg(&self.name)
@@ -305,8 +316,28 @@ impl Consumer for StreamConsumer {
             .arg(&self.stream)
             .arg(">")
             .query_async(&mut self.conn)
-            .await?;
-        parse_read_reply(reply)
+            .await;
+        match reply {
+            Ok(reply) => parse_read_reply(reply),
+            // A server restarted without persistence has lost the stream and its group:
+            // recreate them (the jobs it held are gone; the audit counts them).
+            Err(e) if e.code() == Some("NOGROUP") => {
+                let r: redis::RedisResult<()> = redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(&self.stream)
+                    .arg(&self.group)
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query_async(&mut self.conn)
+                    .await;
+                match r {
+                    Ok(()) => Ok(Vec::new()),
+                    Err(e) if e.code() == Some("BUSYGROUP") => Ok(Vec::new()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<()> {

@@ -3,6 +3,7 @@
 //! `produce`, `work` and `run-suite` are all this function with different plans.
 
 pub mod audit;
+pub mod outages;
 pub mod producer;
 pub mod worker;
 
@@ -216,23 +217,35 @@ pub fn knobs(cfg: &Config, produce: Option<&ProducePlan>, work: Option<&WorkPlan
 /// Runs one test to its stop rule (or Ctrl-C) and writes its files.
 pub async fn run(mut spec: Spec) -> Result<Report> {
     let recorders = Recorders::new(8);
+    let outages = Arc::new(outages::Outages::default());
     let visibility = Duration::from_secs_f64(spec.cfg.benchmark.visibility_timeout_s);
 
     // Connections first: a wrong server or a missing schema fails before any file exists.
     let workers = match &spec.work {
-        Some(plan) => Some(worker::start(spec.queue.clone(), plan, &recorders, visibility).await?),
+        Some(plan) => Some(
+            worker::start(
+                spec.queue.clone(),
+                plan,
+                &recorders,
+                visibility,
+                outages.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
     let producer = match &spec.produce {
-        Some(plan) => match producer::start(spec.queue.clone(), plan, &recorders).await {
-            Ok(p) => Some(p),
-            Err(e) => {
-                if let Some(w) = workers {
-                    w.stop().await;
+        Some(plan) => {
+            match producer::start(spec.queue.clone(), plan, &recorders, outages.clone()).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    if let Some(w) = workers {
+                        w.stop().await;
+                    }
+                    return Err(e);
                 }
-                return Err(e);
             }
-        },
+        }
         None => None,
     };
     let server_version = spec.queue.server_version().await.ok();
@@ -459,6 +472,26 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
             ));
         }
     }
+    let outage_windows = outages.windows();
+    let started_epoch_s = crate::clock::Clock::get().wall_us(started) as f64 / 1e6;
+    for o in &outage_windows {
+        let at = |e: f64| e - started_epoch_s;
+        warnings.push(format!(
+            "the server was unreachable from t={:.1} s to {} ({} failed calls); producer and workers reconnected",
+            at(o.start_epoch_s),
+            o.end_epoch_s.map_or("the end of the test".into(), |e| format!("t={:.1} s", at(e))),
+            o.errors
+        ));
+    }
+    if spec.queue.kind().backend() == Backend::Valkey
+        && !outage_windows.is_empty()
+        && report.is_some_and(|r| r.lost > 0)
+    {
+        warnings.push(format!(
+            "Valkey runs without persistence here: the {} job(s) it held were lost with the server, not by qbench",
+            report.map_or(0, |r| r.lost)
+        ));
+    }
     if errors.producer + errors.worker + errors.reaper > 0 {
         warnings.push(format!(
             "errors during the run: producer {}, workers {}, reaper {}",
@@ -494,6 +527,13 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
         window_end_epoch_s: state
             .as_ref()
             .and_then(|s| epoch_s(s.last_complete_us.load(Ordering::Acquire))),
+        first_redelivery_epoch_s: state
+            .as_ref()
+            .and_then(|s| epoch_s(s.first_redelivery_us.load(Ordering::Acquire))),
+        last_redelivery_epoch_s: state
+            .as_ref()
+            .and_then(|s| epoch_s(s.last_redelivery_us.load(Ordering::Acquire))),
+        outages: outage_windows,
         achieved_rate_jobs_s: outcome.map(|o| o.achieved_rate),
         e2e_ms: pct(Metric::E2e),
         queue_wait_ms: pct(Metric::QueueWait),

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::outages::Outages;
 use super::warn_limited;
 use crate::clock::Clock;
 use crate::queue::{NewJob, Producer, Queue};
@@ -72,6 +73,8 @@ pub struct Shared {
     pub errors: AtomicU64,
     unsent: AtomicU64,
     last_done: Mutex<Option<Instant>>,
+    /// Shared with the workers: when the server could not be reached.
+    outages: Arc<Outages>,
 }
 
 enum Take {
@@ -141,6 +144,7 @@ pub async fn start(
     queue: Arc<dyn Queue>,
     plan: &ProducePlan,
     recorders: &Recorders,
+    outages: Arc<Outages>,
 ) -> Result<ProducerHandle> {
     let mut producers = Vec::with_capacity(plan.connections);
     for _ in 0..plan.connections.max(1) {
@@ -164,6 +168,7 @@ pub async fn start(
         errors: AtomicU64::new(0),
         unsent: AtomicU64::new(0),
         last_done: Mutex::new(None),
+        outages,
     });
     let stop = CancellationToken::new();
     let pacer = plan.rate.map(|_| {
@@ -233,6 +238,7 @@ async fn connection(
     max_batch: u64,
     stop: CancellationToken,
 ) {
+    let outages = s.outages.clone();
     let mut jobs: Vec<NewJob> = Vec::with_capacity(max_batch as usize);
     loop {
         let notified = s.notify.notified();
@@ -270,6 +276,7 @@ async fn connection(
             let call = Instant::now();
             match producer.enqueue(&jobs).await {
                 Ok(()) => {
+                    outages.success();
                     let done = Instant::now();
                     shard
                         .with(|h| h.record_n(Metric::Enqueue, (done - call).as_micros() as i64, n));
@@ -281,6 +288,7 @@ async fn connection(
                 }
                 Err(e) => {
                     s.errors.fetch_add(1, Ordering::Relaxed);
+                    outages.error();
                     warn_limited(&format!(
                         "producer connection {index}: enqueue failed, retrying: {e:#}"
                     ));

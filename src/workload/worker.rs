@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::audit::Audit;
+use super::outages::Outages;
 use super::warn_limited;
 use crate::clock::Clock;
 use crate::queue::{Backend, Consumer, Queue};
@@ -39,7 +40,11 @@ pub struct WorkState {
     pub first_claim_us: AtomicI64,
     pub last_complete_us: AtomicI64,
     pub last_claim_us: AtomicI64,
+    pub first_redelivery_us: AtomicI64,
+    pub last_redelivery_us: AtomicI64,
     pub audit: Audit,
+    /// Shared with the producer: when the server could not be reached.
+    pub outages: Arc<Outages>,
 }
 
 impl WorkState {
@@ -69,8 +74,12 @@ pub async fn start(
     plan: &WorkPlan,
     recorders: &Recorders,
     visibility_timeout: Duration,
+    outages: Arc<Outages>,
 ) -> anyhow::Result<Workers> {
-    let state = Arc::new(WorkState::default());
+    let state = Arc::new(WorkState {
+        outages,
+        ..WorkState::default()
+    });
     let stop = CancellationToken::new();
     let mut consumers = Vec::with_capacity(plan.workers);
     for i in 0..plan.workers {
@@ -118,6 +127,7 @@ async fn worker(
     st: Arc<WorkState>,
     stop: CancellationToken,
 ) {
+    let outages = st.outages.clone();
     let clock = Clock::get();
     let polls = queue.kind().backend() == Backend::Postgresql;
     let mut held: Vec<(i64, i64)> = Vec::new();
@@ -125,11 +135,13 @@ async fn worker(
     while !stop.is_cancelled() {
         let jobs = match consumer.claim().await {
             Ok(jobs) => {
+                outages.success();
                 backoff = Duration::from_millis(50);
                 jobs
             }
             Err(e) => {
                 st.errors.fetch_add(1, Ordering::Relaxed);
+                outages.error();
                 warn_limited(&format!(
                     "worker {index}: claim failed, reconnecting: {e:#}"
                 ));
@@ -165,7 +177,12 @@ async fn worker(
                 redelivered += u64::from(j.attempts > 1);
             }
         });
-        st.redelivered.fetch_add(redelivered, Ordering::Relaxed);
+        if redelivered > 0 {
+            st.redelivered.fetch_add(redelivered, Ordering::Relaxed);
+            set_once(&st.first_redelivery_us, claimed_us);
+            st.last_redelivery_us
+                .fetch_max(claimed_us, Ordering::AcqRel);
+        }
         if !plan.processing.is_zero() {
             for _ in 0..jobs.len() {
                 tokio::time::sleep(plan.processing).await;
@@ -176,6 +193,7 @@ async fn worker(
         st.in_hand.fetch_sub(n as i64, Ordering::AcqRel);
         match result {
             Ok(()) => {
+                outages.success();
                 let done_us = clock.wall_us(done_at);
                 let service = (done_at - claimed_at).as_micros() as i64;
                 shard.with(|h| {
@@ -193,6 +211,7 @@ async fn worker(
             Err(e) => {
                 // Not completed: the lease (or the rolled-back transaction) brings them back.
                 st.errors.fetch_add(1, Ordering::Relaxed);
+                outages.error();
                 warn_limited(&format!(
                     "worker {index}: completing {n} job(s) failed, they will be redelivered: {e:#}"
                 ));
@@ -232,6 +251,7 @@ async fn reaper(
     st: Arc<WorkState>,
     stop: CancellationToken,
 ) {
+    let outages = st.outages.clone();
     let every = (visibility / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -241,10 +261,12 @@ async fn reaper(
         match queue.reap().await {
             Ok(None) => return,
             Ok(Some(n)) => {
+                outages.success();
                 st.reaped.fetch_add(n, Ordering::Relaxed);
             }
             Err(e) => {
                 st.reap_errors.fetch_add(1, Ordering::Relaxed);
+                outages.error();
                 warn_limited(&format!("reaper: {e:#}"));
             }
         }
