@@ -758,6 +758,7 @@ mod tests {
             ("[valkey]\ngroup = \"g;DEL x\"\n", "valkey.group"),
             ("[valkey]\nurl = \"http://x\"\n", "valkey.url"),
             ("[postgres]\ndatabase = \"db; drop\"\n", "postgres.database"),
+            ("[postgres]\nuser = \"u\\\"; --\"\n", "postgres.user"),
             ("[pgbench]\nclients = 0\n", "pgbench.clients"),
         ] {
             let e = load_err(text);

@@ -134,6 +134,7 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
         servers: None,
     };
     if cli.global.local && needs_servers {
+        local::preflight()?;
         if !cli.global.quiet {
             eprintln!("qbench: starting local PostgreSQL and Valkey …");
         }

@@ -60,8 +60,18 @@ fn newest_versioned_dir(base: &Path) -> Option<PathBuf> {
     versions.pop().map(|(_, p)| p)
 }
 
-/// pgbench: next to the server binaries, else on PATH.
+/// pgbench: `QBENCH_PGBENCH`, else next to the server binaries, else on PATH.
 pub fn pgbench() -> Result<PathBuf, UsageError> {
+    if let Some(p) = std::env::var_os("QBENCH_PGBENCH").map(PathBuf::from) {
+        return if is_executable(&p) {
+            Ok(p)
+        } else {
+            Err(UsageError::new(format!(
+                "QBENCH_PGBENCH={} is not an executable file; point it at pgbench or unset it",
+                p.display()
+            )))
+        };
+    }
     pg_bin_dir()
         .ok()
         .map(|d| d.join("pgbench"))

@@ -38,6 +38,13 @@ pub struct LocalServers {
     stopped: bool,
 }
 
+/// Finds both servers' binaries, so a missing one is refused before anything starts.
+pub fn preflight() -> Result<(), crate::error::UsageError> {
+    binaries::pg_bin_dir()?;
+    binaries::valkey_server()?;
+    Ok(())
+}
+
 /// A port the kernel just handed out (there is a small race until the server binds it).
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;

@@ -201,12 +201,15 @@ fn fmt_duration(d: Duration) -> String {
 
 /// Runs the suite; returns each test's outcome. Stops at Ctrl-C with `Interrupted`.
 pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Outcome)>> {
+    // Every check that can refuse the run comes before anything is created.
+    let needs_pgbench = opts.tests.iter().any(|t| t.scenario == Scenario::Load);
+    let found = needs_pgbench
+        .then(|| pgbench::Pgbench::find(&ctx.cfg))
+        .transpose()?;
     for b in &opts.backends {
         ensure_writable(&backend_dir(&opts.out, *b))?;
     }
-    let needs_pgbench = opts.tests.iter().any(|t| t.scenario == Scenario::Load);
-    let pgbench = if needs_pgbench {
-        let p = pgbench::Pgbench::find(&ctx.cfg)?;
+    let pgbench = if let Some(p) = found {
         if p.ensure_initialized().await? && !ctx.global.quiet {
             eprintln!(
                 "qbench: initialised pgbench tables at scale {}",
