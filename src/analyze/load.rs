@@ -88,7 +88,11 @@ fn check_version(path: &Path, v: &serde_json::Value, format: &str) -> Result<()>
 
 /// `TEST_metrics.jsonl`: interval lines, then a summary as the last line.
 pub fn read_metrics(path: &Path) -> Result<(Vec<IntervalLine>, Summary)> {
-    let text = read_text(path)?;
+    parse_metrics(&read_text(path)?, path)
+}
+
+/// Parses a metrics file's text; `path` only names it in errors.
+pub fn parse_metrics(text: &str, path: &Path) -> Result<(Vec<IntervalLine>, Summary)> {
     if !text.is_empty() && !text.ends_with('\n') {
         let line = text.lines().count();
         return Err(bad(
@@ -142,7 +146,13 @@ pub fn read_metrics(path: &Path) -> Result<(Vec<IntervalLine>, Summary)> {
 }
 
 pub fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+    parse_csv(&bytes, path)
+}
+
+/// Parses CSV rows; `path` only names the file in errors.
+pub fn parse_csv<T: DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<Vec<T>> {
+    let mut r = csv::Reader::from_reader(bytes);
     let mut rows = vec![];
     for rec in r.deserialize() {
         rows.push(rec.map_err(|e| {
