@@ -295,3 +295,75 @@ fn ctrl_c_while_pgbench_runs_stops_it() {
     assert_eq!(m["complete"], false);
     assert_nothing_left(&before);
 }
+
+#[test]
+fn ctrl_c_during_warmup_writes_no_test_files_and_leaves_nothing() {
+    use std::io::BufRead;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let before = common::local_server_dirs();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = tempfile::NamedTempFile::new().expect("file");
+    std::io::Write::write_all(
+        &mut cfg,
+        b"[benchmark]\nproduction_duration = 30\nproduction_rate = 200\n\
+          warmup_duration = 30\nwarmup_rate = 200\n",
+    )
+    .expect("write");
+    let mut child = qbench(&[
+        "--config",
+        cfg.path().to_str().expect("utf8"),
+        "--local",
+        "run-suite",
+        "--backend",
+        "valkey",
+        "--scenarios",
+        "warm",
+        "--out",
+        dir.path().to_str().expect("utf8"),
+    ])
+    .spawn()
+    .expect("spawn");
+    // The plain progress line of the warmup ("… warmup 0s (30s left) …") says it is running.
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("warmup") && line.contains("left)") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("the warmup never started");
+    std::thread::sleep(Duration::from_secs(2));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = child.wait().expect("wait");
+    let stderr = reader.join().expect("reader");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let out = dir.path().join("vm2_valkey");
+    assert!(
+        !out.join("valkey_warm_manifest.json").exists(),
+        "the measured test never started, so it has no manifest: {stderr}"
+    );
+    let partial: Vec<_> = std::fs::read_dir(&out)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        partial
+            .iter()
+            .all(|p| !p.to_string_lossy().ends_with(".partial")),
+        "half-written files left: {partial:?}"
+    );
+    assert_nothing_left(&before);
+}
