@@ -477,7 +477,7 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
     for o in &outage_windows {
         let at = |e: f64| e - started_epoch_s;
         warnings.push(format!(
-            "the server was unreachable from t={:.1} s to {} ({} failed calls); producer and workers reconnected",
+            "the server was unreachable or failing from t={:.1} s to {} ({} failed calls); producer and workers reconnected",
             at(o.start_epoch_s),
             o.end_epoch_s.map_or("the end of the test".into(), |e| format!("t={:.1} s", at(e))),
             o.errors
@@ -488,7 +488,7 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
         && report.is_some_and(|r| r.lost > 0)
     {
         warnings.push(format!(
-            "Valkey runs without persistence here: the {} job(s) it held were lost with the server, not by qbench",
+            "{} job(s) were lost while Valkey was unreachable: a Valkey without persistence (as qbench's setup runs it) drops what it held when it restarts; the server lost them, not qbench",
             report.map_or(0, |r| r.lost)
         ));
     }
