@@ -6,26 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn qbench(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_qbench"));
-    c.args(args).current_dir(std::env::temp_dir());
-    for v in [
-        "PGHOST",
-        "PGPORT",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGDATABASE",
-        "QBENCH_VALKEY_URL",
-    ] {
-        c.env_remove(v);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run qbench")
-}
+use common::run_qbench;
+use std::process::Output;
 
 /// Exit code 2, one line on stderr naming `needle`, nothing on stdout, no panic.
 fn refused(o: &Output, needle: &str) -> String {
@@ -51,7 +34,7 @@ async fn wrong_password_is_one_line_without_the_password() {
     let mut cfg = common::config("wrong_pw").await;
     cfg.postgres.password = "not-the-Right-one".into();
     let file = common::config_file(&cfg);
-    let o = qbench(
+    let o = run_qbench(
         &[
             "--config",
             file.path().to_str().expect("utf8"),
@@ -73,7 +56,7 @@ async fn wrong_password_is_one_line_without_the_password() {
 fn pgbench_missing_stops_the_suite_before_anything_is_written() {
     let dir = tempfile::tempdir().expect("dir");
     let out = dir.path().join("results");
-    let o = qbench(
+    let o = run_qbench(
         &[
             "run-suite",
             "--backend",
@@ -92,7 +75,7 @@ fn pgbench_missing_stops_the_suite_before_anything_is_written() {
 #[test]
 fn valkey_binary_missing_is_refused_and_starts_nothing() {
     let before = common::local_server_dirs();
-    let o = qbench(
+    let o = run_qbench(
         &["--local", "setup-schema"],
         &[("QBENCH_VALKEY_SERVER", "/nonexistent/valkey-server")],
     );
@@ -110,7 +93,7 @@ fn unwritable_results_folder_is_refused_before_the_suite_runs() {
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "x").expect("file");
     let out = blocker.join("results");
-    let o = qbench(
+    let o = run_qbench(
         &[
             "run-suite",
             "--backend",
@@ -127,19 +110,19 @@ fn unwritable_results_folder_is_refused_before_the_suite_runs() {
 
 #[test]
 fn unknown_scenario_and_mismatched_queue_are_refused() {
-    let o = qbench(&["run-suite", "--backend", "pg", "--scenarios", "hot"], &[]);
+    let o = run_qbench(&["run-suite", "--backend", "pg", "--scenarios", "hot"], &[]);
     refused(&o, "hot");
-    let o = qbench(
+    let o = run_qbench(
         &["run-suite", "--backend", "pg", "--queues", "valkey_streams"],
         &[],
     );
     refused(&o, "valkey_streams");
-    let o = qbench(
+    let o = run_qbench(
         &["work", "--queue", "skip_locked", "--until-idle", "0"],
         &[],
     );
     refused(&o, "--until-idle");
-    let o = qbench(
+    let o = run_qbench(
         &[
             "work",
             "--queue",

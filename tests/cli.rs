@@ -1,27 +1,9 @@
 //! The qbench binary as a user runs it: exit codes, one-line errors, masking, and
 //! `--local` servers that leave nothing behind.
 
-use std::process::{Command, Output};
-
 mod common;
 
-use common::local_server_dirs;
-
-fn qbench(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qbench"));
-    cmd.args(args)
-        .current_dir(std::env::temp_dir())
-        .env_remove("PGHOST")
-        .env_remove("PGPORT")
-        .env_remove("PGUSER")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGDATABASE")
-        .env_remove("QBENCH_VALKEY_URL");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run qbench")
-}
+use common::{local_server_dirs, run_qbench};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -29,7 +11,7 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn config_shows_env_and_flags_with_password_masked() {
-    let out = qbench(
+    let out = run_qbench(
         &[
             "config",
             "--workers",
@@ -69,7 +51,7 @@ fn bad_config_exits_2_with_one_line_naming_the_key() {
         ("[benchmark]\nturbo = true\n", "turbo"),
     ] {
         std::fs::write(&file, toml).expect("write");
-        let out = qbench(&["--config", file.to_str().expect("utf8"), "config"], &[]);
+        let out = run_qbench(&["--config", file.to_str().expect("utf8"), "config"], &[]);
         assert_eq!(out.status.code(), Some(2), "{toml}");
         let err = text(&out.stderr);
         assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
@@ -80,16 +62,16 @@ fn bad_config_exits_2_with_one_line_naming_the_key() {
             text(&out.stdout)
         );
     }
-    let out = qbench(&["--config", "/no/such/file.toml", "config"], &[]);
+    let out = run_qbench(&["--config", "/no/such/file.toml", "config"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/no/such/file.toml"));
-    let out = qbench(&["--rate", "-3", "config"], &[]);
+    let out = run_qbench(&["--rate", "-3", "config"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn unreachable_server_and_unknown_queue_exit_2_without_the_password() {
-    let out = qbench(
+    let out = run_qbench(
         &[
             "setup-schema",
             "--pg-url",
@@ -104,7 +86,7 @@ fn unreachable_server_and_unknown_queue_exit_2_without_the_password() {
         "{err}"
     );
     assert!(!err.contains("hunter22"), "{err}");
-    let out = qbench(&["setup-schema", "--queue", "rabbitmq"], &[]);
+    let out = run_qbench(&["setup-schema", "--queue", "rabbitmq"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("rabbitmq"));
 }
@@ -113,7 +95,7 @@ fn unreachable_server_and_unknown_queue_exit_2_without_the_password() {
 fn local_setup_schema_twice_leaves_no_process_behind() {
     let before = local_server_dirs();
     for _ in 0..2 {
-        let out = qbench(&["--local", "setup-schema", "--queue", "all"], &[]);
+        let out = run_qbench(&["--local", "setup-schema", "--queue", "all"], &[]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let s = text(&out.stdout);
         for q in [

@@ -4,26 +4,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use qbench::queue::{self, QueueKind};
 use serde_json::Value;
 
 fn spawn(cfg: &Path, args: &[&str]) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_qbench"));
+    let mut c = common::qbench();
     c.arg("--config").arg(cfg).arg("--quiet").args(args);
-    for v in [
-        "PGHOST",
-        "PGPORT",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGDATABASE",
-        "QBENCH_VALKEY_URL",
-    ] {
-        c.env_remove(v);
-    }
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c.spawn().expect("spawn qbench")
 }
 

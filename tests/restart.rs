@@ -2,16 +2,17 @@
 //! producer and workers reconnect and carry on; the outage is recorded; PostgreSQL loses
 //! nothing, and Valkey without persistence reports its loss as exactly that.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use qbench::config::Config;
 use qbench::local::LocalServers;
-use qbench::output::manifest::Role;
 use qbench::queue::{self, QueueKind};
+use qbench::workload;
 use qbench::workload::producer::ProducePlan;
 use qbench::workload::worker::WorkPlan;
-use qbench::workload::{self, Spec, StopRule};
 
 async fn run_through_restart(
     kind: QueueKind,
@@ -30,39 +31,23 @@ async fn run_through_restart(
         .expect("restart");
         servers
     });
-    let report = workload::run(Spec {
-        test: format!("restart_{kind}"),
-        instance: None,
-        role: Role::Suite,
-        scenario: None,
-        smoke: false,
-        queue: Arc::clone(&q),
-        cfg: cfg.clone(),
-        produce: Some(ProducePlan {
+    let report = workload::run(common::quiet_spec(
+        &format!("restart_{kind}"),
+        Arc::clone(&q),
+        cfg,
+        ProducePlan {
             rate: Some(200.0),
             count: None,
             duration: Some(Duration::from_secs(6)),
             connections: 2,
             max_batch: 500,
-        }),
-        work: Some(WorkPlan {
+        },
+        WorkPlan {
             workers: 4,
             processing: Duration::from_millis(10),
             poll_interval: Duration::from_millis(10),
-        }),
-        stop: StopRule::Drain {
-            timeout: Duration::from_secs(30),
         },
-        output: None,
-        progress: qbench::output::progress::Mode::Quiet,
-        label: "restart".into(),
-        local: None,
-        server: qbench::samplers::system::ServerProcs::Remote,
-        warnings: vec![],
-        extra: Default::default(),
-        sidecar: None,
-        shutdown: qbench::shutdown::Shutdown::manual(),
-    })
+    ))
     .await
     .expect("the run survives the restart");
     let servers = restarter.await.expect("restarter");

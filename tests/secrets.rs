@@ -2,8 +2,10 @@
 //! of its own with a distinctive password, driven through every command that writes
 //! something, then every byte written is searched for it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use qbench::config::Config;
 use qbench::local::LocalServers;
@@ -13,21 +15,8 @@ const SECRET: &str = "Zx7-qbench-Secret'pw";
 const SECRET_URL: &str = "Zx7-qbench-Secret%27pw";
 
 fn qbench(cfg: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_qbench"));
-    c.arg("--config")
-        .arg(cfg)
-        .args(args)
-        .current_dir(std::env::temp_dir());
-    for v in [
-        "PGHOST",
-        "PGPORT",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGDATABASE",
-        "QBENCH_VALKEY_URL",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = common::qbench();
+    c.arg("--config").arg(cfg).args(args);
     c.output().expect("run qbench")
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,19 +14,8 @@ use serde_json::Value;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn qbench(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_qbench"));
-    c.args(args).current_dir(std::env::temp_dir());
-    for v in [
-        "PGHOST",
-        "PGPORT",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGDATABASE",
-        "QBENCH_VALKEY_URL",
-    ] {
-        c.env_remove(v);
-    }
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut c = common::qbench();
+    c.args(args);
     c
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,19 +13,8 @@ use qbench::queue::{self, QueueKind};
 use serde_json::Value;
 
 fn qbench(cfg: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_qbench"));
+    let mut c = common::qbench();
     c.arg("--config").arg(cfg).arg("--quiet").args(args);
-    for v in [
-        "PGHOST",
-        "PGPORT",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGDATABASE",
-        "QBENCH_VALKEY_URL",
-    ] {
-        c.env_remove(v);
-    }
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c
 }
 
@@ -268,39 +257,23 @@ async fn exact_audit_catches_removed_job(kind: QueueKind) {
             }
         })
     };
-    let report = qbench::workload::run(qbench::workload::Spec {
-        test: "audit".into(),
-        instance: None,
-        role: qbench::output::manifest::Role::Suite,
-        scenario: None,
-        smoke: false,
-        queue: Arc::clone(&q),
-        cfg: cfg.clone(),
-        produce: Some(qbench::workload::producer::ProducePlan {
+    let report = qbench::workload::run(common::quiet_spec(
+        "audit",
+        Arc::clone(&q),
+        &cfg,
+        qbench::workload::producer::ProducePlan {
             rate: Some(100.0),
             count: Some(40),
             duration: None,
             connections: 2,
             max_batch: 50,
-        }),
-        work: Some(qbench::workload::worker::WorkPlan {
+        },
+        qbench::workload::worker::WorkPlan {
             workers: 2,
             processing: Duration::from_millis(100),
             poll_interval: Duration::from_millis(10),
-        }),
-        stop: qbench::workload::StopRule::Drain {
-            timeout: Duration::from_secs(30),
         },
-        output: None,
-        progress: qbench::output::progress::Mode::Quiet,
-        label: "audit".into(),
-        local: None,
-        server: qbench::samplers::system::ServerProcs::Remote,
-        warnings: vec![],
-        extra: Default::default(),
-        sidecar: None,
-        shutdown: qbench::shutdown::Shutdown::manual(),
-    })
+    ))
     .await
     .expect("run");
     remover.await.expect("remover");

@@ -65,6 +65,67 @@ pub fn server_root() -> std::path::PathBuf {
     shared().servers.root().to_path_buf()
 }
 
+/// The qbench binary run from the temporary directory, with the libpq and Valkey
+/// environment cleared so that only the test's config and flags reach it; output captured.
+pub fn qbench() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_qbench"));
+    c.current_dir(std::env::temp_dir());
+    for v in [
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "QBENCH_VALKEY_URL",
+    ] {
+        c.env_remove(v);
+    }
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+/// Runs the binary to its end with `args` and extra environment `env`.
+pub fn run_qbench(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = qbench();
+    c.args(args).envs(env.iter().copied());
+    c.output().expect("run qbench")
+}
+
+/// An in-process test run that writes no files and prints nothing: produce `produce`,
+/// work with `work`, then drain (at most 30 s).
+pub fn quiet_spec(
+    test: &str,
+    queue: std::sync::Arc<dyn qbench::queue::Queue>,
+    cfg: &Config,
+    produce: qbench::workload::producer::ProducePlan,
+    work: qbench::workload::worker::WorkPlan,
+) -> qbench::workload::Spec {
+    qbench::workload::Spec {
+        test: test.into(),
+        instance: None,
+        role: qbench::output::manifest::Role::Suite,
+        scenario: None,
+        smoke: false,
+        queue,
+        cfg: cfg.clone(),
+        produce: Some(produce),
+        work: Some(work),
+        stop: qbench::workload::StopRule::Drain {
+            timeout: std::time::Duration::from_secs(30),
+        },
+        output: None,
+        progress: qbench::output::progress::Mode::Quiet,
+        label: test.into(),
+        local: None,
+        server: qbench::samplers::system::ServerProcs::Remote,
+        warnings: vec![],
+        extra: Default::default(),
+        sidecar: None,
+        shutdown: qbench::shutdown::Shutdown::manual(),
+    }
+}
+
 /// A config pointing at the shared servers, with its own database and stream.
 pub async fn config(name: &str) -> Config {
     let s = shared();
