@@ -262,6 +262,55 @@ fn bad_input_is_refused_with_the_file_named() {
     assert!(e.contains("no qbench results"), "{e}");
 }
 
+/// valkey_cold's good files, with one of them replaced by `damage` of its text.
+fn damaged_copy(file: &str, damage: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let src = fixtures().join("suite/vm2_valkey");
+    let dir = tempfile::tempdir().expect("dir");
+    for f in [
+        "latency.hlog",
+        "manifest.json",
+        "metrics.jsonl",
+        "system.csv",
+        "valkey_stats.csv",
+    ] {
+        let name = format!("valkey_cold_{f}");
+        let text = std::fs::read_to_string(src.join(&name)).expect("fixture");
+        let text = if f == file { damage(&text) } else { text };
+        std::fs::write(dir.path().join(&name), text).expect("write");
+    }
+    dir
+}
+
+#[test]
+fn empty_and_cut_files_are_refused() {
+    let intact = damaged_copy("", |t| t.to_string());
+    let out = tempfile::tempdir().expect("dir");
+    let o = analyze(
+        &["--results", intact.path().to_str().expect("utf8")],
+        out.path(),
+    );
+    assert!(o.status.success(), "the copy itself is good");
+
+    let d = damaged_copy("metrics.jsonl", |_| String::new());
+    let e = refused(d.path());
+    assert!(e.contains("valkey_cold_metrics.jsonl"), "{e}");
+    let d = damaged_copy("latency.hlog", |_| String::new());
+    let e = refused(d.path());
+    assert!(
+        e.contains("valkey_cold_latency.hlog") && e.contains("empty"),
+        "{e}"
+    );
+    // Cut at a line boundary: a valid log, with the intervals missing.
+    let d = damaged_copy("latency.hlog", |t| {
+        t.lines()
+            .take_while(|l| l.starts_with('#') || l.starts_with('\"'))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    });
+    let e = refused(d.path());
+    assert!(e.contains("truncated") && e.contains("completed"), "{e}");
+}
+
 #[test]
 fn incomplete_tests_are_shown_as_incomplete_and_kept_out_of_findings() {
     let out = tempfile::tempdir().expect("dir");

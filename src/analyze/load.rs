@@ -265,10 +265,22 @@ pub fn read_folder(path: &Path) -> Result<Folder> {
             if !hl.exists() {
                 return Err(bad(&hl, "is missing (named by its manifest)"));
             }
+            let mut e2e = 0u64;
             for iv in hlog::read(&hl)? {
                 if let Some(m) = iv.metric {
+                    e2e += u64::from(m == Metric::E2e) * iv.histogram.len();
                     merge(&mut latency, m, &iv.histogram, &hl)?;
                 }
+            }
+            // Every completion is recorded; a shortfall means intervals were cut off.
+            let completed = p.summary.completed.unwrap_or(0);
+            if e2e < completed {
+                return Err(bad(
+                    &hl,
+                    format!(
+                        "holds {e2e} end-to-end latencies but the test completed {completed} jobs: the file is truncated"
+                    ),
+                ));
             }
         }
         folder.tests.push(TestGroup {

@@ -121,6 +121,11 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<Interval>> {
             line_of(offset)
         )))
     };
+    // qbench (like HdrHistogram's own writers) always writes a header: nothing at all is
+    // a file that was never written, not a test without latencies.
+    if bytes.is_empty() {
+        return Err(bad(0, "empty file"));
+    }
     let mut base = 0.0f64;
     let mut out = Vec::new();
     let mut deserializer = Deserializer::new();
