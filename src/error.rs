@@ -25,7 +25,7 @@ impl std::error::Error for UsageError {}
 
 /// The run was stopped by Ctrl-C or SIGTERM after writing what it had; exit code 130.
 #[derive(Debug, thiserror::Error)]
-#[error("interrupted: partial results were written and marked incomplete")]
+#[error("interrupted: finished tests are kept, the running one is marked incomplete")]
 pub struct Interrupted;
 
 /// Jobs were lost or the results are otherwise untrustworthy; exit code 1 with a clear line.

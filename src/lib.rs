@@ -138,10 +138,16 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
         if !cli.global.quiet {
             eprintln!("qbench: starting local PostgreSQL and Valkey …");
         }
-        let servers = tokio::select! {
-            s = LocalServers::start(&ctx.cfg, false) => s?,
-            _ = ctx.shutdown.cancelled() => return Err(error::Interrupted.into()),
-        };
+        // Not raced against Ctrl-C: dropping a half-done start would leave its data
+        // directory behind. It takes about a second; then the servers are stopped.
+        let started = LocalServers::start(&ctx.cfg, false).await;
+        if ctx.shutdown.is_triggered() {
+            if let Ok(s) = started {
+                s.stop().await;
+            }
+            return Err(error::Interrupted.into());
+        }
+        let servers = started?;
         servers.apply_to(&mut ctx.cfg);
         ctx.servers = Some(servers);
         ctx.refresh_local();

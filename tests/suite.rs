@@ -287,7 +287,6 @@ fn ctrl_c_while_pgbench_runs_stops_it() {
 
 #[test]
 fn ctrl_c_during_warmup_writes_no_test_files_and_leaves_nothing() {
-    use std::io::BufRead;
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let before = common::local_server_dirs();
     let dir = tempfile::tempdir().expect("dir");
@@ -298,7 +297,7 @@ fn ctrl_c_during_warmup_writes_no_test_files_and_leaves_nothing() {
           warmup_duration = 30\nwarmup_rate = 200\n",
     )
     .expect("write");
-    let mut child = qbench(&[
+    let child = qbench(&[
         "--config",
         cfg.path().to_str().expect("utf8"),
         "--local",
@@ -313,32 +312,9 @@ fn ctrl_c_during_warmup_writes_no_test_files_and_leaves_nothing() {
     .spawn()
     .expect("spawn");
     // The plain progress line of the warmup ("… warmup 0s (30s left) …") says it is running.
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("warmup") && line.contains("left)") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
+    let (status, stderr) = interrupt_on_stderr(child, Duration::from_secs(2), |l| {
+        l.contains("warmup") && l.contains("left)")
     });
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("the warmup never started");
-    std::thread::sleep(Duration::from_secs(2));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("SIGINT");
-    let status = child.wait().expect("wait");
-    let stderr = reader.join().expect("reader");
     assert_eq!(status.code(), Some(130), "{stderr}");
     let out = dir.path().join("vm2_valkey");
     assert!(
@@ -355,4 +331,88 @@ fn ctrl_c_during_warmup_writes_no_test_files_and_leaves_nothing() {
         "half-written files left: {partial:?}"
     );
     assert_nothing_left(&before);
+}
+
+/// Sends SIGINT `after` the first stderr line that `ready` accepts; returns the exit status
+/// and all of stderr.
+fn interrupt_on_stderr(
+    mut child: std::process::Child,
+    after: Duration,
+    ready: impl Fn(&str) -> bool + Send + 'static,
+) -> (std::process::ExitStatus, String) {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if ready(&line) {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if rx.recv_timeout(Duration::from_secs(120)).is_err() {
+        let _ = child.kill();
+        panic!("never became ready: {}", reader.join().unwrap_or_default());
+    }
+    std::thread::sleep(after);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = child.wait().expect("wait");
+    (status, reader.join().expect("reader"))
+}
+
+/// `--local` servers' directories on disk (running or not).
+fn local_dirs_on_disk() -> std::collections::BTreeSet<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("qbench-local-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn ctrl_c_while_the_local_servers_start_leaves_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let before = common::local_server_dirs();
+    let on_disk = local_dirs_on_disk();
+    let dir = tempfile::tempdir().expect("dir");
+    let child = qbench(&[
+        "--local",
+        "run-suite",
+        "--backend",
+        "all",
+        "--quick",
+        "--out",
+        dir.path().to_str().expect("utf8"),
+    ])
+    .spawn()
+    .expect("spawn");
+    let (status, stderr) = interrupt_on_stderr(child, Duration::ZERO, |l| {
+        l.contains("starting local PostgreSQL and Valkey")
+    });
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        std::fs::read_dir(dir.path()).is_ok_and(|mut d| d.next().is_none()),
+        "no results were written: {stderr}"
+    );
+    assert_nothing_left(&before);
+    let new: Vec<_> = local_dirs_on_disk().difference(&on_disk).cloned().collect();
+    assert!(new.is_empty(), "server files left in {new:?}");
 }
