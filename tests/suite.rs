@@ -125,6 +125,13 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
                 assert_eq!(m["scenario"], sc);
                 assert_eq!(m["summary"]["lost"], 0, "{name}");
                 assert_eq!(m["summary"]["audit"], "exact");
+                // --local servers: PostgreSQL durable, Valkey without persistence, as measured.
+                let want = if design == "valkey" {
+                    r#"appendonly="no" appendfsync="everysec" save="""#
+                } else {
+                    "fsync=on synchronous_commit=on"
+                };
+                assert_eq!(m["server_durability"], want, "{name}");
                 assert_eq!(
                     m["summary"]["produced"], m["summary"]["completed"],
                     "{name}"
@@ -160,7 +167,13 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
 
     // From nothing to charts: the suite analyzed and drew its own results.
     let printed = String::from_utf8_lossy(&o.stdout);
-    for h in ["SCENARIO: COLD", "SCENARIO: LOAD", "FINDINGS", "Charts:"] {
+    for h in [
+        "SCENARIO: COLD",
+        "SCENARIO: LOAD",
+        "FINDINGS",
+        "Charts:",
+        "Valkey ran without persistence (appendonly",
+    ] {
         assert!(printed.contains(h), "{h}");
     }
     let summary =

@@ -179,10 +179,8 @@ pub fn findings(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
             ));
         }
     }
-    if rows.iter().any(|r| r.queue == VK) && rows.iter().any(|r| r.queue != VK) {
-        caveats.push(
-            "Valkey ran without persistence (as the seed runs it) while PostgreSQL committed every job durably: that compares a memory store with a database; a fair pair is Valkey with AOF against PostgreSQL, or PostgreSQL with synchronous_commit=off".into(),
-        );
+    if let Some(c) = durability(&rows) {
+        caveats.push(c);
     }
     caveats.push("one run per test: differences of a few percent may be noise".into());
 
@@ -400,6 +398,45 @@ fn gap(rows: &[&Row]) -> String {
     )
 }
 
+/// Compares what each side risks in a crash, from the settings the manifests recorded.
+fn durability(rows: &[&Row]) -> Option<String> {
+    let both_ran = rows.iter().any(|r| r.queue == VK) && rows.iter().any(|r| r.queue != VK);
+    if !both_ran {
+        return None;
+    }
+    let recorded = |valkey: bool| {
+        rows.iter()
+            .filter(|r| (r.queue == VK) == valkey && !r.server_durability.is_empty())
+            .map(|r| r.server_durability.as_str())
+            .next()
+    };
+    let (Some(pg), Some(vk)) = (recorded(false), recorded(true)) else {
+        return Some("the servers' durability settings were not recorded (older result files, or Valkey's CONFIG disabled): check that PostgreSQL and Valkey were equally durable before comparing them".into());
+    };
+    let pg_durable = pg.contains("fsync=on") && !pg.contains("synchronous_commit=off");
+    let pg_says = if pg_durable {
+        format!("PostgreSQL committed every job durably ({pg})")
+    } else {
+        format!("PostgreSQL could lose its last commits in a crash ({pg})")
+    };
+    Some(if vk.contains("appendonly=\"no\"") {
+        format!(
+            "Valkey ran without persistence ({vk}) while {pg_says}: {}",
+            if pg_durable {
+                "that compares a memory store with a database; a fair pair is Valkey with appendonly yes against PostgreSQL, or PostgreSQL with synchronous_commit=off"
+            } else {
+                "neither side kept every job through a crash"
+            }
+        )
+    } else if vk.contains("appendfsync=\"always\"") {
+        format!("Valkey fsynced every write ({vk}) and {pg_says}")
+    } else {
+        format!(
+            "Valkey's append-only file was not fsynced on every write ({vk}): a crash can lose up to a second of jobs, while {pg_says}"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,7 +495,40 @@ mod tests {
         assert!(f[2].answer.starts_with("Cannot answer"));
         assert!(f[4].answer.starts_with("Cannot answer"));
         assert!(caveats.iter().any(|c| c.contains("by construction")));
-        assert!(caveats.iter().any(|c| c.contains("without persistence")));
+        assert!(caveats.iter().any(|c| c.contains("were not recorded")));
+    }
+
+    #[test]
+    fn durability_is_compared_from_the_recorded_settings() {
+        let caveat = |pg: &str, vk: &str| {
+            let mut rows = [
+                row("skip_locked", "warm", 10.0, 20.0, 1000.0),
+                row(VK, "warm", 5.0, 8.0, 1000.0),
+            ];
+            rows[0].server_durability = pg.into();
+            rows[1].server_durability = vk.into();
+            let refs: Vec<&Row> = rows.iter().collect();
+            durability(&refs).unwrap_or_default()
+        };
+        let on = "fsync=on synchronous_commit=on";
+        let c = caveat(on, r#"appendonly="no" appendfsync="everysec" save="""#);
+        assert!(
+            c.starts_with("Valkey ran without persistence") && c.contains("memory store"),
+            "{c}"
+        );
+        let c = caveat(on, r#"appendonly="yes" appendfsync="always" save="""#);
+        assert!(
+            c.starts_with("Valkey fsynced every write") && c.contains("durably"),
+            "{c}"
+        );
+        let c = caveat(on, r#"appendonly="yes" appendfsync="everysec" save="""#);
+        assert!(c.contains("up to a second"), "{c}");
+        let c = caveat(
+            "fsync=on synchronous_commit=off",
+            r#"appendonly="no" appendfsync="everysec" save="""#,
+        );
+        assert!(c.contains("neither side"), "{c}");
+        assert!(caveat("", on).contains("were not recorded"));
     }
 
     #[test]

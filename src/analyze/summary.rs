@@ -49,6 +49,9 @@ pub struct Row {
     pub pgbench_tps_change_pct: Option<f64>,
     pub host: String,
     pub red_flags: String,
+    /// The server's durability settings as its manifest recorded them; empty if unknown.
+    #[serde(default)]
+    pub server_durability: String,
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
@@ -166,5 +169,6 @@ pub fn row(g: &TestGroup, folder: &Folder) -> Row {
         pgbench_tps_change_pct: change,
         host: first.host.hostname.clone(),
         red_flags: String::new(),
+        server_durability: first.server_durability.clone().unwrap_or_default(),
     }
 }

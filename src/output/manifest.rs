@@ -190,6 +190,10 @@ pub struct Manifest {
     pub knobs: Knobs,
     pub qbench_version: String,
     pub server_version: Option<String>,
+    /// The server's durability settings (`fsync=on synchronous_commit=on`,
+    /// `appendonly="no" appendfsync="everysec" save=""`); null when it would not say.
+    #[serde(default)]
+    pub server_durability: Option<String>,
     pub host: Host,
     pub config: Config,
     pub local_servers: Option<LocalInfo>,

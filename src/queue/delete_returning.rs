@@ -12,7 +12,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::{Client, Statement};
 
 use super::pg::{self, PgProducer};
-use super::{Claimed, Consumer, Handle, Producer, Queue, QueueKind, QueueState};
+use super::{Claimed, Consumer, Handle, Producer, Queue, QueueKind, QueueState, ServerInfo};
 use crate::config::{Config, Postgres};
 use crate::schema::DELETE_RETURNING as SQL;
 
@@ -107,9 +107,9 @@ impl Queue for DeleteReturning {
         Ok(None)
     }
 
-    async fn server_version(&self) -> Result<String> {
+    async fn server_info(&self) -> Result<ServerInfo> {
         let c = pg::pooled(&self.pool, &self.pg).await?;
-        pg::server_version(&c).await
+        pg::server_info(&c).await
     }
 }
 

@@ -174,8 +174,18 @@ pub trait Queue: Send + Sync {
     /// Puts jobs whose lease outlived the visibility timeout back in the queue.
     /// `Ok(None)`: the design needs no reaper.
     async fn reap(&self) -> Result<Option<u64>>;
-    /// Server version, for the manifest.
-    async fn server_version(&self) -> Result<String>;
+    /// Server version and durability settings, for the manifest.
+    async fn server_info(&self) -> Result<ServerInfo>;
+}
+
+/// What the manifest records about the queue's server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    pub version: String,
+    /// The settings that decide whether a completed job survives a server crash, as
+    /// `key=value` pairs: PostgreSQL's fsync and synchronous_commit; Valkey's appendonly,
+    /// appendfsync and save. `None` when the server would not say (CONFIG disabled).
+    pub durability: Option<String>,
 }
 
 #[async_trait]

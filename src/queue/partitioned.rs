@@ -12,7 +12,7 @@ use tokio_postgres::{Client, Statement};
 
 use super::pg::{self, PgProducer};
 use super::skip_locked::leased_job;
-use super::{Claimed, Consumer, Handle, Producer, Queue, QueueKind, QueueState};
+use super::{Claimed, Consumer, Handle, Producer, Queue, QueueKind, QueueState, ServerInfo};
 use crate::config::{Config, Postgres};
 use crate::error::usage;
 use crate::schema::PARTITIONED as SQL;
@@ -136,9 +136,9 @@ impl Queue for Partitioned {
         Ok(Some(c.execute(&st, &[&self.visibility_timeout_s]).await?))
     }
 
-    async fn server_version(&self) -> Result<String> {
+    async fn server_info(&self) -> Result<ServerInfo> {
         let c = pg::pooled(&self.pool, &self.pg).await?;
-        pg::server_version(&c).await
+        pg::server_info(&c).await
     }
 }
 

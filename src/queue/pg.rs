@@ -88,9 +88,21 @@ pub async fn query_i64(client: &Client, sql: &str) -> Result<i64> {
     Ok(row.try_get::<_, i64>(0)?)
 }
 
-pub async fn server_version(client: &Client) -> Result<String> {
-    let row = client.query_one("SELECT version()", &[]).await?;
-    Ok(row.try_get::<_, String>(0)?)
+pub async fn server_info(client: &Client) -> Result<super::ServerInfo> {
+    let row = client
+        .query_one(
+            "SELECT version(), current_setting('fsync'), current_setting('synchronous_commit')",
+            &[],
+        )
+        .await?;
+    Ok(super::ServerInfo {
+        version: row.try_get(0)?,
+        durability: Some(format!(
+            "fsync={} synchronous_commit={}",
+            row.try_get::<_, String>(1)?,
+            row.try_get::<_, String>(2)?
+        )),
+    })
 }
 
 /// Empties tables without waiting forever behind a stuck transaction.

@@ -11,7 +11,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::{Client, Row, Statement};
 
 use super::pg::{self, PgProducer};
-use super::{Claimed, Consumer, Handle, Producer, Queue, QueueKind, QueueState};
+use super::{Claimed, Consumer, Handle, Producer, Queue, QueueKind, QueueState, ServerInfo};
 use crate::config::{Config, Postgres};
 use crate::schema::SKIP_LOCKED as SQL;
 
@@ -127,9 +127,9 @@ impl Queue for SkipLocked {
         Ok(Some(c.execute(&st, &[&self.visibility_timeout_s]).await?))
     }
 
-    async fn server_version(&self) -> Result<String> {
+    async fn server_info(&self) -> Result<ServerInfo> {
         let c = pg::pooled(&self.pool, &self.pg).await?;
-        pg::server_version(&c).await
+        pg::server_info(&c).await
     }
 }
 

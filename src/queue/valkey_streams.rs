@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Value};
 
-use super::{Claimed, Consumer, Handle, NewJob, Producer, Queue, QueueKind, QueueState};
+use super::{
+    Claimed, Consumer, Handle, NewJob, Producer, Queue, QueueKind, QueueState, ServerInfo,
+};
 use crate::config::{Config, Valkey};
 use crate::error::UsageError;
 
@@ -247,17 +249,34 @@ impl Queue for ValkeyStreams {
         Ok(Some(n))
     }
 
-    async fn server_version(&self) -> Result<String> {
+    async fn server_info(&self) -> Result<ServerInfo> {
         let mut c = self.conn.clone();
         let info: String = redis::cmd("INFO").arg("server").query_async(&mut c).await?;
         let get = |k: &str| {
             info.lines()
                 .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
         };
-        Ok(match (get("valkey_version:"), get("redis_version:")) {
+        let version = match (get("valkey_version:"), get("redis_version:")) {
             (Some(v), _) => format!("valkey {v}"),
             (None, Some(v)) => format!("redis {v}"),
             _ => "unknown".into(),
+        };
+        // CONFIG may be renamed away on managed servers: then durability is unknown.
+        let mut settings = Vec::new();
+        for key in ["appendonly", "appendfsync", "save"] {
+            let r: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg(key)
+                .query_async(&mut c)
+                .await;
+            match r.ok().and_then(|kv| kv.get(1).cloned()) {
+                Some(v) => settings.push(format!("{key}={v:?}")),
+                None => break,
+            }
+        }
+        Ok(ServerInfo {
+            version,
+            durability: (settings.len() == 3).then(|| settings.join(" ")),
         })
     }
 }

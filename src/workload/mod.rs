@@ -248,7 +248,7 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
         }
         None => None,
     };
-    let server_version = spec.queue.server_version().await.ok();
+    let server = spec.queue.server_info().await.ok();
     // The test starts when load starts: after every connection is open (SCRAM logins of
     // dozens of connections take a noticeable time), at the producer's t0 if there is one.
     let started = producer
@@ -553,7 +553,7 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
             interrupted,
             started_at,
             ended_at,
-            server_version,
+            server,
         )
         .await?;
     }
@@ -618,7 +618,7 @@ async fn close_sink(
     interrupted: bool,
     started_at: SystemTime,
     ended_at: SystemTime,
-    server_version: Option<String>,
+    server: Option<crate::queue::ServerInfo>,
 ) -> Result<Vec<String>> {
     serde_json::to_writer(&mut sink.metrics, summary)?;
     sink.metrics.write_all(b"\n")?;
@@ -656,7 +656,8 @@ async fn close_sink(
         ended_at: rfc3339(ended_at),
         knobs: knobs(&spec.cfg, spec.produce.as_ref(), spec.work.as_ref()),
         qbench_version: env!("CARGO_PKG_VERSION").into(),
-        server_version,
+        server_version: server.as_ref().map(|s| s.version.clone()),
+        server_durability: server.and_then(|s| s.durability),
         host: tokio::task::spawn_blocking(Host::this)
             .await
             .context("reading host information")?,
