@@ -487,10 +487,17 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
         && !outage_windows.is_empty()
         && report.is_some_and(|r| r.lost > 0)
     {
-        warnings.push(format!(
-            "{} job(s) were lost while Valkey was unreachable: a Valkey without persistence (as qbench's setup runs it) drops what it held when it restarts; the server lost them, not qbench",
-            report.map_or(0, |r| r.lost)
-        ));
+        let lost = report.map_or(0, |r| r.lost);
+        let durability = server.as_ref().and_then(|s| s.durability.as_deref());
+        warnings.push(match durability {
+            Some(d) if d.contains("appendonly=\"no\"") => format!(
+                "{lost} job(s) were lost while Valkey was unreachable: it runs without persistence ({d}), so a restart drops what it held; the server lost them, not qbench"
+            ),
+            _ => format!(
+                "{lost} job(s) were lost while Valkey was unreachable ({}): jobs it held when it went down did not survive its restart",
+                durability.unwrap_or("persistence settings unknown")
+            ),
+        });
     }
     if errors.producer + errors.worker + errors.reaper > 0 {
         warnings.push(format!(
