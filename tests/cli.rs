@@ -70,6 +70,37 @@ fn bad_config_exits_2_with_one_line_naming_the_key() {
 }
 
 #[test]
+fn bad_flags_get_one_line_that_points_at_the_right_help() {
+    for (args, needle, help) in [
+        (
+            &["produce", "--queue", "skip_locked", "--duration", "-1"][..],
+            "unexpected argument '-1'",
+            "qbench produce --help",
+        ),
+        (&["work"][..], "--queue <QUEUE>", "qbench work --help"),
+        (&["--bogus"][..], "'--bogus'", "qbench --help"),
+        (
+            &["produce", "postgres://u:pw-Secret9@h/db"][..],
+            "postgres://u:***@h/db",
+            "qbench produce --help",
+        ),
+    ] {
+        let out = run_qbench(args, &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(needle) && err.contains(help),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("pw-Secret9"), "{err}");
+    }
+    let out = run_qbench(&["produce", "--help"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("--rate"), "help still prints");
+}
+
+#[test]
 fn unreachable_server_and_unknown_queue_exit_2_without_the_password() {
     let out = run_qbench(
         &[

@@ -210,8 +210,13 @@ fn read_part(folder: &Path, manifest_path: PathBuf, manifest: Manifest) -> Resul
 /// Reads one folder of results.
 pub fn read_folder(path: &Path) -> Result<Folder> {
     if !path.is_dir() {
+        let what = if path.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
         return Err(anyhow::Error::new(UsageError::new(format!(
-            "results folder {} does not exist; pass the folder run-suite wrote (e.g. results/vm1_pg)",
+            "results folder {} {what}; pass the folder run-suite wrote (e.g. results/vm1_pg)",
             path.display()
         ))));
     }
