@@ -63,7 +63,7 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
 
 /// Writes `summary.csv` and `summary.json` into `dir` (each whole or not at all).
 pub fn write(a: &Analysis, dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    crate::output::ensure_writable(dir)?;
+    crate::output::ensure_writable(dir, "--output")?;
     let mut csv = csv::Writer::from_writer(vec![]);
     for r in &a.tests {
         csv.serialize(r)?;

@@ -216,7 +216,7 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
 
 /// Draws all six charts into `dir`; returns the files written.
 pub fn draw_all(data: &Data, dir: &Path) -> Result<Vec<PathBuf>> {
-    crate::output::ensure_writable(dir)?;
+    crate::output::ensure_writable(dir, "--output")?;
     let mut files = vec![];
     files.extend(render(&charts::Throughput(data), dir)?);
     files.extend(render(&charts::LatencyComparison(data), dir)?);

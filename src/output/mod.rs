@@ -47,11 +47,12 @@ pub fn check_name(what: &str, name: &str) -> Result<(), UsageError> {
     }
 }
 
-/// Creates `dir` if needed and proves it writable, or says why not (exit code 2).
-pub fn ensure_writable(dir: &Path) -> Result<(), UsageError> {
+/// Creates `dir` if needed and proves it writable, or says why not (exit code 2);
+/// `flag` is the option that chose it, named in the message.
+pub fn ensure_writable(dir: &Path, flag: &str) -> Result<(), UsageError> {
     let fail = |e: std::io::Error| {
         UsageError::new(format!(
-            "cannot write results to {}: {e}; choose another --out folder",
+            "cannot write results to {}: {e}; choose another {flag} folder",
             dir.display()
         ))
     };
@@ -67,7 +68,7 @@ impl OutputDir {
     /// this name unless `force`. Stale `.partial` files of this name are removed.
     pub fn prepare(dir: &Path, stem: &str, force: bool) -> Result<OutputDir, UsageError> {
         check_name("test name", stem)?;
-        ensure_writable(dir)?;
+        ensure_writable(dir, "--out")?;
         let manifest = dir.join(format!("{stem}_manifest.json"));
         if manifest.exists() && !force {
             return Err(UsageError::new(format!(

@@ -207,7 +207,7 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
         .then(|| pgbench::Pgbench::find(&ctx.cfg))
         .transpose()?;
     for b in &opts.backends {
-        ensure_writable(&backend_dir(&opts.out, *b))?;
+        ensure_writable(&backend_dir(&opts.out, *b), "--out")?;
     }
     let pgbench = if let Some(p) = found {
         if p.ensure_initialized().await? && !ctx.global.quiet {
