@@ -74,7 +74,7 @@ impl Ctx {
 pub fn main_entry() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return flag_error(e),
+        Err(e) => return cli::flag_error(e),
     };
     let threads = runtime_threads();
     let _ = RUNTIME_THREADS.set(threads);
@@ -100,47 +100,6 @@ pub fn main_entry() -> ExitCode {
             ExitCode::from(exit_code(&e))
         }
     }
-}
-
-/// Help and version print as clap does; a bad flag gets one line and exit code 2, like
-/// every other bad input (clap's own message spans a usage block).
-fn flag_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        let _ = e.print();
-        return ExitCode::from(if e.use_stderr() { error::EXIT_USAGE } else { 0 });
-    }
-    // The first paragraph is the message; the rest is a tip and the usage.
-    let text = e.render().to_string();
-    let message: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !l.is_empty())
-        .collect();
-    // A URL the user mistyped may carry a password: mask it like every other output.
-    let message: Vec<String> = message
-        .join(" ")
-        .split(' ')
-        .map(config::mask_url_password)
-        .collect();
-    let message = message.join(" ");
-    let message = message.strip_prefix("error: ").unwrap_or(&message);
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = <Cli as clap::CommandFactory>::command();
-    let help = command
-        .get_subcommands()
-        .map(clap::Command::get_name)
-        .find(|name| args.iter().any(|a| a == name))
-        .map_or("qbench --help".to_string(), |name| {
-            format!("qbench {name} --help")
-        });
-    eprintln!("qbench: error: {message}; see `{help}`");
-    ExitCode::from(error::EXIT_USAGE)
 }
 
 /// Loads the config, starts `--local` servers if asked, and runs one subcommand.
