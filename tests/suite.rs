@@ -213,14 +213,26 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
     assert_nothing_left(&before);
 }
 
-fn short_config(seconds: u32) -> tempfile::NamedTempFile {
+fn short_config(seconds: u32, extra: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().expect("file");
     std::io::Write::write_all(
         &mut f,
-        format!("[benchmark]\nproduction_duration = {seconds}\nproduction_rate = 200\n").as_bytes(),
+        format!("[benchmark]\nproduction_duration = {seconds}\nproduction_rate = 200\n{extra}")
+            .as_bytes(),
     )
     .expect("write");
     f
+}
+
+/// `--local run-suite` with `cfg`, `args` and `--out out`, started in the background.
+fn spawn_suite(cfg: &tempfile::NamedTempFile, args: &[&str], out: &Path) -> std::process::Child {
+    let (cfg, out) = (
+        cfg.path().to_str().expect("utf8"),
+        out.to_str().expect("utf8"),
+    );
+    let mut all = vec!["--config", cfg, "--local", "run-suite", "--out", out];
+    all.extend_from_slice(args);
+    qbench(&all).spawn().expect("spawn")
 }
 
 #[test]
@@ -228,23 +240,19 @@ fn ctrl_c_during_a_test_writes_it_as_incomplete_and_leaves_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let before = common::local_server_dirs();
     let dir = tempfile::tempdir().expect("dir");
-    let cfg = short_config(30);
-    let child = qbench(&[
-        "--config",
-        cfg.path().to_str().expect("utf8"),
-        "--local",
-        "run-suite",
-        "--backend",
-        "pg",
-        "--queues",
-        "skip_locked",
-        "--scenarios",
-        "cold,warm",
-        "--out",
-        dir.path().to_str().expect("utf8"),
-    ])
-    .spawn()
-    .expect("spawn");
+    let cfg = short_config(30, "");
+    let child = spawn_suite(
+        &cfg,
+        &[
+            "--backend",
+            "pg",
+            "--queues",
+            "skip_locked",
+            "--scenarios",
+            "cold,warm",
+        ],
+        dir.path(),
+    );
     let partial = dir
         .path()
         .join("vm1_pg/skip_locked_cold_metrics.jsonl.partial");
@@ -271,21 +279,12 @@ fn ctrl_c_while_pgbench_runs_stops_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let before = common::local_server_dirs();
     let dir = tempfile::tempdir().expect("dir");
-    let cfg = short_config(30);
-    let child = qbench(&[
-        "--config",
-        cfg.path().to_str().expect("utf8"),
-        "--local",
-        "run-suite",
-        "--backend",
-        "valkey",
-        "--scenarios",
-        "load",
-        "--out",
-        dir.path().to_str().expect("utf8"),
-    ])
-    .spawn()
-    .expect("spawn");
+    let cfg = short_config(30, "");
+    let child = spawn_suite(
+        &cfg,
+        &["--backend", "valkey", "--scenarios", "load"],
+        dir.path(),
+    );
     let csv = dir
         .path()
         .join("vm2_valkey/pgbench_baseline_pgbench.csv.partial");
@@ -303,27 +302,12 @@ fn ctrl_c_during_warmup_writes_no_test_files_and_leaves_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let before = common::local_server_dirs();
     let dir = tempfile::tempdir().expect("dir");
-    let mut cfg = tempfile::NamedTempFile::new().expect("file");
-    std::io::Write::write_all(
-        &mut cfg,
-        b"[benchmark]\nproduction_duration = 30\nproduction_rate = 200\n\
-          warmup_duration = 30\nwarmup_rate = 200\n",
-    )
-    .expect("write");
-    let child = qbench(&[
-        "--config",
-        cfg.path().to_str().expect("utf8"),
-        "--local",
-        "run-suite",
-        "--backend",
-        "valkey",
-        "--scenarios",
-        "warm",
-        "--out",
-        dir.path().to_str().expect("utf8"),
-    ])
-    .spawn()
-    .expect("spawn");
+    let cfg = short_config(30, "warmup_duration = 30\nwarmup_rate = 200\n");
+    let child = spawn_suite(
+        &cfg,
+        &["--backend", "valkey", "--scenarios", "warm"],
+        dir.path(),
+    );
     // The plain progress line of the warmup ("… warmup 0s (30s left) …") says it is running.
     let (status, stderr) = interrupt_on_stderr(child, Duration::from_secs(2), |l| {
         l.contains("warmup") && l.contains("left)")
