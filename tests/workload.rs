@@ -190,6 +190,38 @@ async fn side_by_side_valkey_streams() {
     side_by_side(QueueKind::ValkeyStreams).await
 }
 
+/// A second produce run into a queue that was not reset repeats the first run's sequence
+/// numbers: it says so, since a worker would count the overlap as duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_produce_run_warns_of_repeated_sequence_numbers() {
+    for kind in [QueueKind::SkipLocked, QueueKind::ValkeyStreams] {
+        let (_cfg, file) = prepared(&format!("twice_{}", kind.name()), kind).await;
+        let args = [
+            "produce",
+            "--queue",
+            kind.name(),
+            "--count",
+            "20",
+            "--rate",
+            "200",
+        ];
+        let first = qbench(file.path(), &args).output().expect("first");
+        let second = qbench(file.path(), &args).output().expect("second");
+        for o in [&first, &second] {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        let (e1, e2) = (
+            String::from_utf8_lossy(&first.stderr),
+            String::from_utf8_lossy(&second.stderr),
+        );
+        assert!(!e1.contains("since its last reset"), "{kind}: {e1}");
+        assert!(
+            e2.contains("already received 20 job(s)") && e2.contains("--reset"),
+            "{kind}: {e2}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn above_capacity_completes_at_capacity_and_warns() {
     let (_cfg, file) = prepared("capacity", QueueKind::ValkeyStreams).await;

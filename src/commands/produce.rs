@@ -43,8 +43,21 @@ pub async fn run(ctx: &Ctx, args: &ProduceArgs) -> Result<()> {
         )?),
         _ => None,
     };
-    let warnings = capacity_warnings(&ctx.cfg, rate);
+    let mut warnings = capacity_warnings(&ctx.cfg, rate);
     let queue = queue::open(kind, &ctx.cfg).await?;
+    // Sequence numbers start at 0 in every produce run: jobs of an earlier run still
+    // counted by the queue share them, and a worker that completes both would count the
+    // overlap as duplicates.
+    if let Ok(st) = queue.state().await {
+        if st.produced > 0 {
+            let w = format!(
+                "{kind} already received {} job(s) since its last reset; this run's sequence numbers repeat theirs, so a work process that completes jobs of both runs counts the overlap as duplicated: reset it first (qbench setup-schema --queue {kind} --reset)",
+                st.produced
+            );
+            eprintln!("qbench: warning: {w}");
+            warnings.push(w);
+        }
+    }
     let report = workload::run(Spec {
         test: args
             .out
