@@ -110,17 +110,12 @@ fn bar_panel<DB: DrawingBackend>(
         .y_label_area_size(190)
         .build_cartesian_2d(-0.5f64..(n - 0.5), 0f64..y_max)
         .drawn()?;
-    chart
-        .configure_mesh()
+    style::mesh(&mut chart)
         .disable_x_mesh()
         .x_label_formatter(&|_| String::new())
         .y_label_formatter(&|v| tick(*v))
         .y_desc(y_desc)
         .x_desc(x_desc)
-        .axis_desc_style(text(AXIS))
-        .label_style(text(TICK))
-        .light_line_style(RGBColor(238, 238, 238))
-        .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .drawn()?;
     for (v, label) in hlines {
@@ -334,17 +329,13 @@ impl Chart for LatencyComparison<'_> {
                     .y_label_area_size(if pi == 0 { 330 } else { 20 })
                     .build_cartesian_2d(0f64..xmax, -0.5f64..(n - 0.5))
                     .drawn()?;
-                chart
-                    .configure_mesh()
+                style::mesh(&mut chart)
                     .disable_y_mesh()
                     .y_label_formatter(&|_| String::new())
                     .x_label_formatter(&|v| tick(*v))
                     .x_labels(5)
                     .x_desc("latency (ms)")
                     .axis_desc_style(text(TICK))
-                    .label_style(text(TICK))
-                    .light_line_style(RGBColor(238, 238, 238))
-                    .bold_line_style(RGBColor(215, 215, 215))
                     .draw()
                     .drawn()?;
                 for (i, imp) in d.impls.iter().enumerate() {
@@ -425,8 +416,7 @@ impl Chart for LatencyDistribution<'_> {
                 .y_label_area_size(if si == 0 { 190 } else { 120 })
                 .build_cartesian_2d(-0.5f64..(n - 0.5), (lo..hi).log_scale())
                 .drawn()?;
-            chart
-                .configure_mesh()
+            style::mesh(&mut chart)
                 .disable_x_mesh()
                 .x_label_formatter(&|_| String::new())
                 .y_label_formatter(&|v| tick(*v))
@@ -435,10 +425,6 @@ impl Chart for LatencyDistribution<'_> {
                 } else {
                     ""
                 })
-                .axis_desc_style(text(AXIS))
-                .label_style(text(TICK))
-                .light_line_style(RGBColor(238, 238, 238))
-                .bold_line_style(RGBColor(215, 215, 215))
                 .draw()
                 .drawn()?;
             for (i, imp) in d.impls.iter().enumerate() {
@@ -519,17 +505,12 @@ impl Chart for ScenarioComparison<'_> {
                 .y_label_area_size(190)
                 .build_cartesian_2d(-0.3f64..(n - 0.7), 0f64..ymax)
                 .drawn()?;
-            chart
-                .configure_mesh()
+            style::mesh(&mut chart)
                 .disable_x_mesh()
                 .x_label_formatter(&|_| String::new())
                 .y_label_formatter(&|v| tick(*v))
                 .y_desc(*y_desc)
                 .x_desc("Scenario")
-                .axis_desc_style(text(AXIS))
-                .label_style(text(TICK))
-                .light_line_style(RGBColor(238, 238, 238))
-                .bold_line_style(RGBColor(215, 215, 215))
                 .draw()
                 .drawn()?;
             for imp in &d.impls {

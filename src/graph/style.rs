@@ -46,6 +46,25 @@ pub fn color(imp: &str) -> RGBColor {
 
 pub const GREY: RGBColor = RGBColor(110, 110, 110);
 
+/// A chart's mesh with the house style (text sizes, light grid); callers add labels.
+pub fn mesh<'a, 'b, DB, XT, YT, X, Y>(
+    chart: &'b mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+) -> plotters::chart::MeshStyle<'a, 'b, X, Y, DB>
+where
+    DB: DrawingBackend,
+    X: plotters::coord::ranged1d::Ranged<ValueType = XT>
+        + plotters::coord::ranged1d::ValueFormatter<XT>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = YT>
+        + plotters::coord::ranged1d::ValueFormatter<YT>,
+{
+    let mut m = chart.configure_mesh();
+    m.axis_desc_style(text(AXIS))
+        .label_style(text(TICK))
+        .light_line_style(RGBColor(238, 238, 238))
+        .bold_line_style(RGBColor(215, 215, 215));
+    m
+}
+
 pub fn text(size: u32) -> TextStyle<'static> {
     TextStyle::from((FONT, size).into_font()).color(&BLACK)
 }
