@@ -5,11 +5,11 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::test_setup::{capacity_warnings, ms, server_procs, stem};
+use super::test_setup::{self, capacity_warnings, ms, stem};
 use crate::cli::{ProduceArgs, Rate};
 use crate::error::{usage, Interrupted};
 use crate::output::manifest::Role;
-use crate::output::{progress, OutputDir};
+use crate::output::OutputDir;
 use crate::queue::{self, QueueKind};
 use crate::workload::producer::ProducePlan;
 use crate::workload::{self, Spec, StopRule};
@@ -59,29 +59,11 @@ pub async fn run(ctx: &Ctx, args: &ProduceArgs) -> Result<()> {
         }
     }
     let report = workload::run(Spec {
-        test: args
-            .out
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{kind}_produce")),
-        instance: args.out.instance.clone(),
-        role: Role::Produce,
-        scenario: None,
-        smoke: false,
-        queue,
-        cfg: ctx.cfg.clone(),
         produce: Some(plan),
-        work: None,
         stop: StopRule::ProducerDone,
         output,
-        progress: progress::Mode::detect(ctx.global.quiet),
-        label: format!("produce {kind}"),
-        local: ctx.local.clone(),
-        server: server_procs(kind, &ctx.cfg, ctx.local.as_ref()),
         warnings,
-        extra: Default::default(),
-        sidecar: None,
-        shutdown: ctx.shutdown.clone(),
+        ..test_setup::spec(ctx, kind, queue, &args.out, Role::Produce)
     })
     .await?;
 

@@ -1,9 +1,47 @@
 //! What `produce`, `work` and `run-suite` share when setting up a test.
 
+use std::sync::Arc;
+
+use crate::cli::OutArgs;
 use crate::config::Config;
 use crate::local::LocalInfo;
-use crate::queue::{Backend, QueueKind};
+use crate::output::manifest::Role;
+use crate::output::progress;
+use crate::queue::{Backend, Queue, QueueKind};
 use crate::samplers::system::ServerProcs;
+use crate::workload::{Spec, StopRule};
+use crate::Ctx;
+
+/// A standalone `produce` (`Role::Produce`) or `work` test as the command line names it;
+/// the caller fills in its plan, stop rule, output and warnings.
+pub fn spec(ctx: &Ctx, kind: QueueKind, queue: Arc<dyn Queue>, out: &OutArgs, role: Role) -> Spec {
+    let verb = if role == Role::Produce {
+        "produce"
+    } else {
+        "work"
+    };
+    Spec {
+        test: out.name.clone().unwrap_or_else(|| format!("{kind}_{verb}")),
+        instance: out.instance.clone(),
+        role,
+        scenario: None,
+        smoke: false,
+        queue,
+        cfg: ctx.cfg.clone(),
+        produce: None,
+        work: None,
+        stop: StopRule::ProducerDone,
+        output: None,
+        progress: progress::Mode::detect(ctx.global.quiet),
+        label: format!("{verb} {kind}"),
+        local: ctx.local.clone(),
+        server: server_procs(kind, &ctx.cfg, ctx.local.as_ref()),
+        warnings: vec![],
+        extra: Default::default(),
+        sidecar: None,
+        shutdown: ctx.shutdown.clone(),
+    }
+}
 
 /// Which processes the system sampler counts as the server.
 pub fn server_procs(kind: QueueKind, cfg: &Config, local: Option<&LocalInfo>) -> ServerProcs {

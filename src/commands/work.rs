@@ -5,11 +5,11 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::test_setup::{capacity_warnings, ms, server_procs, stem};
+use super::test_setup::{self, capacity_warnings, ms, stem};
 use crate::cli::WorkArgs;
 use crate::error::{usage, AuditFailed, Interrupted};
 use crate::output::manifest::Role;
-use crate::output::{progress, OutputDir};
+use crate::output::OutputDir;
 use crate::queue::{self, QueueKind};
 use crate::workload::worker::WorkPlan;
 use crate::workload::{self, Spec, StopRule};
@@ -50,29 +50,11 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
     let warnings = capacity_warnings(&ctx.cfg, rate_set.then_some(b.production_rate));
     let queue = queue::open(kind, &ctx.cfg).await?;
     let report = workload::run(Spec {
-        test: args
-            .out
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{kind}_work")),
-        instance: args.out.instance.clone(),
-        role: Role::Work,
-        scenario: None,
-        smoke: false,
-        queue,
-        cfg: ctx.cfg.clone(),
-        produce: None,
         work: Some(plan),
         stop,
         output,
-        progress: progress::Mode::detect(ctx.global.quiet),
-        label: format!("work {kind}"),
-        local: ctx.local.clone(),
-        server: server_procs(kind, &ctx.cfg, ctx.local.as_ref()),
         warnings,
-        extra: Default::default(),
-        sidecar: None,
-        shutdown: ctx.shutdown.clone(),
+        ..test_setup::spec(ctx, kind, queue, &args.out, Role::Work)
     })
     .await?;
 
