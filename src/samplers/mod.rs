@@ -9,3 +9,12 @@ pub mod valkey_stats;
 pub fn secs(since: std::time::Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
 }
+
+/// Ticks at whole seconds after `started`; a late tick delays the next rather than bursting.
+pub fn every_second(started: std::time::Instant) -> tokio::time::Interval {
+    let second = std::time::Duration::from_secs(1);
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::from_std(started + second), second);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}

@@ -1,7 +1,7 @@
 //! `TEST_db_stats.csv`: PostgreSQL's own counters once per second, as rates and levels.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -71,11 +71,7 @@ pub fn start<W: Write + Send + 'static>(
         let first = sample(&client, &st).await?;
         let base_autovacuums = first.autovacuums;
         let mut prev = first;
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::from_std(started + Duration::from_secs(1)),
-            Duration::from_secs(1),
-        );
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = super::every_second(started);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}

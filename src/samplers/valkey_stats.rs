@@ -1,7 +1,7 @@
 //! `TEST_valkey_stats.csv`: Valkey's own counters once per second.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use redis::Value;
@@ -50,11 +50,7 @@ pub fn start<W: Write + Send + 'static>(
             Instant::now(),
             info_field(&first, "total_commands_processed"),
         );
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::from_std(started + Duration::from_secs(1)),
-            Duration::from_secs(1),
-        );
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = super::every_second(started);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}

@@ -308,11 +308,7 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
             })
         }),
     };
-    let mut tick = tokio::time::interval_at(
-        tokio::time::Instant::from_std(started + Duration::from_secs(1)),
-        Duration::from_secs(1),
-    );
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = crate::samplers::every_second(started);
     let mut check = tokio::time::interval(Duration::from_millis(100));
     let mut interrupted = false;
     let mut idle_since: Option<Instant> = None;
