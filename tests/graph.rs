@@ -20,6 +20,17 @@ fn qbench(args: &[&str]) -> Output {
         .expect("run qbench")
 }
 
+/// `qbench graph --input input --output out`.
+fn graph(input: &Path, out: &Path) -> Output {
+    qbench(&[
+        "graph",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--output",
+        out.to_str().expect("utf8"),
+    ])
+}
+
 fn fixture(p: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -58,13 +69,7 @@ fn six_charts_as_300_dpi_png_and_svg() {
     let tmp = tempfile::tempdir().expect("dir");
     let csv = summary(tmp.path(), &["suite/vm1_pg", "suite/vm2_valkey"]);
     let out = tmp.path().join("graphs");
-    let o = qbench(&[
-        "graph",
-        "--input",
-        csv.to_str().expect("utf8"),
-        "--output",
-        out.to_str().expect("utf8"),
-    ]);
+    let o = graph(&csv, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for c in CHARTS {
         let (w, h, dims) = png_info(&out.join(format!("{c}.png")));
@@ -103,13 +108,7 @@ fn only_postgresql_results_are_drawn_and_valkey_is_said_missing() {
     let tmp = tempfile::tempdir().expect("dir");
     let csv = summary(tmp.path(), &["suite/vm1_pg"]);
     let out = tmp.path().join("graphs");
-    let o = qbench(&[
-        "graph",
-        "--input",
-        csv.to_str().expect("utf8"),
-        "--output",
-        out.to_str().expect("utf8"),
-    ]);
+    let o = graph(&csv, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no Valkey results"));
     for c in CHARTS {
@@ -131,13 +130,7 @@ fn malformed_or_missing_summary_is_refused() {
     std::fs::write(&bad, "test,backend\nx,postgresql,extra,cells\n").expect("write");
     let out = tmp.path().join("graphs");
     for input in [bad.clone(), tmp.path().join("nope.csv")] {
-        let o = qbench(&[
-            "graph",
-            "--input",
-            input.to_str().expect("utf8"),
-            "--output",
-            out.to_str().expect("utf8"),
-        ]);
+        let o = graph(&input, &out);
         assert_eq!(o.status.code(), Some(2), "{}", input.display());
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
@@ -149,12 +142,6 @@ fn malformed_or_missing_summary_is_refused() {
     }
     // A summary without any complete run-suite test has nothing to draw.
     std::fs::write(&bad, "").expect("write");
-    let o = qbench(&[
-        "graph",
-        "--input",
-        bad.to_str().expect("utf8"),
-        "--output",
-        out.to_str().expect("utf8"),
-    ]);
+    let o = graph(&bad, &out);
     assert_eq!(o.status.code(), Some(2));
 }
