@@ -115,13 +115,6 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
             println!("files: {} in {}", report.files.join(", "), dir.display());
         }
     }
-    for w in report
-        .warnings
-        .iter()
-        .filter(|w| w.contains("LOST") || w.contains("unreachable") || w.contains("persistence"))
-    {
-        eprintln!("qbench: warning: {w}");
-    }
     if s.lost.unwrap_or(0) > 0 {
         return Err(
             AuditFailed(format!("audit failed: {} job(s) lost", s.lost.unwrap_or(0))).into(),

@@ -546,6 +546,11 @@ pub async fn run(mut spec: Spec) -> Result<Report> {
         errors,
     };
 
+    // What the run found goes to stderr whichever command ran it (the warnings the caller
+    // passed in were printed when they were made).
+    for w in &warnings[spec.warnings.len().min(warnings.len())..] {
+        eprintln!("qbench: warning: {w}");
+    }
     let mut files = vec![];
     if let Some(sink) = sink {
         files = close_sink(
