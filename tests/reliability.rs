@@ -42,8 +42,10 @@ async fn killed_worker_loses_nothing(kind: QueueKind) {
         "4",
         "--json",
     ];
+    // The doomed worker runs alone until it is seen holding jobs with more waiting behind
+    // them; only then is it killed, and only then does the survivor start. A fixed sleep
+    // here failed on a fresh 2-core machine: the debug build had not claimed anything yet.
     let mut doomed = spawn(file.path(), &work);
-    let survivor = spawn(file.path(), &work);
     let producer = spawn(
         file.path(),
         &[
@@ -57,10 +59,26 @@ async fn killed_worker_loses_nothing(kind: QueueKind) {
             "--json",
         ],
     );
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let st = q.state().await.expect("state");
+        if st.in_flight > 0 && st.pending > 0 {
+            break;
+        }
+        assert!(
+            doomed.try_wait().expect("try_wait").is_none(),
+            "{kind}: the doomed worker exited before it claimed anything"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{kind}: the doomed worker never held a job: {st:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     doomed.kill().expect("kill -9"); // SIGKILL
     let killed_at = epoch_now();
     let _ = doomed.wait();
+    let survivor = spawn(file.path(), &work);
     let p = producer.wait_with_output().expect("producer");
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
     let s = survivor.wait_with_output().expect("survivor");

@@ -21,9 +21,18 @@ async fn run_through_restart(
 ) -> (workload::Report, LocalServers) {
     let q = queue::open(kind, cfg).await.expect("open");
     q.setup(true).await.expect("setup");
-    // Restart the server 2 s into a 6 s run.
+    // Restart the server once the run is seen completing jobs (about 1.5 s into a 6 s
+    // run), never after a fixed sleep: a slow start would restart it before the run began.
+    let watched = Arc::clone(&q);
     let restarter = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while watched.state().await.map_or(0, |s| s.completed) < 300 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{kind}: the run never completed 300 jobs"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         match kind {
             QueueKind::ValkeyStreams => servers.valkey.restart(false).await,
             _ => servers.postgres.restart(false).await,

@@ -274,8 +274,18 @@ async fn exact_audit_catches_removed_job(kind: QueueKind) {
     let remover = {
         let cfg = cfg.clone();
         tokio::spawn(async move {
-            // Workers are slow (2 × 100 ms), so late jobs wait in the queue long enough.
-            tokio::time::sleep(Duration::from_millis(700)).await;
+            // Workers are slow (2 × 100 ms): once all 40 jobs are in, late ones wait in
+            // the queue for seconds. Remove one then, not after a fixed sleep.
+            let q = queue::open(kind, &cfg).await.expect("open");
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let st = q.state().await.expect("state");
+                if st.produced >= 40 && st.pending >= 5 {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "never filled: {st:?}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             if kind == QueueKind::ValkeyStreams {
                 let id = common::stream_entry_id(&cfg, true).await;
                 assert_eq!(common::xdel(&cfg, &id).await, 1);
@@ -396,7 +406,16 @@ async fn ctrl_c_writes_results_marked_incomplete_and_exits_130() {
             "i",
         ],
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Interrupt once the run is seen writing its per-second lines, not after a sleep.
+    let partial = dir.path().join("i_metrics.jsonl.partial");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&partial).map_or(0, |t| t.lines().count()) < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
