@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Overrides;
+use crate::config::{BenchmarkLayer, Overrides};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,79 +43,17 @@ pub struct GlobalArgs {
     /// No progress lines on stderr
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Every `[benchmark]` key, as a flag (`--rate`, `--workers`, …).
     #[command(flatten)]
-    pub workload: WorkloadArgs,
-}
-
-/// Flags that override `[benchmark]` keys of the config.
-#[derive(Debug, Clone, Default, Args)]
-pub struct WorkloadArgs {
-    /// Offered load in jobs/s (benchmark.production_rate); `max` for as fast as the server takes them (produce only)
-    #[arg(long, global = true, value_name = "R|max")]
-    pub rate: Option<Rate>,
-    /// Seconds to run (benchmark.production_duration)
-    #[arg(long, global = true, value_name = "S")]
-    pub duration: Option<f64>,
-    /// Worker count (benchmark.num_workers)
-    #[arg(long, global = true, value_name = "W")]
-    pub workers: Option<u32>,
-    /// Simulated work per job, ms; 0 for none (benchmark.job_processing_time_ms)
-    #[arg(long, global = true, value_name = "P")]
-    pub processing_ms: Option<f64>,
-    /// Payload bytes per job (benchmark.job_size_bytes)
-    #[arg(long, global = true, value_name = "BYTES")]
-    pub job_size: Option<u32>,
-    /// Jobs claimed per round trip (benchmark.dequeue_batch)
-    #[arg(long, global = true, value_name = "N")]
-    pub dequeue_batch: Option<u32>,
-    /// Partitions of the partitioned design (benchmark.partitions)
-    #[arg(long, global = true, value_name = "N")]
-    pub partitions: Option<u32>,
-    /// Lease length before a job is redelivered, s (benchmark.visibility_timeout_s)
-    #[arg(long, global = true, value_name = "S")]
-    pub visibility_timeout: Option<f64>,
-    /// Producer connections (benchmark.producer_connections)
-    #[arg(long, global = true, value_name = "N")]
-    pub producer_connections: Option<u32>,
-}
-
-/// `--rate`: a number of jobs/s, or `max`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Rate {
-    Fixed(f64),
-    Max,
-}
-
-impl FromStr for Rate {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Rate, String> {
-        if s.eq_ignore_ascii_case("max") {
-            return Ok(Rate::Max);
-        }
-        s.parse::<f64>()
-            .map(Rate::Fixed)
-            .map_err(|_| format!("{s:?} is neither a number of jobs/s nor `max`"))
-    }
+    pub benchmark: BenchmarkLayer,
 }
 
 impl GlobalArgs {
     pub fn overrides(&self) -> Overrides {
-        let w = &self.workload;
         Overrides {
             pg_url: self.pg_url.clone(),
             valkey_url: self.valkey_url.clone(),
-            production_rate: match w.rate {
-                Some(Rate::Fixed(r)) => Some(r),
-                _ => None,
-            },
-            production_duration: w.duration,
-            num_workers: w.workers,
-            job_size_bytes: w.job_size,
-            job_processing_time_ms: w.processing_ms,
-            dequeue_batch: w.dequeue_batch,
-            partitions: w.partitions,
-            visibility_timeout_s: w.visibility_timeout,
-            producer_connections: w.producer_connections,
+            benchmark: self.benchmark.clone(),
         }
     }
 }
@@ -228,7 +165,7 @@ pub struct ProduceArgs {
     #[arg(long, value_name = "QUEUE")]
     pub queue: String,
     /// Produce exactly N jobs instead of for --duration seconds
-    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    #[arg(long, value_name = "N", conflicts_with = "production_duration")]
     pub count: Option<u64>,
     #[command(flatten)]
     pub out: OutArgs,
@@ -295,12 +232,7 @@ pub fn flag_error(e: clap::Error) -> ExitCode {
         .take_while(|l| !l.is_empty())
         .collect();
     // A URL the user mistyped may carry a password: mask it like every other output.
-    let message: Vec<String> = message
-        .join(" ")
-        .split(' ')
-        .map(crate::config::mask_url_password)
-        .collect();
-    let message = message.join(" ");
+    let message = crate::mask::mask_urls_in(&message.join(" "));
     let message = message.strip_prefix("error: ").unwrap_or(&message);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = <Cli as clap::CommandFactory>::command();
@@ -313,4 +245,13 @@ pub fn flag_error(e: clap::Error) -> ExitCode {
         });
     eprintln!("qbench: error: {message}; see `{help}`");
     ExitCode::from(crate::error::EXIT_USAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        // clap checks names, conflicts and requirements here, not at compile time.
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

@@ -61,11 +61,8 @@ pub fn one_line(err: &anyhow::Error, secrets: &[String]) -> String {
         Some(u) => u.to_string(),
         None => format!("{err:#}"),
     };
-    let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for s in secrets.iter().filter(|s| s.len() >= 3) {
-        line = line.replace(s.as_str(), crate::config::MASK);
-    }
-    line
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::mask::scrub(&line, secrets)
 }
 
 #[cfg(test)]

@@ -8,15 +8,18 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod format;
 pub mod graph;
 pub mod local;
-pub mod output;
+pub mod mask;
+pub mod progress;
 pub mod queue;
 pub mod samplers;
 pub mod schema;
 pub mod shutdown;
 pub mod stats;
 pub mod suite;
+pub mod text;
 pub mod workload;
 
 use std::process::ExitCode;
@@ -113,10 +116,12 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     let (cfg, source) = Config::load(cli.global.config.as_deref(), &env, &cli.global.overrides())?;
     let _ = SECRETS.set(cfg.secrets());
-    if matches!(cli.global.workload.rate, Some(cli::Rate::Max))
-        && !matches!(cli.command, Command::Produce(_))
+    if cfg.benchmark.production_rate == config::Rate::Max
+        && !matches!(cli.command, Command::Produce(_) | Command::Config)
     {
-        return Err(usage("--rate max applies to `produce` only"));
+        return Err(usage(
+            "--rate max (benchmark.production_rate = \"max\") applies to `produce` only",
+        ));
     }
     let needs_servers = matches!(
         cli.command,

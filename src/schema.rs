@@ -15,7 +15,7 @@ pub struct SqlFile {
 }
 
 impl SqlFile {
-    fn parse(file: &'static str, text: &'static str) -> SqlFile {
+    pub fn parse(file: &'static str, text: &'static str) -> SqlFile {
         let (ddl, rest) = text
             .split_once("\\quit\n")
             .unwrap_or_else(|| panic!("{file}: embedded schema has no \\quit line"));
@@ -55,6 +55,28 @@ impl SqlFile {
     }
 }
 
+#[cfg(test)]
+impl SqlFile {
+    /// For each design's tests: the statements its code uses exist, and the DDL before
+    /// `\quit` is idempotent DDL without parameters or statements.
+    pub fn assert_statements(&self, names: &[&str]) {
+        for n in names {
+            assert!(!self.get(n).is_empty(), "{}: {n} is empty", self.file);
+        }
+        assert!(
+            self.ddl.contains("CREATE TABLE IF NOT EXISTS"),
+            "{}",
+            self.file
+        );
+        assert!(!self.ddl.contains("$1"), "{}: parameters in DDL", self.file);
+        assert!(
+            !self.ddl.lines().any(|l| l.starts_with("-- name:")),
+            "{}",
+            self.file
+        );
+    }
+}
+
 /// A statement with its `{name}` placeholders filled (validated integers only).
 pub fn fill(sql: &str, values: &[(&str, usize)]) -> String {
     values.iter().fold(sql.to_string(), |s, (k, v)| {
@@ -62,99 +84,37 @@ pub fn fill(sql: &str, values: &[(&str, usize)]) -> String {
     })
 }
 
-pub static SKIP_LOCKED: LazyLock<SqlFile> = LazyLock::new(|| {
-    SqlFile::parse(
-        "schema/pg_queue_basic.sql",
-        include_str!("../schema/pg_queue_basic.sql"),
-    )
-});
+/// A schema file embedded into the binary, parsed on first use.
+pub type Embedded = LazyLock<SqlFile>;
 
-pub static DELETE_RETURNING: LazyLock<SqlFile> = LazyLock::new(|| {
-    SqlFile::parse(
-        "schema/pg_queue_delete_returning.sql",
-        include_str!("../schema/pg_queue_delete_returning.sql"),
-    )
-});
-
-pub static PARTITIONED: LazyLock<SqlFile> = LazyLock::new(|| {
-    SqlFile::parse(
-        "schema/pg_queue_partitioned.sql",
-        include_str!("../schema/pg_queue_partitioned.sql"),
-    )
-});
-
-pub static MONITOR: LazyLock<SqlFile> = LazyLock::new(|| {
-    SqlFile::parse(
-        "schema/pg_monitor.sql",
-        include_str!("../schema/pg_monitor.sql"),
-    )
-});
+/// `embedded!("pg_queue_basic.sql")`: the file under `schema/`, as an [`Embedded`].
+macro_rules! embedded {
+    ($file:literal) => {
+        std::sync::LazyLock::new(|| {
+            $crate::schema::SqlFile::parse(
+                concat!("schema/", $file),
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/", $file)),
+            )
+        })
+    };
+}
+pub(crate) use embedded;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_statement_the_code_uses_exists() {
-        for n in [
-            "enqueue", "claim", "complete", "reap", "depth", "state", "reset",
-        ] {
-            assert!(!SKIP_LOCKED.get(n).is_empty());
-        }
-        for n in [
-            "enqueue", "claim", "archive", "depth", "unlocked", "archived", "reset",
-        ] {
-            assert!(!DELETE_RETURNING.get(n).is_empty());
-        }
-        for n in [
-            "enqueue",
-            "claim_home",
-            "claim_any",
-            "complete",
-            "reap",
-            "depth",
-            "state",
-            "partition_count",
-            "reset",
-            "drop",
-        ] {
-            assert!(!PARTITIONED.get(n).is_empty());
-        }
-    }
+    static SAMPLE: Embedded = embedded!("pg_monitor.sql");
 
     #[test]
     fn placeholders_are_filled() {
-        let sql = fill(PARTITIONED.get("claim_home"), &[("batch", 5), ("part", 3)]);
-        assert!(
-            sql.contains("LIMIT 5") && sql.contains("queue_jobs_part_3"),
-            "{sql}"
-        );
-        assert!(!sql.contains('{'), "{sql}");
-        assert!(fill(SKIP_LOCKED.get("claim"), &[("batch", 1)]).contains("LIMIT 1"));
+        let sql = fill("LIMIT {batch} FROM t_{part}", &[("batch", 5), ("part", 3)]);
+        assert_eq!(sql, "LIMIT 5 FROM t_3");
     }
 
     #[test]
     fn monitor_statements_exist() {
-        assert!(MONITOR.get("sample").contains("pg_stat_database"));
-        assert!(MONITOR.ddl.trim().lines().all(|l| l.starts_with("--")));
-    }
-
-    #[test]
-    fn ddl_stops_before_statements() {
-        for f in [&*SKIP_LOCKED, &*DELETE_RETURNING, &*PARTITIONED] {
-            assert!(f.ddl.contains("CREATE TABLE IF NOT EXISTS"), "{}", f.file);
-            assert!(!f.ddl.contains("$1"), "{}: parameters in DDL", f.file);
-            assert!(
-                !f.ddl.lines().any(|l| l.starts_with("-- name:")),
-                "{}",
-                f.file
-            );
-        }
-        assert!(SKIP_LOCKED.get("claim").contains("FOR UPDATE SKIP LOCKED"));
-        assert!(SKIP_LOCKED.get("claim").contains("MATERIALIZED"));
-        assert!(
-            !SKIP_LOCKED.get("claim").contains("-- "),
-            "comments are stripped"
-        );
+        assert!(SAMPLE.get("sample").contains("pg_stat_database"));
+        assert!(SAMPLE.ddl.trim().lines().all(|l| l.starts_with("--")));
     }
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use qbench::analyze::load::{parse_csv, parse_metrics};
 use qbench::analyze::Row;
+use qbench::format::hlog;
 use qbench::samplers::system;
-use qbench::stats::hlog;
 
 fn fixture(name: &str) -> Vec<u8> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

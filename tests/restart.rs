@@ -54,7 +54,6 @@ async fn run_through_restart(
         WorkPlan {
             workers: 4,
             processing: Duration::from_millis(10),
-            poll_interval: Duration::from_millis(10),
         },
     ))
     .await
@@ -71,7 +70,7 @@ async fn restarts_are_survived_and_reported() {
     let mut servers = LocalServers::start(&cfg, false).await.expect("servers");
     servers.apply_to(&mut cfg);
 
-    for kind in QueueKind::POSTGRES {
+    for kind in QueueKind::of(qbench::queue::Backend::Postgresql) {
         let (report, s) = run_through_restart(kind, servers, &cfg).await;
         servers = s;
         let sum = &report.summary;

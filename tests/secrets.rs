@@ -47,7 +47,7 @@ async fn the_password_appears_nowhere() {
     cfg.postgres.password = SECRET.into();
     cfg.postgres.database = "secret_db".into();
     cfg.benchmark.production_duration = 2.0;
-    cfg.benchmark.production_rate = 100.0;
+    cfg.benchmark.production_rate = qbench::config::Rate::Fixed(100.0);
     cfg.benchmark.num_workers = 4;
     cfg.pgbench.scale = 1;
     cfg.pgbench.clients = 2;

@@ -313,7 +313,6 @@ async fn exact_audit_catches_removed_job(kind: QueueKind) {
         qbench::workload::worker::WorkPlan {
             workers: 2,
             processing: Duration::from_millis(100),
-            poll_interval: Duration::from_millis(10),
         },
     ))
     .await

@@ -1,10 +1,9 @@
 //! Red flags per test, comparability of hosts, and the answers to the seed's five research
 //! questions — with the measured numbers, and saying so when the data cannot answer.
 
-use serde::{Deserialize, Serialize};
-
 use super::load::Folder;
-use super::summary::Row;
+use crate::format::durability::{Durability, Tier};
+use crate::format::summary::{best_pg, Finding, Row};
 
 /// The seed's red flags, plus what makes a row untrustworthy.
 pub fn red_flags(rows: &mut [Row], missing: &[(String, Vec<String>)]) {
@@ -71,7 +70,7 @@ pub fn comparability(folders: &[Folder]) -> Vec<String> {
             for p in &g.parts {
                 let h = &p.manifest.host;
                 let key = (
-                    p.manifest.backend.name(),
+                    p.manifest.backend.as_str(),
                     h.hostname.clone(),
                     h.cpu_model.clone(),
                     h.logical_cores,
@@ -112,12 +111,6 @@ pub fn comparability(folders: &[Folder]) -> Vec<String> {
     out
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Finding {
-    pub question: String,
-    pub answer: String,
-}
-
 pub const QUESTIONS: [&str; 5] = [
     "1. Does Valkey Streams reduce database contention compared to DB queues?",
     "2. How does tail latency change under load?",
@@ -133,11 +126,26 @@ fn find<'a>(rows: &'a [&Row], queue: &str, scenario: &str) -> Option<&'a Row> {
 }
 
 fn ms(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.1} ms"))
+    crate::text::ms_unit(v, 1)
 }
 
-const PG: [&str; 3] = ["skip_locked", "delete_returning", "partitioned"];
-const VK: &str = "valkey_streams";
+/// The PostgreSQL designs among the rows, in their order.
+fn pg_designs<'a>(rows: &[&'a Row]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = vec![];
+    for r in rows.iter().filter(|r| r.backend == "postgresql") {
+        if !out.contains(&r.queue.as_str()) {
+            out.push(&r.queue);
+        }
+    }
+    out
+}
+
+/// The Valkey design's name among the rows (valkey_streams).
+fn valkey_design<'a>(rows: &[&'a Row]) -> Option<&'a str> {
+    rows.iter()
+        .find(|r| r.backend == "valkey")
+        .map(|r| r.queue.as_str())
+}
 
 /// The findings, from complete rows only.
 pub fn findings(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
@@ -188,7 +196,7 @@ pub fn findings(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
         contention(&rows),
         tail_under_load(&rows),
         valkey_throughput(&rows, below),
-        best_pg(&rows),
+        best_pg_design(&rows),
         gap(&rows),
     ];
     let out = QUESTIONS
@@ -230,12 +238,15 @@ fn contention(rows: &[&Row]) -> String {
         "pgbench alone ran at {base:.0} tps. Beside each queue it ran at: {}.",
         parts.join("; ")
     );
-    let vk = loads.iter().find(|r| r.queue == VK);
-    let best_pg = loads.iter().filter(|r| r.queue != VK).max_by(|a, b| {
-        a.pgbench_tps
-            .unwrap_or(0.0)
-            .total_cmp(&b.pgbench_tps.unwrap_or(0.0))
-    });
+    let vk = loads.iter().find(|r| r.backend == "valkey");
+    let best_pg = loads
+        .iter()
+        .filter(|r| r.backend != "valkey")
+        .max_by(|a, b| {
+            a.pgbench_tps
+                .unwrap_or(0.0)
+                .total_cmp(&b.pgbench_tps.unwrap_or(0.0))
+        });
     match (vk, best_pg) {
         (Some(v), Some(p)) => {
             let (dv, dp) = (
@@ -263,7 +274,7 @@ fn contention(rows: &[&Row]) -> String {
 
 fn tail_under_load(rows: &[&Row]) -> String {
     let mut parts = vec![];
-    for q in PG.iter().copied().chain([VK]) {
+    for q in pg_designs(rows).into_iter().chain(valkey_design(rows)) {
         let (Some(l), Some(reference)) = (
             find(rows, q, "load"),
             find(rows, q, "warm").or_else(|| find(rows, q, "cold")),
@@ -286,10 +297,11 @@ fn tail_under_load(rows: &[&Row]) -> String {
 }
 
 fn valkey_throughput(rows: &[&Row], below_capacity: bool) -> String {
-    let Some(l) = find(rows, VK, "load") else {
+    let vk = valkey_design(rows).unwrap_or("valkey_streams");
+    let Some(l) = find(rows, vk, "load") else {
         return "Cannot answer: there is no valkey load test.".into();
     };
-    let reference = find(rows, VK, "warm").or_else(|| find(rows, VK, "cold"));
+    let reference = find(rows, vk, "warm").or_else(|| find(rows, vk, "cold"));
     let t = l.throughput_jobs_s.unwrap_or(0.0);
     let mut s = format!(
         "Under pgbench load Valkey completed {} of {} jobs at {t:.0} jobs/s",
@@ -315,11 +327,12 @@ fn valkey_throughput(rows: &[&Row], below_capacity: bool) -> String {
     s
 }
 
-fn best_pg(rows: &[&Row]) -> String {
-    let mut wins: Vec<(&str, usize)> = PG.iter().map(|q| (*q, 0)).collect();
+fn best_pg_design(rows: &[&Row]) -> String {
+    let pg = pg_designs(rows);
+    let mut wins: Vec<(&str, usize)> = pg.iter().map(|q| (*q, 0)).collect();
     let mut lines = vec![];
     for sc in ["cold", "warm", "load"] {
-        let mut cands: Vec<&Row> = PG.iter().filter_map(|q| find(rows, q, sc)).collect();
+        let mut cands: Vec<&Row> = pg.iter().filter_map(|q| find(rows, q, sc)).collect();
         if cands.len() < 2 {
             continue;
         }
@@ -362,19 +375,16 @@ fn best_pg(rows: &[&Row]) -> String {
 }
 
 fn gap(rows: &[&Row]) -> String {
-    let sc = if find(rows, VK, "load").is_some() {
+    let vk = valkey_design(rows).unwrap_or("valkey_streams");
+    let sc = if find(rows, vk, "load").is_some() {
         "load"
     } else {
         return "Cannot answer: there is no load scenario for Valkey (real contention means pgbench running).".into();
     };
-    let Some(v) = find(rows, VK, sc) else {
+    let Some(v) = find(rows, vk, sc) else {
         return "Cannot answer: no Valkey result.".into();
     };
-    let best = PG.iter().filter_map(|q| find(rows, q, sc)).min_by(|a, b| {
-        a.p99_ms
-            .unwrap_or(f64::MAX)
-            .total_cmp(&b.p99_ms.unwrap_or(f64::MAX))
-    });
+    let best = best_pg(rows.iter().copied().filter(|r| r.scenario == sc));
     let Some(p) = best else {
         return "Cannot answer: there is no PostgreSQL load test.".into();
     };
@@ -400,46 +410,49 @@ fn gap(rows: &[&Row]) -> String {
 
 /// Compares what each side risks in a crash, from the settings the manifests recorded.
 fn durability(rows: &[&Row]) -> Option<String> {
-    let both_ran = rows.iter().any(|r| r.queue == VK) && rows.iter().any(|r| r.queue != VK);
+    let is_valkey = |r: &Row| r.backend == "valkey";
+    let both_ran = rows.iter().any(|r| is_valkey(r)) && rows.iter().any(|r| !is_valkey(r));
     if !both_ran {
         return None;
     }
     let recorded = |valkey: bool| {
         rows.iter()
-            .filter(|r| (r.queue == VK) == valkey && !r.server_durability.is_empty())
+            .filter(|r| is_valkey(r) == valkey && !r.server_durability.is_empty())
             .map(|r| r.server_durability.as_str())
             .next()
     };
-    let (Some(pg), Some(vk)) = (recorded(false), recorded(true)) else {
+    let tier = |text: Option<&str>| text.and_then(|t| Some(Durability::parse(t)?.tier()));
+    let (pg, vk) = (recorded(false), recorded(true));
+    let (Some(pg), Some(pg_tier), Some(vk), Some(vk_tier)) = (pg, tier(pg), vk, tier(vk)) else {
         return Some("the servers' durability settings were not recorded (older result files, or Valkey's CONFIG disabled): check that PostgreSQL and Valkey were equally durable before comparing them".into());
     };
-    let pg_durable = pg.contains("fsync=on") && !pg.contains("synchronous_commit=off");
+    let pg_durable = pg_tier == Tier::Strict;
     let pg_says = if pg_durable {
         format!("PostgreSQL committed every job durably ({pg})")
     } else {
         format!("PostgreSQL could lose its last commits in a crash ({pg})")
     };
-    Some(if vk.contains("appendonly=\"no\"") {
-        format!(
+    Some(match vk_tier {
+        Tier::Volatile => format!(
             "Valkey ran without persistence ({vk}) while {pg_says}: {}",
             if pg_durable {
                 "that compares a memory store with a database; a fair pair is Valkey with appendonly yes against PostgreSQL, or PostgreSQL with synchronous_commit=off"
             } else {
                 "neither side kept every job through a crash"
             }
-        )
-    } else if vk.contains("appendfsync=\"always\"") {
-        format!("Valkey fsynced every write ({vk}) and {pg_says}")
-    } else {
-        format!(
+        ),
+        Tier::Strict => format!("Valkey fsynced every write ({vk}) and {pg_says}"),
+        Tier::Relaxed => format!(
             "Valkey's append-only file was not fsynced on every write ({vk}): a crash can lose up to a second of jobs, while {pg_says}"
-        )
+        ),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const VK: &str = "valkey_streams";
 
     fn row(queue: &str, scenario: &str, p50: f64, p99: f64, tput: f64) -> Row {
         Row {

@@ -6,28 +6,11 @@ pub mod load;
 pub mod report;
 pub mod summary;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::Result;
 
-pub use findings::Finding;
-pub use summary::Row;
-
-pub const SUMMARY_FORMAT: &str = "qbench.summary";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Analysis {
-    pub format: String,
-    pub version: u32,
-    pub generated_at: String,
-    pub inputs: Vec<PathBuf>,
-    /// Comparability and other whole-analysis warnings.
-    pub warnings: Vec<String>,
-    pub caveats: Vec<String>,
-    pub findings: Vec<Finding>,
-    pub tests: Vec<Row>,
-}
+pub use crate::format::summary::{write, Analysis, Finding, Row, SUMMARY_FORMAT};
 
 /// Reads every folder and computes the analysis.
 pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
@@ -51,7 +34,7 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     let (findings, caveats) = findings::findings(&rows);
     Ok(Analysis {
         format: SUMMARY_FORMAT.into(),
-        version: crate::output::manifest::FORMAT_VERSION,
+        version: crate::format::FORMAT_VERSION,
         generated_at: crate::clock::rfc3339(std::time::SystemTime::now()),
         inputs: folders.to_vec(),
         warnings: findings::comparability(&read),
@@ -61,33 +44,16 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     })
 }
 
-/// Writes `summary.csv` and `summary.json` into `dir` (each whole or not at all).
-pub fn write(a: &Analysis, dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    crate::output::ensure_writable(dir, "--output")?;
-    let mut csv = csv::Writer::from_writer(vec![]);
-    for r in &a.tests {
-        csv.serialize(r)?;
-    }
-    let csv_path = dir.join("summary.csv");
-    let json_path = dir.join("summary.json");
-    crate::output::write_atomic(
-        &csv_path,
-        &csv.into_inner().context("building summary.csv")?,
-    )?;
-    crate::output::write_atomic(&json_path, &serde_json::to_vec_pretty(a)?)?;
-    Ok((csv_path, json_path))
-}
-
-fn order(queue: &str) -> usize {
-    [
+/// The seed's order of designs; others (a fifth design) follow by name. Cosmetic only.
+fn order(queue: &str) -> (usize, String) {
+    let seed = [
         "skip_locked",
         "delete_returning",
         "partitioned",
         "valkey_streams",
-    ]
-    .iter()
-    .position(|q| *q == queue)
-    .unwrap_or(9)
+    ];
+    let i = seed.iter().position(|q| *q == queue).unwrap_or(seed.len());
+    (i, queue.to_string())
 }
 
 pub fn scenario_order(s: &str) -> usize {

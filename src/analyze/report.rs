@@ -3,15 +3,12 @@
 use std::fmt::Write;
 
 use super::{scenario_order, Analysis};
+use crate::text::num;
 
 const RULE: &str =
     "────────────────────────────────────────────────────────────────────────────────";
 const DOUBLE: &str =
     "================================================================================";
-
-fn num(v: Option<f64>, digits: usize) -> String {
-    v.map_or("-".into(), |v| format!("{v:.digits$}"))
-}
 
 /// Wraps text to `width` columns with an indent.
 fn wrap(text: &str, width: usize, indent: &str) -> String {

@@ -1,58 +1,9 @@
-//! One row per test: `summary.csv` / `summary.json`, the contract `graph` reads.
-
-use serde::{Deserialize, Serialize};
+//! One test's row of `summary.csv`, computed from its processes' files.
 
 use super::load::{Folder, TestGroup};
+use crate::format::metrics::Summary;
+use crate::format::summary::Row;
 use crate::stats::{Metric, Percentiles};
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Row {
-    pub test: String,
-    pub backend: String,
-    pub queue: String,
-    /// cold, warm, load, or empty for tests outside run-suite.
-    pub scenario: String,
-    /// False: interrupted or failed; never mixed into the findings.
-    pub complete: bool,
-    /// A `--quick` run.
-    pub smoke: bool,
-    /// Processes whose files make up this test (producer, workers).
-    pub processes: usize,
-    pub offered_rate: Option<f64>,
-    pub capacity_jobs_s: Option<f64>,
-    pub workers: Option<u32>,
-    pub processing_ms: Option<f64>,
-    pub duration_s: Option<f64>,
-    pub produced: Option<u64>,
-    pub completed: Option<u64>,
-    pub throughput_jobs_s: Option<f64>,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub p999_ms: Option<f64>,
-    pub max_ms: Option<f64>,
-    pub mean_ms: Option<f64>,
-    pub min_ms: Option<f64>,
-    pub p25_ms: Option<f64>,
-    pub p75_ms: Option<f64>,
-    pub p90_ms: Option<f64>,
-    pub queue_wait_p99_ms: Option<f64>,
-    pub lost: Option<u64>,
-    pub duplicated: Option<u64>,
-    pub left_in_queue: Option<u64>,
-    pub cpu_pct: Option<f64>,
-    pub server_cpu_pct: Option<f64>,
-    pub qbench_cpu_pct: Option<f64>,
-    pub server_mem_peak_mb: Option<u64>,
-    pub pgbench_tps: Option<f64>,
-    pub pgbench_baseline_tps: Option<f64>,
-    pub pgbench_tps_change_pct: Option<f64>,
-    pub host: String,
-    pub red_flags: String,
-    /// The server's durability settings as its manifest recorded them; empty if unknown.
-    #[serde(default)]
-    pub server_durability: String,
-}
 
 fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
     let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
@@ -70,7 +21,7 @@ pub fn row(g: &TestGroup, folder: &Folder) -> Row {
     let first = &parts[0].manifest;
     let e2e = Percentiles::of(g.latency.get(Metric::E2e));
     let qw = Percentiles::of(g.latency.get(Metric::QueueWait));
-    let sum = |f: &dyn Fn(&crate::output::manifest::Summary) -> Option<u64>| {
+    let sum = |f: &dyn Fn(&Summary) -> Option<u64>| {
         let vals: Vec<u64> = parts.iter().filter_map(|p| f(&p.summary)).collect();
         (!vals.is_empty()).then(|| vals.iter().sum())
     };
@@ -105,7 +56,7 @@ pub fn row(g: &TestGroup, folder: &Folder) -> Row {
             .filter_map(|p| p.summary.throughput_jobs_s)
             .reduce(|a, b| a + b),
     };
-    let sys: Vec<&crate::samplers::system::Row> = parts
+    let sys: Vec<&crate::format::system::Row> = parts
         .iter()
         .filter_map(|p| p.system.as_ref())
         .flatten()
@@ -132,8 +83,8 @@ pub fn row(g: &TestGroup, folder: &Folder) -> Row {
     let workers = parts.iter().find(|p| p.summary.completed.is_some());
     Row {
         test: g.test.clone(),
-        backend: first.backend.name().into(),
-        queue: first.queue.name().into(),
+        backend: first.backend.clone(),
+        queue: first.queue.clone(),
         scenario: first.scenario.clone().unwrap_or_default(),
         complete: parts.iter().all(|p| p.manifest.complete),
         smoke: parts.iter().any(|p| p.manifest.smoke),

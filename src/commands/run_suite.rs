@@ -13,7 +13,7 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
     let backends = match args.backend {
         BackendArg::Pg => vec![Backend::Postgresql],
         BackendArg::Valkey => vec![Backend::Valkey],
-        BackendArg::All => vec![Backend::Postgresql, Backend::Valkey],
+        BackendArg::All => Backend::ALL.to_vec(),
     };
     let scenarios = Scenario::parse_list(&args.scenarios)?;
     let tests = suite::plan(&backends, args.queues.as_deref(), &scenarios, &args.out)?;

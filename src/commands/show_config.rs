@@ -13,11 +13,8 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     println!("# Effective qbench config: {from}, then the environment, then flags.");
     println!("# Passwords are shown as ***.");
     print!("{}", ctx.cfg.to_toml_masked());
-    if let Some(w) = ctx
-        .cfg
-        .benchmark
-        .capacity_warning(ctx.cfg.benchmark.production_rate)
-    {
+    let b = &ctx.cfg.benchmark;
+    if let Some(w) = b.rate_jobs_s().and_then(|r| b.capacity_warning(r)) {
         eprintln!("qbench: warning: {w}");
     }
     Ok(())

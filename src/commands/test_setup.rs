@@ -1,85 +1,87 @@
-//! What `produce`, `work` and `run-suite` share when setting up a test.
+//! What `produce` and `work` share when setting up a test from their command lines.
 
 use std::sync::Arc;
 
 use crate::cli::OutArgs;
-use crate::config::Config;
-use crate::local::LocalInfo;
-use crate::output::manifest::Role;
-use crate::output::progress;
-use crate::queue::{Backend, Queue, QueueKind};
-use crate::samplers::system::ServerProcs;
-use crate::workload::{Spec, StopRule};
+use crate::format::files::OutputDir;
+use crate::format::manifest::Role;
+use crate::progress;
+use crate::queue::{Queue, QueueKind};
+use crate::workload::{self, Env, Identity, Plan, Report, Spec};
 use crate::Ctx;
 
-/// A standalone `produce` (`Role::Produce`) or `work` test as the command line names it;
-/// the caller fills in its plan, stop rule, output and warnings.
-pub fn spec(ctx: &Ctx, kind: QueueKind, queue: Arc<dyn Queue>, out: &OutArgs, role: Role) -> Spec {
+/// A standalone `produce` (`Role::Produce`) or `work` test as the command line names it.
+fn identity(kind: QueueKind, out: &OutArgs, role: Role) -> Identity {
     let verb = if role == Role::Produce {
         "produce"
     } else {
         "work"
     };
-    Spec {
-        test: out.name.clone().unwrap_or_else(|| format!("{kind}_{verb}")),
+    Identity {
         instance: out.instance.clone(),
-        role,
-        scenario: None,
-        smoke: false,
-        queue,
-        cfg: ctx.cfg.clone(),
-        produce: None,
-        work: None,
-        stop: StopRule::ProducerDone,
-        output: None,
-        progress: progress::Mode::detect(ctx.global.quiet),
         label: format!("{verb} {kind}"),
+        ..Identity::new(
+            out.name.clone().unwrap_or_else(|| format!("{kind}_{verb}")),
+            role,
+        )
+    }
+}
+
+/// The environment of a standalone test; the caller adds its warnings.
+fn env(ctx: &Ctx, queue: Arc<dyn Queue>, output: Option<OutputDir>) -> Env {
+    Env {
+        output,
+        progress: progress::Mode::detect(ctx.global.quiet),
         local: ctx.local.clone(),
-        server: server_procs(kind, &ctx.cfg, ctx.local.as_ref()),
-        warnings: vec![],
-        extra: Default::default(),
-        sidecar: None,
-        shutdown: ctx.shutdown.clone(),
+        server: queue.server().procs(ctx.local.as_ref()),
+        ..Env::new(queue, ctx.cfg.clone(), ctx.shutdown.clone())
     }
 }
 
-/// Which processes the system sampler counts as the server.
-pub fn server_procs(kind: QueueKind, cfg: &Config, local: Option<&LocalInfo>) -> ServerProcs {
-    match (kind.backend(), local) {
-        (Backend::Postgresql, Some(l)) => ServerProcs::Postgres {
-            postmaster: Some(l.postgres_pid),
-        },
-        (Backend::Valkey, Some(l)) => ServerProcs::Valkey {
-            pid: Some(l.valkey_pid),
-        },
-        (Backend::Postgresql, None) if cfg.postgres.is_local() => {
-            ServerProcs::Postgres { postmaster: None }
-        }
-        (Backend::Valkey, None) if cfg.valkey.is_local() => ServerProcs::Valkey { pid: None },
-        _ => ServerProcs::Remote,
-    }
-}
-
-/// The capacity warning, printed once (even with --quiet, which only silences
-/// progress) and kept for the manifest.
-pub fn capacity_warnings(cfg: &Config, rate: Option<f64>) -> Vec<String> {
-    let Some(w) = rate.and_then(|r| cfg.benchmark.capacity_warning(r)) else {
-        return vec![];
+/// Where this process's files go: `--out DIR --name TEST`, as TEST, TEST.INSTANCE, or
+/// TEST.producer[.INSTANCE]; `None` without `--out`.
+pub fn output(out: &OutArgs, role_suffix: Option<&str>) -> anyhow::Result<Option<OutputDir>> {
+    let (Some(dir), Some(name)) = (&out.out, &out.name) else {
+        return Ok(None);
     };
-    eprintln!("qbench: warning: {w}");
-    vec![w]
-}
-
-/// Result file stem: TEST, TEST.INSTANCE, or TEST.producer[.INSTANCE].
-pub fn stem(name: &str, role_suffix: Option<&str>, instance: Option<&str>) -> String {
-    let mut s = name.to_string();
-    for part in [role_suffix, instance].into_iter().flatten() {
-        s.push('.');
-        s.push_str(part);
+    let mut stem = name.clone();
+    for part in [role_suffix, out.instance.as_deref()].into_iter().flatten() {
+        stem.push('.');
+        stem.push_str(part);
     }
-    s
+    Ok(Some(OutputDir::prepare(dir, &stem, out.force)?))
 }
 
-pub fn ms(d: Option<f64>) -> String {
-    d.map_or("-".into(), |v| format!("{v:.2}"))
+/// Runs a standalone `produce` or `work` test: into `output` (from [`output`]), with the
+/// warnings announced before it, the progress line on stderr.
+pub async fn run(
+    ctx: &Ctx,
+    queue: Arc<dyn Queue>,
+    out: &OutArgs,
+    role: Role,
+    plan: Plan,
+    output: Option<OutputDir>,
+    warnings: Vec<String>,
+) -> anyhow::Result<Report> {
+    let kind = queue.kind();
+    workload::run(Spec {
+        id: identity(kind, out, role),
+        plan,
+        env: Env {
+            warnings,
+            ..env(ctx, queue, output)
+        },
+    })
+    .await
+}
+
+/// `--json`: the test's summary line (docs/FORMATS.md) and the files it wrote, as one
+/// JSON object on stdout.
+pub fn print_json(report: &Report) -> anyhow::Result<()> {
+    let mut v = serde_json::to_value(&report.summary)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("files".into(), serde_json::json!(report.files));
+    }
+    println!("{v}");
+    Ok(())
 }

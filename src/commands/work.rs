@@ -3,22 +3,26 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::json;
 
-use super::test_setup::{self, capacity_warnings, ms, stem};
+use super::test_setup;
 use crate::cli::WorkArgs;
 use crate::error::{usage, AuditFailed, Interrupted};
-use crate::output::manifest::Role;
-use crate::output::OutputDir;
+use crate::format::manifest::Role;
 use crate::queue::{self, QueueKind};
+use crate::text::ms;
 use crate::workload::worker::WorkPlan;
-use crate::workload::{self, Spec, StopRule};
+use crate::workload::{self, Plan, StopRule};
 use crate::Ctx;
 
 pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
     let kind = QueueKind::parse(&args.queue)?;
     let b = &ctx.cfg.benchmark;
-    let duration = ctx.global.workload.duration;
+    // A duration counts only when some layer set it; the default 180 s is the producer's.
+    let duration = ctx
+        .cfg
+        .benchmark_set
+        .contains("production_duration")
+        .then_some(b.production_duration);
     let stop = match (args.until_idle, duration) {
         (Some(i), _) if !(i.is_finite() && i > 0.0) => {
             return Err(usage("--until-idle must be a number of seconds above 0"))
@@ -31,60 +35,25 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
         // Neither: a worker that runs until Ctrl-C or SIGTERM.
         (None, None) => StopRule::Duration(Duration::MAX),
     };
-    let plan = WorkPlan {
-        workers: b.num_workers as usize,
-        processing: Duration::from_secs_f64(b.job_processing_time_ms / 1000.0),
-        poll_interval: Duration::from_secs_f64(b.poll_interval_ms / 1000.0),
-    };
-    let output = match (&args.out.out, &args.out.name) {
-        (Some(dir), Some(name)) => Some(OutputDir::prepare(
-            dir,
-            &stem(name, None, args.out.instance.as_deref()),
-            args.out.force,
-        )?),
-        _ => None,
-    };
+    // A results folder that cannot take the files is refused before anything runs.
+    let output = test_setup::output(&args.out, None)?;
     // Workers offer no load themselves: warn when a rate was actually set for this run.
-    let rate_set = ctx.global.workload.rate.is_some()
-        || b.production_rate != crate::config::Benchmark::default().production_rate;
-    let warnings = capacity_warnings(&ctx.cfg, rate_set.then_some(b.production_rate));
+    let rate = b
+        .rate_jobs_s()
+        .filter(|_| ctx.cfg.benchmark_set.contains("production_rate"));
+    let warnings = workload::announce(rate.and_then(|r| b.capacity_warning(r)));
     let queue = queue::open(kind, &ctx.cfg).await?;
-    let report = workload::run(Spec {
-        work: Some(plan),
+    let plan = Plan {
+        produce: None,
+        work: Some(WorkPlan::from_config(b)),
         stop,
-        output,
-        warnings,
-        ..test_setup::spec(ctx, kind, queue, &args.out, Role::Work)
-    })
-    .await?;
+    };
+    let report = test_setup::run(ctx, queue, &args.out, Role::Work, plan, output, warnings).await?;
 
     let s = &report.summary;
     let e2e = s.e2e_ms;
     if args.out.json {
-        println!(
-            "{}",
-            json!({
-                "completed": s.completed,
-                "lost": s.lost,
-                "duplicated": s.duplicated,
-                "left_in_queue": s.left_in_queue,
-                "redelivered": s.redelivered,
-                "throughput_jobs_s": s.throughput_jobs_s,
-                "e2e_ms": {
-                    "p50": e2e.map(|l| l.p50),
-                    "p95": e2e.map(|l| l.p95),
-                    "p99": e2e.map(|l| l.p99),
-                    "p999": e2e.map(|l| l.p999),
-                    "max": e2e.map(|l| l.max),
-                },
-                "errors": s.errors.worker,
-                "first_redelivery_epoch_s": s.first_redelivery_epoch_s,
-                "last_redelivery_epoch_s": s.last_redelivery_epoch_s,
-                "outages": s.outages,
-                "complete": s.complete,
-                "files": report.files,
-            })
-        );
+        test_setup::print_json(&report)?;
     } else {
         println!(
             "completed {} jobs from {kind}: lost {}, duplicated {}, still queued {}, redelivered {}",

@@ -8,7 +8,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::style::{self, anchored, bold, color, text, AXIS, GREY, TICK, VALUE};
 use super::{Chart, Data, DrawResult};
-use crate::analyze::Row;
+use crate::format::summary::Row;
 
 /// Reads one number of a summary row.
 type Getter = fn(&Row) -> Option<f64>;
@@ -540,14 +540,7 @@ pub struct ValkeyVsBestPg<'a>(pub &'a Data);
 
 /// The PostgreSQL design with the lowest p99 in a scenario.
 fn best_pg<'a>(d: &'a Data, sc: &str) -> Option<&'a Row> {
-    d.rows
-        .iter()
-        .filter(|r| r.scenario == sc && r.backend == "postgresql" && r.p99_ms.is_some())
-        .min_by(|a, b| {
-            a.p99_ms
-                .unwrap_or(f64::MAX)
-                .total_cmp(&b.p99_ms.unwrap_or(f64::MAX))
-        })
+    crate::format::summary::best_pg(d.rows.iter().filter(|r| r.scenario == sc))
 }
 
 impl Chart for ValkeyVsBestPg<'_> {
@@ -560,7 +553,7 @@ impl Chart for ValkeyVsBestPg<'_> {
         let pairs: Vec<(&str, &Row, &Row)> = d
             .scenarios
             .iter()
-            .filter_map(|sc| Some((sc.as_str(), best_pg(d, sc)?, d.get("valkey_streams", sc)?)))
+            .filter_map(|sc| Some((sc.as_str(), best_pg(d, sc)?, d.valkey(sc)?)))
             .collect();
         let pcts = PERCENTILES;
         // The largest gap: PostgreSQL's latency over Valkey's, any scenario and percentile.
@@ -605,7 +598,9 @@ impl Chart for ValkeyVsBestPg<'_> {
                 items.push((label, color(&p.queue)));
             }
         }
-        items.push(("valkey_streams".into(), color("valkey_streams")));
+        if let Some((_, _, v)) = pairs.first() {
+            items.push((v.queue.clone(), color(&v.queue)));
+        }
         let body = style::legend(&body, &items)?;
         let panels = body.split_evenly((1, pairs.len()));
         let ymax = upper(
@@ -642,7 +637,7 @@ impl Chart for ValkeyVsBestPg<'_> {
                 .collect();
             bar_panel(
                 panel,
-                Some(&format!("{sc}: {} vs valkey_streams", p.queue)),
+                Some(&format!("{sc}: {} vs {}", p.queue, v.queue)),
                 &groups,
                 &bars,
                 "end-to-end latency (ms)",

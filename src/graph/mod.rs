@@ -10,8 +10,8 @@ use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::analyze::Row;
 use crate::error::UsageError;
+use crate::format::summary::Row;
 
 /// 10 inches at 300 DPI.
 pub const WIDTH: u32 = 3000;
@@ -27,12 +27,6 @@ pub struct Data {
     pub smoke: bool,
 }
 
-pub const IMPLS: [&str; 4] = [
-    "skip_locked",
-    "delete_returning",
-    "partitioned",
-    "valkey_streams",
-];
 pub const SCENARIOS: [&str; 3] = ["cold", "warm", "load"];
 
 impl Data {
@@ -58,11 +52,13 @@ impl Data {
                 "summary.csv has no complete cold, warm or load test to draw; run run-suite, then analyze",
             ));
         }
-        let impls: Vec<String> = IMPLS
-            .iter()
-            .filter(|i| rows.iter().any(|r| r.queue == **i))
-            .map(|s| s.to_string())
-            .collect();
+        // In summary.csv's order (analyze sorts the designs).
+        let mut impls: Vec<String> = vec![];
+        for r in &rows {
+            if !impls.contains(&r.queue) {
+                impls.push(r.queue.clone());
+            }
+        }
         let scenarios: Vec<String> = SCENARIOS
             .iter()
             .filter(|s| rows.iter().any(|r| r.scenario == **s))
@@ -90,6 +86,13 @@ impl Data {
             missing,
             smoke,
         })
+    }
+
+    /// The Valkey design's row in a scenario.
+    pub fn valkey(&self, scenario: &str) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.backend == "valkey" && r.scenario == scenario)
     }
 
     pub fn get(&self, imp: &str, scenario: &str) -> Option<&Row> {
@@ -126,26 +129,7 @@ impl Data {
 
 /// Reads `summary.csv`; a malformed file is one line naming it (and the line).
 pub fn read_summary(path: &Path) -> Result<Vec<Row>> {
-    let bad =
-        |what: String| anyhow::Error::new(UsageError::new(format!("{}: {what}", path.display())));
-    let mut r = csv::Reader::from_path(path).map_err(|e| {
-        bad(format!(
-            "cannot read ({e}); run `qbench analyze` first, it writes summary.csv"
-        ))
-    })?;
-    let mut rows = vec![];
-    for rec in r.deserialize::<Row>() {
-        rows.push(rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            bad(format!(
-                "line {line}: not a qbench summary row ({e}); regenerate it with `qbench analyze`"
-            ))
-        })?);
-    }
-    if rows.is_empty() {
-        return Err(bad("has no test rows".into()));
-    }
-    Ok(rows)
+    crate::format::summary::read_csv(path)
 }
 
 /// A chart that can draw itself on any backend.
@@ -181,7 +165,7 @@ pub fn render<C: Chart>(chart: &C, dir: &Path) -> Result<Vec<PathBuf>> {
         root.present().drawn()?;
     }
     let png_path = dir.join(format!("{}.png", chart.name()));
-    crate::output::write_atomic(&png_path, &encode_png(&buf, w, h)?)?;
+    crate::format::files::write_atomic(&png_path, &encode_png(&buf, w, h)?)?;
 
     let mut svg = String::new();
     {
@@ -191,7 +175,7 @@ pub fn render<C: Chart>(chart: &C, dir: &Path) -> Result<Vec<PathBuf>> {
         root.present().drawn()?;
     }
     let svg_path = dir.join(format!("{}.svg", chart.name()));
-    crate::output::write_atomic(&svg_path, svg.as_bytes())?;
+    crate::format::files::write_atomic(&svg_path, svg.as_bytes())?;
     Ok(vec![png_path, svg_path])
 }
 
@@ -216,7 +200,7 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
 
 /// Draws all six charts into `dir`; returns the files written.
 pub fn draw_all(data: &Data, dir: &Path) -> Result<Vec<PathBuf>> {
-    crate::output::ensure_writable(dir, "--output")?;
+    crate::format::files::ensure_writable(dir, "--output")?;
     let mut files = vec![];
     files.extend(render(&charts::Throughput(data), dir)?);
     files.extend(render(&charts::LatencyComparison(data), dir)?);

@@ -34,13 +34,25 @@ pub fn register_fonts() {
     });
 }
 
+/// The seed's designs keep their colours; any other design gets one of the rest of the
+/// palette, chosen from its name so that it is the same in every chart.
 pub fn color(imp: &str) -> RGBColor {
     match imp {
         "skip_locked" => RGBColor(0, 114, 178),
         "delete_returning" => RGBColor(230, 159, 0),
         "partitioned" => RGBColor(0, 158, 115),
         "valkey_streams" => RGBColor(213, 94, 0),
-        _ => RGBColor(110, 110, 110),
+        other => {
+            const REST: [RGBColor; 3] = [
+                RGBColor(204, 121, 167),
+                RGBColor(86, 180, 233),
+                RGBColor(240, 228, 66),
+            ];
+            let h = other
+                .bytes()
+                .fold(0usize, |h, b| h.wrapping_mul(31) + b as usize);
+            REST[h % REST.len()]
+        }
     }
 }
 

@@ -12,23 +12,10 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+pub use crate::format::manifest::LocalInfo;
+use crate::queue::Backend;
 pub use postgres::{LocalPostgres, Tuning};
 pub use valkey::LocalValkey;
-
-/// What the manifest records about servers qbench started itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LocalInfo {
-    pub root: PathBuf,
-    pub postgres_port: u16,
-    pub postgres_pid: u32,
-    pub postgres_tuning: Tuning,
-    pub postgres_runs_as: Option<String>,
-    pub valkey_port: u16,
-    pub valkey_pid: u32,
-    pub valkey_binary: PathBuf,
-    pub valkey_is_redis_fallback: bool,
-    pub valkey_persistence: String,
-}
 
 pub struct LocalServers {
     root: PathBuf,
@@ -91,19 +78,19 @@ impl LocalServers {
         let mut postgres = match pg {
             Ok(pg) => pg,
             Err(e) => {
-                valkey.kill_now();
+                valkey.process.kill_now();
                 return Err(e.context("starting the local PostgreSQL"));
             }
         };
         if let Err(e) = vk {
-            postgres.kill_now();
-            valkey.kill_now();
+            postgres.process.kill_now();
+            valkey.process.kill_now();
             return Err(e.context("starting the local Valkey"));
         }
         if detached {
             std::fs::write(
                 root.join(OWNER_FILE),
-                format!("{} {}", postgres.pid, valkey.pid),
+                format!("{} {}", postgres.process.pid, valkey.process.pid),
             )?;
         }
         Ok(LocalServers {
@@ -126,11 +113,11 @@ impl LocalServers {
         LocalInfo {
             root: self.root.clone(),
             postgres_port: self.postgres.port,
-            postgres_pid: self.postgres.pid,
+            postgres_pid: self.postgres.process.pid,
             postgres_tuning: self.postgres.tuning.clone(),
             postgres_runs_as: self.postgres.run_as_name().map(str::to_string),
             valkey_port: self.valkey.port,
-            valkey_pid: self.valkey.pid,
+            valkey_pid: self.valkey.process.pid,
             valkey_binary: self.valkey.binary.clone(),
             valkey_is_redis_fallback: self.valkey.flavor == binaries::ValkeyFlavor::RedisFallback,
             valkey_persistence: "none (--save \"\" --appendonly no)".into(),
@@ -141,9 +128,17 @@ impl LocalServers {
         &self.root
     }
 
+    /// Restarts the server of one backend (the cold scenario).
+    pub async fn restart(&mut self, backend: Backend) -> Result<()> {
+        match backend {
+            Backend::Postgresql => self.postgres.restart(false).await,
+            Backend::Valkey => self.valkey.restart(false).await,
+        }
+    }
+
     /// Stops both servers and removes their directory.
     pub async fn stop(mut self) {
-        tokio::join!(self.postgres.stop(), self.valkey.stop());
+        tokio::join!(self.postgres.process.stop(), self.valkey.process.stop());
         let _ = std::fs::remove_dir_all(&self.root);
         self.stopped = true;
     }
@@ -153,9 +148,9 @@ impl LocalServers {
         self.stopped = true;
         LocalState {
             root: self.root.clone(),
-            postgres_pid: self.postgres.pid,
+            postgres_pid: self.postgres.process.pid,
             postgres_port: self.postgres.port,
-            valkey_pid: self.valkey.pid,
+            valkey_pid: self.valkey.process.pid,
             valkey_port: self.valkey.port,
             user: cfg.postgres.user.clone(),
             database: cfg.postgres.database.clone(),
@@ -167,8 +162,8 @@ impl Drop for LocalServers {
     fn drop(&mut self) {
         // Reached on early returns and panics; normal paths call stop().
         if !self.stopped && !self.detached {
-            self.postgres.kill_now();
-            self.valkey.kill_now();
+            self.postgres.process.kill_now();
+            self.valkey.process.kill_now();
             let _ = std::fs::remove_dir_all(&self.root);
         }
     }

@@ -4,51 +4,39 @@
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::process::{self, Supervised};
+use crate::config::Postgres;
+pub use crate::format::manifest::Tuning;
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid, User};
-use serde::{Deserialize, Serialize};
-
-use super::process;
-use crate::config::Postgres;
 
 /// The seed's PostgreSQL settings (for an 8 GiB VM), scaled to `total_mb` of memory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tuning {
-    pub shared_buffers_mb: u64,
-    pub effective_cache_size_mb: u64,
-    pub maintenance_work_mem_mb: u64,
-    pub work_mem_mb: u64,
-    pub max_connections: u32,
+pub fn tuning_for_memory(total_mb: u64) -> Tuning {
+    // Seed: shared_buffers 2GB, effective_cache_size 6GB, maintenance_work_mem 512MB,
+    // work_mem 32MB, max_connections 200 — that is 1/4, 3/4 and 1/16 of 8 GiB.
+    let scale = |seed_mb: u64, floor: u64| (seed_mb * total_mb / 8192).max(floor);
+    Tuning {
+        shared_buffers_mb: scale(2048, 128),
+        effective_cache_size_mb: scale(6144, 256),
+        maintenance_work_mem_mb: scale(512, 64).min(2048),
+        work_mem_mb: scale(32, 4).min(64),
+        max_connections: 200,
+    }
 }
 
-impl Tuning {
-    pub fn for_memory(total_mb: u64) -> Tuning {
-        // Seed: shared_buffers 2GB, effective_cache_size 6GB, maintenance_work_mem 512MB,
-        // work_mem 32MB, max_connections 200 — that is 1/4, 3/4 and 1/16 of 8 GiB.
-        let scale = |seed_mb: u64, floor: u64| (seed_mb * total_mb / 8192).max(floor);
-        Tuning {
-            shared_buffers_mb: scale(2048, 128),
-            effective_cache_size_mb: scale(6144, 256),
-            maintenance_work_mem_mb: scale(512, 64).min(2048),
-            work_mem_mb: scale(32, 4).min(64),
-            max_connections: 200,
-        }
-    }
-
-    fn conf_lines(&self) -> String {
-        format!(
-            "shared_buffers = '{}MB'\neffective_cache_size = '{}MB'\nmaintenance_work_mem = '{}MB'\nwork_mem = '{}MB'\nmax_connections = {}\n",
-            self.shared_buffers_mb,
-            self.effective_cache_size_mb,
-            self.maintenance_work_mem_mb,
-            self.work_mem_mb,
-            self.max_connections
-        )
-    }
+fn conf_lines(t: &Tuning) -> String {
+    format!(
+        "shared_buffers = '{}MB'\neffective_cache_size = '{}MB'\nmaintenance_work_mem = '{}MB'\nwork_mem = '{}MB'\nmax_connections = {}\n",
+        t.shared_buffers_mb,
+        t.effective_cache_size_mb,
+        t.maintenance_work_mem_mb,
+        t.work_mem_mb,
+        t.max_connections
+    )
 }
 
 pub fn total_memory_mb() -> u64 {
@@ -63,10 +51,9 @@ pub struct LocalPostgres {
     pub log: PathBuf,
     pub bin_dir: PathBuf,
     pub tuning: Tuning,
-    pub pid: u32,
+    pub process: Supervised,
     /// initdb -U made the configured user the bootstrap superuser.
     superuser: String,
-    child: Option<Child>,
     run_as: Option<(Uid, Gid, String)>,
 }
 
@@ -133,12 +120,12 @@ impl LocalPostgres {
             );
         }
 
-        let tuning = Tuning::for_memory(total_memory_mb());
+        let tuning = tuning_for_memory(total_memory_mb());
         let conf = format!(
             "\n# qbench --local\nlisten_addresses = '127.0.0.1'\nport = {port}\n\
              unix_socket_directories = '{}'\n{}log_min_messages = warning\n",
             data_dir.display(),
-            tuning.conf_lines()
+            conf_lines(&tuning)
         );
         let mut f = OpenOptions::new()
             .append(true)
@@ -151,9 +138,10 @@ impl LocalPostgres {
             log,
             bin_dir,
             tuning,
-            pid: 0,
+            // Fast shutdown (disconnect clients, checkpoint, exit); immediate when killed:
+            // the data directory is thrown away anyway.
+            process: Supervised::new(Signal::SIGINT, Duration::from_secs(30), Signal::SIGQUIT),
             superuser: pg.user.clone(),
-            child: None,
             run_as,
         })
     }
@@ -179,21 +167,18 @@ impl LocalPostgres {
             process::spawn_tied(cmd, Signal::SIGQUIT)
         }
         .context("starting postgres")?;
-        self.pid = child.id();
-        self.child = Some(child);
+        self.process.started(child);
         self.wait_ready().await
     }
 
     async fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    bail!(
-                        "postgres exited during start ({status}): {}",
-                        log_tail(&self.log, 5)
-                    );
-                }
+            if let Some(status) = self.process.exited() {
+                bail!(
+                    "postgres exited during start ({status}): {}",
+                    log_tail(&self.log, 5)
+                );
             }
             if self.socket_client("postgres").await.is_ok() {
                 return Ok(());
@@ -252,43 +237,10 @@ impl LocalPostgres {
         Ok(())
     }
 
-    /// Fast shutdown: disconnect clients, checkpoint, exit.
-    pub async fn stop(&mut self) {
-        if self.pid == 0 {
-            return;
-        }
-        process::stop(
-            self.pid,
-            self.child.as_mut(),
-            Signal::SIGINT,
-            Duration::from_secs(30),
-        )
-        .await;
-        self.child = None;
-        self.pid = 0;
-    }
-
     /// Stop, then start on the same port and data: a cold server process.
     pub async fn restart(&mut self, detached: bool) -> Result<()> {
-        self.stop().await;
+        self.process.stop().await;
         self.start(detached).await
-    }
-
-    /// Kills the server at once (used by Drop paths and interrupted runs).
-    pub fn kill_now(&mut self) {
-        if self.pid != 0 {
-            process::send(self.pid, Signal::SIGQUIT);
-            if let Some(c) = self.child.as_mut() {
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            self.pid = 0;
-            self.child = None;
-        }
     }
 
     /// Which user runs the server (for the manifest).
@@ -303,15 +255,15 @@ mod tests {
 
     #[test]
     fn tuning_scales_with_memory() {
-        let t = Tuning::for_memory(8192);
+        let t = tuning_for_memory(8192);
         assert_eq!(t.shared_buffers_mb, 2048);
         assert_eq!(t.effective_cache_size_mb, 6144);
         assert_eq!(t.maintenance_work_mem_mb, 512);
         assert_eq!(t.work_mem_mb, 32);
-        let small = Tuning::for_memory(2048);
+        let small = tuning_for_memory(2048);
         assert_eq!(small.shared_buffers_mb, 512);
         assert_eq!(small.work_mem_mb, 8);
-        let big = Tuning::for_memory(24 * 1024);
+        let big = tuning_for_memory(24 * 1024);
         assert_eq!(big.shared_buffers_mb, 6144);
         assert_eq!(big.work_mem_mb, 64, "capped");
     }

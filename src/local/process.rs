@@ -122,3 +122,65 @@ pub async fn stop(pid: u32, child: Option<&mut Child>, sig: Signal, grace: Durat
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A server process qbench started and answers for: stopped gently with `stop_signal`
+/// (killed after `grace`), or at once with `kill_signal`.
+pub struct Supervised {
+    pub pid: u32,
+    child: Option<Child>,
+    stop_signal: Signal,
+    grace: Duration,
+    kill_signal: Signal,
+}
+
+impl Supervised {
+    pub fn new(stop_signal: Signal, grace: Duration, kill_signal: Signal) -> Supervised {
+        Supervised {
+            pid: 0,
+            child: None,
+            stop_signal,
+            grace,
+            kill_signal,
+        }
+    }
+
+    pub fn started(&mut self, child: Child) {
+        self.pid = child.id();
+        self.child = Some(child);
+    }
+
+    /// The exit status if the process has already ended (a failed start).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Asks it to stop, waits up to the grace period, then kills it.
+    pub async fn stop(&mut self) {
+        if self.pid == 0 {
+            return;
+        }
+        stop(self.pid, self.child.as_mut(), self.stop_signal, self.grace).await;
+        self.child = None;
+        self.pid = 0;
+    }
+
+    /// Stops it now (early returns, panics, interrupted runs): no waiting beyond 5 s.
+    pub fn kill_now(&mut self) {
+        if self.pid == 0 {
+            return;
+        }
+        send(self.pid, self.kill_signal);
+        if let Some(c) = self.child.as_mut() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.pid = 0;
+        self.child = None;
+    }
+}

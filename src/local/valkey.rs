@@ -3,7 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 
 use super::binaries::{self, ValkeyFlavor};
 use super::postgres::log_tail;
-use super::process;
+use super::process::{self, Supervised};
 
 pub struct LocalValkey {
     pub port: u16,
@@ -19,8 +19,7 @@ pub struct LocalValkey {
     pub log: PathBuf,
     pub binary: PathBuf,
     pub flavor: ValkeyFlavor,
-    pub pid: u32,
-    child: Option<Child>,
+    pub process: Supervised,
 }
 
 impl LocalValkey {
@@ -34,8 +33,7 @@ impl LocalValkey {
             dir,
             binary,
             flavor,
-            pid: 0,
-            child: None,
+            process: Supervised::new(Signal::SIGTERM, Duration::from_secs(15), Signal::SIGKILL),
         })
     }
 
@@ -66,8 +64,7 @@ impl LocalValkey {
             process::spawn_tied(cmd, Signal::SIGTERM)
         }
         .with_context(|| format!("starting {}", self.binary.display()))?;
-        self.pid = child.id();
-        self.child = Some(child);
+        self.process.started(child);
         self.wait_ready().await
     }
 
@@ -75,14 +72,12 @@ impl LocalValkey {
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = redis::Client::open(self.url())?;
         loop {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    bail!(
-                        "{} exited during start ({status}): {}",
-                        self.binary.display(),
-                        log_tail(&self.log, 5)
-                    );
-                }
+            if let Some(status) = self.process.exited() {
+                bail!(
+                    "{} exited during start ({status}): {}",
+                    self.binary.display(),
+                    log_tail(&self.log, 5)
+                );
             }
             if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
                 if redis::cmd("PING")
@@ -103,35 +98,9 @@ impl LocalValkey {
         }
     }
 
-    pub async fn stop(&mut self) {
-        if self.pid == 0 {
-            return;
-        }
-        process::stop(
-            self.pid,
-            self.child.as_mut(),
-            Signal::SIGTERM,
-            Duration::from_secs(15),
-        )
-        .await;
-        self.child = None;
-        self.pid = 0;
-    }
-
     /// Stop, then start on the same port: an empty, cold server (no persistence).
     pub async fn restart(&mut self, detached: bool) -> Result<()> {
-        self.stop().await;
+        self.process.stop().await;
         self.start(detached).await
-    }
-
-    pub fn kill_now(&mut self) {
-        if self.pid != 0 {
-            process::send(self.pid, Signal::SIGKILL);
-            if let Some(c) = self.child.as_mut() {
-                let _ = c.wait();
-            }
-            self.pid = 0;
-            self.child = None;
-        }
     }
 }

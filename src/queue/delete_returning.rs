@@ -3,69 +3,53 @@
 //! transaction rolls back, so its job is back at once: no lease, no reaper.
 //! SQL: schema/pg_queue_delete_returning.sql.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
 use tokio_postgres::{Client, Statement};
 
-use super::pg::{self, PgProducer};
-use super::{Claimed, Consumer, Handle, Producer, Queue, QueueKind, QueueState, ServerInfo};
-use crate::config::{Config, Postgres};
-use crate::schema::DELETE_RETURNING as SQL;
+use super::pg::{self, Claims, PgBase};
+use super::registry::{Design, DesignInfo};
+use super::{Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server};
+use crate::config::Config;
+use crate::schema::{embedded, Embedded};
 
-pub struct DeleteReturning {
-    pg: Postgres,
-    pool: Pool,
-    payload: Arc<[u8]>,
-    batch: usize,
-}
+pub(crate) static SQL: Embedded = embedded!("pg_queue_delete_returning.sql");
 
-impl DeleteReturning {
-    pub async fn open(cfg: &Config) -> Result<DeleteReturning> {
-        let pool = pg::open_pool(&cfg.postgres).await?;
-        Ok(DeleteReturning {
-            pg: cfg.postgres.clone(),
-            pool,
-            payload: super::payload(cfg.benchmark.job_size_bytes),
-            batch: cfg.benchmark.dequeue_batch as usize,
-        })
+pub struct DeleteReturning(PgBase);
+
+#[async_trait]
+impl Design for DeleteReturning {
+    const INFO: DesignInfo = DesignInfo::named("delete_returning", Backend::Postgresql);
+
+    async fn open(cfg: &Config) -> Result<DeleteReturning> {
+        Ok(DeleteReturning(PgBase::open(cfg, &SQL).await?))
     }
 }
 
 #[async_trait]
 impl Queue for DeleteReturning {
-    fn kind(&self) -> QueueKind {
-        QueueKind::DeleteReturning
+    fn server(&self) -> &dyn Server {
+        &self.0.server
     }
 
     async fn setup(&self, reset: bool) -> Result<String> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        c.batch_execute(SQL.ddl)
+        self.0
+            .setup(reset, "queue_jobs_dr and queue_jobs_archive")
             .await
-            .with_context(|| format!("applying {}", SQL.file))?;
-        if reset {
-            pg::truncate(&c, SQL.get("reset")).await?;
-            return Ok("queue_jobs_dr and queue_jobs_archive ready, emptied".into());
-        }
-        Ok("queue_jobs_dr and queue_jobs_archive ready".into())
     }
 
     async fn reset(&self) -> Result<()> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        pg::truncate(&c, SQL.get("reset")).await
+        self.0.reset().await
     }
 
     async fn depth(&self) -> Result<u64> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        let st = c.prepare_cached(SQL.get("depth")).await?;
-        pg::count(&c.query_one(&st, &[]).await?, 0)
+        self.0.count("depth").await
     }
 
     async fn state(&self) -> Result<QueueState> {
-        let mut c = pg::pooled(&self.pool, &self.pg).await?;
+        let mut c = self.0.pooled().await?;
         let queued = pg::count(&c.query_one(SQL.get("depth"), &[]).await?, 0)?;
         // Counting unlocked rows takes row locks for an instant; roll them back at once.
         let tx = c.transaction().await?;
@@ -82,20 +66,14 @@ impl Queue for DeleteReturning {
     }
 
     async fn producer(&self) -> Result<Box<dyn Producer>> {
-        let p = PgProducer::new(&self.pg, SQL.get("enqueue"), self.payload.clone(), None).await?;
-        Ok(Box::new(p))
+        self.0.producer(None).await
     }
 
     async fn consumer(&self, _worker: usize) -> Result<Box<dyn Consumer>> {
-        let client = pg::connect(&self.pg).await?;
-        let claim = client
-            .prepare(&crate::schema::fill(
-                SQL.get("claim"),
-                &[("batch", self.batch)],
-            ))
-            .await?;
+        let client = pg::connect(self.0.pg()).await?;
+        let claim = self.0.prepare(&client, "claim", &[]).await?;
         let archive = client.prepare(SQL.get("archive")).await?;
-        Ok(Box::new(TxConsumer {
+        Ok(self.0.consumer(TxConsumer {
             client,
             claim,
             archive,
@@ -105,11 +83,6 @@ impl Queue for DeleteReturning {
 
     async fn reap(&self) -> Result<Option<u64>> {
         Ok(None)
-    }
-
-    async fn server_info(&self) -> Result<ServerInfo> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        pg::server_info(&c).await
     }
 }
 
@@ -131,7 +104,7 @@ impl TxConsumer {
 }
 
 #[async_trait]
-impl Consumer for TxConsumer {
+impl Claims for TxConsumer {
     async fn claim(&mut self) -> Result<Vec<Claimed>> {
         self.rollback_if_open().await?;
         // BEGIN and the DELETE are pipelined: one round trip.

@@ -1,84 +1,107 @@
-//! The `Queue` trait and its four designs. Adding a fifth design means one new file
-//! and one line in [`QueueKind`] / [`open`].
+//! The `Queue` trait, the servers behind it, and the designs. Everything qbench knows of a
+//! particular server (SQL, Valkey commands, durability settings, its processes and its
+//! statistics) lives below this module; the rest of qbench sees traits and names.
+//!
+//! Adding a design: one new file implementing [`Queue`] and [`registry::Design`], and one
+//! line in the registry below.
 
 use std::fmt;
 use std::sync::Arc;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::UsageError;
+use crate::format::durability::Durability;
+use crate::format::manifest::LocalInfo;
+pub use crate::format::metrics::QueueState;
+use crate::samplers::system::ServerProcs;
+use crate::samplers::StatsSampler;
 
-pub mod delete_returning;
-pub mod partitioned;
 pub mod pg;
-pub mod skip_locked;
-pub mod valkey_streams;
+pub mod registry;
+pub mod valkey;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QueueKind {
-    SkipLocked,
-    DeleteReturning,
-    Partitioned,
-    ValkeyStreams,
+// The registry: one line per design (enum variant => module::type).
+registry::designs! {
+    SkipLocked => skip_locked::SkipLocked,
+    DeleteReturning => delete_returning::DeleteReturning,
+    Partitioned => partitioned::Partitioned,
+    ValkeyStreams => valkey_streams::ValkeyStreams,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// The kinds of server a design runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Backend {
     Postgresql,
     Valkey,
 }
 
 impl Backend {
+    pub const ALL: [Backend; 2] = [Backend::Postgresql, Backend::Valkey];
+
+    /// The name result files carry.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Postgresql => "postgresql",
             Backend::Valkey => "valkey",
         }
     }
-}
 
-impl QueueKind {
-    pub const ALL: [QueueKind; 4] = [
-        QueueKind::SkipLocked,
-        QueueKind::DeleteReturning,
-        QueueKind::Partitioned,
-        QueueKind::ValkeyStreams,
-    ];
-    pub const POSTGRES: [QueueKind; 3] = [
-        QueueKind::SkipLocked,
-        QueueKind::DeleteReturning,
-        QueueKind::Partitioned,
-    ];
-
-    pub fn name(self) -> &'static str {
+    /// The server's name in sentences.
+    pub fn title(self) -> &'static str {
         match self {
-            QueueKind::SkipLocked => "skip_locked",
-            QueueKind::DeleteReturning => "delete_returning",
-            QueueKind::Partitioned => "partitioned",
-            QueueKind::ValkeyStreams => "valkey_streams",
+            Backend::Postgresql => "PostgreSQL",
+            Backend::Valkey => "Valkey",
         }
     }
 
-    pub fn backend(self) -> Backend {
+    /// The seed's folder for this backend's results (VM1 and VM2).
+    pub fn results_dir(self) -> &'static str {
         match self {
-            QueueKind::ValkeyStreams => Backend::Valkey,
-            _ => Backend::Postgresql,
+            Backend::Postgresql => "vm1_pg",
+            Backend::Valkey => "vm2_valkey",
         }
+    }
+
+    /// The configured shell command that restarts this server (cold scenario); may be empty.
+    pub fn restart_command(self, cfg: &Config) -> &str {
+        match self {
+            Backend::Postgresql => &cfg.postgres.restart_command,
+            Backend::Valkey => &cfg.valkey.restart_command,
+        }
+    }
+}
+
+impl QueueKind {
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn backend(self) -> Backend {
+        self.info().backend
+    }
+
+    /// The designs of one backend.
+    pub fn of(backend: Backend) -> Vec<QueueKind> {
+        QueueKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| k.backend() == backend)
+            .collect()
     }
 
     pub fn parse(s: &str) -> Result<QueueKind, UsageError> {
         QueueKind::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
+                let names: Vec<&str> = QueueKind::ALL.iter().map(|k| k.name()).collect();
                 UsageError::new(format!(
                     "unknown queue {s:?}: choose one of {}",
-                    QueueKind::ALL.map(QueueKind::name).join(", ")
+                    names.join(", ")
                 ))
             })
     }
@@ -144,21 +167,10 @@ pub(crate) enum Handle {
     Entry(Vec<u8>),
 }
 
-/// The queue's own account of its jobs, for audits across processes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueState {
-    /// Waiting to be claimed.
-    pub pending: u64,
-    /// Claimed and not yet completed.
-    pub in_flight: u64,
-    pub completed: u64,
-    /// Jobs the queue has received since its last reset.
-    pub produced: u64,
-}
-
 #[async_trait]
-pub trait Queue: Send + Sync {
-    fn kind(&self) -> QueueKind;
+pub trait Queue: registry::Kind + Send + Sync {
+    /// The server this design runs on.
+    fn server(&self) -> &dyn Server;
     /// Creates what the design needs; a second call changes nothing. `reset` empties it too.
     /// Returns a line saying what was done.
     async fn setup(&self, reset: bool) -> Result<String>;
@@ -174,18 +186,27 @@ pub trait Queue: Send + Sync {
     /// Puts jobs whose lease outlived the visibility timeout back in the queue.
     /// `Ok(None)`: the design needs no reaper.
     async fn reap(&self) -> Result<Option<u64>>;
-    /// Server version and durability settings, for the manifest.
-    async fn server_info(&self) -> Result<ServerInfo>;
+}
+
+/// What qbench knows of the server behind a design.
+#[async_trait]
+pub trait Server: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// Version and durability settings, for the manifest.
+    async fn info(&self) -> Result<ServerInfo>;
+    /// Which processes on this machine are the server (none when it runs elsewhere).
+    fn procs(&self, local: Option<&LocalInfo>) -> ServerProcs;
+    /// The server's own statistics, sampled once per second into a result file.
+    fn stats(&self) -> Box<dyn StatsSampler>;
 }
 
 /// What the manifest records about the queue's server.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServerInfo {
     pub version: String,
-    /// The settings that decide whether a completed job survives a server crash, as
-    /// `key=value` pairs: PostgreSQL's fsync and synchronous_commit; Valkey's appendonly,
-    /// appendfsync and save. `None` when the server would not say (CONFIG disabled).
-    pub durability: Option<String>,
+    /// The settings that decide whether a completed job survives a crash; `None` when
+    /// the server would not say (CONFIG disabled on a managed Valkey).
+    pub durability: Option<Durability>,
 }
 
 #[async_trait]
@@ -201,16 +222,14 @@ pub trait Consumer: Send {
     async fn claim(&mut self) -> Result<Vec<Claimed>>;
     /// Completes jobs this consumer claimed.
     async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<()>;
+    /// Waits after a claim found nothing: how a worker of this design learns of new jobs
+    /// (PostgreSQL polls after `poll_interval_ms`; Valkey's claim already blocked).
+    async fn idle(&mut self);
 }
 
 /// Opens one design against the servers the config names.
 pub async fn open(kind: QueueKind, cfg: &Config) -> Result<Arc<dyn Queue>> {
-    Ok(match kind {
-        QueueKind::SkipLocked => Arc::new(skip_locked::SkipLocked::open(cfg).await?),
-        QueueKind::DeleteReturning => Arc::new(delete_returning::DeleteReturning::open(cfg).await?),
-        QueueKind::Partitioned => Arc::new(partitioned::Partitioned::open(cfg).await?),
-        QueueKind::ValkeyStreams => Arc::new(valkey_streams::ValkeyStreams::open(cfg).await?),
-    })
+    kind.open(cfg).await
 }
 
 /// The payload every job carries: job_size_bytes of a fixed pattern.
@@ -224,7 +243,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_is_refused() {
-        for k in QueueKind::ALL {
+        for &k in QueueKind::ALL {
             assert_eq!(QueueKind::parse(k.name()).expect("known"), k);
         }
         let e = QueueKind::parse("rabbit").expect_err("unknown").to_string();
@@ -235,5 +254,40 @@ mod tests {
             vec![QueueKind::Partitioned, QueueKind::SkipLocked]
         );
         assert!(QueueKind::parse_list(",").is_err());
+    }
+
+    #[test]
+    fn every_statement_the_designs_use_exists() {
+        skip_locked::SQL.assert_statements(&[
+            "enqueue", "claim", "complete", "reap", "depth", "state", "reset",
+        ]);
+        delete_returning::SQL.assert_statements(&[
+            "enqueue", "claim", "archive", "depth", "unlocked", "archived", "reset",
+        ]);
+        partitioned::SQL.assert_statements(&[
+            "enqueue",
+            "claim_home",
+            "claim_any",
+            "complete",
+            "reap",
+            "depth",
+            "state",
+            "partition_count",
+            "reset",
+            "drop",
+        ]);
+        let claim = skip_locked::SQL.get("claim");
+        assert!(claim.contains("FOR UPDATE SKIP LOCKED") && claim.contains("MATERIALIZED"));
+        assert!(!claim.contains("-- "), "comments are stripped");
+        assert!(crate::schema::fill(claim, &[("batch", 1)]).contains("LIMIT 1"));
+        let home = crate::schema::fill(
+            partitioned::SQL.get("claim_home"),
+            &[("batch", 5), ("part", 3)],
+        );
+        assert!(
+            home.contains("LIMIT 5") && home.contains("queue_jobs_part_3"),
+            "{home}"
+        );
+        assert!(!home.contains('{'), "{home}");
     }
 }

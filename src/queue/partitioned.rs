@@ -3,42 +3,38 @@
 //! table (i mod N) directly and steals through the parent when home is empty, so more
 //! workers than partitions leave none starved. SQL: schema/pg_queue_partitioned.sql.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
 use tokio_postgres::{Client, Statement};
 
-use super::pg::{self, PgProducer};
+use super::pg::{self, Claims, PgBase};
+use super::registry::{Design, DesignInfo};
 use super::skip_locked::leased_job;
-use super::{Claimed, Consumer, Handle, Producer, Queue, QueueKind, QueueState, ServerInfo};
-use crate::config::{Config, Postgres};
+use super::{Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server};
+use crate::config::Config;
 use crate::error::usage;
-use crate::schema::PARTITIONED as SQL;
+use crate::schema::{embedded, Embedded};
+
+pub(crate) static SQL: Embedded = embedded!("pg_queue_partitioned.sql");
 
 pub struct Partitioned {
-    pg: Postgres,
-    pool: Pool,
-    payload: Arc<[u8]>,
+    base: PgBase,
     partitions: u32,
-    visibility_timeout_s: f64,
-    batch: usize,
+}
+
+#[async_trait]
+impl Design for Partitioned {
+    const INFO: DesignInfo = DesignInfo::named("partitioned", Backend::Postgresql);
+
+    async fn open(cfg: &Config) -> Result<Partitioned> {
+        Ok(Partitioned {
+            base: PgBase::open(cfg, &SQL).await?,
+            partitions: cfg.benchmark.partitions,
+        })
+    }
 }
 
 impl Partitioned {
-    pub async fn open(cfg: &Config) -> Result<Partitioned> {
-        let pool = pg::open_pool(&cfg.postgres).await?;
-        Ok(Partitioned {
-            pg: cfg.postgres.clone(),
-            pool,
-            payload: super::payload(cfg.benchmark.job_size_bytes),
-            partitions: cfg.benchmark.partitions,
-            visibility_timeout_s: cfg.benchmark.visibility_timeout_s,
-            batch: cfg.benchmark.dequeue_batch as usize,
-        })
-    }
-
     async fn apply_ddl(&self, c: &Client) -> Result<()> {
         // `partitions` is a validated integer (1-256), so formatting it into SQL is safe.
         c.batch_execute(&format!(
@@ -52,12 +48,12 @@ impl Partitioned {
 
 #[async_trait]
 impl Queue for Partitioned {
-    fn kind(&self) -> QueueKind {
-        QueueKind::Partitioned
+    fn server(&self) -> &dyn Server {
+        &self.base.server
     }
 
     async fn setup(&self, reset: bool) -> Result<String> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
+        let c = self.base.pooled().await?;
         let existing = pg::query_i64(&c, SQL.get("partition_count")).await?;
         let want = i64::from(self.partitions);
         if existing != 0 && existing != want {
@@ -80,49 +76,31 @@ impl Queue for Partitioned {
     }
 
     async fn reset(&self) -> Result<()> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        pg::truncate(&c, SQL.get("reset")).await
+        self.base.reset().await
     }
 
     async fn depth(&self) -> Result<u64> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        let st = c.prepare_cached(SQL.get("depth")).await?;
-        pg::count(&c.query_one(&st, &[]).await?, 0)
+        self.base.count("depth").await
     }
 
     async fn state(&self) -> Result<QueueState> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        let r = c.query_one(SQL.get("state"), &[]).await?;
-        Ok(QueueState {
-            pending: pg::count(&r, 0)?,
-            in_flight: pg::count(&r, 1)?,
-            completed: pg::count(&r, 2)?,
-            produced: pg::count(&r, 3)?,
-        })
+        self.base.lease_state().await
     }
 
     async fn producer(&self) -> Result<Box<dyn Producer>> {
-        let p = PgProducer::new(
-            &self.pg,
-            SQL.get("enqueue"),
-            self.payload.clone(),
-            Some(i64::from(self.partitions)),
-        )
-        .await?;
-        Ok(Box::new(p))
+        self.base.producer(Some(i64::from(self.partitions))).await
     }
 
     async fn consumer(&self, worker: usize) -> Result<Box<dyn Consumer>> {
         let home = worker % self.partitions as usize;
-        let client = pg::connect(&self.pg).await?;
-        let fill =
-            |name| crate::schema::fill(SQL.get(name), &[("batch", self.batch), ("part", home)]);
-        let claim_home = client.prepare(&fill("claim_home")).await.with_context(|| {
-            format!("preparing the claim on partition {home} (did setup-schema run?)")
-        })?;
-        let claim_any = client.prepare(&fill("claim_any")).await?;
+        let client = pg::connect(self.base.pg()).await?;
+        let claim_home = self
+            .base
+            .prepare(&client, "claim_home", &[("part", home)])
+            .await?;
+        let claim_any = self.base.prepare(&client, "claim_any", &[]).await?;
         let complete = client.prepare(SQL.get("complete")).await?;
-        Ok(Box::new(PartConsumer {
+        Ok(self.base.consumer(PartConsumer {
             client,
             claim_home,
             claim_any,
@@ -131,14 +109,7 @@ impl Queue for Partitioned {
     }
 
     async fn reap(&self) -> Result<Option<u64>> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        let st = c.prepare_cached(SQL.get("reap")).await?;
-        Ok(Some(c.execute(&st, &[&self.visibility_timeout_s]).await?))
-    }
-
-    async fn server_info(&self) -> Result<ServerInfo> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        pg::server_info(&c).await
+        self.base.reap().await
     }
 }
 
@@ -148,9 +119,8 @@ struct PartConsumer {
     claim_any: Statement,
     complete: Statement,
 }
-
 #[async_trait]
-impl Consumer for PartConsumer {
+impl Claims for PartConsumer {
     async fn claim(&mut self) -> Result<Vec<Claimed>> {
         let mut rows = self.client.query(&self.claim_home, &[]).await?;
         if rows.is_empty() {

@@ -3,36 +3,26 @@
 //! RETURNING); completion = one UPDATE. A dead worker's lease is reaped after the
 //! visibility timeout. SQL: schema/pg_queue_basic.sql.
 
-use std::sync::Arc;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::pg::{self, PgProducer};
-use super::{Claimed, Consumer, Handle, Producer, Queue, QueueKind, QueueState, ServerInfo};
-use crate::config::{Config, Postgres};
-use crate::schema::SKIP_LOCKED as SQL;
+use super::pg::{Claims, PgBase};
+use super::registry::{Design, DesignInfo};
+use super::{Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server};
+use crate::config::Config;
+use crate::schema::{embedded, Embedded};
 
-pub struct SkipLocked {
-    pg: Postgres,
-    pool: Pool,
-    payload: Arc<[u8]>,
-    visibility_timeout_s: f64,
-    batch: usize,
-}
+pub(crate) static SQL: Embedded = embedded!("pg_queue_basic.sql");
 
-impl SkipLocked {
-    pub async fn open(cfg: &Config) -> Result<SkipLocked> {
-        let pool = pg::open_pool(&cfg.postgres).await?;
-        Ok(SkipLocked {
-            pg: cfg.postgres.clone(),
-            pool,
-            payload: super::payload(cfg.benchmark.job_size_bytes),
-            visibility_timeout_s: cfg.benchmark.visibility_timeout_s,
-            batch: cfg.benchmark.dequeue_batch as usize,
-        })
+pub struct SkipLocked(PgBase);
+
+#[async_trait]
+impl Design for SkipLocked {
+    const INFO: DesignInfo = DesignInfo::named("skip_locked", Backend::Postgresql);
+
+    async fn open(cfg: &Config) -> Result<SkipLocked> {
+        Ok(SkipLocked(PgBase::open(cfg, &SQL).await?))
     }
 }
 
@@ -62,59 +52,35 @@ pub(crate) fn row_ids(jobs: &[Claimed]) -> Vec<i64> {
 
 #[async_trait]
 impl Queue for SkipLocked {
-    fn kind(&self) -> QueueKind {
-        QueueKind::SkipLocked
+    fn server(&self) -> &dyn Server {
+        &self.0.server
     }
 
     async fn setup(&self, reset: bool) -> Result<String> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        c.batch_execute(SQL.ddl)
-            .await
-            .with_context(|| format!("applying {}", SQL.file))?;
-        if reset {
-            pg::truncate(&c, SQL.get("reset")).await?;
-            return Ok("queue_jobs ready, emptied".into());
-        }
-        Ok("queue_jobs ready".into())
+        self.0.setup(reset, "queue_jobs").await
     }
 
     async fn reset(&self) -> Result<()> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        pg::truncate(&c, SQL.get("reset")).await
+        self.0.reset().await
     }
 
     async fn depth(&self) -> Result<u64> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        let st = c.prepare_cached(SQL.get("depth")).await?;
-        pg::count(&c.query_one(&st, &[]).await?, 0)
+        self.0.count("depth").await
     }
 
     async fn state(&self) -> Result<QueueState> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        let r = c.query_one(SQL.get("state"), &[]).await?;
-        Ok(QueueState {
-            pending: pg::count(&r, 0)?,
-            in_flight: pg::count(&r, 1)?,
-            completed: pg::count(&r, 2)?,
-            produced: pg::count(&r, 3)?,
-        })
+        self.0.lease_state().await
     }
 
     async fn producer(&self) -> Result<Box<dyn Producer>> {
-        let p = PgProducer::new(&self.pg, SQL.get("enqueue"), self.payload.clone(), None).await?;
-        Ok(Box::new(p))
+        self.0.producer(None).await
     }
 
     async fn consumer(&self, _worker: usize) -> Result<Box<dyn Consumer>> {
-        let client = pg::connect(&self.pg).await?;
-        let claim = client
-            .prepare(&crate::schema::fill(
-                SQL.get("claim"),
-                &[("batch", self.batch)],
-            ))
-            .await?;
+        let client = super::pg::connect(self.0.pg()).await?;
+        let claim = self.0.prepare(&client, "claim", &[]).await?;
         let complete = client.prepare(SQL.get("complete")).await?;
-        Ok(Box::new(LeaseConsumer {
+        Ok(self.0.consumer(LeaseConsumer {
             client,
             claim,
             complete,
@@ -122,14 +88,7 @@ impl Queue for SkipLocked {
     }
 
     async fn reap(&self) -> Result<Option<u64>> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        let st = c.prepare_cached(SQL.get("reap")).await?;
-        Ok(Some(c.execute(&st, &[&self.visibility_timeout_s]).await?))
-    }
-
-    async fn server_info(&self) -> Result<ServerInfo> {
-        let c = pg::pooled(&self.pool, &self.pg).await?;
-        pg::server_info(&c).await
+        self.0.reap().await
     }
 }
 
@@ -140,7 +99,7 @@ struct LeaseConsumer {
 }
 
 #[async_trait]
-impl Consumer for LeaseConsumer {
+impl Claims for LeaseConsumer {
     async fn claim(&mut self) -> Result<Vec<Claimed>> {
         let rows = self.client.query(&self.claim, &[]).await?;
         rows.iter().map(|r| leased_job(r, false)).collect()

@@ -4,18 +4,18 @@
 //! with XAUTOCLAIM and re-adds them (one Lua call, so nothing is lost in between).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Value};
+use redis::aio::MultiplexedConnection;
+use redis::Value;
 
+use super::registry::{Design, DesignInfo};
+use super::valkey::{self, ValkeyServer};
 use super::{
-    Claimed, Consumer, Handle, NewJob, Producer, Queue, QueueKind, QueueState, ServerInfo,
+    Backend, Claimed, Consumer, Handle, NewJob, Producer, Queue, QueueState, Server,
 };
 use crate::config::{Config, Valkey};
-use crate::error::UsageError;
 
 /// Re-adds expired entries with their attempts raised, then acks and deletes the old ones.
 /// KEYS: stream, requeue counter. ARGV: group, reaper consumer, min idle ms, count.
@@ -39,8 +39,9 @@ return n
 pub struct ValkeyStreams {
     cfg: Valkey,
     client: redis::Client,
-    /// Setup, depth, state and the reaper: reconnects by itself after a server restart.
-    conn: ConnectionManager,
+    /// Setup, depth, state and the reaper share its connection, which reconnects by
+    /// itself after a server restart.
+    server: ValkeyServer,
     payload: Arc<[u8]>,
     visibility_ms: u64,
     reap_batch: usize,
@@ -59,54 +60,30 @@ fn completed_key(stream: &str) -> String {
     format!("{stream}:completed")
 }
 
-/// A connection whose response timeout outlasts any BLOCK (the crate's default of 500 ms
-/// would fail a blocked read on the client while the server keeps blocking).
-async fn connect(client: &redis::Client, v: &Valkey) -> Result<MultiplexedConnection> {
-    let cfg = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(10)))
-        .set_response_timeout(Some(Duration::from_millis(v.block_ms + 30_000)));
-    client
-        .get_multiplexed_async_connection_with_config(&cfg)
-        .await
-        .map_err(|e| connect_error(&e, v))
-}
-
-pub fn connect_error(e: &redis::RedisError, v: &Valkey) -> anyhow::Error {
-    let url = v.display_url();
-    let hint = if e.to_string().contains("WRONGPASS") || e.to_string().contains("NOAUTH") {
-        "check the password in valkey.url or QBENCH_VALKEY_URL"
-    } else {
-        "is the server running? (qbench --local starts one; setup/install_valkey.sh installs one)"
+#[async_trait]
+impl Design for ValkeyStreams {
+    const INFO: DesignInfo = DesignInfo {
+        name: "valkey_streams",
+        backend: Backend::Valkey,
+        test_prefix: "valkey",
     };
-    anyhow::Error::new(UsageError::new(format!(
-        "cannot connect to Valkey at {url}: {e}; {hint}"
-    )))
-}
 
-impl ValkeyStreams {
-    pub async fn open(cfg: &Config) -> Result<ValkeyStreams> {
+    async fn open(cfg: &Config) -> Result<ValkeyStreams> {
         let v = &cfg.valkey;
-        let client = redis::Client::open(v.url.as_str()).map_err(|e| {
-            UsageError::new(format!("valkey.url {} is invalid: {e}", v.display_url()))
-        })?;
+        let client = valkey::client(v)?;
         // Fail now, with a clear line, if the server is unreachable.
-        drop(connect(&client, v).await?);
-        let conn = ConnectionManager::new_with_config(
-            client.clone(),
-            ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(10)))
-                .set_response_timeout(Some(Duration::from_secs(30)))
-                .set_number_of_retries(2),
-        )
-        .await
-        .map_err(|e| connect_error(&e, v))?;
+        drop(valkey::connect(&client, v).await?);
+        let conn = valkey::manager(&client, v).await?;
         let host = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "host".into());
         Ok(ValkeyStreams {
             cfg: v.clone(),
             client,
-            conn,
+            server: ValkeyServer {
+                cfg: v.clone(),
+                conn,
+            },
             payload: super::payload(cfg.benchmark.job_size_bytes),
             visibility_ms: (cfg.benchmark.visibility_timeout_s * 1000.0).ceil() as u64,
             reap_batch: 1000,
@@ -115,9 +92,11 @@ impl ValkeyStreams {
             reaper: redis::Script::new(REAP_LUA),
         })
     }
+}
 
+impl ValkeyStreams {
     async fn create_group(&self) -> Result<bool> {
-        let mut c = self.conn.clone();
+        let mut c = self.server.conn.clone();
         let r: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(&self.cfg.stream)
@@ -136,8 +115,8 @@ impl ValkeyStreams {
 
 #[async_trait]
 impl Queue for ValkeyStreams {
-    fn kind(&self) -> QueueKind {
-        QueueKind::ValkeyStreams
+    fn server(&self) -> &dyn Server {
+        &self.server
     }
 
     async fn setup(&self, reset: bool) -> Result<String> {
@@ -158,7 +137,7 @@ impl Queue for ValkeyStreams {
     }
 
     async fn reset(&self) -> Result<()> {
-        let mut c = self.conn.clone();
+        let mut c = self.server.conn.clone();
         redis::cmd("DEL")
             .arg(&self.cfg.stream)
             .arg(requeued_key(&self.cfg.stream))
@@ -171,7 +150,7 @@ impl Queue for ValkeyStreams {
     }
 
     async fn depth(&self) -> Result<u64> {
-        let mut c = self.conn.clone();
+        let mut c = self.server.conn.clone();
         // Completed entries are deleted, so the length is exactly what is left to do.
         Ok(redis::cmd("XLEN")
             .arg(&self.cfg.stream)
@@ -180,7 +159,7 @@ impl Queue for ValkeyStreams {
     }
 
     async fn state(&self) -> Result<QueueState> {
-        let mut c = self.conn.clone();
+        let mut c = self.server.conn.clone();
         let (info, pending, requeued, completed): (Value, Value, Option<u64>, Option<u64>) =
             redis::pipe()
                 .cmd("XINFO")
@@ -215,7 +194,7 @@ impl Queue for ValkeyStreams {
 
     async fn producer(&self) -> Result<Box<dyn Producer>> {
         Ok(Box::new(StreamProducer {
-            conn: connect(&self.client, &self.cfg).await?,
+            conn: valkey::connect(&self.client, &self.cfg).await?,
             stream: self.cfg.stream.clone(),
             payload: self.payload.clone(),
         }))
@@ -223,7 +202,7 @@ impl Queue for ValkeyStreams {
 
     async fn consumer(&self, worker: usize) -> Result<Box<dyn Consumer>> {
         Ok(Box::new(StreamConsumer {
-            conn: connect(&self.client, &self.cfg).await?,
+            conn: valkey::connect(&self.client, &self.cfg).await?,
             stream: self.cfg.stream.clone(),
             group: self.cfg.group.clone(),
             name: format!("{}-w{worker}", self.consumer_prefix),
@@ -234,7 +213,7 @@ impl Queue for ValkeyStreams {
     }
 
     async fn reap(&self) -> Result<Option<u64>> {
-        let mut c = self.conn.clone();
+        let mut c = self.server.conn.clone();
         let n: u64 = self
             .reaper
             .key(&self.cfg.stream)
@@ -247,37 +226,6 @@ impl Queue for ValkeyStreams {
             .await
             .context("reaping expired stream entries")?;
         Ok(Some(n))
-    }
-
-    async fn server_info(&self) -> Result<ServerInfo> {
-        let mut c = self.conn.clone();
-        let info: String = redis::cmd("INFO").arg("server").query_async(&mut c).await?;
-        let get = |k: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
-        };
-        let version = match (get("valkey_version:"), get("redis_version:")) {
-            (Some(v), _) => format!("valkey {v}"),
-            (None, Some(v)) => format!("redis {v}"),
-            _ => "unknown".into(),
-        };
-        // CONFIG may be renamed away on managed servers: then durability is unknown.
-        let mut settings = Vec::new();
-        for key in ["appendonly", "appendfsync", "save"] {
-            let r: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
-                .arg("GET")
-                .arg(key)
-                .query_async(&mut c)
-                .await;
-            match r.ok().and_then(|kv| kv.get(1).cloned()) {
-                Some(v) => settings.push(format!("{key}={v:?}")),
-                None => break,
-            }
-        }
-        Ok(ServerInfo {
-            version,
-            durability: (settings.len() == 3).then(|| settings.join(" ")),
-        })
     }
 }
 
@@ -390,6 +338,9 @@ impl Consumer for StreamConsumer {
             .await?;
         Ok(())
     }
+
+    /// Nothing to wait for: the claim itself blocked for `valkey.block_ms`.
+    async fn idle(&mut self) {}
 }
 
 fn as_u64(v: &Value) -> Option<u64> {

@@ -10,31 +10,42 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-/// Which processes are "the server".
+pub use crate::format::system::Row;
+
+/// Which processes are "the server" (each server says, behind the `Queue` trait).
 #[derive(Debug, Clone)]
 pub enum ServerProcs {
-    /// Processes named `postgres`; with a known postmaster, only its family.
-    Postgres { postmaster: Option<u32> },
-    /// `valkey-server` (or `redis-server`); with a known pid, only that one.
-    Valkey { pid: Option<u32> },
+    /// Processes whose name starts with one of `names` (`|`-separated). With a known
+    /// `root`, only it, and with `children` also the processes it started.
+    Local {
+        names: &'static str,
+        root: Option<u32>,
+        children: bool,
+    },
     /// The server runs elsewhere: its columns stay empty.
     Remote,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Row {
-    pub t_s: f64,
-    pub cpu_pct: f64,
-    pub mem_used_mb: u64,
-    pub disk_read_bytes_s: u64,
-    pub disk_write_bytes_s: u64,
-    pub server_cpu_pct: Option<f64>,
-    pub server_mem_mb: Option<u64>,
-    pub qbench_cpu_pct: f64,
-    pub qbench_mem_mb: u64,
+impl ServerProcs {
+    /// A server of many processes (PostgreSQL: the postmaster and its backends).
+    pub fn family(names: &'static str, root: Option<u32>) -> ServerProcs {
+        ServerProcs::Local {
+            names,
+            root,
+            children: true,
+        }
+    }
+
+    /// A server of one process (Valkey).
+    pub fn single(names: &'static str, pid: Option<u32>) -> ServerProcs {
+        ServerProcs::Local {
+            names,
+            root: pid,
+            children: false,
+        }
+    }
 }
 
 pub struct SystemSampler {
@@ -222,24 +233,19 @@ fn pss(pid: u32) -> Option<u64> {
 
 /// Summed CPU (% of one core) and memory (bytes) of the server's processes.
 fn server_usage(sys: &System, server: &ServerProcs) -> (Option<f32>, Option<u64>) {
-    let pick: Box<dyn Fn(&sysinfo::Process) -> bool> = match server {
-        ServerProcs::Remote => return (None, None),
-        ServerProcs::Postgres { postmaster } => {
-            let root = postmaster.map(Pid::from_u32);
-            Box::new(move |p| {
-                p.name() == "postgres" && root.is_none_or(|r| p.pid() == r || p.parent() == Some(r))
-            })
-        }
-        ServerProcs::Valkey { pid } => {
-            let only = pid.map(Pid::from_u32);
-            Box::new(move |p| match only {
-                Some(o) => p.pid() == o,
-                None => {
-                    let n = p.name().to_string_lossy();
-                    n.starts_with("valkey-server") || n.starts_with("redis-server")
-                }
-            })
-        }
+    let ServerProcs::Local {
+        names,
+        root,
+        children,
+    } = *server
+    else {
+        return (None, None);
+    };
+    let root = root.map(Pid::from_u32);
+    let pick = |p: &sysinfo::Process| {
+        let name = p.name().to_string_lossy();
+        let named = names.split('|').any(|n| name.starts_with(n));
+        named && root.is_none_or(|r| p.pid() == r || (children && p.parent() == Some(r)))
     };
     let (mut cpu, mut mem, mut any) = (0.0f32, 0u64, false);
     for p in sys

@@ -1,8 +1,6 @@
 //! Latency measurement, independent of any backend: HdrHistograms in µs with 3
 //! significant digits, recorded into shards and merged exactly (never averaged).
 
-pub mod hlog;
-
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hdrhistogram::Histogram;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use crate::queue::{self, Backend, QueueKind};
+use crate::queue::{self, QueueKind};
 use crate::Ctx;
 
 /// Restarts the server when qbench can (its own `--local` server, or a configured
@@ -13,17 +13,11 @@ use crate::Ctx;
 pub async fn prepare(ctx: &mut Ctx, kind: QueueKind) -> Result<serde_json::Value> {
     let backend = kind.backend();
     let how = if let Some(servers) = ctx.servers.as_mut() {
-        match backend {
-            Backend::Postgresql => servers.postgres.restart(false).await?,
-            Backend::Valkey => servers.valkey.restart(false).await?,
-        }
+        servers.restart(backend).await?;
         ctx.refresh_local();
         "qbench restarted its --local server"
     } else {
-        let cmd = match backend {
-            Backend::Postgresql => ctx.cfg.postgres.restart_command.clone(),
-            Backend::Valkey => ctx.cfg.valkey.restart_command.clone(),
-        };
+        let cmd = backend.restart_command(&ctx.cfg).to_string();
         if cmd.trim().is_empty() {
             "not restarted (no --local, no restart_command): the queue was only emptied and reconnected"
         } else {

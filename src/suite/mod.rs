@@ -1,141 +1,35 @@
 //! `run-suite`: the seed's matrix of designs × scenarios (cold, warm, load), one test at a
 //! time, each test's files written as it ends. A re-run skips finished tests.
 
+mod baseline;
 pub mod cold;
 pub mod pgbench;
+pub mod plan;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::clock::rfc3339;
-use crate::commands::test_setup::{capacity_warnings, ms, server_procs};
-use crate::error::{Interrupted, UsageError};
-use crate::output::manifest::{Host, Manifest, Role, FORMAT_VERSION};
-use crate::output::{ensure_writable, progress, write_atomic, OutputDir};
-use crate::queue::{self, Backend, QueueKind};
+use crate::error::Interrupted;
+use crate::format::files::{ensure_writable, OutputDir};
+use crate::format::manifest::Role;
+use crate::format::read::read_manifest;
+use crate::progress;
+use crate::queue::{self, Backend};
+use crate::text::ms;
 use crate::workload::producer::ProducePlan;
 use crate::workload::worker::WorkPlan;
-use crate::workload::{self, Sidecar, Spec, StopRule};
+use crate::workload::{self, Env, Identity, Plan, Sidecar, Spec, StopRule};
 use crate::Ctx;
-
-pub const BASELINE: &str = "pgbench_baseline";
-pub const BASELINE_FORMAT: &str = "qbench.pgbench_baseline";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scenario {
-    Cold,
-    Warm,
-    Load,
-}
-
-impl Scenario {
-    pub const ALL: [Scenario; 3] = [Scenario::Cold, Scenario::Warm, Scenario::Load];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::Cold => "cold",
-            Scenario::Warm => "warm",
-            Scenario::Load => "load",
-        }
-    }
-
-    pub fn parse_list(s: &str) -> Result<Vec<Scenario>, UsageError> {
-        let mut out = vec![];
-        for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let sc = Scenario::ALL
-                .into_iter()
-                .find(|x| x.name() == p)
-                .ok_or_else(|| {
-                    UsageError::new(format!(
-                        "unknown scenario {p:?}: choose from cold, warm, load"
-                    ))
-                })?;
-            if !out.contains(&sc) {
-                out.push(sc);
-            }
-        }
-        if out.is_empty() {
-            return Err(UsageError::new("--scenarios names no scenario"));
-        }
-        out.sort();
-        Ok(out)
-    }
-}
-
-/// Where each backend's results go, as the seed names them.
-pub fn backend_dir(out: &Path, b: Backend) -> PathBuf {
-    out.join(match b {
-        Backend::Postgresql => "vm1_pg",
-        Backend::Valkey => "vm2_valkey",
-    })
-}
-
-/// The seed's test names: `skip_locked_cold` … `partitioned_load`, `valkey_cold` ….
-pub fn test_name(kind: QueueKind, sc: Scenario) -> String {
-    let design = match kind {
-        QueueKind::ValkeyStreams => "valkey",
-        k => k.name(),
-    };
-    format!("{design}_{}", sc.name())
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Planned {
-    pub name: String,
-    pub kind: QueueKind,
-    pub scenario: Scenario,
-    pub dir: PathBuf,
-}
-
-/// The tests of a suite, in the seed's order.
-pub fn plan(
-    backends: &[Backend],
-    queues: Option<&str>,
-    scenarios: &[Scenario],
-    out: &Path,
-) -> Result<Vec<Planned>, UsageError> {
-    let wanted: Vec<QueueKind> = match queues {
-        Some(list) => QueueKind::parse_list(list)?,
-        None => QueueKind::ALL
-            .into_iter()
-            .filter(|k| backends.contains(&k.backend()))
-            .collect(),
-    };
-    if let Some(k) = wanted.iter().find(|k| !backends.contains(&k.backend())) {
-        return Err(UsageError::new(format!(
-            "--queues names {k}, which is not part of --backend {}",
-            backends
-                .iter()
-                .map(|b| b.name())
-                .collect::<Vec<_>>()
-                .join(",")
-        )));
-    }
-    let mut tests = vec![];
-    for kind in QueueKind::ALL.into_iter().filter(|k| wanted.contains(k)) {
-        for &sc in scenarios {
-            tests.push(Planned {
-                name: test_name(kind, sc),
-                kind,
-                scenario: sc,
-                dir: backend_dir(out, kind.backend()),
-            });
-        }
-    }
-    Ok(tests)
-}
+pub use plan::{backend_dir, plan, test_name, Planned, Scenario};
 
 /// True when the folder already holds this test, finished, from a run of the same kind.
 pub fn is_complete(dir: &Path, name: &str, smoke: bool) -> bool {
-    std::fs::read_to_string(dir.join(format!("{name}_manifest.json")))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|m| m["complete"] == true && m["smoke"] == smoke)
+    read_manifest(&dir.join(format!("{name}_manifest.json")))
+        .is_ok_and(|m| m.complete() && m.smoke() == smoke)
 }
 
 /// How one test ended.
@@ -190,7 +84,7 @@ fn estimate(tests: &[&Planned], cfg: &crate::config::Config) -> Duration {
     Duration::from_secs_f64(secs)
 }
 
-fn fmt_duration(d: Duration) -> String {
+pub(crate) fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 60 {
         format!("{}m{:02}s", s / 60, s % 60)
@@ -220,8 +114,12 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
     } else {
         None
     };
-    let rate = ctx.cfg.benchmark.production_rate;
-    let capacity = capacity_warnings(&ctx.cfg, Some(rate));
+    let capacity = workload::announce(
+        ctx.cfg
+            .benchmark
+            .rate_jobs_s()
+            .and_then(|r| ctx.cfg.benchmark.capacity_warning(r)),
+    );
 
     if let Some(p) = &pgbench {
         let dirs: Vec<PathBuf> = opts
@@ -234,7 +132,7 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
             })
             .map(|b| backend_dir(&opts.out, *b))
             .collect();
-        baseline(ctx, p, &dirs, opts).await?;
+        baseline::run(ctx, p, &dirs, opts).await?;
     }
 
     let n = opts.tests.len();
@@ -307,24 +205,23 @@ fn print_result(name: &str, r: &workload::Report) {
     );
 }
 
-fn plans(cfg: &crate::config::Config, rate: f64, duration: f64) -> (ProducePlan, WorkPlan) {
+/// The suite's plan at `rate` for `duration` seconds, draining after.
+fn plan_at(cfg: &crate::config::Config, rate: f64, duration: f64) -> Plan {
     let b = &cfg.benchmark;
-    (
-        ProducePlan {
-            rate: Some(rate),
-            count: None,
-            duration: Some(Duration::from_secs_f64(duration)),
-            connections: b.producer_connections as usize,
-            max_batch: 500,
+    Plan {
+        produce: Some(ProducePlan::paced(
+            Some(rate),
+            Duration::from_secs_f64(duration),
+            b,
+        )),
+        work: Some(WorkPlan::from_config(b)),
+        stop: StopRule::Drain {
+            timeout: Duration::from_secs_f64(b.drain_timeout_s),
         },
-        WorkPlan {
-            workers: b.num_workers as usize,
-            processing: Duration::from_secs_f64(b.job_processing_time_ms / 1000.0),
-            poll_interval: Duration::from_secs_f64(b.poll_interval_ms / 1000.0),
-        },
-    )
+    }
 }
 
+/// One test of the suite: prepared as its scenario says, on an empty queue.
 async fn run_one(
     ctx: &mut Ctx,
     t: &Planned,
@@ -341,43 +238,26 @@ async fn run_one(
     let queue = queue::open(t.kind, &ctx.cfg).await?;
     queue.setup(true).await?;
     let b = ctx.cfg.benchmark.clone();
-    let drain = StopRule::Drain {
-        timeout: Duration::from_secs_f64(b.drain_timeout_s),
-    };
-    let spec = |name: String, produce, work, stop, output, label: String, extra, sidecar| Spec {
-        test: name,
-        instance: None,
-        role: Role::Suite,
+    let id = |name: String, label: String| Identity {
         scenario: Some(t.scenario.name().into()),
         smoke: opts.quick,
-        queue: queue.clone(),
-        cfg: ctx.cfg.clone(),
-        produce: Some(produce),
-        work: Some(work),
-        stop,
-        output,
-        progress: progress::Mode::detect(ctx.global.quiet),
         label,
+        ..Identity::new(name, Role::Suite)
+    };
+    let env = || Env {
+        progress: progress::Mode::detect(ctx.global.quiet),
         local: ctx.local.clone(),
-        server: server_procs(t.kind, &ctx.cfg, ctx.local.as_ref()),
+        server: queue.server().procs(ctx.local.as_ref()),
         warnings: capacity.to_vec(),
-        extra,
-        sidecar,
-        shutdown: ctx.shutdown.clone(),
+        ..Env::new(queue.clone(), ctx.cfg.clone(), ctx.shutdown.clone())
     };
 
     if t.scenario == Scenario::Warm && b.warmup_duration > 0.0 {
-        let (p, w) = plans(&ctx.cfg, b.warmup_rate, b.warmup_duration);
-        let warm = workload::run(spec(
-            format!("{}_warmup", t.name),
-            p,
-            w,
-            drain.clone(),
-            None,
-            format!("{label} warmup"),
-            Default::default(),
-            None,
-        ))
+        let warm = workload::run(Spec {
+            id: id(format!("{}_warmup", t.name), format!("{label} warmup")),
+            plan: plan_at(&ctx.cfg, b.warmup_rate, b.warmup_duration),
+            env: env(),
+        })
         .await?;
         if warm.interrupted {
             return Err(Interrupted.into());
@@ -405,152 +285,20 @@ async fn run_one(
         }
         _ => None,
     };
-    let (p, w) = plans(&ctx.cfg, b.production_rate, b.production_duration);
-    workload::run(spec(
-        t.name.clone(),
-        p,
-        w,
-        drain,
-        Some(out),
-        label.to_string(),
-        extra,
-        sidecar,
-    ))
+    let Some(rate) = b.rate_jobs_s() else {
+        return Err(crate::error::usage(
+            "run-suite offers a fixed rate: set benchmark.production_rate to a number of jobs/s, not max",
+        ));
+    };
+    workload::run(Spec {
+        id: id(t.name.clone(), label.to_string()),
+        plan: plan_at(&ctx.cfg, rate, b.production_duration),
+        env: Env {
+            output: Some(out),
+            extra,
+            sidecar,
+            ..env()
+        },
+    })
     .await
-}
-
-/// What `pgbench_baseline_manifest.json` holds: pgbench alone, for the same window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BaselineManifest {
-    pub format: String,
-    pub version: u32,
-    pub test: String,
-    pub complete: bool,
-    pub smoke: bool,
-    pub started_at: String,
-    pub ended_at: String,
-    pub window_s: f64,
-    pub pgbench: pgbench::Stats,
-    pub qbench_version: String,
-    pub host: Host,
-    pub config: crate::config::Config,
-}
-
-/// Runs pgbench alone once per suite, for the measured window of one test.
-async fn baseline(
-    ctx: &Ctx,
-    p: &pgbench::Pgbench,
-    dirs: &[PathBuf],
-    opts: &SuiteOptions,
-) -> Result<()> {
-    let Some(first) = dirs.first() else {
-        return Ok(());
-    };
-    if !opts.force && dirs.iter().all(|d| is_complete(d, BASELINE, opts.quick)) {
-        println!("{BASELINE}: already complete, skipped");
-        return Ok(());
-    }
-    let window = Duration::from_secs_f64(ctx.cfg.benchmark.production_duration);
-    if !ctx.global.quiet {
-        eprintln!(
-            "qbench: {BASELINE}: pgbench alone ({} clients) for {}",
-            ctx.cfg.pgbench.clients,
-            fmt_duration(window)
-        );
-    }
-    let out = OutputDir::prepare(first, BASELINE, true)?;
-    let started_at = SystemTime::now();
-    let running = p.start(out.create("pgbench.csv")?).await?;
-    let began = Instant::now();
-    let interrupted = tokio::select! {
-        _ = tokio::time::sleep(window) => false,
-        _ = ctx.shutdown.cancelled() => true,
-    };
-    let stats = running.stop().await;
-    let files = out.finish()?;
-    let manifest = BaselineManifest {
-        format: BASELINE_FORMAT.into(),
-        version: FORMAT_VERSION,
-        test: BASELINE.into(),
-        complete: !interrupted,
-        smoke: opts.quick,
-        started_at: rfc3339(started_at),
-        ended_at: rfc3339(SystemTime::now()),
-        window_s: began.elapsed().as_secs_f64(),
-        pgbench: stats.clone(),
-        qbench_version: env!("CARGO_PKG_VERSION").into(),
-        host: tokio::task::spawn_blocking(Host::this).await?,
-        config: ctx.cfg.masked(),
-    };
-    let bytes = serde_json::to_vec_pretty(&manifest)?;
-    for d in dirs {
-        if d != first {
-            for f in &files {
-                std::fs::copy(first.join(f), d.join(f))?;
-            }
-        }
-        write_atomic(&d.join(format!("{BASELINE}_manifest.json")), &bytes)?;
-    }
-    println!(
-        "{BASELINE}: pgbench alone: {} tps, latency {} ms",
-        stats.tps_mean.map_or("-".into(), |t| format!("{t:.1}")),
-        ms(stats.latency_ms_mean)
-    );
-    if interrupted {
-        return Err(Interrupted.into());
-    }
-    Ok(())
-}
-
-/// Reads a test's manifest (for callers that summarise a finished suite).
-pub fn read_manifest(dir: &Path, name: &str) -> Option<Manifest> {
-    let text = std::fs::read_to_string(dir.join(format!("{name}_manifest.json"))).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plans_the_seeds_matrix() {
-        let out = Path::new("results");
-        let all = plan(
-            &[Backend::Postgresql, Backend::Valkey],
-            None,
-            &Scenario::ALL,
-            out,
-        )
-        .expect("plan");
-        let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names.len(), 12);
-        assert_eq!(
-            &names[..3],
-            ["skip_locked_cold", "skip_locked_warm", "skip_locked_load"]
-        );
-        assert_eq!(&names[9..], ["valkey_cold", "valkey_warm", "valkey_load"]);
-        assert_eq!(all[0].dir, Path::new("results/vm1_pg"));
-        assert_eq!(all[11].dir, Path::new("results/vm2_valkey"));
-        let pg = plan(&[Backend::Postgresql], None, &Scenario::ALL, out).expect("pg");
-        assert_eq!(pg.len(), 9);
-        let v = plan(&[Backend::Valkey], None, &[Scenario::Load], out).expect("valkey");
-        assert_eq!(v[0].name, "valkey_load");
-    }
-
-    #[test]
-    fn refuses_queues_outside_the_backend_and_unknown_scenarios() {
-        let out = Path::new("r");
-        assert!(plan(
-            &[Backend::Postgresql],
-            Some("valkey_streams"),
-            &Scenario::ALL,
-            out
-        )
-        .is_err());
-        assert!(Scenario::parse_list("cold,hot").is_err());
-        assert_eq!(
-            Scenario::parse_list("load,cold").expect("ok"),
-            vec![Scenario::Cold, Scenario::Load]
-        );
-    }
 }

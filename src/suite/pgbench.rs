@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
-use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Pgbench as PgbenchCfg, Postgres};
+pub use crate::format::pgbench::{Row, Stats};
 use crate::local::{binaries, process};
 use crate::queue::pg;
 
@@ -19,30 +19,6 @@ pub struct Pgbench {
     bin: PathBuf,
     pg: Postgres,
     cfg: PgbenchCfg,
-}
-
-/// One `progress:` line of pgbench.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Row {
-    /// Seconds since pgbench started.
-    pub t_s: f64,
-    pub tps: f64,
-    pub latency_ms: f64,
-    pub latency_stddev_ms: f64,
-    pub failed: u64,
-}
-
-/// What a pgbench run measured, for the manifest.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Stats {
-    pub seconds: usize,
-    /// Mean of the per-second TPS, the first second (connections opening) left out.
-    pub tps_mean: Option<f64>,
-    pub latency_ms_mean: Option<f64>,
-    pub failed: u64,
-    pub clients: u32,
-    pub threads: u32,
-    pub scale: u32,
 }
 
 /// Parses `progress: 1.0 s, 2256.9 tps, lat 3.865 ms stddev 2.628, 0 failed`.

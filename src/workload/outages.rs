@@ -5,19 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::Clock;
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Outage {
-    /// Wall-clock seconds since the epoch of the first failure.
-    pub start_epoch_s: f64,
-    /// Of the first success after it; null if the test ended before the server answered.
-    pub end_epoch_s: Option<f64>,
-    /// Failed calls during the window.
-    pub errors: u64,
-}
+pub use crate::format::metrics::Outage;
 
 #[derive(Default)]
 pub struct Outages {

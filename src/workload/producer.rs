@@ -34,6 +34,25 @@ pub struct ProducePlan {
 }
 
 impl ProducePlan {
+    /// Most jobs that fell due together and go out in one round trip.
+    pub const MAX_BATCH: usize = 500;
+
+    /// `rate` jobs/s (`None`: as fast as the server takes them) for `duration`, over the
+    /// config's producer connections.
+    pub fn paced(
+        rate: Option<f64>,
+        duration: Duration,
+        b: &crate::config::Benchmark,
+    ) -> ProducePlan {
+        ProducePlan {
+            rate,
+            count: None,
+            duration: Some(duration),
+            connections: b.producer_connections as usize,
+            max_batch: Self::MAX_BATCH,
+        }
+    }
+
     /// Total jobs of a paced run, if bounded.
     pub fn total(&self) -> Option<u64> {
         match (self.count, self.rate, self.duration) {

@@ -14,15 +14,23 @@ use super::audit::Audit;
 use super::outages::Outages;
 use super::warn_limited;
 use crate::clock::Clock;
-use crate::queue::{Backend, Consumer, Queue};
+use crate::queue::{Consumer, Queue};
 use crate::stats::{Metric, Recorders, Shard};
 
 #[derive(Debug, Clone)]
 pub struct WorkPlan {
     pub workers: usize,
     pub processing: Duration,
-    /// PostgreSQL workers sleep this long when the queue was empty.
-    pub poll_interval: Duration,
+}
+
+impl WorkPlan {
+    /// The config's workers and simulated work.
+    pub fn from_config(b: &crate::config::Benchmark) -> WorkPlan {
+        WorkPlan {
+            workers: b.num_workers as usize,
+            processing: Duration::from_secs_f64(b.job_processing_time_ms / 1000.0),
+        }
+    }
 }
 
 /// Counters the collector, the stop rules and the audit read.
@@ -129,7 +137,6 @@ async fn worker(
 ) {
     let outages = st.outages.clone();
     let clock = Clock::get();
-    let polls = queue.kind().backend() == Backend::Postgresql;
     let mut held: Vec<(i64, i64)> = Vec::new();
     let mut backoff = Duration::from_millis(50);
     while !stop.is_cancelled() {
@@ -153,11 +160,10 @@ async fn worker(
             }
         };
         if jobs.is_empty() {
-            if polls {
-                tokio::select! {
-                    _ = tokio::time::sleep(plan.poll_interval) => {}
-                    _ = stop.cancelled() => {}
-                }
+            // The design decides how an idle worker learns of new jobs.
+            tokio::select! {
+                _ = consumer.idle() => {}
+                _ = stop.cancelled() => {}
             }
             continue;
         }

@@ -28,8 +28,8 @@ fn shared() -> &'static Shared {
                 servers.apply_to(&mut base);
                 let _ = AT_EXIT.set((
                     servers.root().to_path_buf(),
-                    servers.postgres.pid,
-                    servers.valkey.pid,
+                    servers.postgres.process.pid,
+                    servers.valkey.process.pid,
                 ));
                 // SAFETY: registering a plain extern "C" function.
                 unsafe { nix::libc::atexit(stop_at_exit) };
@@ -101,28 +101,17 @@ pub fn quiet_spec(
     produce: qbench::workload::producer::ProducePlan,
     work: qbench::workload::worker::WorkPlan,
 ) -> qbench::workload::Spec {
-    qbench::workload::Spec {
-        test: test.into(),
-        instance: None,
-        role: qbench::output::manifest::Role::Suite,
-        scenario: None,
-        smoke: false,
-        queue,
-        cfg: cfg.clone(),
-        produce: Some(produce),
-        work: Some(work),
-        stop: qbench::workload::StopRule::Drain {
-            timeout: std::time::Duration::from_secs(30),
+    use qbench::workload::{Env, Identity, Plan, Spec, StopRule};
+    Spec {
+        id: Identity::new(test, qbench::format::manifest::Role::Suite),
+        plan: Plan {
+            produce: Some(produce),
+            work: Some(work),
+            stop: StopRule::Drain {
+                timeout: std::time::Duration::from_secs(30),
+            },
         },
-        output: None,
-        progress: qbench::output::progress::Mode::Quiet,
-        label: test.into(),
-        local: None,
-        server: qbench::samplers::system::ServerProcs::Remote,
-        warnings: vec![],
-        extra: Default::default(),
-        sidecar: None,
-        shutdown: qbench::shutdown::Shutdown::manual(),
+        env: Env::new(queue, cfg.clone(), qbench::shutdown::Shutdown::manual()),
     }
 }
 

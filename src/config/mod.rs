@@ -5,94 +5,51 @@
 //! `PG*` variables and `QBENCH_VALKEY_URL`), then command-line flags.
 //! Every error here is a [`UsageError`]: one line, exit code 2, before anything runs.
 
+mod benchmark;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::UsageError;
+use crate::mask::{mask_url_password, url_password, MASK};
+use benchmark::in_range;
+pub use benchmark::{Benchmark, BenchmarkLayer, Rate, Setting};
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "qbench.toml";
-/// What a password looks like wherever the config is shown.
-pub const MASK: &str = "***";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub benchmark: Benchmark,
     pub postgres: Postgres,
     pub valkey: Valkey,
     pub pgbench: Pgbench,
+    /// `[benchmark]` keys some layer above the defaults set (the file, or a flag).
+    #[serde(skip)]
+    pub benchmark_set: BTreeSet<&'static str>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Equal settings; which layer set them does not count.
+impl PartialEq for Config {
+    fn eq(&self, o: &Config) -> bool {
+        self.benchmark == o.benchmark
+            && self.postgres == o.postgres
+            && self.valkey == o.valkey
+            && self.pgbench == o.pgbench
+    }
+}
+
+/// What a config file may hold: the `[benchmark]` keys it sets, and whole other sections.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Benchmark {
-    /// Offered load, jobs per second (open loop).
-    pub production_rate: f64,
-    /// How long the producer offers load, seconds.
-    pub production_duration: f64,
-    pub num_workers: u32,
-    pub job_size_bytes: u32,
-    /// Simulated work per job (a sleep), milliseconds; 0 means none.
-    pub job_processing_time_ms: f64,
-    /// Warm scenario: load offered before measuring, seconds and jobs/s.
-    pub warmup_duration: f64,
-    pub warmup_rate: f64,
-    /// Child tables of the partitioned design.
-    pub partitions: u32,
-    /// Jobs claimed per round trip.
-    pub dequeue_batch: u32,
-    /// Lease length before the reaper hands a job to another worker, seconds.
-    pub visibility_timeout_s: f64,
-    /// Connections the producer spreads its batches over.
-    pub producer_connections: u32,
-    /// PostgreSQL workers sleep this long after finding the queue empty, milliseconds.
-    pub poll_interval_ms: f64,
-    /// Upper bound on waiting for the queue to drain after producing, seconds.
-    pub drain_timeout_s: f64,
-}
-
-impl Default for Benchmark {
-    fn default() -> Self {
-        Self {
-            production_rate: 1000.0,
-            production_duration: 180.0,
-            num_workers: 20,
-            job_size_bytes: 512,
-            job_processing_time_ms: 10.0,
-            warmup_duration: 60.0,
-            warmup_rate: 1000.0,
-            partitions: 16,
-            dequeue_batch: 1,
-            visibility_timeout_s: 30.0,
-            producer_connections: 4,
-            poll_interval_ms: 10.0,
-            drain_timeout_s: 120.0,
-        }
-    }
-}
-
-impl Benchmark {
-    /// Jobs per second the workers can take: workers × 1000 / processing ms.
-    /// `None` when there is no simulated work (capacity is then the server's).
-    pub fn capacity_jobs_s(&self) -> Option<f64> {
-        (self.job_processing_time_ms > 0.0)
-            .then(|| f64::from(self.num_workers) * 1000.0 / self.job_processing_time_ms)
-    }
-
-    /// The plain-words warning owed when the offered rate exceeds capacity.
-    pub fn capacity_warning(&self, rate: f64) -> Option<String> {
-        let cap = self.capacity_jobs_s()?;
-        (rate > cap).then(|| {
-            format!(
-                "offered load {rate:.0} jobs/s exceeds worker capacity {cap:.0} jobs/s \
-                 ({} workers × 1000 / {} ms): the queue will grow without bound and latency \
-                 will measure the test's length, not the queue",
-                self.num_workers, self.job_processing_time_ms
-            )
-        })
-    }
+struct ConfigFile {
+    benchmark: BenchmarkLayer,
+    postgres: Postgres,
+    valkey: Valkey,
+    pgbench: Pgbench,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,15 +163,7 @@ impl Default for Pgbench {
 pub struct Overrides {
     pub pg_url: Option<String>,
     pub valkey_url: Option<String>,
-    pub production_rate: Option<f64>,
-    pub production_duration: Option<f64>,
-    pub num_workers: Option<u32>,
-    pub job_size_bytes: Option<u32>,
-    pub job_processing_time_ms: Option<f64>,
-    pub dequeue_batch: Option<u32>,
-    pub partitions: Option<u32>,
-    pub visibility_timeout_s: Option<f64>,
-    pub producer_connections: Option<u32>,
+    pub benchmark: BenchmarkLayer,
 }
 
 /// Where the file layer came from, for the manifest and `qbench config`.
@@ -246,6 +195,7 @@ impl Config {
         Ok((cfg, source))
     }
 
+    /// The defaults with one file layered over them.
     pub fn from_file(path: &Path) -> Result<Config, UsageError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             UsageError::new(format!(
@@ -256,9 +206,10 @@ impl Config {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// Parses TOML; errors name the file, the line and the key.
+    /// The defaults with a TOML file's text layered over them; errors name the file,
+    /// the line and the key.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, UsageError> {
-        toml::from_str::<Config>(text).map_err(|e| {
+        let file = toml::from_str::<ConfigFile>(text).map_err(|e| {
             let (line, key) = e
                 .span()
                 .map(|span| locate(text, span.start))
@@ -275,7 +226,15 @@ impl Config {
                 }
                 _ => UsageError::new(format!("invalid config {at}: {msg}")),
             }
-        })
+        })?;
+        let mut cfg = Config {
+            postgres: file.postgres,
+            valkey: file.valkey,
+            pgbench: file.pgbench,
+            ..Config::default()
+        };
+        cfg.benchmark.apply(&file.benchmark, &mut cfg.benchmark_set);
+        Ok(cfg)
     }
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), UsageError> {
@@ -312,16 +271,7 @@ impl Config {
         if let Some(url) = &o.valkey_url {
             self.valkey.url = url.clone();
         }
-        let b = &mut self.benchmark;
-        set(&mut b.production_rate, o.production_rate);
-        set(&mut b.production_duration, o.production_duration);
-        set(&mut b.num_workers, o.num_workers);
-        set(&mut b.job_size_bytes, o.job_size_bytes);
-        set(&mut b.job_processing_time_ms, o.job_processing_time_ms);
-        set(&mut b.dequeue_batch, o.dequeue_batch);
-        set(&mut b.partitions, o.partitions);
-        set(&mut b.visibility_timeout_s, o.visibility_timeout_s);
-        set(&mut b.producer_connections, o.producer_connections);
+        self.benchmark.apply(&o.benchmark, &mut self.benchmark_set);
         Ok(())
     }
 
@@ -363,33 +313,7 @@ impl Config {
 
     /// Range and identifier checks; the message names the key and says what is allowed.
     pub fn validate(&self) -> Result<(), UsageError> {
-        let b = &self.benchmark;
-        positive("benchmark.production_rate", b.production_rate, "jobs/s")?;
-        positive("benchmark.production_duration", b.production_duration, "s")?;
-        in_range("benchmark.num_workers", b.num_workers, 1, 4096)?;
-        in_range("benchmark.job_size_bytes", b.job_size_bytes, 1, 1 << 20)?;
-        non_negative(
-            "benchmark.job_processing_time_ms",
-            b.job_processing_time_ms,
-            "ms",
-        )?;
-        non_negative("benchmark.warmup_duration", b.warmup_duration, "s")?;
-        positive("benchmark.warmup_rate", b.warmup_rate, "jobs/s")?;
-        in_range("benchmark.partitions", b.partitions, 1, 256)?;
-        in_range("benchmark.dequeue_batch", b.dequeue_batch, 1, 10_000)?;
-        positive(
-            "benchmark.visibility_timeout_s",
-            b.visibility_timeout_s,
-            "s",
-        )?;
-        in_range(
-            "benchmark.producer_connections",
-            b.producer_connections,
-            1,
-            256,
-        )?;
-        positive("benchmark.poll_interval_ms", b.poll_interval_ms, "ms")?;
-        positive("benchmark.drain_timeout_s", b.drain_timeout_s, "s")?;
+        self.benchmark.validate_each()?;
 
         let pg = &self.postgres;
         if pg.host.trim().is_empty() {
@@ -450,47 +374,6 @@ impl Config {
             s.push(pw.to_string());
         }
         s
-    }
-}
-
-fn set<T>(slot: &mut T, v: Option<T>) {
-    if let Some(v) = v {
-        *slot = v;
-    }
-}
-
-fn positive(key: &str, v: f64, unit: &str) -> Result<(), UsageError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(UsageError::new(format!(
-            "{key} = {v} is invalid: it must be a number greater than 0 ({unit})"
-        )))
-    }
-}
-
-fn non_negative(key: &str, v: f64, unit: &str) -> Result<(), UsageError> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(())
-    } else {
-        Err(UsageError::new(format!(
-            "{key} = {v} is invalid: it must be a number of at least 0 ({unit})"
-        )))
-    }
-}
-
-fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
-    key: &str,
-    v: T,
-    lo: T,
-    hi: T,
-) -> Result<(), UsageError> {
-    if v >= lo && v <= hi {
-        Ok(())
-    } else {
-        Err(UsageError::new(format!(
-            "{key} = {v} is invalid: it must be between {lo} and {hi}"
-        )))
     }
 }
 
@@ -567,27 +450,6 @@ fn url_host(url: &str) -> Option<&str> {
     host_port.split(':').next()
 }
 
-fn url_password(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let (userinfo, _) = rest.rsplit_once('@')?;
-    let (_, pw) = userinfo.split_once(':')?;
-    (!pw.is_empty()).then_some(pw)
-}
-
-/// Replaces the password of a URL's userinfo with `***`.
-pub fn mask_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, hostpart)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, pw)) if !pw.is_empty() => format!("{scheme}://{user}:{MASK}@{hostpart}"),
-        _ => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,7 +472,7 @@ mod tests {
     #[test]
     fn defaults_are_the_seeds() {
         let c = Config::default();
-        assert_eq!(c.benchmark.production_rate, 1000.0);
+        assert_eq!(c.benchmark.production_rate, Rate::Fixed(1000.0));
         assert_eq!(c.benchmark.production_duration, 180.0);
         assert_eq!(c.benchmark.num_workers, 20);
         assert_eq!(c.benchmark.job_size_bytes, 512);
@@ -640,7 +502,7 @@ mod tests {
             Config::load(Some(f.path()), &env_of(&[]), &Overrides::default()).expect("valid");
         assert_eq!(src, Source::File(f.path().to_path_buf()));
         assert_eq!(c.benchmark.num_workers, 7);
-        assert_eq!(c.benchmark.production_rate, 50.0);
+        assert_eq!(c.benchmark.production_rate, Rate::Fixed(50.0));
         assert_eq!(
             c.benchmark.job_size_bytes, 512,
             "untouched keys keep defaults"
@@ -667,9 +529,11 @@ mod tests {
         let o = Overrides {
             pg_url: Some("postgres://flaguser:flagpw@flaghost:6002/flagdb".into()),
             valkey_url: Some("redis://flaghost:3".into()),
-            num_workers: Some(3),
-            production_rate: Some(12.5),
-            ..Default::default()
+            benchmark: BenchmarkLayer {
+                num_workers: Some(3),
+                production_rate: Some(Rate::Fixed(12.5)),
+                ..Default::default()
+            },
         };
         let (c, _) = Config::load(Some(f.path()), &env, &o).expect("valid");
         assert_eq!(c.postgres.host, "flaghost");
@@ -679,7 +543,7 @@ mod tests {
         assert_eq!(c.postgres.database, "flagdb");
         assert_eq!(c.valkey.url, "redis://flaghost:3");
         assert_eq!(c.benchmark.num_workers, 3);
-        assert_eq!(c.benchmark.production_rate, 12.5);
+        assert_eq!(c.benchmark.production_rate, Rate::Fixed(12.5));
     }
 
     #[test]
@@ -794,7 +658,10 @@ mod tests {
         assert!(e.contains("--pg-url"), "{e}");
         assert!(!e.contains("secretpw"), "password leaked: {e}");
         let o = Overrides {
-            num_workers: Some(0),
+            benchmark: BenchmarkLayer {
+                num_workers: Some(0),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let e = Config::load(None, &env_of(&[]), &o)
@@ -833,9 +700,33 @@ mod tests {
 
     #[test]
     fn the_example_file_is_the_defaults() {
-        let text = include_str!("../qbench.example.toml");
+        let text = include_str!("../../qbench.example.toml");
         let c = Config::from_toml(text, "qbench.example.toml").expect("example parses");
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn the_example_file_says_what_the_settings_say() {
+        let text = include_str!("../../qbench.example.toml");
+        let want = Benchmark::default().example_section();
+        assert!(
+            text.contains(&want),
+            "qbench.example.toml's [benchmark] section must read, exactly:\n{want}"
+        );
+    }
+
+    #[test]
+    fn layers_record_what_they_set() {
+        let f = write_file("[benchmark]\nproduction_rate = 1000\n");
+        let (c, _) =
+            Config::load(Some(f.path()), &env_of(&[]), &Overrides::default()).expect("valid");
+        assert!(
+            c.benchmark_set.contains("production_rate"),
+            "set to its default value, but set"
+        );
+        assert!(!c.benchmark_set.contains("num_workers"));
+        let (c, _) = Config::load(None, &env_of(&[]), &Overrides::default()).expect("valid");
+        assert!(c.benchmark_set.is_empty());
     }
 
     #[test]

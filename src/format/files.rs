@@ -1,9 +1,6 @@
 //! Result files of one test. Each is written as `NAME.partial` and renamed when the test
 //! ends, so a finished file is always whole; only a killed process leaves `.partial` files.
 
-pub mod manifest;
-pub mod progress;
-
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};

@@ -13,8 +13,8 @@ use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 
-use super::Metric;
 use crate::error::UsageError;
+use crate::stats::Metric;
 
 pub struct HlogWriter<W: Write> {
     out: W,

@@ -1,0 +1,273 @@
+//! `[benchmark]`: every setting written once, with its doc comment. The one macro below
+//! makes the effective struct, the optional layer (the TOML file and the command-line
+//! flags, so `--help` shows the same comment), the merge, the validation, and the lines
+//! of `qbench.example.toml` (a test checks that the file says the same).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::UsageError;
+
+/// Offered load: jobs per second, or `max` (as fast as the server takes them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    Fixed(f64),
+    Max,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Rate, String> {
+        if s.eq_ignore_ascii_case("max") {
+            return Ok(Rate::Max);
+        }
+        s.parse::<f64>()
+            .map(Rate::Fixed)
+            .map_err(|_| format!("{s:?} is neither a number of jobs/s nor `max`"))
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rate::Fixed(r) => write!(f, "{r}"),
+            Rate::Max => f.write_str("max"),
+        }
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Rate::Fixed(r) => s.serialize_f64(*r),
+            Rate::Max => s.serialize_str("max"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Rate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of jobs/s or \"max\"")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Rate, E> {
+                Ok(Rate::Fixed(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Rate, E> {
+                Ok(Rate::Fixed(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Rate, E> {
+                Ok(Rate::Fixed(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Rate, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One setting as `qbench.example.toml` shows it.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub key: &'static str,
+    pub flag: &'static str,
+    pub doc: &'static [&'static str],
+}
+
+type Check<T> = Box<dyn Fn(&str, &T) -> Result<(), UsageError>>;
+
+fn positive(unit: &'static str) -> Check<f64> {
+    Box::new(move |key, v| {
+        if v.is_finite() && *v > 0.0 {
+            Ok(())
+        } else {
+            Err(UsageError::new(format!(
+                "{key} = {v} is invalid: it must be a number greater than 0 ({unit})"
+            )))
+        }
+    })
+}
+
+fn non_negative(unit: &'static str) -> Check<f64> {
+    Box::new(move |key, v| {
+        if v.is_finite() && *v >= 0.0 {
+            Ok(())
+        } else {
+            Err(UsageError::new(format!(
+                "{key} = {v} is invalid: it must be a number of at least 0 ({unit})"
+            )))
+        }
+    })
+}
+
+fn between(lo: u32, hi: u32) -> Check<u32> {
+    Box::new(move |key, v| in_range(key, *v, lo, hi))
+}
+
+pub(crate) fn in_range<T: PartialOrd + fmt::Display + Copy>(
+    key: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<(), UsageError> {
+    if v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(UsageError::new(format!(
+            "{key} = {v} is invalid: it must be between {lo} and {hi}"
+        )))
+    }
+}
+
+fn rate() -> Check<Rate> {
+    Box::new(|key, v| match v {
+        Rate::Max => Ok(()),
+        Rate::Fixed(r) => positive("jobs/s, or \"max\"")(key, r),
+    })
+}
+
+macro_rules! benchmark_settings {
+    ($(
+        $(#[doc = $doc:literal])+
+        $key:ident : $ty:ty = $default:expr, flag $flag:literal $value:literal, check $check:expr;
+    )+) => {
+        /// The effective `[benchmark]` settings.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct Benchmark {
+            $( $(#[doc = $doc])+ pub $key: $ty, )+
+        }
+
+        impl Default for Benchmark {
+            fn default() -> Self {
+                Self { $( $key: $default, )+ }
+            }
+        }
+
+        /// The same settings, each optional: one layer of the config (the TOML file's
+        /// `[benchmark]`, or the command line's flags). `None` leaves the layer below.
+        #[derive(Debug, Clone, Default, PartialEq, Deserialize, clap::Args)]
+        #[serde(deny_unknown_fields)]
+        pub struct BenchmarkLayer {
+            $(
+                $(#[doc = $doc])+
+                #[arg(long = $flag, value_name = $value, global = true)]
+                pub $key: Option<$ty>,
+            )+
+        }
+
+        impl Benchmark {
+            /// Applies a layer; `set` learns which keys it set.
+            pub fn apply(&mut self, layer: &BenchmarkLayer, set: &mut BTreeSet<&'static str>) {
+                $(
+                    if let Some(v) = &layer.$key {
+                        self.$key = v.clone();
+                        set.insert(stringify!($key));
+                    }
+                )+
+            }
+
+            /// Each setting's own range; the message names the key.
+            pub fn validate_each(&self) -> Result<(), UsageError> {
+                $( ($check)(concat!("benchmark.", stringify!($key)), &self.$key)?; )+
+                Ok(())
+            }
+
+            /// Every setting in file order, for `qbench.example.toml`.
+            pub fn settings() -> Vec<Setting> {
+                vec![$( Setting { key: stringify!($key), flag: $flag, doc: &[$($doc),+] }, )+]
+            }
+        }
+    };
+}
+
+benchmark_settings! {
+    /// Offered load in jobs per second, or "max" (produce only: as fast as the server
+    /// takes them, closed loop). Producers are open loop: job i is due at t0 + i/rate.
+    production_rate: Rate = Rate::Fixed(1000.0), flag "rate" "R|max", check rate();
+    /// How long the producer offers load, in seconds.
+    production_duration: f64 = 180.0, flag "duration" "S", check positive("s");
+    /// Concurrent workers, each on its own connection.
+    num_workers: u32 = 20, flag "workers" "W", check between(1, 4096);
+    /// Payload bytes per job.
+    job_size_bytes: u32 = 512, flag "job-size" "BYTES", check between(1, 1 << 20);
+    /// Simulated work per job, a sleep in milliseconds; 0 means none. Worker capacity is
+    /// about num_workers * 1000 / job_processing_time_ms jobs/s; qbench warns above it.
+    job_processing_time_ms: f64 = 10.0, flag "processing-ms" "P", check non_negative("ms");
+    /// Warm scenario: seconds of load offered before measuring starts (thrown away).
+    warmup_duration: f64 = 60.0, flag "warmup-duration" "S", check non_negative("s");
+    /// Warm scenario: the warmup's offered load, jobs per second.
+    warmup_rate: f64 = 1000.0, flag "warmup-rate" "R", check positive("jobs/s");
+    /// Child tables of the partitioned design, 1-256.
+    partitions: u32 = 16, flag "partitions" "N", check between(1, 256);
+    /// Jobs a worker claims per round trip.
+    dequeue_batch: u32 = 1, flag "dequeue-batch" "N", check between(1, 10_000);
+    /// Seconds a claimed job may stay unfinished before it is handed to another worker
+    /// (skip_locked, partitioned, valkey_streams; delete_returning needs no lease).
+    visibility_timeout_s: f64 = 30.0, flag "visibility-timeout" "S", check positive("s");
+    /// Connections the producer spreads its batches over.
+    producer_connections: u32 = 4, flag "producer-connections" "N", check between(1, 256);
+    /// PostgreSQL workers sleep this long after finding the queue empty, milliseconds.
+    poll_interval_ms: f64 = 10.0, flag "poll-interval" "MS", check positive("ms");
+    /// After producing, wait at most this long for the queue to drain, seconds.
+    drain_timeout_s: f64 = 120.0, flag "drain-timeout" "S", check positive("s");
+}
+
+impl Benchmark {
+    /// The offered rate in jobs/s; `None` for `max`.
+    pub fn rate_jobs_s(&self) -> Option<f64> {
+        match self.production_rate {
+            Rate::Fixed(r) => Some(r),
+            Rate::Max => None,
+        }
+    }
+
+    /// Jobs per second the workers can take at most: workers × 1000 / processing ms.
+    /// `None` when there is no simulated work (capacity is then the server's).
+    pub fn capacity_jobs_s(&self) -> Option<f64> {
+        (self.job_processing_time_ms > 0.0)
+            .then(|| f64::from(self.num_workers) * 1000.0 / self.job_processing_time_ms)
+    }
+
+    /// The plain-words warning owed when the offered rate exceeds capacity.
+    pub fn capacity_warning(&self, rate: f64) -> Option<String> {
+        let cap = self.capacity_jobs_s()?;
+        (rate > cap).then(|| {
+            format!(
+                "offered load {rate:.0} jobs/s exceeds worker capacity {cap:.0} jobs/s \
+                 ({} workers × 1000 / {} ms): the queue will grow without bound and latency \
+                 will measure the test's length, not the queue",
+                self.num_workers, self.job_processing_time_ms
+            )
+        })
+    }
+
+    /// The `[benchmark]` section of `qbench.example.toml`, from the doc comments above.
+    pub fn example_section(&self) -> String {
+        let values = toml::Value::try_from(self).ok();
+        let mut out = String::from("[benchmark]\n");
+        for s in Benchmark::settings() {
+            for line in s.doc {
+                out.push('#');
+                if !line.is_empty() {
+                    out.push_str(line);
+                }
+                out.push('\n');
+            }
+            out.push_str(&format!("# (flag: --{})\n", s.flag));
+            let v = values
+                .as_ref()
+                .and_then(|t| t.get(s.key))
+                .map_or_else(String::new, ToString::to_string);
+            out.push_str(&format!("{} = {v}\n", s.key));
+        }
+        out
+    }
+}

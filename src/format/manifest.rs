@@ -1,0 +1,134 @@
+//! `TEST_manifest.json`: everything needed to explain a result a year later — the
+//! effective config (password masked), the knobs that move results, versions, the host,
+//! times in UTC, warnings, and the summary.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::metrics::Summary;
+use crate::config::Config;
+
+pub const MANIFEST_FORMAT: &str = "qbench.manifest";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Producer and workers in one process (run-suite): the audit is exact.
+    Suite,
+    Produce,
+    Work,
+}
+
+/// The knobs that move results 10-45×; reported with every result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Knobs {
+    pub offered_rate_jobs_s: Option<f64>,
+    pub rate_max: bool,
+    pub production_duration_s: Option<f64>,
+    pub workers: Option<u32>,
+    pub processing_ms: Option<f64>,
+    pub capacity_jobs_s: Option<f64>,
+    pub job_size_bytes: u32,
+    pub dequeue_batch: u32,
+    pub poll_interval_ms: f64,
+    pub valkey_block_ms: u64,
+    pub producer_connections: u32,
+    pub partitions: u32,
+    pub visibility_timeout_s: f64,
+    /// Worker threads of qbench's async runtime (QBENCH_THREADS); null when unknown.
+    #[serde(default)]
+    pub runtime_threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Host {
+    pub hostname: String,
+    pub cpu_model: String,
+    pub logical_cores: usize,
+    pub physical_cores: Option<usize>,
+    pub memory_mb: u64,
+    pub os: String,
+    pub kernel: String,
+}
+
+impl Host {
+    pub fn this() -> Host {
+        let mut sys = sysinfo::System::new();
+        sys.refresh_cpu_all();
+        sys.refresh_memory();
+        Host {
+            hostname: sysinfo::System::host_name().unwrap_or_default(),
+            cpu_model: sys
+                .cpus()
+                .first()
+                .map(|c| c.brand().trim().to_string())
+                .unwrap_or_default(),
+            logical_cores: sys.cpus().len(),
+            physical_cores: sysinfo::System::physical_core_count(),
+            memory_mb: sys.total_memory() / (1 << 20),
+            os: sysinfo::System::long_os_version().unwrap_or_default(),
+            kernel: sysinfo::System::kernel_version().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub test: String,
+    pub instance: Option<String>,
+    pub role: Role,
+    /// The design's name (`skip_locked`, …) and its server (`postgresql`, `valkey`).
+    pub queue: String,
+    pub backend: String,
+    pub scenario: Option<String>,
+    /// False when the test was interrupted or failed: its numbers are partial.
+    pub complete: bool,
+    pub interrupted: bool,
+    /// A `--quick` run: for checking the tool, not for conclusions.
+    pub smoke: bool,
+    pub started_at: String,
+    pub ended_at: String,
+    pub knobs: Knobs,
+    pub qbench_version: String,
+    pub server_version: Option<String>,
+    /// The server's durability settings (`fsync=on synchronous_commit=on`,
+    /// `appendonly="no" appendfsync="everysec" save=""`); null when it would not say.
+    #[serde(default)]
+    pub server_durability: Option<String>,
+    pub host: Host,
+    pub config: Config,
+    pub local_servers: Option<LocalInfo>,
+    pub warnings: Vec<String>,
+    pub files: Vec<String>,
+    /// Scenario details: cold-start actions, pgbench, warmup.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    pub summary: Summary,
+}
+
+/// The seed's PostgreSQL settings (for an 8 GiB VM), as a `--local` server got them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
+    pub shared_buffers_mb: u64,
+    pub effective_cache_size_mb: u64,
+    pub maintenance_work_mem_mb: u64,
+    pub work_mem_mb: u64,
+    pub max_connections: u32,
+}
+
+/// What the manifest records about servers qbench started itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocalInfo {
+    pub root: PathBuf,
+    pub postgres_port: u16,
+    pub postgres_pid: u32,
+    pub postgres_tuning: Tuning,
+    pub postgres_runs_as: Option<String>,
+    pub valkey_port: u16,
+    pub valkey_pid: u32,
+    pub valkey_binary: PathBuf,
+    pub valkey_is_redis_fallback: bool,
+    pub valkey_persistence: String,
+}

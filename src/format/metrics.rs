@@ -1,0 +1,190 @@
+//! `TEST_metrics.jsonl`: one interval line per second, then the summary line (also
+//! embedded in the manifest), with their reader.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::read::{bad, read_text};
+use super::FORMAT_VERSION;
+use crate::stats::Percentiles;
+
+pub const METRICS_FORMAT: &str = "qbench.metrics";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Errors {
+    pub producer: u64,
+    pub worker: u64,
+    pub reaper: u64,
+}
+
+/// How lost jobs were counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// Producer and workers in one process: every sequence number checked.
+    Exact,
+    /// Separate processes: the queue's own counts (nothing pending or in flight,
+    /// completed equals produced).
+    QueueState,
+    /// Producer only: nothing to audit yet.
+    None,
+}
+
+/// The last line of `TEST_metrics.jsonl`, also embedded in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub v: u32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub test: String,
+    /// The design's name.
+    pub queue: String,
+    pub role: super::manifest::Role,
+    pub complete: bool,
+    /// Seconds from the start of the measured window to its end.
+    pub duration_s: f64,
+    pub produced: Option<u64>,
+    pub completed: Option<u64>,
+    pub lost: Option<u64>,
+    pub duplicated: Option<u64>,
+    pub left_in_queue: Option<u64>,
+    pub redelivered: Option<u64>,
+    pub reaped: Option<u64>,
+    pub audit: AuditKind,
+    pub queue_state: Option<QueueState>,
+    /// completed / (last completion − first claim).
+    pub throughput_jobs_s: Option<f64>,
+    /// First claim and last completion, seconds since the epoch: the measured window
+    /// (lets a reader combine several work processes of one test).
+    #[serde(default)]
+    pub window_start_epoch_s: Option<f64>,
+    #[serde(default)]
+    pub window_end_epoch_s: Option<f64>,
+    /// When this process first and last claimed a redelivered job (recovery after a dead
+    /// worker or a restarted server), seconds since the epoch.
+    #[serde(default)]
+    pub first_redelivery_epoch_s: Option<f64>,
+    #[serde(default)]
+    pub last_redelivery_epoch_s: Option<f64>,
+    /// Windows during which the server could not be reached.
+    #[serde(default)]
+    pub outages: Vec<Outage>,
+    pub achieved_rate_jobs_s: Option<f64>,
+    pub e2e_ms: Option<Percentiles>,
+    pub queue_wait_ms: Option<Percentiles>,
+    pub service_ms: Option<Percentiles>,
+    pub enqueue_ms: Option<Percentiles>,
+    pub schedule_lag_ms: Option<Percentiles>,
+    pub errors: Errors,
+}
+
+/// One second of `TEST_metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IntervalLine {
+    pub v: u32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// End of this interval, seconds since the test started.
+    pub t_s: f64,
+    pub interval_s: f64,
+    pub produced: u64,
+    pub completed: u64,
+    pub produced_total: u64,
+    pub completed_total: u64,
+    /// Jobs not completed yet at the end of the interval; null if it could not be read.
+    pub depth: Option<u64>,
+    pub e2e_ms: Option<IntervalLatency>,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct IntervalLatency {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// The queue's own account of its jobs, for audits across processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueState {
+    /// Waiting to be claimed.
+    pub pending: u64,
+    /// Claimed and not yet completed.
+    pub in_flight: u64,
+    pub completed: u64,
+    /// Jobs the queue has received since its last reset.
+    pub produced: u64,
+}
+
+/// A window during which the server could not be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Outage {
+    /// Wall-clock seconds since the epoch of the first failure.
+    pub start_epoch_s: f64,
+    /// Of the first success after it; null if the test ended before the server answered.
+    pub end_epoch_s: Option<f64>,
+    /// Failed calls during the window.
+    pub errors: u64,
+}
+
+/// `TEST_metrics.jsonl`: interval lines, then a summary as the last line.
+pub fn read_metrics(path: &Path) -> Result<(Vec<IntervalLine>, Summary)> {
+    parse_metrics(&read_text(path)?, path)
+}
+
+/// Parses a metrics file's text; `path` only names it in errors.
+pub fn parse_metrics(text: &str, path: &Path) -> Result<(Vec<IntervalLine>, Summary)> {
+    if !text.is_empty() && !text.ends_with('\n') {
+        let line = text.lines().count();
+        return Err(bad(
+            path,
+            format!("line {line} is incomplete: the file is truncated"),
+        ));
+    }
+    let mut intervals = vec![];
+    let mut summary = None;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if summary.is_some() {
+            return Err(bad(path, format!("line {n}: data after the summary line")));
+        }
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            bad(
+                path,
+                format!("line {n}: not JSON ({e}); the file is truncated or corrupt"),
+            )
+        })?;
+        if v["v"].as_u64() != Some(u64::from(FORMAT_VERSION)) {
+            return Err(bad(
+                path,
+                format!(
+                    "line {n}: {METRICS_FORMAT} version {} is not the version this qbench reads ({FORMAT_VERSION})",
+                    v["v"]
+                ),
+            ));
+        }
+        match v["type"].as_str() {
+            Some("interval") => intervals.push(
+                serde_json::from_value(v)
+                    .map_err(|e| bad(path, format!("line {n}: malformed interval: {e}")))?,
+            ),
+            Some("summary") => {
+                summary = Some(
+                    serde_json::from_value(v)
+                        .map_err(|e| bad(path, format!("line {n}: malformed summary: {e}")))?,
+                )
+            }
+            other => return Err(bad(path, format!("line {n}: unknown line type {other:?}"))),
+        }
+    }
+    let summary = summary.ok_or_else(|| {
+        bad(
+            path,
+            "has no summary line: the file is truncated (the test did not finish writing)",
+        )
+    })?;
+    Ok((intervals, summary))
+}

@@ -1,0 +1,132 @@
+//! What `analyze` writes: `summary.csv` (one row per test, the contract `graph` reads) and
+//! `summary.json` (the rows with the findings and caveats).
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::error::UsageError;
+
+pub const SUMMARY_FORMAT: &str = "qbench.summary";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub test: String,
+    pub backend: String,
+    pub queue: String,
+    /// cold, warm, load, or empty for tests outside run-suite.
+    pub scenario: String,
+    /// False: interrupted or failed; never mixed into the findings.
+    pub complete: bool,
+    /// A `--quick` run.
+    pub smoke: bool,
+    /// Processes whose files make up this test (producer, workers).
+    pub processes: usize,
+    pub offered_rate: Option<f64>,
+    pub capacity_jobs_s: Option<f64>,
+    pub workers: Option<u32>,
+    pub processing_ms: Option<f64>,
+    pub duration_s: Option<f64>,
+    pub produced: Option<u64>,
+    pub completed: Option<u64>,
+    pub throughput_jobs_s: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    pub mean_ms: Option<f64>,
+    pub min_ms: Option<f64>,
+    pub p25_ms: Option<f64>,
+    pub p75_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub queue_wait_p99_ms: Option<f64>,
+    pub lost: Option<u64>,
+    pub duplicated: Option<u64>,
+    pub left_in_queue: Option<u64>,
+    pub cpu_pct: Option<f64>,
+    pub server_cpu_pct: Option<f64>,
+    pub qbench_cpu_pct: Option<f64>,
+    pub server_mem_peak_mb: Option<u64>,
+    pub pgbench_tps: Option<f64>,
+    pub pgbench_baseline_tps: Option<f64>,
+    pub pgbench_tps_change_pct: Option<f64>,
+    pub host: String,
+    pub red_flags: String,
+    /// The server's durability settings as its manifest recorded them; empty if unknown.
+    #[serde(default)]
+    pub server_durability: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    pub question: String,
+    pub answer: String,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Analysis {
+    pub format: String,
+    pub version: u32,
+    pub generated_at: String,
+    pub inputs: Vec<std::path::PathBuf>,
+    /// Comparability and other whole-analysis warnings.
+    pub warnings: Vec<String>,
+    pub caveats: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub tests: Vec<Row>,
+}
+
+/// The PostgreSQL design with the lowest p99 among `rows` (one scenario's).
+pub fn best_pg<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Option<&'a Row> {
+    rows.into_iter()
+        .filter(|r| r.backend == "postgresql" && r.p99_ms.is_some())
+        .min_by(|a, b| {
+            a.p99_ms
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.p99_ms.unwrap_or(f64::MAX))
+        })
+}
+
+/// Reads `summary.csv`; a malformed file is one line naming it (and the line).
+pub fn read_csv(path: &Path) -> Result<Vec<Row>> {
+    let bad =
+        |what: String| anyhow::Error::new(UsageError::new(format!("{}: {what}", path.display())));
+    let mut r = csv::Reader::from_path(path).map_err(|e| {
+        bad(format!(
+            "cannot read ({e}); run `qbench analyze` first, it writes summary.csv"
+        ))
+    })?;
+    let mut rows = vec![];
+    for rec in r.deserialize::<Row>() {
+        rows.push(rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            bad(format!(
+                "line {line}: not a qbench summary row ({e}); regenerate it with `qbench analyze`"
+            ))
+        })?);
+    }
+    if rows.is_empty() {
+        return Err(bad("has no test rows".into()));
+    }
+    Ok(rows)
+}
+
+/// Writes `summary.csv` and `summary.json` into `dir` (each whole or not at all).
+pub fn write(a: &Analysis, dir: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    super::files::ensure_writable(dir, "--output")?;
+    let mut csv = csv::Writer::from_writer(vec![]);
+    for r in &a.tests {
+        csv.serialize(r)?;
+    }
+    let csv_path = dir.join("summary.csv");
+    let json_path = dir.join("summary.json");
+    let bytes = csv
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("building summary.csv: {e}"))?;
+    super::files::write_atomic(&csv_path, &bytes)?;
+    super::files::write_atomic(&json_path, &serde_json::to_vec_pretty(a)?)?;
+    Ok((csv_path, json_path))
+}

@@ -1,0 +1,82 @@
+//! The registry of designs: `designs!` turns one line per design into [`QueueKind`],
+//! its list, and the dispatch from a kind to the design's constant facts and `open`.
+
+use super::Backend;
+
+/// What every design states about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DesignInfo {
+    /// The name on the command line and in every result file.
+    pub name: &'static str,
+    pub backend: Backend,
+    /// The seed's test names start with this (`skip_locked_cold`, `valkey_cold`).
+    pub test_prefix: &'static str,
+}
+
+impl DesignInfo {
+    /// A design whose test names start with its own name.
+    pub const fn named(name: &'static str, backend: Backend) -> DesignInfo {
+        DesignInfo {
+            name,
+            backend,
+            test_prefix: name,
+        }
+    }
+}
+
+/// Which registered design a queue is; the registry implements it for every design.
+pub trait Kind {
+    fn kind(&self) -> super::QueueKind;
+}
+
+/// A queue design: one file under `queue/`, one line in the registry.
+#[async_trait::async_trait]
+pub trait Design: super::Queue + Sized + 'static {
+    const INFO: DesignInfo;
+    /// Connects to the servers the config names (checked at once).
+    async fn open(cfg: &crate::config::Config) -> anyhow::Result<Self>;
+}
+
+macro_rules! designs {
+    ($($variant:ident => $module:ident :: $ty:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// One of the registered designs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum QueueKind {
+            $($variant),+
+        }
+
+        $(
+            impl $crate::queue::registry::Kind for $module::$ty {
+                fn kind(&self) -> QueueKind {
+                    QueueKind::$variant
+                }
+            }
+        )+
+
+        impl QueueKind {
+            /// Every design, in the registry's order.
+            pub const ALL: &'static [QueueKind] = &[$(QueueKind::$variant),+];
+
+            pub fn info(self) -> &'static $crate::queue::registry::DesignInfo {
+                match self {
+                    $(QueueKind::$variant => &<$module::$ty as $crate::queue::registry::Design>::INFO),+
+                }
+            }
+
+            /// Opens this design against the servers the config names.
+            pub async fn open(
+                self,
+                cfg: &$crate::config::Config,
+            ) -> anyhow::Result<std::sync::Arc<dyn $crate::queue::Queue>> {
+                Ok(match self {
+                    $(QueueKind::$variant => std::sync::Arc::new(
+                        <$module::$ty as $crate::queue::registry::Design>::open(cfg).await?,
+                    )),+
+                })
+            }
+        }
+    };
+}
+pub(crate) use designs;

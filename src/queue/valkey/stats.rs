@@ -1,0 +1,102 @@
+//! `TEST_valkey_stats.csv`: Valkey's own counters once per second.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::time::Instant;
+
+use anyhow::Result;
+use redis::aio::MultiplexedConnection;
+use redis::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Valkey;
+use crate::format::server_stats::{ValkeyRow, VALKEY_STATS};
+use crate::samplers::{per_second, Source, StatsSampler};
+
+pub struct ValkeyStats(pub Valkey);
+
+fn info_field(info: &str, key: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl StatsSampler for ValkeyStats {
+    fn file(&self) -> &'static str {
+        VALKEY_STATS
+    }
+
+    fn start(
+        self: Box<Self>,
+        out: BufWriter<File>,
+        started: Instant,
+        stop: CancellationToken,
+    ) -> JoinHandle<Result<BufWriter<File>>> {
+        tokio::spawn(async move {
+            let client = super::client(&self.0)?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            let first: String = redis::cmd("INFO")
+                .arg("stats")
+                .query_async(&mut conn)
+                .await?;
+            let source = Counters {
+                prev: (
+                    Instant::now(),
+                    info_field(&first, "total_commands_processed"),
+                ),
+                conn,
+                cfg: self.0,
+            };
+            per_second(source, out, started, stop).await
+        })
+    }
+}
+
+struct Counters {
+    conn: MultiplexedConnection,
+    cfg: Valkey,
+    prev: (Instant, u64),
+}
+
+#[async_trait::async_trait]
+impl Source for Counters {
+    type Row = ValkeyRow;
+
+    async fn sample(&mut self, t_s: f64) -> Option<ValkeyRow> {
+        let (info, len, pending): (String, u64, Value) = redis::pipe()
+            .cmd("INFO")
+            .arg("all")
+            .cmd("XLEN")
+            .arg(&self.cfg.stream)
+            .cmd("XPENDING")
+            .arg(&self.cfg.stream)
+            .arg(&self.cfg.group)
+            .query_async(&mut self.conn)
+            .await
+            .ok()?;
+        let now = Instant::now();
+        let total = info_field(&info, "total_commands_processed");
+        let commands_s =
+            total.saturating_sub(self.prev.1) as f64 / (now - self.prev.0).as_secs_f64().max(1e-3);
+        self.prev = (now, total);
+        let pending = match pending {
+            Value::Array(a) => match a.first() {
+                Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        Some(ValkeyRow {
+            t_s,
+            ops_s: info_field(&info, "instantaneous_ops_per_sec"),
+            commands_s,
+            commands_processed: total,
+            used_memory_bytes: info_field(&info, "used_memory"),
+            stream_length: len,
+            pending_entries: pending,
+            connected_clients: info_field(&info, "connected_clients"),
+        })
+    }
+}

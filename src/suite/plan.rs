@@ -1,0 +1,158 @@
+//! Which tests a suite runs, in which order, and what they are called.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::UsageError;
+use crate::queue::{Backend, QueueKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    Cold,
+    Warm,
+    Load,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 3] = [Scenario::Cold, Scenario::Warm, Scenario::Load];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Cold => "cold",
+            Scenario::Warm => "warm",
+            Scenario::Load => "load",
+        }
+    }
+
+    pub fn parse_list(s: &str) -> Result<Vec<Scenario>, UsageError> {
+        let mut out = vec![];
+        for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let sc = Scenario::ALL
+                .into_iter()
+                .find(|x| x.name() == p)
+                .ok_or_else(|| {
+                    UsageError::new(format!(
+                        "unknown scenario {p:?}: choose from cold, warm, load"
+                    ))
+                })?;
+            if !out.contains(&sc) {
+                out.push(sc);
+            }
+        }
+        if out.is_empty() {
+            return Err(UsageError::new("--scenarios names no scenario"));
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Where each backend's results go, as the seed names them.
+pub fn backend_dir(out: &Path, b: Backend) -> PathBuf {
+    out.join(b.results_dir())
+}
+
+/// The seed's test names: `skip_locked_cold` … `partitioned_load`, `valkey_cold` ….
+pub fn test_name(kind: QueueKind, sc: Scenario) -> String {
+    format!("{}_{}", kind.info().test_prefix, sc.name())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub name: String,
+    pub kind: QueueKind,
+    pub scenario: Scenario,
+    pub dir: PathBuf,
+}
+
+/// The tests of a suite, in the seed's order.
+pub fn plan(
+    backends: &[Backend],
+    queues: Option<&str>,
+    scenarios: &[Scenario],
+    out: &Path,
+) -> Result<Vec<Planned>, UsageError> {
+    let wanted: Vec<QueueKind> = match queues {
+        Some(list) => QueueKind::parse_list(list)?,
+        None => QueueKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| backends.contains(&k.backend()))
+            .collect(),
+    };
+    if let Some(k) = wanted.iter().find(|k| !backends.contains(&k.backend())) {
+        return Err(UsageError::new(format!(
+            "--queues names {k}, which is not part of --backend {}",
+            backends
+                .iter()
+                .map(|b| b.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        )));
+    }
+    let mut tests = vec![];
+    for kind in QueueKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| wanted.contains(k))
+    {
+        for &sc in scenarios {
+            tests.push(Planned {
+                name: test_name(kind, sc),
+                kind,
+                scenario: sc,
+                dir: backend_dir(out, kind.backend()),
+            });
+        }
+    }
+    Ok(tests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_the_seeds_matrix() {
+        let out = Path::new("results");
+        let all = plan(
+            &[Backend::Postgresql, Backend::Valkey],
+            None,
+            &Scenario::ALL,
+            out,
+        )
+        .expect("plan");
+        let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names.len(), 12);
+        assert_eq!(
+            &names[..3],
+            ["skip_locked_cold", "skip_locked_warm", "skip_locked_load"]
+        );
+        assert_eq!(&names[9..], ["valkey_cold", "valkey_warm", "valkey_load"]);
+        assert_eq!(all[0].dir, Path::new("results/vm1_pg"));
+        assert_eq!(all[11].dir, Path::new("results/vm2_valkey"));
+        let pg = plan(&[Backend::Postgresql], None, &Scenario::ALL, out).expect("pg");
+        assert_eq!(pg.len(), 9);
+        let v = plan(&[Backend::Valkey], None, &[Scenario::Load], out).expect("valkey");
+        assert_eq!(v[0].name, "valkey_load");
+    }
+
+    #[test]
+    fn refuses_queues_outside_the_backend_and_unknown_scenarios() {
+        let out = Path::new("r");
+        assert!(plan(
+            &[Backend::Postgresql],
+            Some("valkey_streams"),
+            &Scenario::ALL,
+            out
+        )
+        .is_err());
+        assert!(Scenario::parse_list("cold,hot").is_err());
+        assert_eq!(
+            Scenario::parse_list("load,cold").expect("ok"),
+            vec![Scenario::Cold, Scenario::Load]
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! The load of one test: its producer and its workers, started and stopped together.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::outages::Outages;
+use super::producer::{self, ProduceOutcome, ProducerHandle};
+use super::stop::Observed;
+use super::worker::{self, WorkState, Workers};
+use super::Plan;
+use crate::queue::Queue;
+use crate::stats::Recorders;
+
+pub struct Load {
+    producer: Option<ProducerHandle>,
+    workers: Option<Workers>,
+}
+
+/// What the load did, once stopped.
+pub struct Done {
+    pub outcome: Option<ProduceOutcome>,
+    pub state: Option<Arc<WorkState>>,
+}
+
+/// Jobs produced and completed so far, and the errors that came with them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub produced: u64,
+    pub completed: u64,
+    pub errors: u64,
+}
+
+impl Load {
+    /// Opens every connection first (a wrong server or a missing schema fails here,
+    /// before any file exists), then starts the workers and the producer's clock.
+    pub async fn start(
+        plan: &Plan,
+        queue: &Arc<dyn Queue>,
+        recorders: &Recorders,
+        outages: &Arc<Outages>,
+        visibility: Duration,
+    ) -> Result<Load> {
+        let workers = match &plan.work {
+            Some(w) => {
+                Some(worker::start(queue.clone(), w, recorders, visibility, outages.clone()).await?)
+            }
+            None => None,
+        };
+        let producer = match &plan.produce {
+            Some(p) => match producer::start(queue.clone(), p, recorders, outages.clone()).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    if let Some(w) = workers {
+                        w.stop().await;
+                    }
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        Ok(Load { producer, workers })
+    }
+
+    /// When load started: the producer's t0, else now.
+    pub fn t0(&self) -> Instant {
+        self.producer
+            .as_ref()
+            .map_or_else(Instant::now, ProducerHandle::t0)
+    }
+
+    pub fn counts(&self) -> Counts {
+        let w = self.workers.as_ref().map(|w| &w.state);
+        Counts {
+            produced: self.producer.as_ref().map_or(0, ProducerHandle::produced),
+            completed: w.map_or(0, |s| s.completed.load(Ordering::Acquire)),
+            errors: self.producer.as_ref().map_or(0, ProducerHandle::errors)
+                + w.map_or(0, |s| s.errors.load(Ordering::Relaxed)),
+        }
+    }
+
+    pub fn observe(&self, started: Instant) -> Observed {
+        let w = self.workers.as_ref().map(|w| &w.state);
+        Observed {
+            elapsed: started.elapsed(),
+            producer_done: self.producer.as_ref().is_none_or(ProducerHandle::is_done),
+            started_work: w.is_some_and(|s| s.first_claim_us.load(Ordering::Acquire) != 0),
+            in_hand: w.map_or(0, |s| s.in_hand.load(Ordering::Acquire)),
+        }
+    }
+
+    pub fn produces(&self) -> bool {
+        self.producer.is_some()
+    }
+
+    pub fn works(&self) -> bool {
+        self.workers.is_some()
+    }
+
+    /// Stops offering first, then lets the workers finish the jobs in their hands.
+    pub async fn stop(self) -> Done {
+        let outcome = match self.producer {
+            Some(p) => Some(p.stop().await),
+            None => None,
+        };
+        let state = match self.workers {
+            Some(w) => Some(w.stop().await),
+            None => None,
+        };
+        Done { outcome, state }
+    }
+}
+
+impl Done {
+    pub fn counts(&self) -> Counts {
+        Counts {
+            produced: self.outcome.map_or(0, |o| o.produced),
+            completed: self
+                .state
+                .as_ref()
+                .map_or(0, |s| s.completed.load(Ordering::Acquire)),
+            errors: self.outcome.map_or(0, |o| o.errors)
+                + self
+                    .state
+                    .as_ref()
+                    .map_or(0, |s| s.errors.load(Ordering::Relaxed)),
+        }
+    }
+}
