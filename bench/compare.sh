@@ -111,19 +111,27 @@ pg_compare "delete_returning vs its own statements" delete_returning "queue_jobs
 pg_compare "partitioned vs its own statements" partitioned queue_jobs_part -M prepared -f bench/pgbench/partitioned_qbench.sql
 
 # --- Valkey ---------------------------------------------------------------------
-echo; echo "## Valkey produce: qbench produce --rate max vs $(basename "$BENCH_CLI") XADD (4 connections, same fields and 512-byte payload)"
+# qbench's producer sends every job that fell due in one round trip of up to 500 (with
+# --rate max, always 500): the reference pipelines as deep (-P 500) over as many
+# connections. Since the audit by identity, each batch is one script that also marks the
+# seqs in a bitmap (idempotent retries): the reference's plain XADD does less per job.
+echo; echo "## Valkey produce: qbench produce --rate max vs $(basename "$BENCH_CLI") XADD (4 connections, pipelines of 500, same fields and 512-byte payload)"
 ratios=()
 for r in $(seq 1 "$ROUNDS"); do
   "$Q" -q setup-schema --queue valkey_streams --reset >/dev/null
   "$Q" -q produce --queue valkey_streams --rate max --count "$N" --json > "$tmp/p.json"
   a=$(json "$tmp/p.json" "d['achieved_rate_jobs_s']")
-  "$CLI" -h "$VK_HOST" -p "$VK_PORT" DEL bench_anchor >/dev/null
-  b=$("$BENCH_CLI" -h "$VK_HOST" -p "$VK_PORT" -c 4 -n "$N" --csv XADD bench_anchor '*' s 1 t 1 a 0 p "$PAYLOAD" | tail -1 | cut -d, -f2 | tr -d '"')
+  xadd() { # pipeline depth -> XADD/s
+    "$CLI" -h "$VK_HOST" -p "$VK_PORT" DEL bench_anchor >/dev/null
+    "$BENCH_CLI" -h "$VK_HOST" -p "$VK_PORT" -c 4 -P "$1" -n "$N" --csv XADD bench_anchor '*' s 1 t 1 a 0 p "$PAYLOAD" | tail -1 | cut -d, -f2 | tr -d '"'
+  }
+  b=$(xadd 500)
+  b1=$(xadd 1)
   "$CLI" -h "$VK_HOST" -p "$VK_PORT" DEL bench_anchor >/dev/null
   ratio=$(python3 -c "print('%.3f' % ($a / $b))"); ratios+=("$ratio")
-  echo "  round $r: qbench $a jobs/s, benchmark $b XADD/s, ratio $ratio"
+  echo "  round $r: qbench $a jobs/s, benchmark $b XADD/s at -P 500 (unpipelined: $b1/s), ratio $ratio"
 done
-report "valkey produce vs XADD benchmark" 0.9 ">=" "${ratios[@]}"
+report "valkey produce vs XADD benchmark, both pipelined 500 deep" 0.5 ">=" "${ratios[@]}"
 
 echo; echo "## Valkey drain: qbench work vs the one-round-trip Lua consume (20 connections)"
 ratios=()
@@ -169,17 +177,24 @@ accuracy() { # queue label [workers]
     "$Q" -q work --queue "$1" --workers $WORKERS --processing-ms 0 --duration "$((ACCURACY_S + 3))" >/dev/null & w=$!
     sleep 1
   fi
-  "$Q" -q produce --queue "$1" --rate 5000 --duration "$ACCURACY_S" --json 2>/dev/null > "$tmp/acc.json"
+  rm -rf "$tmp/acc"
+  "$Q" -q produce --queue "$1" --rate 5000 --duration "$ACCURACY_S" --json --out "$tmp/acc" --name acc 2>/dev/null > "$tmp/acc.json"
   [ -n "$w" ] && { wait "$w" || true; }
-  rate=$(json "$tmp/acc.json" "d['achieved_rate_jobs_s']")
   lag=$(json "$tmp/acc.json" "d['schedule_lag_ms']['p99']")
-  err=$(python3 -c "print('%.4f' % (abs($rate - 5000) / 5000))")
-  echo "  $2: achieved $rate jobs/s (error $(python3 -c "print('%.2f%%' % (100 * $err))")), schedule lag p99 $lag ms"
+  lags=$(json "$tmp/acc.json" "'p50 %.2f, p99 %.2f, p99.9 %.2f, max %.2f ms' % tuple(d['schedule_lag_ms'][k] for k in ('p50', 'p99', 'p999', 'max'))")
+  # The largest deviation of any whole second's rate from 5,000/s (achieved_rate over the
+  # whole run is close to exact by its definition; one second at a time is not).
+  dev=$(python3 -c "
+import json
+lines = [json.loads(l) for l in open('$tmp/acc/acc.producer_metrics.jsonl')]
+secs = [l for l in lines if l['type'] == 'interval' and l['interval_s'] >= 0.95]
+print('%.4f' % max(abs(l['produced'] / l['interval_s'] - 5000) / 5000 for l in secs))")
+  echo "  $2: schedule lag $lags; largest one-second rate deviation $(python3 -c "print('%.2f%%' % (100 * $dev))")"
 }
 echo; echo "## Producer accuracy at 5,000 jobs/s for ${ACCURACY_S} s, the server keeping up (producer alone)"
 for queue in valkey_streams skip_locked; do
   accuracy "$queue" "$queue"
-  report "$queue producer rate error at 5,000/s" 0.005 "<=" "$err"
+  report "$queue largest one-second rate deviation at 5,000/s" 0.02 "<=" "$dev"
   report "$queue schedule lag p99 at 5,000/s (ms)" 1.0 "<" "$lag"
 done
 echo; echo "## The same with 20 workers draining beside it on this machine (for information)"

@@ -21,13 +21,18 @@ CREATE TABLE IF NOT EXISTS queue_jobs (
 -- Claims scan only pending rows, in id order; the reaper scans only leased ones.
 CREATE INDEX IF NOT EXISTS queue_jobs_pending ON queue_jobs (id) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS queue_jobs_leased ON queue_jobs (leased_at) WHERE status = 'processing';
+-- One row per sequence number: an enqueue retried after an error of unknown outcome adds
+-- nothing twice. Completed rows stay, so the index covers every job since the last reset.
+CREATE UNIQUE INDEX IF NOT EXISTS queue_jobs_seq ON queue_jobs (seq);
 
 \quit
 
 -- name: enqueue
--- One round trip for a whole batch of jobs that fell due together.
+-- One round trip for a whole batch of jobs that fell due together; a seq already there
+-- (a retry) is skipped.
 INSERT INTO queue_jobs (seq, enqueued_at_us, payload)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])
+ON CONFLICT (seq) DO NOTHING
 
 -- name: claim
 -- One round trip: lock up to {batch} pending rows nobody else holds, then lease them.
@@ -48,8 +53,13 @@ WHERE q.id = next.id
 RETURNING q.id, q.seq, q.enqueued_at_us, q.attempts, q.payload
 
 -- name: complete
-UPDATE queue_jobs SET status = 'completed', completed_at = now()
-WHERE id = ANY($1::bigint[])
+-- Fenced: only rows this worker still holds ($2 the attempts it claimed them at). A lease
+-- that ran out was put back (pending) or taken again (attempts + 1): that completion is
+-- refused and counted late. Returns the ids completed.
+UPDATE queue_jobs q SET status = 'completed', completed_at = now()
+FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)
+WHERE q.id = c.id AND q.status = 'processing' AND q.attempts = c.attempts
+RETURNING q.id
 
 -- name: reap
 -- Leases older than the visibility timeout ($1 seconds) go back to pending.
@@ -67,6 +77,11 @@ SELECT count(*) FILTER (WHERE status = 'pending'),
        count(*) FILTER (WHERE status = 'completed'),
        count(*)
 FROM queue_jobs
+
+-- name: snapshot
+-- Every job by seq, once at the end of a process: left (with its intended enqueue time)
+-- or completed.
+SELECT seq, enqueued_at_us, status = 'completed' FROM queue_jobs
 
 -- name: reset
 TRUNCATE queue_jobs RESTART IDENTITY

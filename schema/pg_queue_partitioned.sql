@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS queue_jobs_part (
 -- Partitioned indexes: every child gets its own copy.
 CREATE INDEX IF NOT EXISTS queue_jobs_part_pending ON queue_jobs_part (id) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS queue_jobs_part_leased ON queue_jobs_part (leased_at) WHERE status = 'processing';
+-- One row per sequence number (part is seq % N, so (part, seq) is unique exactly when seq
+-- is; a unique index of a partitioned table must hold the partition key).
+CREATE UNIQUE INDEX IF NOT EXISTS queue_jobs_part_seq ON queue_jobs_part (part, seq);
 
 DO $$
 DECLARE
@@ -47,6 +50,7 @@ $$;
 INSERT INTO queue_jobs_part (part, seq, enqueued_at_us, payload)
 SELECT (u.seq % $4::bigint)::smallint, u.seq, u.t, u.p
 FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS u(seq, t, p)
+ON CONFLICT (part, seq) DO NOTHING
 
 -- name: claim_home
 -- The worker's home child table, queried directly: no partition routing at all.
@@ -79,9 +83,13 @@ WHERE q.part = next.part AND q.id = next.id
 RETURNING q.id, q.part, q.seq, q.enqueued_at_us, q.attempts, q.payload
 
 -- name: complete
--- $1 prunes to one child table at execution time.
-UPDATE queue_jobs_part SET status = 'completed', completed_at = now()
-WHERE part = $1::smallint AND id = ANY($2::bigint[])
+-- $1 prunes to one child table at execution time. Fenced as in pg_queue_basic.sql: only
+-- rows still held at the attempts they were claimed at ($3); returns the ids completed.
+UPDATE queue_jobs_part q SET status = 'completed', completed_at = now()
+FROM unnest($2::bigint[], $3::int[]) AS c(id, attempts)
+WHERE q.part = $1::smallint AND q.id = c.id
+  AND q.status = 'processing' AND q.attempts = c.attempts
+RETURNING q.id
 
 -- name: reap
 UPDATE queue_jobs_part SET status = 'pending', leased_at = NULL
@@ -97,6 +105,9 @@ SELECT count(*) FILTER (WHERE status = 'pending'),
        count(*) FILTER (WHERE status = 'completed'),
        count(*)
 FROM queue_jobs_part
+
+-- name: snapshot
+SELECT seq, enqueued_at_us, status = 'completed' FROM queue_jobs_part
 
 -- name: partition_count
 SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass('queue_jobs_part')

@@ -47,6 +47,10 @@ impl SqlFile {
 
     /// A named statement. Names are fixed in the code and checked by the tests below,
     /// so a missing one is a build defect, not a user error.
+    pub fn try_get(&self, name: &str) -> Option<&str> {
+        self.statements.get(name).map(String::as_str)
+    }
+
     pub fn get(&self, name: &str) -> &str {
         self.statements
             .get(name)

@@ -87,8 +87,8 @@ fn quick_suite_gives_three_tables_findings_and_twelve_rows() {
         "says throughput cannot rank below capacity"
     );
     assert!(
-        text.contains("pgbench alone ran at"),
-        "answers question 1 with numbers"
+        text.contains("tps beside the queue against") && text.contains("alone ("),
+        "answers question 1 with numbers, against pgbench alone right before each test"
     );
 
     let rows = rows(out.path());
@@ -114,7 +114,7 @@ fn quick_suite_gives_three_tables_findings_and_twelve_rows() {
         );
         if r.scenario == "load" {
             assert!(
-                r.pgbench_tps.is_some() && r.pgbench_baseline_tps.is_some(),
+                r.pgbench_tps.is_some() && r.pgbench_alone_tps.is_some(),
                 "{}",
                 r.test
             );
@@ -136,7 +136,7 @@ fn quick_suite_gives_three_tables_findings_and_twelve_rows() {
     )
     .expect("json");
     assert_eq!(json["format"], "qbench.summary");
-    assert_eq!(json["version"], 1);
+    assert_eq!(json["version"], 2);
     assert_eq!(json["tests"].as_array().expect("tests").len(), 12);
     assert_eq!(json["findings"].as_array().expect("findings").len(), 5);
     let header = std::fs::read_to_string(out.path().join("summary.csv")).expect("csv");
@@ -272,6 +272,7 @@ fn damaged_copy(file: &str, damage: impl Fn(&str) -> String) -> tempfile::TempDi
         "metrics.jsonl",
         "system.csv",
         "valkey_stats.csv",
+        "audit.json",
     ] {
         let name = format!("valkey_cold_{f}");
         let text = std::fs::read_to_string(src.join(&name)).expect("fixture");

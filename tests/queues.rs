@@ -1,5 +1,7 @@
 //! The four designs against real servers: exactly-once delivery under concurrency,
-//! empty-queue answers, redelivery after a dead worker, exact depth and reset.
+//! empty-queue answers, redelivery after a dead worker, exact depth and reset, and what the
+//! audit by identity relies on: unique sequence blocks, idempotent enqueue, fenced
+//! completion and a snapshot by seq.
 
 mod common;
 
@@ -47,7 +49,7 @@ async fn exactly_once(kind: QueueKind) {
             let mut prod = q.producer().await.expect("producer");
             let all = jobs(p * PER_PRODUCER..(p + 1) * PER_PRODUCER);
             for chunk in all.chunks(7) {
-                prod.enqueue(chunk).await.expect("enqueue");
+                prod.enqueue(chunk, false).await.expect("enqueue");
             }
         }));
     }
@@ -115,7 +117,7 @@ async fn dead_worker_job_is_redelivered(kind: QueueKind) {
     q.producer()
         .await
         .expect("producer")
-        .enqueue(&jobs(0..1))
+        .enqueue(&jobs(0..1), false)
         .await
         .expect("enqueue");
     {
@@ -167,7 +169,7 @@ async fn depth_is_exact_and_reset_empties(kind: QueueKind) {
     q.producer()
         .await
         .expect("producer")
-        .enqueue(&jobs(0..10))
+        .enqueue(&jobs(0..10), false)
         .await
         .expect("enqueue");
     assert_eq!(q.depth().await.expect("depth"), 10);
@@ -196,10 +198,143 @@ async fn depth_is_exact_and_reset_empties(kind: QueueKind) {
     q.producer()
         .await
         .expect("producer")
-        .enqueue(&jobs(0..2))
+        .enqueue(&jobs(0..2), false)
         .await
         .expect("enqueue");
     assert_eq!(q.depth().await.expect("depth"), 2);
+}
+
+/// Blocks of sequence numbers from concurrent producers never overlap, and a reset keeps
+/// the counter: numbers stay unique across runs.
+async fn sequence_blocks_are_unique(kind: QueueKind) {
+    let q = open(kind, "seqblocks", |_| {}).await;
+    let mut tasks = vec![];
+    for _ in 0..3 {
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut starts = vec![];
+            for _ in 0..20 {
+                starts.push(q.allocate(100).await.expect("allocate"));
+            }
+            starts
+        }));
+    }
+    let mut starts = vec![];
+    for t in tasks {
+        starts.extend(t.await.expect("task"));
+    }
+    starts.sort_unstable();
+    assert!(
+        starts.windows(2).all(|w| w[1] >= w[0] + 100),
+        "{kind}: blocks overlap: {starts:?}"
+    );
+    let before = *starts.last().expect("blocks");
+    q.reset().await.expect("reset");
+    let after = q.allocate(1).await.expect("allocate after reset");
+    assert!(
+        after >= before + 100,
+        "{kind}: {after} reuses numbers below {}",
+        before + 100
+    );
+}
+
+/// An enqueue retried after an error of unknown outcome adds nothing twice, also when
+/// the first copy was already claimed and completed.
+async fn a_retried_enqueue_adds_nothing_twice(kind: QueueKind) {
+    let q = open(kind, "retry", |c| c.benchmark.dequeue_batch = 10).await;
+    let first = q.allocate(5).await.expect("allocate");
+    let batch = jobs(first..first + 5);
+    let mut p = q.producer().await.expect("producer");
+    p.enqueue(&batch, false).await.expect("enqueue");
+    p.enqueue(&batch, true).await.expect("retry");
+    assert_eq!(
+        q.depth().await.expect("depth"),
+        5,
+        "{kind}: the retry added nothing"
+    );
+    let mut c = q.consumer(0).await.expect("consumer");
+    let mut done = 0;
+    while done < 5 {
+        let got = c.claim().await.expect("claim");
+        done += got.len();
+        assert!(c.complete(got).await.expect("complete").is_empty());
+    }
+    p.enqueue(&batch, true).await.expect("a late retry");
+    assert_eq!(
+        q.depth().await.expect("depth"),
+        0,
+        "{kind}: completed jobs are not added again"
+    );
+}
+
+/// The queue read by seq: what is left (with its intended times) and what it completed.
+async fn the_snapshot_names_jobs_by_seq(kind: QueueKind) {
+    let q = open(kind, "snap", |c| c.benchmark.dequeue_batch = 2).await;
+    let first = q.allocate(5).await.expect("allocate");
+    let batch = jobs(first..first + 5);
+    q.producer()
+        .await
+        .expect("producer")
+        .enqueue(&batch, false)
+        .await
+        .expect("enqueue");
+    let mut c = q.consumer(0).await.expect("consumer");
+    let got = c.claim().await.expect("claim");
+    let done: Vec<i64> = got.iter().map(|j| j.seq).collect();
+    c.complete(got).await.expect("complete");
+    let snap = q.snapshot().await.expect("snapshot");
+    let mut completed = snap.completed.clone();
+    completed.sort_unstable();
+    let mut want_done = done.clone();
+    want_done.sort_unstable();
+    assert_eq!(completed, want_done, "{kind}");
+    let mut left = snap.left.clone();
+    left.sort_unstable();
+    let want_left: Vec<(i64, i64)> = batch
+        .iter()
+        .filter(|j| !done.contains(&j.seq))
+        .map(|j| (j.seq, j.enqueued_at_us))
+        .collect();
+    assert_eq!(left, want_left, "{kind}");
+}
+
+/// A worker whose lease ran out (the reaper handed the job on) completes too late: the
+/// queue refuses it, and the job is completed once, by the worker that holds it now.
+async fn a_completion_after_the_lease_is_refused(kind: QueueKind) {
+    let q = open(kind, "late", |c| c.benchmark.visibility_timeout_s = 0.5).await;
+    let first = q.allocate(1).await.expect("allocate");
+    q.producer()
+        .await
+        .expect("producer")
+        .enqueue(&jobs(first..first + 1), false)
+        .await
+        .expect("enqueue");
+    let mut slow = q.consumer(0).await.expect("consumer");
+    let held = slow.claim().await.expect("claim");
+    assert_eq!(held.len(), 1);
+    let mut other = q.consumer(1).await.expect("consumer");
+    let started = Instant::now();
+    let again = loop {
+        q.reap().await.expect("reap");
+        let got = other.claim().await.expect("claim");
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{kind}: never redelivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let late = slow.complete(held).await.expect("complete");
+    assert_eq!(late, vec![first], "{kind}: the late completion is refused");
+    assert!(other.complete(again).await.expect("complete").is_empty());
+    let st = q.state().await.expect("state");
+    assert_eq!(
+        (st.completed, st.pending, st.in_flight),
+        (1, 0, 0),
+        "{kind}: {st:?}"
+    );
 }
 
 macro_rules! for_each_design {
@@ -215,8 +350,29 @@ for_each_design!(
     exactly_once,
     empty_queue_answers_quickly,
     dead_worker_job_is_redelivered,
-    depth_is_exact_and_reset_empties
+    depth_is_exact_and_reset_empties,
+    sequence_blocks_are_unique,
+    a_retried_enqueue_adds_nothing_twice,
+    the_snapshot_names_jobs_by_seq
 );
+
+// delete_returning holds its claim in an open transaction: a lease cannot run out, and
+// a second delivery happens only after the first rolled back (see dead_worker_…).
+mod lease_fencing {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn skip_locked() {
+        super::a_completion_after_the_lease_is_refused(qbench::queue::QueueKind::SkipLocked).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partitioned() {
+        super::a_completion_after_the_lease_is_refused(qbench::queue::QueueKind::Partitioned).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn valkey_streams() {
+        super::a_completion_after_the_lease_is_refused(qbench::queue::QueueKind::ValkeyStreams)
+            .await
+    }
+}
 
 #[tokio::test]
 async fn partitioned_spreads_jobs_and_steals() {
@@ -228,7 +384,7 @@ async fn partitioned_spreads_jobs_and_steals() {
     q.producer()
         .await
         .expect("producer")
-        .enqueue(&jobs(0..8))
+        .enqueue(&jobs(0..8), false)
         .await
         .expect("enqueue");
     // Worker 1 (home partition 1) drains its home first, then steals the rest.
@@ -273,7 +429,7 @@ async fn skip_locked_status_column_shows_all_three_states() {
     q.producer()
         .await
         .expect("producer")
-        .enqueue(&jobs(0..3))
+        .enqueue(&jobs(0..3), false)
         .await
         .expect("enqueue");
     let mut c = q.consumer(0).await.expect("consumer");

@@ -30,22 +30,39 @@ async fn killed_worker_loses_nothing(kind: QueueKind) {
     let q = queue::open(kind, &cfg).await.expect("open");
     q.setup(true).await.expect("setup");
     let file = common::config_file(&cfg);
-    let work = [
-        "work",
-        "--queue",
-        kind.name(),
-        "--workers",
-        "4",
-        "--processing-ms",
-        "20",
-        "--until-idle",
-        "4",
-        "--json",
-    ];
+    // Every process writes its files into one folder: `analyze` then judges the audit
+    // by identity across them (the killed worker leaves only `.partial` files, and its
+    // completions are found in the queue's own record).
+    let dir = tempfile::tempdir().expect("dir");
+    let out_dir = dir.path().to_str().expect("utf8");
+    let work = |instance: &'static str| {
+        [
+            "work",
+            "--queue",
+            kind.name(),
+            "--workers",
+            "4",
+            "--processing-ms",
+            "20",
+            "--until-idle",
+            "4",
+            "--json",
+            "--out",
+            out_dir,
+            "--name",
+            "k",
+            "--instance",
+            instance,
+        ]
+        .map(String::from)
+    };
+    fn args(a: &[String]) -> Vec<&str> {
+        a.iter().map(String::as_str).collect()
+    }
     // The doomed worker runs alone until it is seen holding jobs with more waiting behind
     // them; only then is it killed, and only then does the survivor start. A fixed sleep
     // here failed on a fresh 2-core machine: the debug build had not claimed anything yet.
-    let mut doomed = spawn(file.path(), &work);
+    let mut doomed = spawn(file.path(), &args(&work("doomed")));
     let producer = spawn(
         file.path(),
         &[
@@ -57,6 +74,10 @@ async fn killed_worker_loses_nothing(kind: QueueKind) {
             "--rate",
             "300",
             "--json",
+            "--out",
+            out_dir,
+            "--name",
+            "k",
         ],
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -78,7 +99,7 @@ async fn killed_worker_loses_nothing(kind: QueueKind) {
     doomed.kill().expect("kill -9"); // SIGKILL
     let killed_at = epoch_now();
     let _ = doomed.wait();
-    let survivor = spawn(file.path(), &work);
+    let survivor = spawn(file.path(), &args(&work("survivor")));
     let p = producer.wait_with_output().expect("producer");
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
     let s = survivor.wait_with_output().expect("survivor");
@@ -88,8 +109,28 @@ async fn killed_worker_loses_nothing(kind: QueueKind) {
         String::from_utf8_lossy(&s.stderr)
     );
     let out: Value = serde_json::from_slice(&s.stdout).expect("json");
-    assert_eq!(out["lost"], 0, "{kind}: {out}");
     assert_eq!(out["left_in_queue"], 0, "{kind}: {out}");
+    let a = common::run_qbench(
+        &[
+            "analyze",
+            "--results",
+            out_dir,
+            "--output",
+            &format!("{out_dir}/analysis"),
+        ],
+        &[],
+    );
+    assert!(
+        a.status.success(),
+        "{kind}: {}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    let row = common::summary_rows(&dir.path().join("analysis"))
+        .pop()
+        .expect("one row");
+    assert_eq!(row.audit, "exact", "{kind}: {}", row.audit_note);
+    assert_eq!((row.lost, row.duplicated), (Some(0), Some(0)), "{kind}");
+    assert_eq!(row.produced, Some(600), "{kind}");
 
     // The tables (or the stream) show every job done exactly where the design puts it.
     let st = q.state().await.expect("state");

@@ -49,6 +49,8 @@ async fn the_password_appears_nowhere() {
     cfg.benchmark.production_duration = 2.0;
     cfg.benchmark.production_rate = qbench::config::Rate::Fixed(100.0);
     cfg.benchmark.num_workers = 4;
+    // The load scenario warms up like warm does: keep it short.
+    cfg.benchmark.warmup_duration = 1.0;
     cfg.pgbench.scale = 1;
     cfg.pgbench.clients = 2;
     let servers = LocalServers::start(&cfg, false)

@@ -1,115 +1,8 @@
 //! Red flags per test, comparability of hosts, and the answers to the seed's five research
 //! questions — with the measured numbers, and saying so when the data cannot answer.
 
-use super::load::Folder;
 use crate::format::durability::{Durability, Tier};
 use crate::format::summary::{best_pg, Finding, Row};
-
-/// The seed's red flags, plus what makes a row untrustworthy.
-pub fn red_flags(rows: &mut [Row], missing: &[(String, Vec<String>)]) {
-    let snapshot: Vec<Row> = rows.to_vec();
-    for r in rows.iter_mut() {
-        let mut flags: Vec<String> = vec![];
-        if !r.complete {
-            flags.push("incomplete (interrupted or failed): left out of the findings".into());
-        }
-        if let Some(l) = r.lost.filter(|l| *l > 0) {
-            flags.push(format!("{l} job(s) LOST"));
-        }
-        if r.scenario == "load" {
-            let reference = ["warm", "cold"].iter().find_map(|sc| {
-                snapshot
-                    .iter()
-                    .find(|o| o.queue == r.queue && o.scenario == *sc && o.complete)
-            });
-            if let (Some(refr), Some(t)) = (reference, r.throughput_jobs_s) {
-                if let Some(base) = refr.throughput_jobs_s.filter(|b| *b > 0.0) {
-                    if t < 0.5 * base {
-                        flags.push(format!(
-                            "throughput {:.0}% lower under load ({t:.0} vs {base:.0} jobs/s {})",
-                            (1.0 - t / base) * 100.0,
-                            refr.scenario
-                        ));
-                    }
-                }
-            }
-        }
-        if let (Some(p50), Some(p99)) = (r.p50_ms, r.p99_ms) {
-            if p50 > 0.0 && p99 > 10.0 * p50 {
-                flags.push(format!(
-                    "p99 is {:.0}× p50 ({p99:.1} vs {p50:.1} ms): queueing",
-                    p99 / p50
-                ));
-            }
-        }
-        if let Some(c) = r.cpu_pct.filter(|c| *c >= 95.0) {
-            flags.push(format!(
-                "CPU at 100% (machine average {c:.0}%): bottlenecked"
-            ));
-        }
-        if r.p50_ms.is_none() {
-            flags.push("missing metrics: no completed job was measured".into());
-        }
-        if let Some((_, m)) = missing.iter().find(|(t, _)| *t == r.test) {
-            if !m.is_empty() {
-                flags.push(format!("missing metrics: {}", m.join(", ")));
-            }
-        }
-        if let Some(left) = r.left_in_queue.filter(|l| *l > 0) {
-            flags.push(format!("{left} job(s) not drained when the test ended"));
-        }
-        r.red_flags = flags.join("; ");
-    }
-}
-
-/// Differences between the hosts behind the folders; the seed requires identical VMs.
-pub fn comparability(folders: &[Folder]) -> Vec<String> {
-    let mut hosts = vec![];
-    for f in folders {
-        for g in &f.tests {
-            for p in &g.parts {
-                let h = &p.manifest.host;
-                let key = (
-                    p.manifest.backend.as_str(),
-                    h.hostname.clone(),
-                    h.cpu_model.clone(),
-                    h.logical_cores,
-                    h.memory_mb,
-                );
-                if !hosts.contains(&key) {
-                    hosts.push(key);
-                }
-            }
-        }
-    }
-    let mut out = vec![];
-    let pg: Vec<_> = hosts.iter().filter(|h| h.0 == "postgresql").collect();
-    let vk: Vec<_> = hosts.iter().filter(|h| h.0 == "valkey").collect();
-    for a in &pg {
-        for b in &vk {
-            let mut diffs = vec![];
-            if a.2 != b.2 {
-                diffs.push(format!("CPU {:?} vs {:?}", a.2, b.2));
-            }
-            if a.3 != b.3 {
-                diffs.push(format!("{} vs {} cores", a.3, b.3));
-            }
-            let (ma, mb) = (a.4 as f64, b.4 as f64);
-            if (ma - mb).abs() > 0.05 * ma.max(mb) {
-                diffs.push(format!("{} vs {} MB of memory", a.4, b.4));
-            }
-            if !diffs.is_empty() {
-                out.push(format!(
-                    "the PostgreSQL results ({}) and the Valkey results ({}) come from different machines: {}; the seed requires identical VMs, so the comparison mixes hardware with design",
-                    a.1,
-                    b.1,
-                    diffs.join(", ")
-                ));
-            }
-        }
-    }
-    out
-}
 
 pub const QUESTIONS: [&str; 5] = [
     "1. Does Valkey Streams reduce database contention compared to DB queues?",
@@ -127,6 +20,11 @@ fn find<'a>(rows: &'a [&Row], queue: &str, scenario: &str) -> Option<&'a Row> {
 
 fn ms(v: Option<f64>) -> String {
     crate::text::ms_unit(v, 1)
+}
+
+/// CPU in cores (1 = one core busy), as findings print it.
+fn cores(v: Option<f64>) -> String {
+    v.map_or("-".into(), |c| format!("{c:.2} cores"))
 }
 
 /// The PostgreSQL designs among the rows, in their order.
@@ -147,46 +45,22 @@ fn valkey_design<'a>(rows: &[&'a Row]) -> Option<&'a str> {
         .map(|r| r.queue.as_str())
 }
 
-/// The findings, from complete rows only.
+/// The findings. Rankings and latency comparisons take comparable rows only (complete,
+/// every job accounted for once, drained, not saturated); saturated rows still count for
+/// throughput.
 pub fn findings(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
-    let rows: Vec<&Row> = all.iter().filter(|r| r.complete).collect();
-    let mut caveats = vec![];
-    let incomplete: Vec<&str> = all
+    let rows: Vec<&Row> = all.iter().filter(|r| r.comparable()).collect();
+    let throughput_rows: Vec<&Row> = all
         .iter()
-        .filter(|r| !r.complete)
-        .map(|r| r.test.as_str())
+        .filter(|r| r.complete && r.lost.unwrap_or(0) == 0 && r.duplicated.unwrap_or(0) == 0)
         .collect();
-    if !incomplete.is_empty() {
-        caveats.push(format!(
-            "left out as incomplete: {} (re-run them: run-suite skips finished tests)",
-            incomplete.join(", ")
-        ));
-    }
-    if rows.iter().any(|r| r.smoke) {
+    let mut caveats = left_out(all);
+    if all.iter().any(|r| r.smoke) {
         caveats.push(
             "the data comes from smoke runs (--quick: seconds per test): fit to check the tool, not to decide anything".into(),
         );
     }
-    let below = rows.iter().filter(|r| r.offered_rate.is_some()).all(|r| {
-        match (r.offered_rate, r.capacity_jobs_s) {
-            (Some(o), Some(c)) => o <= c,
-            _ => true,
-        }
-    });
-    let offered = rows
-        .iter()
-        .find_map(|r| r.offered_rate.zip(r.capacity_jobs_s));
-    if let Some((o, c)) = offered {
-        if below {
-            caveats.push(format!(
-                "the offered load ({o:.0} jobs/s) was below the workers' capacity ({c:.0} jobs/s): every design's throughput equals the offered rate by construction, so throughput cannot rank them; latency and resource use can"
-            ));
-        } else {
-            caveats.push(format!(
-                "the offered load ({o:.0} jobs/s) exceeded the workers' capacity ({c:.0} jobs/s): queues grew during the tests and latency partly measures the tests' length"
-            ));
-        }
-    }
+    let below = capacity_caveat(&rows, all, &mut caveats);
     if let Some(c) = durability(&rows) {
         caveats.push(c);
     }
@@ -195,7 +69,7 @@ pub fn findings(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
     let answers = [
         contention(&rows),
         tail_under_load(&rows),
-        valkey_throughput(&rows, below),
+        valkey_throughput(&throughput_rows, below),
         best_pg_design(&rows),
         gap(&rows),
     ];
@@ -210,6 +84,72 @@ pub fn findings(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
     (out, caveats)
 }
 
+/// What was left out of the findings, and why.
+fn left_out(all: &[Row]) -> Vec<String> {
+    let mut out = vec![];
+    let names = |f: &dyn Fn(&Row) -> bool| {
+        all.iter()
+            .filter(|r| f(r))
+            .map(|r| r.test.as_str())
+            .collect::<Vec<_>>()
+    };
+    let incomplete = names(&|r| !r.complete);
+    if !incomplete.is_empty() {
+        out.push(format!(
+            "left out as incomplete: {} (re-run them: run-suite skips finished tests)",
+            incomplete.join(", ")
+        ));
+    }
+    let unaccounted = names(&|r| {
+        r.complete
+            && (r.lost.unwrap_or(0) > 0
+                || r.duplicated.unwrap_or(0) > 0
+                || r.left_in_queue.unwrap_or(0) > 0
+                || r.audit == "inconclusive")
+    });
+    if !unaccounted.is_empty() {
+        out.push(format!(
+            "left out because not every job was completed exactly once (lost, duplicated, undrained or unknown): {}",
+            unaccounted.join(", ")
+        ));
+    }
+    let saturated = names(&|r| r.complete && !r.saturated.is_empty());
+    if !saturated.is_empty() {
+        out.push(format!(
+            "saturated, so kept out of latency comparisons and rankings (their latency measures the backlog): {}",
+            saturated.join(", ")
+        ));
+    }
+    out
+}
+
+/// Whether the comparable rows were offered less than their workers' capacity, and the
+/// caveat that goes with it. Never says "by construction" of a saturated row.
+fn capacity_caveat(rows: &[&Row], all: &[Row], caveats: &mut Vec<String>) -> bool {
+    let below = rows
+        .iter()
+        .all(|r| match (r.offered_rate, r.capacity_jobs_s) {
+            (Some(o), Some(c)) => o <= c,
+            _ => true,
+        });
+    let offered = rows
+        .iter()
+        .find_map(|r| r.offered_rate.zip(r.capacity_jobs_s));
+    let any_saturated = all.iter().any(|r| r.complete && !r.saturated.is_empty());
+    if let Some((o, c)) = offered {
+        if below && !any_saturated {
+            caveats.push(format!(
+                "the offered load ({o:.0} jobs/s) was below the workers' capacity ({c:.0} jobs/s): every design's throughput equals the offered rate by construction, so throughput cannot rank them; latency and resource use can"
+            ));
+        } else if !below {
+            caveats.push(format!(
+                "the offered load ({o:.0} jobs/s) exceeded the workers' capacity ({c:.0} jobs/s): queues grew during the tests and latency partly measures the tests' length"
+            ));
+        }
+    }
+    below && !any_saturated
+}
+
 fn contention(rows: &[&Row]) -> String {
     let loads: Vec<&Row> = rows
         .iter()
@@ -219,25 +159,25 @@ fn contention(rows: &[&Row]) -> String {
     if loads.is_empty() {
         return "Cannot answer: there is no load scenario with pgbench measurements.".into();
     }
-    let Some(base) = loads.iter().find_map(|r| r.pgbench_baseline_tps) else {
-        return "Cannot answer: there is no pgbench baseline (pgbench alone) to compare with."
+    if loads.iter().all(|r| r.pgbench_alone_tps.is_none()) {
+        return "Cannot answer: pgbench was not measured alone (its baseline right before each load test) to compare with."
             .into();
-    };
+    }
+    // Each load test has its own pgbench-alone run right before it, as long as the test.
     let parts: Vec<String> = loads
         .iter()
         .map(|r| {
             format!(
-                "{} {:.0} tps ({:+.1}%)",
+                "{} {:.0} tps beside the queue against {} alone ({:+.1}%)",
                 r.queue,
                 r.pgbench_tps.unwrap_or(0.0),
+                r.pgbench_alone_tps
+                    .map_or("-".into(), |b| format!("{b:.0}")),
                 r.pgbench_tps_change_pct.unwrap_or(0.0)
             )
         })
         .collect();
-    let mut s = format!(
-        "pgbench alone ran at {base:.0} tps. Beside each queue it ran at: {}.",
-        parts.join("; ")
-    );
+    let mut s = format!("pgbench ran at: {}.", parts.join("; "));
     let vk = loads.iter().find(|r| r.backend == "valkey");
     let best_pg = loads
         .iter()
@@ -354,7 +294,7 @@ fn best_pg_design(rows: &[&Row]) -> String {
                     r.queue,
                     ms(r.p99_ms),
                     r.throughput_jobs_s.unwrap_or(0.0),
-                    r.server_cpu_pct.map_or("-".into(), |c| format!("{c:.0}%"))
+                    cores(r.server_cores)
                 ))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -403,8 +343,8 @@ fn gap(rows: &[&Row]) -> String {
         ratio(p.p99_ms, v.p99_ms),
         p.throughput_jobs_s.unwrap_or(0.0),
         v.throughput_jobs_s.unwrap_or(0.0),
-        p.server_cpu_pct.map_or("-".into(), |c| format!("{c:.0}%")),
-        v.server_cpu_pct.map_or("-".into(), |c| format!("{c:.0}%")),
+        cores(p.server_cores),
+        cores(v.server_cores),
     )
 }
 
@@ -450,6 +390,7 @@ fn durability(rows: &[&Row]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::flags::red_flags;
     use super::*;
 
     const VK: &str = "valkey_streams";
@@ -488,7 +429,7 @@ mod tests {
         for want in [
             "60% lower under load",
             "15× p50",
-            "CPU at 100%",
+            "CPU at 99% of all cores",
             "3 job(s) LOST",
             "missing metrics: system.csv",
         ] {

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::error::UsageError;
-use crate::format::baseline::BaselineManifest;
+use crate::format::audit::{read_audit, AuditFile, Judgement};
 use crate::format::hlog;
 use crate::format::manifest::Manifest;
 pub use crate::format::metrics::parse_metrics;
 use crate::format::metrics::{read_metrics, IntervalLine, Summary};
 pub use crate::format::read::parse_csv;
-use crate::format::read::{bad, read_csv, read_manifest, AnyManifest};
+use crate::format::read::{bad, read_csv, read_manifest};
 use crate::format::system;
 use crate::stats::{HistSet, Metric};
 
@@ -25,6 +25,7 @@ pub struct Part {
     pub manifest_path: PathBuf,
     pub intervals: Vec<IntervalLine>,
     pub summary: Summary,
+    pub audit: AuditFile,
     pub system: Option<Vec<system::Row>>,
     pub missing: Vec<String>,
 }
@@ -35,15 +36,17 @@ pub struct TestGroup {
     pub folder: PathBuf,
     pub test: String,
     pub parts: Vec<Part>,
-    /// All intervals of all parts, summed per metric: exact, never averaged.
+    /// All intervals of all parts, summed per metric: exact, never averaged. Censored
+    /// samples come from the process that looked at the queue last only.
     pub latency: HistSet,
+    /// The audit by identity over every part.
+    pub audit: Judgement,
 }
 
 #[derive(Debug, Default)]
 pub struct Folder {
     pub path: PathBuf,
     pub tests: Vec<TestGroup>,
-    pub baseline: Option<BaselineManifest>,
 }
 
 fn read_part(folder: &Path, manifest_path: PathBuf, manifest: Manifest) -> Result<Part> {
@@ -59,6 +62,11 @@ fn read_part(folder: &Path, manifest_path: PathBuf, manifest: Manifest) -> Resul
         return Err(bad(&metrics, "is missing (named by its manifest)"));
     }
     let (intervals, summary) = read_metrics(&metrics)?;
+    let audit_path = file("audit.json");
+    if !audit_path.exists() {
+        return Err(bad(&audit_path, "is missing (named by its manifest)"));
+    }
+    let audit = read_audit(&audit_path, &manifest.run_id)?;
     let mut missing = vec![];
     let sys_path = file("system.csv");
     let system = if sys_path.exists() {
@@ -87,6 +95,7 @@ fn read_part(folder: &Path, manifest_path: PathBuf, manifest: Manifest) -> Resul
         manifest_path,
         intervals,
         summary,
+        audit,
         system,
         missing,
     })
@@ -127,56 +136,66 @@ pub fn read_folder(path: &Path) -> Result<Folder> {
     };
     let mut groups: BTreeMap<String, Vec<Part>> = BTreeMap::new();
     for mp in names {
-        match read_manifest(&mp)? {
-            AnyManifest::Baseline(b) => folder.baseline = Some(*b),
-            AnyManifest::Test(manifest) => {
-                let part = read_part(path, mp, *manifest)?;
-                groups
-                    .entry(part.manifest.test.clone())
-                    .or_default()
-                    .push(part);
-            }
-        }
+        let manifest = read_manifest(&mp)?;
+        let part = read_part(path, mp, manifest)?;
+        groups
+            .entry(part.manifest.test.clone())
+            .or_default()
+            .push(part);
     }
     for (test, parts) in groups {
+        let last = super::audit::last_look(&parts);
         let mut latency = HistSet::default();
-        for p in &parts {
-            let hl = p.manifest_path.with_file_name(
-                p.manifest_path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .map(|n| n.replace("_manifest.json", "_latency.hlog"))
-                    .unwrap_or_default(),
-            );
-            if !hl.exists() {
-                return Err(bad(&hl, "is missing (named by its manifest)"));
-            }
-            let mut e2e = 0u64;
-            for iv in hlog::read(&hl)? {
-                if let Some(m) = iv.metric {
-                    e2e += u64::from(m == Metric::E2e) * iv.histogram.len();
-                    merge(&mut latency, m, &iv.histogram, &hl)?;
-                }
-            }
-            // Every completion is recorded; a shortfall means intervals were cut off.
-            let completed = p.summary.completed.unwrap_or(0);
-            if e2e < completed {
-                return Err(bad(
-                    &hl,
-                    format!(
-                        "holds {e2e} end-to-end latencies but the test completed {completed} jobs: the file is truncated"
-                    ),
-                ));
-            }
+        for (i, p) in parts.iter().enumerate() {
+            merge_hlog(&mut latency, p, Some(i) == last)?;
         }
+        let audit = super::audit::merge(&parts, last);
         folder.tests.push(TestGroup {
             folder: path.to_path_buf(),
             test,
             parts,
             latency,
+            audit,
         });
     }
     Ok(folder)
+}
+
+/// Adds one process's `.hlog` into the test's histograms, checking it against its summary.
+fn merge_hlog(latency: &mut HistSet, p: &Part, last_look: bool) -> Result<()> {
+    let hl = p.manifest_path.with_file_name(
+        p.manifest_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| n.replace("_manifest.json", "_latency.hlog"))
+            .unwrap_or_default(),
+    );
+    if !hl.exists() {
+        return Err(bad(&hl, "is missing (named by its manifest)"));
+    }
+    let mut e2e = 0u64;
+    for iv in hlog::read(&hl)? {
+        match iv.metric {
+            // What was left is judged once, from the last look at the queue.
+            Some(Metric::E2eCensored) if !last_look => {}
+            Some(m) => {
+                e2e += u64::from(m == Metric::E2e) * iv.histogram.len();
+                merge(latency, m, &iv.histogram, &hl)?;
+            }
+            None => {}
+        }
+    }
+    // Every completion is recorded; a shortfall means intervals were cut off.
+    let completed = p.summary.completed.unwrap_or(0);
+    if e2e < completed {
+        return Err(bad(
+            &hl,
+            format!(
+                "holds {e2e} end-to-end latencies but the test completed {completed} jobs: the file is truncated"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn merge(

@@ -1,7 +1,9 @@
 //! `analyze`: result folders in, per-test rows, red flags and findings out.
 //! Reads files only; never opens a connection.
 
+pub mod audit;
 pub mod findings;
+pub mod flags;
 pub mod load;
 pub mod report;
 pub mod summary;
@@ -22,7 +24,7 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     let mut missing = vec![];
     for f in &read {
         for g in &f.tests {
-            rows.push(summary::row(g, f));
+            rows.push(summary::row(g));
             missing.push((
                 g.test.clone(),
                 g.parts.iter().flat_map(|p| p.missing.clone()).collect(),
@@ -30,14 +32,14 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
         }
     }
     rows.sort_by_key(|r| (order(&r.queue), scenario_order(&r.scenario), r.test.clone()));
-    findings::red_flags(&mut rows, &missing);
+    flags::red_flags(&mut rows, &missing);
     let (findings, caveats) = findings::findings(&rows);
     Ok(Analysis {
         format: SUMMARY_FORMAT.into(),
         version: crate::format::FORMAT_VERSION,
         generated_at: crate::clock::rfc3339(std::time::SystemTime::now()),
         inputs: folders.to_vec(),
-        warnings: findings::comparability(&read),
+        warnings: flags::comparability(&read),
         caveats,
         findings,
         tests: rows,

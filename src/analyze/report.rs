@@ -30,6 +30,23 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
     out
 }
 
+/// Why a row is not compared with the others, after its line in the table.
+fn mark(r: &crate::format::summary::Row) -> String {
+    if !r.complete {
+        "  (incomplete)".into()
+    } else if r.lost.unwrap_or(0) > 0 {
+        format!("  (LOST {})", r.lost.unwrap_or(0))
+    } else if r.audit == "inconclusive" {
+        "  (audit inconclusive)".into()
+    } else if r.duplicated.unwrap_or(0) > 0 || r.left_in_queue.unwrap_or(0) > 0 {
+        "  (not exactly once)".into()
+    } else if !r.saturated.is_empty() {
+        "  (saturated)".into()
+    } else {
+        String::new()
+    }
+}
+
 pub fn render(a: &Analysis) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{DOUBLE}\nBENCHMARK RESULTS SUMMARY\n{DOUBLE}");
@@ -68,7 +85,7 @@ pub fn render(a: &Analysis) -> String {
                 num(r.p95_ms, 2),
                 num(r.p99_ms, 2),
                 num(r.cpu_pct, 1),
-                if r.complete { "" } else { "  (incomplete)" }
+                mark(r)
             );
         }
     }

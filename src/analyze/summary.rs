@@ -1,8 +1,12 @@
-//! One test's row of `summary.csv`, computed from its processes' files.
+//! One test's row of `summary.csv`, computed from its processes' files: latencies from
+//! the merged histograms, the audit by identity, CPU over the measured window, and
+//! whether the row is saturated.
 
-use super::load::{Folder, TestGroup};
+use super::load::{Part, TestGroup};
+use crate::format::audit::AuditKind;
 use crate::format::metrics::Summary;
 use crate::format::summary::Row;
+use crate::format::system;
 use crate::stats::{Metric, Percentiles};
 
 fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
@@ -15,8 +19,215 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
+fn epoch_s(rfc3339: &str) -> Option<f64> {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64())
+}
+
+/// The measured window over all parts: first claim to last completion, epoch seconds.
+fn window(parts: &[Part]) -> Option<(f64, f64)> {
+    let start = parts
+        .iter()
+        .filter_map(|p| p.summary.window_start_epoch_s)
+        .reduce(f64::min)?;
+    let end = parts
+        .iter()
+        .filter_map(|p| p.summary.window_end_epoch_s)
+        .reduce(f64::max)?;
+    (end > start).then_some((start, end))
+}
+
+/// Each part's system rows inside the measured window (all of them if it is unknown).
+fn measured_rows(parts: &[Part]) -> Vec<Vec<&system::Row>> {
+    let w = window(parts);
+    parts
+        .iter()
+        .filter_map(|p| {
+            let rows = p.system.as_ref()?;
+            let t0 = epoch_s(&p.manifest.started_at);
+            Some(
+                rows.iter()
+                    .filter(|r| match (w, t0) {
+                        (Some((a, b)), Some(t0)) => (a..=b + 1.0).contains(&(t0 + r.t_s)),
+                        _ => true,
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The highest average over any 3 consecutive seconds.
+fn peak3(v: &[f64]) -> Option<f64> {
+    if v.len() < 3 {
+        return v.iter().copied().reduce(f64::max);
+    }
+    v.windows(3)
+        .map(|w| w.iter().sum::<f64>() / 3.0)
+        .reduce(f64::max)
+}
+
+/// CPU and memory over the measured window. Machine and server figures are the same
+/// measurement in every process's file: averaged; each process's own CPU adds up.
+fn cpu(parts: &[Part], row: &mut Row) {
+    let per_part = measured_rows(parts);
+    let all: Vec<&system::Row> = per_part.iter().flatten().copied().collect();
+    let avg = |f: &dyn Fn(&system::Row) -> Option<f64>, d| {
+        mean(all.iter().filter_map(|r| f(r))).map(|v| round(v, d))
+    };
+    row.cpu_pct = avg(&|r| Some(r.cpu_pct), 1);
+    row.cpu_cores = avg(&|r| Some(r.cpu_cores), 2);
+    row.server_cpu_pct = avg(&|r| r.server_cpu_pct, 1);
+    row.server_cores = avg(&|r| r.server_cores, 2);
+    let own = |f: fn(&system::Row) -> f64, d| {
+        per_part
+            .iter()
+            .filter_map(|rows| mean(rows.iter().map(|r| f(r))))
+            .reduce(|a, b| a + b)
+            .map(|v| round(v, d))
+    };
+    row.qbench_cpu_pct = own(|r| r.qbench_cpu_pct, 1);
+    row.qbench_cores = own(|r| r.qbench_cores, 2);
+    let busiest: Vec<f64> = per_part
+        .first()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.server_busiest_thread_cores)
+                .collect()
+        })
+        .unwrap_or_default();
+    row.server_busiest_thread_cores = peak3(&busiest).map(|v| round(v, 2));
+    row.server_mem_peak_mb = all.iter().filter_map(|r| r.server_mem_mb).max();
+    row.server_mem_source = if all
+        .iter()
+        .any(|r| r.server_mem_source.as_deref() == Some("rss"))
+    {
+        "rss".into()
+    } else if all.iter().any(|r| r.server_mem_source.is_some()) {
+        "pss".into()
+    } else {
+        String::new()
+    };
+}
+
+/// The audit by identity over every part.
+fn audit(g: &TestGroup, row: &mut Row) {
+    let j = &g.audit;
+    let workers = g.parts.iter().any(|p| p.audit.completed.is_some());
+    row.audit = serde_json::to_value(j.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    row.audit_note = j.note.clone().unwrap_or_default();
+    row.lost = (j.kind == AuditKind::Exact).then_some(j.lost.len());
+    row.lost_seqs = j
+        .lost
+        .first(10)
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
+    row.duplicated = workers.then_some(j.duplicated.len() as u64);
+    row.left_in_queue = workers.then_some(j.left);
+    row.late_completions = workers.then_some(j.late);
+    row.foreign = workers.then_some(j.foreign);
+    let censored = Percentiles::of(g.latency.get(Metric::E2eCensored));
+    row.censored = workers.then(|| censored.map_or(0, |c| c.count));
+    row.censored_p99_ms = censored.map(|c| c.p99);
+    let tags = |f: fn(&Summary) -> &std::collections::BTreeMap<String, u64>| {
+        let mut all = std::collections::BTreeMap::<String, u64>::new();
+        for p in &g.parts {
+            for (t, n) in f(&p.summary) {
+                *all.entry(t.clone()).or_default() += n;
+            }
+        }
+        all.iter()
+            .map(|(t, n)| format!("{t}:{n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    row.clamped = tags(|s| &s.clamped);
+    row.negative = tags(|s| &s.negative);
+    // How far apart two processes' clocks are at least: the difference of their offsets
+    // to the server, less what their readings' round trips leave uncertain.
+    let clocks: Vec<_> = g.parts.iter().filter_map(|p| p.manifest.clock).collect();
+    row.clock_spread_ms = (clocks.len() > 1).then(|| {
+        let mut spread = 0.0f64;
+        for (i, a) in clocks.iter().enumerate() {
+            for b in &clocks[i + 1..] {
+                let apart = (a.offset_ms - b.offset_ms).abs() - (a.rtt_ms + b.rtt_ms) / 2.0;
+                spread = spread.max(apart);
+            }
+        }
+        round(spread, 3)
+    });
+}
+
+/// Completions per second while the load was steady (from 20 % to 90 % of the offered
+/// window), summed over worker processes. Unlike completed / window it does not shrink
+/// by the latency of the last jobs: in a steady state, completions match arrivals.
+fn steady_completion_rate(g: &TestGroup, duration_s: f64) -> Option<f64> {
+    let producer = g.parts.iter().find(|p| p.summary.produced.is_some())?;
+    let t0 = epoch_s(&producer.manifest.started_at)?;
+    let (a, b) = (t0 + 0.2 * duration_s, t0 + 0.9 * duration_s);
+    let (mut jobs, mut secs) = (0u64, 0.0f64);
+    for p in g.parts.iter().filter(|p| p.summary.completed.is_some()) {
+        let start = epoch_s(&p.manifest.started_at)?;
+        // Whole intervals inside the steady window only: an interval that began before
+        // the load did would count seconds without arrivals.
+        let inside: Vec<_> = p
+            .intervals
+            .iter()
+            .filter(|i| start + i.t_s - i.interval_s >= a && start + i.t_s <= b)
+            .collect();
+        jobs += inside.iter().map(|i| i.completed).sum::<u64>();
+        secs = secs.max(inside.iter().map(|i| i.interval_s).sum());
+    }
+    (secs >= 0.9).then(|| jobs as f64 / secs)
+}
+
+/// Why the row's latency measures a backlog rather than the design, if it does: while
+/// the load was steady, completions fell more than 2 % short of the offered rate; a
+/// process saw the queue grow for seconds on end; or more than a second's worth of jobs
+/// waited when producing ended.
+fn saturated(g: &TestGroup, row: &Row) -> String {
+    if row.closed_loop {
+        return String::new();
+    }
+    let (Some(o), Some(d)) = (row.offered_rate, row.duration_s) else {
+        return String::new();
+    };
+    if let Some(c) = steady_completion_rate(g, d).filter(|c| *c < 0.98 * o) {
+        return format!(
+            "completed {c:.0} jobs/s while {o:.0} were offered, {:.1}% short",
+            (1.0 - c / o) * 100.0
+        );
+    }
+    if let Some(w) = g.parts.iter().find_map(|p| p.summary.saturation.clone()) {
+        return w;
+    }
+    let at_end = g
+        .parts
+        .iter()
+        .flat_map(|p| p.intervals.iter())
+        .filter(|i| i.t_s <= d + 0.5)
+        .max_by(|a, b| a.t_s.total_cmp(&b.t_s))
+        .and_then(|i| i.depth);
+    match at_end {
+        Some(depth) if depth as f64 > o => {
+            format!(
+                "{depth} jobs were waiting when producing ended: more than a second of arrivals"
+            )
+        }
+        _ => String::new(),
+    }
+}
+
 /// Computes a test's row. Percentiles come from the merged histograms.
-pub fn row(g: &TestGroup, folder: &Folder) -> Row {
+pub fn row(g: &TestGroup) -> Row {
     let parts = &g.parts;
     let first = &parts[0].manifest;
     let e2e = Percentiles::of(g.latency.get(Metric::E2e));
@@ -26,62 +237,25 @@ pub fn row(g: &TestGroup, folder: &Folder) -> Row {
         (!vals.is_empty()).then(|| vals.iter().sum())
     };
     let completed = sum(&|s| s.completed);
-    // Lost: the exact audit of a suite; across processes the queue's count as the last
-    // worker to finish saw it.
-    let lost = parts
-        .iter()
-        .filter(|p| p.summary.lost.is_some())
-        .max_by(|a, b| {
-            a.summary
-                .window_end_epoch_s
-                .unwrap_or(0.0)
-                .total_cmp(&b.summary.window_end_epoch_s.unwrap_or(0.0))
-        })
-        .and_then(|p| p.summary.lost);
-    let left = parts.iter().filter_map(|p| p.summary.left_in_queue).max();
-    let start = parts
-        .iter()
-        .filter_map(|p| p.summary.window_start_epoch_s)
-        .reduce(f64::min);
-    let end = parts
-        .iter()
-        .filter_map(|p| p.summary.window_end_epoch_s)
-        .reduce(f64::max);
     // Throughput over the union of the workers' windows: completed / (last completion −
     // first claim), the same definition a single process reports.
-    let throughput = match (completed, start, end) {
-        (Some(c), Some(a), Some(b)) if b > a => Some(c as f64 / (b - a)),
+    let throughput = match (completed, window(parts)) {
+        (Some(c), Some((a, b))) => Some(c as f64 / (b - a)),
         _ => parts
             .iter()
             .filter_map(|p| p.summary.throughput_jobs_s)
             .reduce(|a, b| a + b),
     };
-    let sys: Vec<&crate::format::system::Row> = parts
-        .iter()
-        .filter_map(|p| p.system.as_ref())
-        .flatten()
-        .collect();
-    // Machine and server CPU are the same measurement in every process's file: average
-    // them; each process's own CPU adds up.
-    let cpu = mean(sys.iter().map(|r| r.cpu_pct));
-    let server_cpu = mean(sys.iter().filter_map(|r| r.server_cpu_pct));
-    let qbench_cpu = parts
-        .iter()
-        .filter_map(|p| mean(p.system.as_ref()?.iter().map(|r| r.qbench_cpu_pct)))
-        .reduce(|a, b| a + b);
-    let mem_peak = sys.iter().filter_map(|r| r.server_mem_mb).max();
-    let pgbench_tps = parts
-        .iter()
-        .find_map(|p| p.manifest.extra.get("pgbench")?["stats"]["tps_mean"].as_f64());
-    let baseline_tps = folder.baseline.as_ref().and_then(|b| b.pgbench.tps_mean);
-    let change = match (pgbench_tps, baseline_tps) {
-        (Some(t), Some(b)) if b > 0.0 => Some(round((t - b) / b * 100.0, 1)),
-        _ => None,
+    let extra = |key: &str| {
+        parts
+            .iter()
+            .find_map(|p| p.manifest.extra.get(key)?["stats"]["tps_mean"].as_f64())
     };
+    let (pgbench_tps, alone_tps) = (extra("pgbench"), extra("pgbench_alone"));
     let producer = parts.iter().find(|p| p.summary.produced.is_some());
     let knobs = &producer.map_or(first, |p| &p.manifest).knobs;
     let workers = parts.iter().find(|p| p.summary.completed.is_some());
-    Row {
+    let mut row = Row {
         test: g.test.clone(),
         backend: first.backend.clone(),
         queue: first.queue.clone(),
@@ -89,8 +263,10 @@ pub fn row(g: &TestGroup, folder: &Folder) -> Row {
         complete: parts.iter().all(|p| p.manifest.complete),
         smoke: parts.iter().any(|p| p.manifest.smoke),
         processes: parts.len(),
-        offered_rate: knobs.offered_rate_jobs_s,
+        offered_rate: producer.and(knobs.offered_rate_jobs_s),
+        closed_loop: parts.iter().any(|p| p.summary.closed_loop),
         capacity_jobs_s: workers.and_then(|w| w.manifest.knobs.capacity_jobs_s),
+        capacity_measured_jobs_s: sum_f(parts, |s| s.capacity_measured_jobs_s).map(|c| round(c, 1)),
         workers: workers.and_then(|w| w.manifest.knobs.workers),
         processing_ms: workers.and_then(|w| w.manifest.knobs.processing_ms),
         duration_s: knobs.production_duration_s,
@@ -108,18 +284,30 @@ pub fn row(g: &TestGroup, folder: &Folder) -> Row {
         p75_ms: e2e.map(|p| p.p75),
         p90_ms: e2e.map(|p| p.p90),
         queue_wait_p99_ms: qw.map(|p| p.p99),
-        lost,
-        duplicated: sum(&|s| s.duplicated),
-        left_in_queue: left,
-        cpu_pct: cpu.map(|c| round(c, 1)),
-        server_cpu_pct: server_cpu.map(|c| round(c, 1)),
-        qbench_cpu_pct: qbench_cpu.map(|c| round(c, 1)),
-        server_mem_peak_mb: mem_peak,
         pgbench_tps: pgbench_tps.map(|t| round(t, 1)),
-        pgbench_baseline_tps: baseline_tps.map(|t| round(t, 1)),
-        pgbench_tps_change_pct: change,
+        pgbench_alone_tps: alone_tps.map(|t| round(t, 1)),
+        pgbench_tps_change_pct: match (pgbench_tps, alone_tps) {
+            (Some(t), Some(b)) if b > 0.0 => Some(round((t - b) / b * 100.0, 1)),
+            _ => None,
+        },
         host: first.host.hostname.clone(),
-        red_flags: String::new(),
         server_durability: first.server_durability.clone().unwrap_or_default(),
-    }
+        durability_tier: first
+            .durability_tier
+            .map(|t| t.name().to_string())
+            .unwrap_or_default(),
+        ..Row::default()
+    };
+    audit(g, &mut row);
+    cpu(parts, &mut row);
+    row.saturated = saturated(g, &row);
+    row
+}
+
+/// The sum over parts of a per-process figure (workers' capacities add up).
+fn sum_f(parts: &[Part], f: fn(&Summary) -> Option<f64>) -> Option<f64> {
+    parts
+        .iter()
+        .filter_map(|p| f(&p.summary))
+        .reduce(|a, b| a + b)
 }

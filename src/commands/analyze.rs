@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::analyze::{self, report};
 use crate::cli::AnalyzeArgs;
-use crate::error::usage;
+use crate::error::{usage, AuditFailed};
 
 /// The folders to read: the flags given, else the default run-suite folders that exist.
 fn inputs(args: &AnalyzeArgs) -> Result<Vec<PathBuf>> {
@@ -44,5 +44,13 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         json.display(),
         analysis.tests.len()
     );
+    // The audit across processes is judged here: a loss fails, as it fails a suite.
+    let lost: u64 = analysis.tests.iter().filter_map(|r| r.lost).sum();
+    if lost > 0 {
+        return Err(AuditFailed(format!(
+            "audit failed: {lost} job(s) lost; the red flags name the tests and their seqs"
+        ))
+        .into());
+    }
     Ok(())
 }

@@ -31,19 +31,8 @@ pub async fn run(ctx: &Ctx, args: &ProduceArgs) -> Result<()> {
     };
     // A results folder that cannot take the files is refused before anything runs.
     let output = test_setup::output(&args.out, Some("producer"))?;
-    let mut warnings = workload::announce(rate.and_then(|r| b.capacity_warning(r)));
+    let warnings = workload::announce(rate.and_then(|r| b.capacity_warning(r)));
     let queue = queue::open(kind, &ctx.cfg).await?;
-    // Sequence numbers start at 0 in every produce run: jobs of an earlier run still
-    // counted by the queue share them, and a worker that completes both would count the
-    // overlap as duplicates.
-    if let Ok(st) = queue.state().await {
-        if st.produced > 0 {
-            warnings.extend(workload::announce([format!(
-                "{kind} already received {} job(s) since its last reset; this run's sequence numbers repeat theirs, so a work process that completes jobs of both runs counts the overlap as duplicated: reset it first (qbench setup-schema --queue {kind} --reset)",
-                st.produced
-            )]));
-        }
-    }
     let plan = Plan {
         produce: Some(plan),
         work: None,

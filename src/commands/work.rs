@@ -56,13 +56,22 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
         test_setup::print_json(&report)?;
     } else {
         println!(
-            "completed {} jobs from {kind}: lost {}, duplicated {}, still queued {}, redelivered {}",
+            "completed {} jobs from {kind}: duplicated {}, still queued {}, redelivered {}, late {}",
             s.completed.unwrap_or(0),
-            s.lost.unwrap_or(0),
             s.duplicated.unwrap_or(0),
             s.left_in_queue.unwrap_or(0),
             s.redelivered.unwrap_or(0),
+            s.late_completions.unwrap_or(0),
         );
+        match s.lost {
+            Some(lost) => println!("lost {lost} (audit: exact)"),
+            None => println!(
+                "lost: {}",
+                s.audit_note
+                    .as_deref()
+                    .unwrap_or("not judged by this process")
+            ),
+        }
         println!(
             "throughput {:.1} jobs/s; end-to-end ms: p50 {}  p95 {}  p99 {}  p99.9 {}  max {}",
             s.throughput_jobs_s.unwrap_or(0.0),

@@ -249,6 +249,19 @@ impl Benchmark {
         })
     }
 
+    /// A worker holds a whole batch while it works through it: a lease that runs out
+    /// first hands every batch to a second worker (work done twice, by design).
+    pub fn validate_lease(&self) -> Result<(), UsageError> {
+        let batch_s = f64::from(self.dequeue_batch) * self.job_processing_time_ms / 1000.0;
+        if self.visibility_timeout_s > batch_s {
+            return Ok(());
+        }
+        Err(UsageError::new(format!(
+            "benchmark.visibility_timeout_s = {} is not longer than one batch's work ({} jobs × {} ms = {batch_s} s): every lease would run out before its batch is done; raise it above {batch_s} s or lower dequeue_batch",
+            self.visibility_timeout_s, self.dequeue_batch, self.job_processing_time_ms
+        )))
+    }
+
     /// The `[benchmark]` section of `qbench.example.toml`, from the doc comments above.
     pub fn example_section(&self) -> String {
         let values = toml::Value::try_from(self).ok();

@@ -314,6 +314,7 @@ impl Config {
     /// Range and identifier checks; the message names the key and says what is allowed.
     pub fn validate(&self) -> Result<(), UsageError> {
         self.benchmark.validate_each()?;
+        self.benchmark.validate_lease()?;
 
         let pg = &self.postgres;
         if pg.host.trim().is_empty() {
@@ -628,6 +629,21 @@ mod tests {
             let e = load_err(text);
             assert!(e.contains(key), "{text:?} -> {e}");
         }
+    }
+
+    #[test]
+    fn a_lease_shorter_than_a_batch_of_work_is_refused() {
+        let e = load_err(
+            "[benchmark]\ndequeue_batch = 100\njob_processing_time_ms = 50\nvisibility_timeout_s = 5\n",
+        );
+        assert!(
+            e.contains("benchmark.visibility_timeout_s") && e.contains("5 s"),
+            "{e}"
+        );
+        let ok = write_file(
+            "[benchmark]\ndequeue_batch = 100\njob_processing_time_ms = 50\nvisibility_timeout_s = 6\n",
+        );
+        Config::load(Some(ok.path()), &env_of(&[]), &Overrides::default()).expect("6 s > 5 s");
     }
 
     #[test]

@@ -11,13 +11,15 @@ use anyhow::{Context, Result};
 use crate::error::UsageError;
 
 /// Every kind of file a test can write; `TEST_<kind>`.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 9] = [
     "metrics.jsonl",
     "latency.hlog",
     "system.csv",
     "db_stats.csv",
     "valkey_stats.csv",
     "pgbench.csv",
+    "pgbench_alone.csv",
+    "audit.json",
     "manifest.json",
 ];
 
@@ -111,6 +113,14 @@ impl OutputDir {
             p.push((partial, fin));
         }
         Ok(BufWriter::new(f))
+    }
+
+    /// Removes every file written so far (a test stopped before it began measuring).
+    pub fn discard(&self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for (partial, _) in pending {
+            let _ = std::fs::remove_file(partial);
+        }
     }
 
     /// Renames every file written so far into place; returns their names.

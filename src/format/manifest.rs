@@ -79,6 +79,8 @@ pub struct Manifest {
     pub version: u32,
     pub test: String,
     pub instance: Option<String>,
+    /// This process's run: its audit file carries the same id.
+    pub run_id: String,
     pub role: Role,
     /// The design's name (`skip_locked`, …) and its server (`postgresql`, `valkey`).
     pub queue: String,
@@ -96,8 +98,11 @@ pub struct Manifest {
     pub server_version: Option<String>,
     /// The server's durability settings (`fsync=on synchronous_commit=on`,
     /// `appendonly="no" appendfsync="everysec" save=""`); null when it would not say.
-    #[serde(default)]
     pub server_durability: Option<String>,
+    /// The tier those settings amount to.
+    pub durability_tier: Option<super::durability::Tier>,
+    /// This host's clock against the queue server's.
+    pub clock: Option<ClockOffset>,
     pub host: Host,
     pub config: Config,
     pub local_servers: Option<LocalInfo>,
@@ -131,4 +136,15 @@ pub struct LocalInfo {
     pub valkey_binary: PathBuf,
     pub valkey_is_redis_fallback: bool,
     pub valkey_persistence: String,
+}
+
+/// How far this host's clock is from the queue server's, read at the midpoint of a round
+/// trip. Latencies that cross hosts (a producer here, a worker there) carry the hosts'
+/// difference; `analyze` warns when two processes of a test differ by more than 1 ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockOffset {
+    /// Server time minus this host's time, ms.
+    pub offset_ms: f64,
+    /// The round trip the reading took (the offset is good to about half of it), ms.
+    pub rtt_ms: f64,
 }

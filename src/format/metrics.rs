@@ -1,11 +1,13 @@
 //! `TEST_metrics.jsonl`: one interval line per second, then the summary line (also
 //! embedded in the manifest), with their reader.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+pub use super::audit::AuditKind;
 use super::read::{bad, read_text};
 use super::FORMAT_VERSION;
 use crate::stats::Percentiles;
@@ -17,19 +19,6 @@ pub struct Errors {
     pub producer: u64,
     pub worker: u64,
     pub reaper: u64,
-}
-
-/// How lost jobs were counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditKind {
-    /// Producer and workers in one process: every sequence number checked.
-    Exact,
-    /// Separate processes: the queue's own counts (nothing pending or in flight,
-    /// completed equals produced).
-    QueueState,
-    /// Producer only: nothing to audit yet.
-    None,
 }
 
 /// The last line of `TEST_metrics.jsonl`, also embedded in the manifest.
@@ -46,30 +35,47 @@ pub struct Summary {
     /// Seconds from the start of the measured window to its end.
     pub duration_s: f64,
     pub produced: Option<u64>,
+    /// Completions the queue accepted from this process's workers.
     pub completed: Option<u64>,
+    /// Produced, acknowledged, never completed and not in the queue; null unless the
+    /// audit is exact.
     pub lost: Option<u64>,
+    /// The first lost sequence numbers (at most 10).
+    pub lost_seqs: Vec<i64>,
+    /// Jobs completed more than once (this process's view, or every process's when exact).
     pub duplicated: Option<u64>,
+    /// Jobs of this test still pending or in flight when it ended (not drained).
     pub left_in_queue: Option<u64>,
+    /// Of those, the ones recorded as censored samples (tag `e2e_censored`).
+    pub censored: Option<u64>,
+    /// Completions refused because the lease had run out.
+    pub late_completions: Option<u64>,
+    /// Completed or queued jobs this test never produced (an earlier run's).
+    pub foreign: Option<u64>,
+    /// Jobs sent but given up on after an error of unknown outcome (never counted lost).
+    pub uncertain: Option<u64>,
     pub redelivered: Option<u64>,
     pub reaped: Option<u64>,
     pub audit: AuditKind,
-    pub queue_state: Option<QueueState>,
+    /// Why the audit is inconclusive or deferred.
+    pub audit_note: Option<String>,
     /// completed / (last completion − first claim).
     pub throughput_jobs_s: Option<f64>,
+    /// What the workers could take, from the measured service time: workers / mean
+    /// service (the nominal workers × 1000 / processing_ms is in the knobs).
+    pub capacity_measured_jobs_s: Option<f64>,
+    /// `--rate max`: the producer sent as fast as the server took jobs, so its stamps are
+    /// send times and queueing behind a slow server is not in the latencies.
+    pub closed_loop: bool,
     /// First claim and last completion, seconds since the epoch: the measured window
     /// (lets a reader combine several work processes of one test).
-    #[serde(default)]
     pub window_start_epoch_s: Option<f64>,
-    #[serde(default)]
     pub window_end_epoch_s: Option<f64>,
     /// When this process first and last claimed a redelivered job (recovery after a dead
     /// worker or a restarted server), seconds since the epoch.
-    #[serde(default)]
     pub first_redelivery_epoch_s: Option<f64>,
-    #[serde(default)]
     pub last_redelivery_epoch_s: Option<f64>,
     /// Windows during which the server could not be reached.
-    #[serde(default)]
     pub outages: Vec<Outage>,
     pub achieved_rate_jobs_s: Option<f64>,
     pub e2e_ms: Option<Percentiles>,
@@ -77,6 +83,13 @@ pub struct Summary {
     pub service_ms: Option<Percentiles>,
     pub enqueue_ms: Option<Percentiles>,
     pub schedule_lag_ms: Option<Percentiles>,
+    pub e2e_censored_ms: Option<Percentiles>,
+    /// Per tag, values above an hour (recorded as an hour) and below zero (clock skew
+    /// between hosts, recorded as 0).
+    pub clamped: BTreeMap<String, u64>,
+    pub negative: BTreeMap<String, u64>,
+    /// Warnings this process printed about saturation (arrivals outpacing completions).
+    pub saturation: Option<String>,
     pub errors: Errors,
 }
 
@@ -96,6 +109,7 @@ pub struct IntervalLine {
     /// Jobs not completed yet at the end of the interval; null if it could not be read.
     pub depth: Option<u64>,
     pub e2e_ms: Option<IntervalLatency>,
+    pub queue_wait_ms: Option<IntervalLatency>,
     pub errors: u64,
 }
 
@@ -107,7 +121,7 @@ pub struct IntervalLatency {
     pub max: f64,
 }
 
-/// The queue's own account of its jobs, for audits across processes.
+/// The queue's own counts of its jobs (progress and the `state` of tests).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueState {
     /// Waiting to be claimed.

@@ -5,7 +5,7 @@
 //! this module and on nothing of each other. It knows no server and opens no connection:
 //! designs and backends appear here as the names the files carry.
 
-pub mod baseline;
+pub mod audit;
 pub mod durability;
 pub mod files;
 pub mod hlog;
@@ -18,4 +18,4 @@ pub mod summary;
 pub mod system;
 
 /// Bumped on any incompatible change of the manifest or metrics lines.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;

@@ -6,7 +6,6 @@ use std::path::Path;
 use anyhow::Result;
 use serde::de::DeserializeOwned;
 
-use super::baseline::{BaselineManifest, BASELINE_FORMAT};
 use super::manifest::{Manifest, MANIFEST_FORMAT};
 use super::FORMAT_VERSION;
 use crate::error::UsageError;
@@ -52,39 +51,12 @@ fn check_version(path: &Path, v: &serde_json::Value, format: &str) -> Result<()>
     }
 }
 
-/// A `*_manifest.json`: a test's, or pgbench's baseline.
-#[derive(Debug)]
-pub enum AnyManifest {
-    Test(Box<Manifest>),
-    Baseline(Box<BaselineManifest>),
-}
-
-impl AnyManifest {
-    pub fn complete(&self) -> bool {
-        match self {
-            AnyManifest::Test(m) => m.complete,
-            AnyManifest::Baseline(b) => b.complete,
-        }
-    }
-
-    pub fn smoke(&self) -> bool {
-        match self {
-            AnyManifest::Test(m) => m.smoke,
-            AnyManifest::Baseline(b) => b.smoke,
-        }
-    }
-}
-
-/// Reads a manifest of either kind, its version checked first.
-pub fn read_manifest(path: &Path) -> Result<AnyManifest> {
+/// Reads a test's manifest, its format and version checked first.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
     let text = read_text(path)?;
     let v: serde_json::Value = parse_json(path, &text)?;
-    if v["format"] == BASELINE_FORMAT {
-        check_version(path, &v, BASELINE_FORMAT)?;
-        return Ok(AnyManifest::Baseline(Box::new(parse_json(path, &text)?)));
-    }
     check_version(path, &v, MANIFEST_FORMAT)?;
-    Ok(AnyManifest::Test(Box::new(parse_json(path, &text)?)))
+    parse_json(path, &text)
 }
 
 pub fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {

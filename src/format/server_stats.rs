@@ -16,14 +16,15 @@ pub struct DbRow {
     pub tup_inserted_s: f64,
     pub tup_updated_s: f64,
     pub tup_deleted_s: f64,
-    /// Live and dead tuples of the queue tables (all of `queue_jobs*`).
+    /// Live and dead tuples of the design's own tables (not another design's leftovers).
     pub live_tuples: i64,
     pub dead_tuples: i64,
     /// Autovacuum runs on the queue tables during this second, and since the test began.
     pub autovacuum_runs: i64,
     pub autovacuum_total: i64,
-    /// Sessions of this database waiting on a lock at the sample.
+    /// qbench's sessions waiting on a lock at the sample, and everyone else's (pgbench's).
     pub lock_waiting_sessions: i64,
+    pub other_lock_waiting_sessions: i64,
     /// Share of block reads served from shared buffers during this second; empty if none.
     pub cache_hit_ratio: Option<f64>,
 }

@@ -24,13 +24,20 @@ pub struct Row {
     /// Processes whose files make up this test (producer, workers).
     pub processes: usize,
     pub offered_rate: Option<f64>,
+    /// `--rate max`: closed loop, queueing behind the server is not in the latencies.
+    pub closed_loop: bool,
+    /// Nominal: workers × 1000 / processing_ms.
     pub capacity_jobs_s: Option<f64>,
+    /// Measured: workers / mean service time.
+    pub capacity_measured_jobs_s: Option<f64>,
     pub workers: Option<u32>,
     pub processing_ms: Option<f64>,
     pub duration_s: Option<f64>,
     pub produced: Option<u64>,
     pub completed: Option<u64>,
     pub throughput_jobs_s: Option<f64>,
+    /// Why the row is saturated (its latency measures the backlog); empty if it is not.
+    pub saturated: String,
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -42,21 +49,59 @@ pub struct Row {
     pub p75_ms: Option<f64>,
     pub p90_ms: Option<f64>,
     pub queue_wait_p99_ms: Option<f64>,
+    /// exact, deferred, inconclusive or none; `audit_note` says why when not exact.
+    pub audit: String,
+    pub audit_note: String,
     pub lost: Option<u64>,
+    /// The first lost sequence numbers, space-separated.
+    pub lost_seqs: String,
     pub duplicated: Option<u64>,
     pub left_in_queue: Option<u64>,
+    /// Jobs left in the queue, recorded at their age as censored samples.
+    pub censored: Option<u64>,
+    pub censored_p99_ms: Option<f64>,
+    pub late_completions: Option<u64>,
+    pub foreign: Option<u64>,
+    /// `tag:n` counts of latencies above an hour (clamped) and below zero (clock skew).
+    pub clamped: String,
+    pub negative: String,
+    /// How far apart two processes' clocks are at least, ms: the difference of their
+    /// offsets to the server beyond what the readings' round trips leave uncertain.
+    pub clock_spread_ms: Option<f64>,
+    /// Averages over the measured window (first claim to last completion).
     pub cpu_pct: Option<f64>,
+    pub cpu_cores: Option<f64>,
     pub server_cpu_pct: Option<f64>,
+    pub server_cores: Option<f64>,
+    /// The server's busiest thread: the highest 3-second average, in cores.
+    pub server_busiest_thread_cores: Option<f64>,
     pub qbench_cpu_pct: Option<f64>,
+    pub qbench_cores: Option<f64>,
     pub server_mem_peak_mb: Option<u64>,
+    /// `pss`, or `rss` when PSS could not be read (then shared memory counts per process).
+    pub server_mem_source: String,
     pub pgbench_tps: Option<f64>,
-    pub pgbench_baseline_tps: Option<f64>,
+    /// pgbench alone, right before the test, for the same length.
+    pub pgbench_alone_tps: Option<f64>,
     pub pgbench_tps_change_pct: Option<f64>,
     pub host: String,
     pub red_flags: String,
     /// The server's durability settings as its manifest recorded them; empty if unknown.
-    #[serde(default)]
     pub server_durability: String,
+    pub durability_tier: String,
+}
+
+impl Row {
+    /// Whether the row may be ranked or compared on latency: complete, every job
+    /// accounted for exactly once, drained, and not saturated.
+    pub fn comparable(&self) -> bool {
+        self.complete
+            && self.saturated.is_empty()
+            && self.audit != "inconclusive"
+            && self.lost.unwrap_or(0) == 0
+            && self.duplicated.unwrap_or(0) == 0
+            && self.left_in_queue.unwrap_or(0) == 0
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,7 +127,7 @@ pub struct Analysis {
 /// The PostgreSQL design with the lowest p99 among `rows` (one scenario's).
 pub fn best_pg<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Option<&'a Row> {
     rows.into_iter()
-        .filter(|r| r.backend == "postgresql" && r.p99_ms.is_some())
+        .filter(|r| r.backend == "postgresql" && r.p99_ms.is_some() && r.comparable())
         .min_by(|a, b| {
             a.p99_ms
                 .unwrap_or(f64::MAX)

@@ -254,39 +254,36 @@ impl Chart for CpuUsage<'_> {
         let d = self.0;
         let body = style::header(
             root,
-            "CPU use by scenario",
+            "CPU use by scenario, in cores",
             &format!(
-                "average over each test, % of all cores (100 = every core busy) — {}",
+                "average over each test's measured window; 1 = one core busy — {}",
                 d.load_text()
             ),
             &d.note(),
         )?;
         let body = style::legend(&body, &legend_items(d))?;
-        let panels = body.split_evenly((1, 2));
-        let (machine, _) = scenario_bars(d, |r| r.cpu_pct);
-        let (server, _) = scenario_bars(d, |r| r.server_cpu_pct);
-        bar_panel(
-            &panels[0],
-            Some("Whole machine"),
-            &d.scenarios,
-            &machine,
-            "CPU (% of all cores)",
-            110.0,
-            &[(100.0, "100%".into())],
-            "Scenario",
-            &[],
-        )?;
-        bar_panel(
-            &panels[1],
-            Some("Queue server (PostgreSQL or Valkey processes)"),
-            &d.scenarios,
-            &server,
-            "CPU (% of all cores)",
-            110.0,
-            &[(100.0, "100%".into())],
-            "Scenario",
-            &[],
-        )
+        let panels = body.split_evenly((1, 3));
+        let one_core = [(1.0, "one core".to_string())];
+        let panel = |i: usize, caption: &str, get: Getter| {
+            let (bars, max) = scenario_bars(d, get);
+            bar_panel(
+                &panels[i],
+                Some(caption),
+                &d.scenarios,
+                &bars,
+                "CPU (cores)",
+                upper(max.max(1.0)),
+                &one_core,
+                "Scenario",
+                &[],
+            )
+        };
+        panel(0, "Whole machine", |r| r.cpu_cores)?;
+        panel(1, "Queue server, all processes", |r| r.server_cores)?;
+        // A server that runs commands on one thread saturates at one core here.
+        panel(2, "Server's busiest thread (peak 3 s)", |r| {
+            r.server_busiest_thread_cores
+        })
     }
 }
 

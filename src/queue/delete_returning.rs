@@ -11,7 +11,9 @@ use tokio_postgres::{Client, Statement};
 
 use super::pg::{self, Claims, PgBase};
 use super::registry::{Design, DesignInfo};
-use super::{Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server};
+use super::{
+    Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server, Snapshot,
+};
 use crate::config::Config;
 use crate::schema::{embedded, Embedded};
 
@@ -24,7 +26,7 @@ impl Design for DeleteReturning {
     const INFO: DesignInfo = DesignInfo::named("delete_returning", Backend::Postgresql);
 
     async fn open(cfg: &Config) -> Result<DeleteReturning> {
-        Ok(DeleteReturning(PgBase::open(cfg, &SQL).await?))
+        Ok(DeleteReturning(PgBase::open(cfg, &SQL, "queue_jobs_dr", "^queue_jobs_(dr|archive)$").await?))
     }
 }
 
@@ -83,6 +85,26 @@ impl Queue for DeleteReturning {
 
     async fn reap(&self) -> Result<Option<u64>> {
         Ok(None)
+    }
+
+    async fn allocate(&self, n: u64) -> Result<i64> {
+        self.0.allocate(n).await
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let c = self.0.pooled().await?;
+        let left = c.query(SQL.get("left"), &[]).await?;
+        let completed = c.query(SQL.get("completed"), &[]).await?;
+        Ok(Snapshot {
+            left: left
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_>>()?,
+            completed: completed
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect::<Result<_>>()?,
+        })
     }
 }
 
@@ -145,7 +167,7 @@ impl Claims for TxConsumer {
             .collect()
     }
 
-    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<()> {
+    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>> {
         let n = jobs.len();
         let (mut ids, mut seqs, mut times, mut payloads, mut created) = (
             Vec::with_capacity(n),
@@ -172,12 +194,17 @@ impl Claims for TxConsumer {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
             [&ids, &seqs, &times, &payloads, &created];
         let (archived, committed) = tokio::join!(
-            self.client.execute(&self.archive, &params),
+            self.client.query(&self.archive, &params),
             self.client.batch_execute("COMMIT")
         );
         self.in_tx = false;
-        archived.context("archiving the completed jobs")?;
+        let archived = archived.context("archiving the completed jobs")?;
         committed.context("COMMIT of the completed jobs")?;
-        Ok(())
+        // A job archived already was delivered twice: its second completion is refused.
+        let kept: std::collections::HashSet<i64> = archived
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        Ok(seqs.into_iter().filter(|s| !kept.contains(s)).collect())
     }
 }

@@ -134,7 +134,8 @@ impl fmt::Display for QueueKind {
 /// A job as the producer offers it. The payload (job_size_bytes) is the queue's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewJob {
-    /// Producer sequence number, dense from 0 within one producer run.
+    /// Sequence number, from a block the queue's server handed out ([`Queue::allocate`]):
+    /// unique per queue across processes, hosts and runs.
     pub seq: i64,
     /// Intended enqueue time (open loop), wall-clock µs since the Unix epoch.
     pub enqueued_at_us: i64,
@@ -186,6 +187,20 @@ pub trait Queue: registry::Kind + Send + Sync {
     /// Puts jobs whose lease outlived the visibility timeout back in the queue.
     /// `Ok(None)`: the design needs no reaper.
     async fn reap(&self) -> Result<Option<u64>>;
+    /// Hands out `n` sequence numbers no other producer of this queue ever gets (a
+    /// counter on the server, kept across resets); returns the first.
+    async fn allocate(&self, n: u64) -> Result<i64>;
+    /// The queue by sequence number: what is left (pending or in flight, with intended
+    /// enqueue times) and what the queue itself records as completed.
+    async fn snapshot(&self) -> Result<Snapshot>;
+}
+
+/// What [`Queue::snapshot`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// `(seq, intended enqueue µs)` of every job not completed.
+    pub left: Vec<(i64, i64)>,
+    pub completed: Vec<i64>,
 }
 
 /// What qbench knows of the server behind a design.
@@ -194,6 +209,8 @@ pub trait Server: Send + Sync {
     fn backend(&self) -> Backend;
     /// Version and durability settings, for the manifest.
     async fn info(&self) -> Result<ServerInfo>;
+    /// The server's clock now, µs since the epoch (for the offset between hosts' clocks).
+    async fn now_us(&self) -> Result<i64>;
     /// Which processes on this machine are the server (none when it runs elsewhere).
     fn procs(&self, local: Option<&LocalInfo>) -> ServerProcs;
     /// The server's own statistics, sampled once per second into a result file.
@@ -211,8 +228,9 @@ pub struct ServerInfo {
 
 #[async_trait]
 pub trait Producer: Send {
-    /// Enqueues a batch in one round trip (or one pipelined burst).
-    async fn enqueue(&mut self, jobs: &[NewJob]) -> Result<()>;
+    /// Enqueues a batch in one round trip (or one pipelined burst). Idempotent by seq: a
+    /// retry after an error of unknown outcome (`retry`) adds no job twice.
+    async fn enqueue(&mut self, jobs: &[NewJob], retry: bool) -> Result<()>;
 }
 
 #[async_trait]
@@ -220,8 +238,9 @@ pub trait Consumer: Send {
     /// Claims up to `benchmark.dequeue_batch` jobs. An empty queue answers with an empty
     /// Vec: PostgreSQL at once, Valkey after `valkey.block_ms`.
     async fn claim(&mut self) -> Result<Vec<Claimed>>;
-    /// Completes jobs this consumer claimed.
-    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<()>;
+    /// Completes jobs this consumer claimed and still holds. Returns the seqs the queue
+    /// refused because the lease ran out (the reaper handed them on): late completions.
+    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>>;
     /// Waits after a claim found nothing: how a worker of this design learns of new jobs
     /// (PostgreSQL polls after `poll_interval_ms`; Valkey's claim already blocked).
     async fn idle(&mut self);

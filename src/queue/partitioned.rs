@@ -9,8 +9,10 @@ use tokio_postgres::{Client, Statement};
 
 use super::pg::{self, Claims, PgBase};
 use super::registry::{Design, DesignInfo};
-use super::skip_locked::leased_job;
-use super::{Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server};
+use super::skip_locked::{leased_job, leases, refused};
+use super::{
+    Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server, Snapshot,
+};
 use crate::config::Config;
 use crate::error::usage;
 use crate::schema::{embedded, Embedded};
@@ -28,7 +30,7 @@ impl Design for Partitioned {
 
     async fn open(cfg: &Config) -> Result<Partitioned> {
         Ok(Partitioned {
-            base: PgBase::open(cfg, &SQL).await?,
+            base: PgBase::open(cfg, &SQL, "queue_jobs_part", "^queue_jobs_part(_[0-9]+)?$").await?,
             partitions: cfg.benchmark.partitions,
         })
     }
@@ -36,6 +38,7 @@ impl Design for Partitioned {
 
 impl Partitioned {
     async fn apply_ddl(&self, c: &Client) -> Result<()> {
+        pg::seq_ddl(c).await?;
         // `partitions` is a validated integer (1-256), so formatting it into SQL is safe.
         c.batch_execute(&format!(
             "SET qbench.partitions = '{}'; {}",
@@ -111,6 +114,14 @@ impl Queue for Partitioned {
     async fn reap(&self) -> Result<Option<u64>> {
         self.base.reap().await
     }
+
+    async fn allocate(&self, n: u64) -> Result<i64> {
+        self.base.allocate(n).await
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        self.base.lease_snapshot().await
+    }
 }
 
 struct PartConsumer {
@@ -129,20 +140,30 @@ impl Claims for PartConsumer {
         rows.iter().map(|r| leased_job(r, true)).collect()
     }
 
-    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<()> {
-        // One UPDATE per partition in the batch; with dequeue_batch 1 that is one.
-        let mut by_part: Vec<(i16, Vec<i64>)> = Vec::new();
-        for j in &jobs {
-            if let Handle::Row { id, part } = j.handle {
-                match by_part.iter_mut().find(|(p, _)| *p == part) {
-                    Some((_, ids)) => ids.push(id),
-                    None => by_part.push((part, vec![id])),
-                }
-            }
+    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>> {
+        // One fenced UPDATE per partition in the batch; with dequeue_batch 1 that is one.
+        let mut parts: Vec<i16> = jobs
+            .iter()
+            .filter_map(|j| match j.handle {
+                Handle::Row { part, .. } => Some(part),
+                _ => None,
+            })
+            .collect();
+        parts.sort_unstable();
+        parts.dedup();
+        let mut late = vec![];
+        for part in parts {
+            let mine = || {
+                jobs.iter()
+                    .filter(move |j| matches!(j.handle, Handle::Row { part: p, .. } if p == part))
+            };
+            let (ids, attempts) = leases(mine());
+            let done = self
+                .client
+                .query(&self.complete, &[&part, &ids, &attempts])
+                .await?;
+            late.extend(refused(mine(), &done)?);
         }
-        for (part, ids) in &by_part {
-            self.client.execute(&self.complete, &[part, ids]).await?;
-        }
-        Ok(())
+        Ok(late)
     }
 }

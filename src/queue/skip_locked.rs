@@ -9,7 +9,9 @@ use tokio_postgres::{Client, Row, Statement};
 
 use super::pg::{Claims, PgBase};
 use super::registry::{Design, DesignInfo};
-use super::{Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server};
+use super::{
+    Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server, Snapshot,
+};
 use crate::config::Config;
 use crate::schema::{embedded, Embedded};
 
@@ -22,7 +24,7 @@ impl Design for SkipLocked {
     const INFO: DesignInfo = DesignInfo::named("skip_locked", Backend::Postgresql);
 
     async fn open(cfg: &Config) -> Result<SkipLocked> {
-        Ok(SkipLocked(PgBase::open(cfg, &SQL).await?))
+        Ok(SkipLocked(PgBase::open(cfg, &SQL, "queue_jobs", "^queue_jobs$").await?))
     }
 }
 
@@ -41,13 +43,26 @@ pub(crate) fn leased_job(row: &Row, part_col: bool) -> Result<Claimed> {
     })
 }
 
-pub(crate) fn row_ids(jobs: &[Claimed]) -> Vec<i64> {
-    jobs.iter()
-        .filter_map(|j| match j.handle {
-            Handle::Row { id, .. } => Some(id),
-            _ => None,
-        })
-        .collect()
+/// The fenced completion's arguments: ids and the attempts they were claimed at.
+pub(crate) fn leases<'a>(jobs: impl Iterator<Item = &'a Claimed>) -> (Vec<i64>, Vec<i32>) {
+    jobs.filter_map(|j| match j.handle {
+        Handle::Row { id, .. } => Some((id, i32::try_from(j.attempts).unwrap_or(i32::MAX))),
+        _ => None,
+    })
+    .unzip()
+}
+
+/// The seqs of `jobs` whose ids the fenced completion did not return: refused as late.
+pub(crate) fn refused<'a>(
+    jobs: impl Iterator<Item = &'a Claimed>,
+    done: &[tokio_postgres::Row],
+) -> Result<Vec<i64>> {
+    let done: std::collections::HashSet<i64> =
+        done.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+    Ok(jobs
+        .filter(|j| matches!(j.handle, Handle::Row { id, .. } if !done.contains(&id)))
+        .map(|j| j.seq)
+        .collect())
 }
 
 #[async_trait]
@@ -90,6 +105,14 @@ impl Queue for SkipLocked {
     async fn reap(&self) -> Result<Option<u64>> {
         self.0.reap().await
     }
+
+    async fn allocate(&self, n: u64) -> Result<i64> {
+        self.0.allocate(n).await
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        self.0.lease_snapshot().await
+    }
 }
 
 struct LeaseConsumer {
@@ -105,9 +128,9 @@ impl Claims for LeaseConsumer {
         rows.iter().map(|r| leased_job(r, false)).collect()
     }
 
-    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<()> {
-        let ids = row_ids(&jobs);
-        self.client.execute(&self.complete, &[&ids]).await?;
-        Ok(())
+    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>> {
+        let (ids, attempts) = leases(jobs.iter());
+        let done = self.client.query(&self.complete, &[&ids, &attempts]).await?;
+        refused(jobs.iter(), &done)
     }
 }

@@ -3,6 +3,7 @@
 //! sysinfo blocks, so this runs on a thread of its own. CPU % is of the whole machine:
 //! 100 means every core busy.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -122,22 +123,7 @@ impl SystemSampler {
 
 fn run<W: Write>(out: W, started: Instant, server: ServerProcs, stop: &AtomicBool) -> Result<()> {
     let mut csv = csv::Writer::from_writer(out);
-    let mut sys = System::new();
-    let me = Pid::from_u32(std::process::id());
-    let cores = sys_cores(&mut sys);
-    let refresh = |sys: &mut System| {
-        sys.refresh_cpu_usage();
-        sys.refresh_memory();
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::All,
-            true,
-            ProcessRefreshKind::nothing().with_cpu().with_memory(),
-        );
-    };
-    refresh(&mut sys);
-    let mut disk_prev = disk_bytes();
-    let mut cpu_prev = cpu_jiffies();
-    let mut prev_at = Instant::now();
+    let mut m = Machine::new(server);
     let mut k = 1u64;
     loop {
         // Sleep to the next whole second since the start, in small steps to notice stop.
@@ -153,10 +139,56 @@ fn run<W: Write>(out: W, started: Instant, server: ServerProcs, stop: &AtomicBoo
             );
         }
         k += 1;
-        refresh(&mut sys);
+        csv.serialize(m.sample(super::secs(started)))?;
+        csv.flush()?;
+    }
+}
+
+/// The machine between two samples.
+struct Machine {
+    sys: System,
+    me: Pid,
+    cores: f32,
+    server: ServerProcs,
+    threads: ThreadTicks,
+    disk_prev: (u64, u64),
+    cpu_prev: Option<(u64, u64)>,
+    prev_at: Instant,
+}
+
+impl Machine {
+    fn new(server: ServerProcs) -> Machine {
+        let mut sys = System::new();
+        let cores = sys_cores(&mut sys);
+        let mut m = Machine {
+            sys,
+            me: Pid::from_u32(std::process::id()),
+            cores,
+            server,
+            threads: ThreadTicks::default(),
+            disk_prev: disk_bytes(),
+            cpu_prev: cpu_jiffies(),
+            prev_at: Instant::now(),
+        };
+        m.refresh();
+        m
+    }
+
+    fn refresh(&mut self) {
+        self.sys.refresh_cpu_usage();
+        self.sys.refresh_memory();
+        self.sys.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            ProcessRefreshKind::nothing().with_cpu().with_memory(),
+        );
+    }
+
+    fn sample(&mut self, t_s: f64) -> Row {
+        self.refresh();
         let now = Instant::now();
-        let dt = (now - prev_at).as_secs_f64().max(1e-3);
-        prev_at = now;
+        let dt = (now - self.prev_at).as_secs_f64().max(1e-3);
+        self.prev_at = now;
         let disk = disk_bytes();
         let per_s = |a: u64, b: u64| ((a.saturating_sub(b)) as f64 / dt) as u64;
         let cpu_now = cpu_jiffies();
@@ -164,42 +196,98 @@ fn run<W: Write>(out: W, started: Instant, server: ServerProcs, stop: &AtomicBoo
         // 0.3% reported while the processes used 12.5%); per-process times are scaled by
         // the scheduler's precise runtime. Each source can only under-count (processes
         // that exited are missed by the sum), so take the larger.
-        let ticks = match (cpu_prev, cpu_now) {
+        let ticks = match (self.cpu_prev, cpu_now) {
             (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
                 100.0 * (b1.saturating_sub(b0)) as f64 / (t1 - t0) as f64
             }
             _ => 0.0,
         };
-        let summed: f64 = sys
+        let summed: f64 = self
+            .sys
             .processes()
             .values()
             .filter(|p| is_process(p))
             .map(|p| f64::from(p.cpu_usage()))
             .sum::<f64>()
-            / f64::from(cores);
+            / f64::from(self.cores);
         let cpu_pct = ticks.max(summed).min(100.0);
-        cpu_prev = cpu_now;
-        let (server_cpu, server_mem) = server_usage(&sys, &server);
-        let (my_cpu, my_mem) = sys.process(me).map_or((0.0, 0), |p| {
+        self.cpu_prev = cpu_now;
+        let server = server_usage(&self.sys, &self.server);
+        let busiest = server.as_ref().map(|s| self.threads.busiest(&s.pids, dt));
+        let (my_cpu, my_mem) = self.sys.process(self.me).map_or((0.0, 0), |p| {
             (
                 p.cpu_usage(),
                 pss(p.pid().as_u32()).unwrap_or_else(|| p.memory()),
             )
         });
-        csv.serialize(Row {
-            t_s: super::secs(started),
+        let cores = f64::from(self.cores);
+        let row = Row {
+            t_s,
             cpu_pct: round2(cpu_pct),
-            mem_used_mb: sys.used_memory() / (1 << 20),
-            disk_read_bytes_s: per_s(disk.0, disk_prev.0),
-            disk_write_bytes_s: per_s(disk.1, disk_prev.1),
-            server_cpu_pct: server_cpu.map(|c| round2(f64::from(c / cores))),
-            server_mem_mb: server_mem.map(|m| m / (1 << 20)),
-            qbench_cpu_pct: round2(f64::from(my_cpu / cores)),
+            cpu_cores: round2(cpu_pct * cores / 100.0),
+            mem_used_mb: self.sys.used_memory() / (1 << 20),
+            disk_read_bytes_s: per_s(disk.0, self.disk_prev.0),
+            disk_write_bytes_s: per_s(disk.1, self.disk_prev.1),
+            server_cpu_pct: server.as_ref().map(|s| round2(s.cores * 100.0 / cores)),
+            server_cores: server.as_ref().map(|s| round2(s.cores)),
+            server_busiest_thread_cores: busiest.map(round2),
+            server_mem_mb: server.as_ref().map(|s| s.mem / (1 << 20)),
+            server_mem_source: server.as_ref().map(|s| s.mem_source.to_string()),
+            qbench_cpu_pct: round2(f64::from(my_cpu) / cores),
+            qbench_cores: round2(f64::from(my_cpu) / 100.0),
             qbench_mem_mb: my_mem / (1 << 20),
-        })?;
-        csv.flush()?;
-        disk_prev = disk;
+        };
+        self.disk_prev = disk;
+        row
     }
+}
+
+/// Per-thread CPU of the server's processes, from /proc/PID/task/TID/stat: a server
+/// that executes commands on one thread (Valkey) saturates at one core whatever the
+/// machine has, which a total over cores hides.
+#[derive(Default)]
+struct ThreadTicks {
+    prev: HashMap<(u32, u32), u64>,
+}
+
+impl ThreadTicks {
+    /// The busiest thread's CPU over the last `dt` seconds, in cores.
+    fn busiest(&mut self, pids: &[u32], dt: f64) -> f64 {
+        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .unwrap_or(100) as f64;
+        let mut now = HashMap::new();
+        let mut best = 0u64;
+        for &pid in pids {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                continue;
+            };
+            for t in tasks.flatten() {
+                let Some(tid) = t.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                    continue;
+                };
+                let Some(ticks) = task_ticks(pid, tid) else {
+                    continue;
+                };
+                if let Some(before) = self.prev.get(&(pid, tid)) {
+                    best = best.max(ticks.saturating_sub(*before));
+                }
+                now.insert((pid, tid), ticks);
+            }
+        }
+        self.prev = now;
+        best as f64 / hz / dt
+    }
+}
+
+/// utime + stime of one thread, in clock ticks.
+fn task_ticks(pid: u32, tid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    // Fields after the command (which may hold spaces), counted from `state` (field 3).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 fn round2(x: f64) -> f64 {
@@ -231,15 +319,31 @@ fn pss(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Summed CPU (% of one core) and memory (bytes) of the server's processes.
-fn server_usage(sys: &System, server: &ServerProcs) -> (Option<f32>, Option<u64>) {
+/// Whether this kernel lets us read PSS at all (our own, once).
+fn pss_readable() -> bool {
+    static READABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READABLE.get_or_init(|| pss(std::process::id()).is_some())
+}
+
+/// What the server's processes use together.
+struct ServerUsage {
+    /// CPU in cores (1.0 = one core busy).
+    cores: f64,
+    /// Bytes: proportional set size, or resident set size where PSS is unreadable.
+    mem: u64,
+    mem_source: &'static str,
+    pids: Vec<u32>,
+}
+
+/// The server's processes' summed CPU and memory; `None` when none is on this machine.
+fn server_usage(sys: &System, server: &ServerProcs) -> Option<ServerUsage> {
     let ServerProcs::Local {
         names,
         root,
         children,
     } = *server
     else {
-        return (None, None);
+        return None;
     };
     let root = root.map(Pid::from_u32);
     let pick = |p: &sysinfo::Process| {
@@ -247,19 +351,31 @@ fn server_usage(sys: &System, server: &ServerProcs) -> (Option<f32>, Option<u64>
         let named = names.split('|').any(|n| name.starts_with(n));
         named && root.is_none_or(|r| p.pid() == r || (children && p.parent() == Some(r)))
     };
-    let (mut cpu, mut mem, mut any) = (0.0f32, 0u64, false);
+    let mut u = ServerUsage {
+        cores: 0.0,
+        mem: 0,
+        mem_source: "pss",
+        pids: vec![],
+    };
     for p in sys
         .processes()
         .values()
         .filter(|p| is_process(p) && pick(p))
     {
-        cpu += p.cpu_usage();
-        mem += pss(p.pid().as_u32()).unwrap_or_else(|| p.memory());
-        any = true;
+        u.cores += f64::from(p.cpu_usage()) / 100.0;
+        let pid = p.pid().as_u32();
+        u.mem += match pss(pid) {
+            Some(m) => m,
+            // Where PSS can be read at all, a process whose PSS cannot is exiting (a
+            // backend whose connection closed): it holds no memory of its own any more.
+            None if pss_readable() => 0,
+            None => {
+                // RSS counts shared memory (shared_buffers) once per process: say so.
+                u.mem_source = "rss";
+                p.memory()
+            }
+        };
+        u.pids.push(p.pid().as_u32());
     }
-    if any {
-        (Some(cpu), Some(mem))
-    } else {
-        (None, None)
-    }
+    (!u.pids.is_empty()).then_some(u)
 }

@@ -24,17 +24,26 @@ pub enum Metric {
     Enqueue,
     /// How late the producer sent each job against its schedule.
     ScheduleLag,
+    /// Jobs still in the queue when the test ended, at their age then (intended enqueue
+    /// → end): censored samples, so a drain that times out cannot hide the slowest jobs.
+    E2eCensored,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 6] = [
         Metric::E2e,
         Metric::QueueWait,
         Metric::Service,
         Metric::Enqueue,
         Metric::ScheduleLag,
+        Metric::E2eCensored,
     ];
-    pub const WORKER: [Metric; 3] = [Metric::E2e, Metric::QueueWait, Metric::Service];
+    pub const WORKER: [Metric; 4] = [
+        Metric::E2e,
+        Metric::QueueWait,
+        Metric::Service,
+        Metric::E2eCensored,
+    ];
     pub const PRODUCER: [Metric; 2] = [Metric::Enqueue, Metric::ScheduleLag];
 
     pub fn tag(self) -> &'static str {
@@ -44,6 +53,7 @@ impl Metric {
             Metric::Service => "service",
             Metric::Enqueue => "enqueue",
             Metric::ScheduleLag => "schedule_lag",
+            Metric::E2eCensored => "e2e_censored",
         }
     }
 
@@ -61,33 +71,54 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, SIGFIGS).expect("valid histogram bounds")
 }
 
-/// One histogram per metric.
+/// One histogram per metric, and per metric the values that fell outside its range.
 #[derive(Clone, Debug)]
 pub struct HistSet {
     hists: Vec<Histogram<u64>>,
+    /// Values above an hour, recorded as an hour.
+    clamped: Vec<u64>,
+    /// Negative values (clock skew between hosts), recorded as 0.
+    negative: Vec<u64>,
 }
 
 impl Default for HistSet {
     fn default() -> Self {
         HistSet {
             hists: Metric::ALL.iter().map(|_| new_histogram()).collect(),
+            clamped: vec![0; Metric::ALL.len()],
+            negative: vec![0; Metric::ALL.len()],
         }
     }
 }
 
 impl HistSet {
-    /// Records a latency; negative values (clock skew between hosts) count as 0.
+    /// Records a latency: out-of-range values are kept at the bound, and counted.
     #[inline]
     pub fn record(&mut self, m: Metric, us: i64) {
-        let v = us.clamp(0, MAX_US as i64) as u64;
-        // Cannot fail: v is within the histogram's bounds.
-        let _ = self.hists[m.index()].record(v);
+        self.record_n(m, us, 1);
     }
 
     #[inline]
     pub fn record_n(&mut self, m: Metric, us: i64, n: u64) {
+        let i = m.index();
+        if us < 0 {
+            self.negative[i] += n;
+        } else if us > MAX_US as i64 {
+            self.clamped[i] += n;
+        }
         let v = us.clamp(0, MAX_US as i64) as u64;
-        let _ = self.hists[m.index()].record_n(v, n);
+        // Cannot fail: v is within the histogram's bounds.
+        let _ = self.hists[i].record_n(v, n);
+    }
+
+    /// `(tag, count)` of values clamped at an hour, for the metrics that had any.
+    pub fn clamped(&self) -> Vec<(&'static str, u64)> {
+        nonzero(&self.clamped)
+    }
+
+    /// `(tag, count)` of negative values recorded as 0.
+    pub fn negative(&self) -> Vec<(&'static str, u64)> {
+        nonzero(&self.negative)
     }
 
     pub fn get(&self, m: Metric) -> &Histogram<u64> {
@@ -96,20 +127,20 @@ impl HistSet {
 
     /// Adds `other` into self and empties `other`.
     pub fn drain_from(&mut self, other: &mut HistSet) {
-        for (a, b) in self.hists.iter_mut().zip(other.hists.iter_mut()) {
-            if !b.is_empty() {
-                // Same bounds on both sides: cannot fail.
-                let _ = a.add(&*b);
-                b.reset();
-            }
-        }
+        self.add(other);
+        other.reset();
     }
 
     pub fn add(&mut self, other: &HistSet) {
         for (a, b) in self.hists.iter_mut().zip(other.hists.iter()) {
             if !b.is_empty() {
+                // Same bounds on both sides: cannot fail.
                 let _ = a.add(b);
             }
+        }
+        for i in 0..self.clamped.len() {
+            self.clamped[i] += other.clamped[i];
+            self.negative[i] += other.negative[i];
         }
     }
 
@@ -124,7 +155,18 @@ impl HistSet {
 
     pub fn reset(&mut self) {
         self.hists.iter_mut().for_each(Histogram::reset);
+        self.clamped.iter_mut().for_each(|c| *c = 0);
+        self.negative.iter_mut().for_each(|c| *c = 0);
     }
+}
+
+fn nonzero(counts: &[u64]) -> Vec<(&'static str, u64)> {
+    Metric::ALL
+        .iter()
+        .zip(counts)
+        .filter(|(_, &n)| n > 0)
+        .map(|(m, &n)| (m.tag(), n))
+        .collect()
 }
 
 /// Recording shards: each worker or producer connection records into one of a few
@@ -240,14 +282,19 @@ mod tests {
     }
 
     #[test]
-    fn out_of_range_values_are_clamped() {
+    fn out_of_range_values_are_clamped_and_counted() {
         let mut h = HistSet::default();
         h.record(Metric::E2e, -5);
         h.record(Metric::E2e, i64::MAX);
+        h.record_n(Metric::QueueWait, -1, 3);
         let e = h.get(Metric::E2e);
         assert_eq!(e.len(), 2);
         assert_eq!(e.min(), 0);
         assert!(e.max() >= MAX_US);
+        let mut total = HistSet::default();
+        total.add(&h);
+        assert_eq!(total.clamped(), vec![("e2e", 1)]);
+        assert_eq!(total.negative(), vec![("e2e", 1), ("queue_wait", 3)]);
     }
 
     #[test]

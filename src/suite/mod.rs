@@ -29,7 +29,7 @@ pub use plan::{backend_dir, plan, test_name, Planned, Scenario};
 /// True when the folder already holds this test, finished, from a run of the same kind.
 pub fn is_complete(dir: &Path, name: &str, smoke: bool) -> bool {
     read_manifest(&dir.join(format!("{name}_manifest.json")))
-        .is_ok_and(|m| m.complete() && m.smoke() == smoke)
+        .is_ok_and(|m| m.complete && m.smoke == smoke)
 }
 
 /// How one test ended.
@@ -77,7 +77,8 @@ fn estimate(tests: &[&Planned], cfg: &crate::config::Config) -> Duration {
                 + match t.scenario {
                     Scenario::Cold => 2.0,
                     Scenario::Warm => b.warmup_duration + 1.0,
-                    Scenario::Load => 1.5,
+                    // The warmup, then pgbench alone for the test's length.
+                    Scenario::Load => b.warmup_duration + b.production_duration + 2.5,
                 }
         })
         .sum();
@@ -121,29 +122,17 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
             .and_then(|r| ctx.cfg.benchmark.capacity_warning(r)),
     );
 
-    if let Some(p) = &pgbench {
-        let dirs: Vec<PathBuf> = opts
-            .backends
-            .iter()
-            .filter(|b| {
-                opts.tests
-                    .iter()
-                    .any(|t| t.kind.backend() == **b && t.scenario == Scenario::Load)
-            })
-            .map(|b| backend_dir(&opts.out, *b))
-            .collect();
-        baseline::run(ctx, p, &dirs, opts).await?;
-    }
-
     let n = opts.tests.len();
     let mut outcomes = vec![];
     for (i, t) in opts.tests.iter().enumerate() {
         if !opts.force && is_complete(&t.dir, &t.name, opts.quick) {
-            println!(
-                "[{}/{n}] {}: already complete, skipped (--force re-runs it)",
-                i + 1,
-                t.name
-            );
+            if !ctx.global.quiet {
+                eprintln!(
+                    "qbench: [{}/{n}] {}: already complete, skipped (--force re-runs it)",
+                    i + 1,
+                    t.name
+                );
+            }
             outcomes.push((t.clone(), Outcome::Skipped));
             continue;
         }
@@ -252,7 +241,9 @@ async fn run_one(
         ..Env::new(queue.clone(), ctx.cfg.clone(), ctx.shutdown.clone())
     };
 
-    if t.scenario == Scenario::Warm && b.warmup_duration > 0.0 {
+    // Warm and load both start warm: the load test is compared with warm, so both get
+    // the same warmup (its measurements are thrown away; the queue is not reset after).
+    if matches!(t.scenario, Scenario::Warm | Scenario::Load) && b.warmup_duration > 0.0 {
         let warm = workload::run(Spec {
             id: id(format!("{}_warmup", t.name), format!("{label} warmup")),
             plan: plan_at(&ctx.cfg, b.warmup_rate, b.warmup_duration),
@@ -263,7 +254,6 @@ async fn run_one(
             return Err(Interrupted.into());
         }
         let s = &warm.summary;
-        // The warmup's measurements are thrown away; the queue stays warm (not reset).
         extra.insert(
             "warmup".into(),
             json!({
@@ -280,6 +270,15 @@ async fn run_one(
     let out = OutputDir::prepare(&t.dir, &t.name, true)?;
     let sidecar: Option<Box<dyn Sidecar>> = match (t.scenario, pgbench) {
         (Scenario::Load, Some(p)) => {
+            let window = Duration::from_secs_f64(b.production_duration);
+            let alone = out.create("pgbench_alone.csv")?;
+            match baseline::alone(ctx, p, alone, window, &t.name).await? {
+                Some(v) => extra.insert("pgbench_alone".into(), v),
+                None => {
+                    out.discard();
+                    return Err(Interrupted.into());
+                }
+            };
             let csv = out.create("pgbench.csv")?;
             Some(Box::new(PgbenchSidecar(p.start(csv).await?)))
         }

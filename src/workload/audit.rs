@@ -1,54 +1,88 @@
-//! Exactly-once audit: which producer sequence numbers were completed, and which more
-//! than once. Two bits per job in lazily grown chunks: 180,000 jobs cost 45 KB, so memory
-//! barely moves with the length of a run.
+//! The in-process records of the audit by identity: which sequence numbers this process
+//! produced, completed (and how often), and had refused as late. One bit per number in
+//! lazily grown chunks keyed by `seq / 65536`: sequence numbers come in blocks the server
+//! hands out, so they need not start near 0; 180,000 jobs cost about 23 KB.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Serialize};
+use crate::format::audit::SeqSet;
 
-const CHUNK_BITS: usize = 1 << 16;
-const WORDS: usize = CHUNK_BITS / 64;
-/// Seqs beyond this are not ours (a stray entry); they are counted, not tracked.
-pub const MAX_TRACKED_SEQ: i64 = 1 << 30;
+const CHUNK_BITS: i64 = 1 << 16;
+const WORDS: usize = (CHUNK_BITS / 64) as usize;
 
+struct Chunk(Vec<AtomicU64>);
+
+/// A set of sequence numbers many tasks insert into at once.
 #[derive(Default)]
-struct Chunk {
-    seen: Vec<AtomicU64>,
-    dup: Vec<AtomicU64>,
+pub struct SeqBits {
+    chunks: RwLock<HashMap<i64, Arc<Chunk>>>,
+    len: AtomicU64,
 }
 
-impl Chunk {
-    fn new() -> Chunk {
-        Chunk {
-            seen: (0..WORDS).map(|_| AtomicU64::new(0)).collect(),
-            dup: (0..WORDS).map(|_| AtomicU64::new(0)).collect(),
+impl SeqBits {
+    fn chunk(&self, key: i64) -> Arc<Chunk> {
+        if let Some(c) = self
+            .chunks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return c.clone();
         }
+        let mut w = self.chunks.write().unwrap_or_else(|p| p.into_inner());
+        w.entry(key)
+            .or_insert_with(|| Arc::new(Chunk((0..WORDS).map(|_| AtomicU64::new(0)).collect())))
+            .clone()
+    }
+
+    /// Adds `seq`; returns true if it was there already.
+    pub fn insert(&self, seq: i64) -> bool {
+        let (key, bit) = (seq.div_euclid(CHUNK_BITS), seq.rem_euclid(CHUNK_BITS));
+        let chunk = self.chunk(key);
+        let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
+        let before = chunk.0[word].fetch_or(mask, Ordering::Relaxed);
+        let had = before & mask != 0;
+        if !had {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
+        had
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy as a plain set, for the audit file and the verdict.
+    pub fn to_set(&self) -> SeqSet {
+        let chunks = self.chunks.read().unwrap_or_else(|p| p.into_inner());
+        let mut seqs = Vec::with_capacity(self.len() as usize);
+        for (&key, chunk) in chunks.iter() {
+            for (w, word) in chunk.0.iter().enumerate() {
+                let mut bits = word.load(Ordering::Relaxed);
+                while bits != 0 {
+                    let b = bits.trailing_zeros() as i64;
+                    seqs.push(key * CHUNK_BITS + w as i64 * 64 + b);
+                    bits &= bits - 1;
+                }
+            }
+        }
+        SeqSet::from_unsorted(seqs)
     }
 }
 
+/// What this process's workers did, by sequence number.
 #[derive(Default)]
 pub struct Audit {
-    chunks: RwLock<Vec<Arc<Chunk>>>,
-    completions: AtomicU64,
-    extra_completions: AtomicU64,
-    duplicated_jobs: AtomicU64,
-    foreign: AtomicU64,
-}
-
-/// The audit's verdict.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditReport {
-    /// Produced jobs never completed and no longer in the queue.
-    pub lost: u64,
-    /// Jobs completed more than once.
-    pub duplicated: u64,
-    /// Completions beyond the first, summed over jobs.
-    pub extra_completions: u64,
-    /// Produced jobs still in the queue when the test ended (not lost: not drained).
-    pub left_in_queue: u64,
-    /// Completions of jobs with sequence numbers this run never produced.
-    pub foreign: u64,
+    completed: SeqBits,
+    /// Completions beyond the first of a job, per job (rare: kept in a map).
+    again: Mutex<HashMap<i64, u32>>,
+    late: Mutex<Vec<i64>>,
 }
 
 impl Audit {
@@ -56,106 +90,48 @@ impl Audit {
         Audit::default()
     }
 
-    fn chunk(&self, idx: usize) -> Arc<Chunk> {
-        if let Some(c) = self
-            .chunks
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(idx)
-        {
-            return c.clone();
-        }
-        let mut w = self.chunks.write().unwrap_or_else(|p| p.into_inner());
-        while w.len() <= idx {
-            w.push(Arc::new(Chunk::new()));
-        }
-        w[idx].clone()
-    }
-
-    /// Notes a completion of `seq`; returns true if it had been completed before.
+    /// Notes a completion the queue accepted; returns true if this process had already
+    /// completed the job.
     pub fn complete(&self, seq: i64) -> bool {
-        self.completions.fetch_add(1, Ordering::Relaxed);
-        if !(0..MAX_TRACKED_SEQ).contains(&seq) {
-            self.foreign.fetch_add(1, Ordering::Relaxed);
-            return false;
+        let again = self.completed.insert(seq);
+        if again {
+            *self
+                .again
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(seq)
+                .or_insert(1) += 1;
         }
-        let s = seq as usize;
-        let chunk = self.chunk(s / CHUNK_BITS);
-        let (w, bit) = ((s % CHUNK_BITS) / 64, 1u64 << (s % 64));
-        if chunk.seen[w].fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-            return false;
-        }
-        self.extra_completions.fetch_add(1, Ordering::Relaxed);
-        if chunk.dup[w].fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-            self.duplicated_jobs.fetch_add(1, Ordering::Relaxed);
-        }
-        true
+        again
     }
 
-    /// Distinct sequence numbers in `0..produced` that were completed.
-    pub fn completed_of(&self, produced: u64) -> u64 {
-        let chunks = self.chunks.read().unwrap_or_else(|p| p.into_inner());
-        let mut n = 0u64;
-        for (ci, c) in chunks.iter().enumerate() {
-            let base = (ci * CHUNK_BITS) as u64;
-            if base >= produced {
-                break;
-            }
-            for (wi, word) in c.seen.iter().enumerate() {
-                let lo = base + (wi * 64) as u64;
-                if lo >= produced {
-                    break;
-                }
-                let mut bits = word.load(Ordering::Relaxed);
-                let valid = produced - lo;
-                if valid < 64 {
-                    bits &= (1u64 << valid) - 1;
-                }
-                n += u64::from(bits.count_ones());
-            }
-        }
-        n
+    /// Notes a completion the queue refused: the lease had run out.
+    pub fn late(&self, seq: i64) {
+        self.late
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(seq);
     }
 
-    /// Sequence numbers in `0..produced` never completed (at most `limit` of them).
-    pub fn missing(&self, produced: u64, limit: usize) -> Vec<i64> {
-        let chunks = self.chunks.read().unwrap_or_else(|p| p.into_inner());
-        let mut out = vec![];
-        for seq in 0..produced {
-            if out.len() >= limit {
-                break;
-            }
-            let s = seq as usize;
-            let done = chunks.get(s / CHUNK_BITS).is_some_and(|c| {
-                c.seen[(s % CHUNK_BITS) / 64].load(Ordering::Relaxed) & (1 << (s % 64)) != 0
-            });
-            if !done {
-                out.push(seq as i64);
-            }
-        }
-        out
+    pub fn completed(&self) -> SeqSet {
+        self.completed.to_set()
     }
 
-    pub fn completions(&self) -> u64 {
-        self.completions.load(Ordering::Relaxed)
+    /// `(seq, times)` for every job completed more than once here.
+    pub fn completed_again(&self) -> Vec<(i64, u32)> {
+        let mut v: Vec<(i64, u32)> = self
+            .again
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(&s, &n)| (s, n))
+            .collect();
+        v.sort_unstable();
+        v
     }
 
-    pub fn duplicated(&self) -> u64 {
-        self.duplicated_jobs.load(Ordering::Relaxed)
-    }
-
-    /// The verdict when this process produced `produced` jobs (seqs 0..produced) and
-    /// `left_in_queue` are still queued: exact, per sequence number.
-    pub fn report(&self, produced: u64, left_in_queue: u64) -> AuditReport {
-        let done = self.completed_of(produced);
-        let missing = produced - done;
-        AuditReport {
-            lost: missing.saturating_sub(left_in_queue),
-            duplicated: self.duplicated(),
-            extra_completions: self.extra_completions.load(Ordering::Relaxed),
-            left_in_queue,
-            foreign: self.foreign.load(Ordering::Relaxed),
-        }
+    pub fn late_set(&self) -> SeqSet {
+        SeqSet::from_unsorted(self.late.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 }
 
@@ -164,33 +140,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_lost_duplicated_and_left() {
+    fn bits_hold_any_range_of_numbers() {
+        let b = SeqBits::default();
+        let base = 1_795_000_000_000_000i64;
+        for s in [base, base + 1, base + 70_000, -5, 0] {
+            assert!(!b.insert(s));
+        }
+        assert!(b.insert(base + 1));
+        assert_eq!(b.len(), 5);
+        assert_eq!(
+            b.to_set().iter().collect::<Vec<_>>(),
+            [-5, 0, base, base + 1, base + 70_000]
+        );
+    }
+
+    #[test]
+    fn repeats_and_late_completions_are_kept_apart() {
         let a = Audit::new();
         for s in 0..200_000i64 {
-            if s != 5 && s != 70_000 {
-                assert!(!a.complete(s));
-            }
+            assert!(!a.complete(s));
         }
         assert!(a.complete(7));
         assert!(a.complete(7));
         assert!(a.complete(8));
-        let r = a.report(200_000, 0);
-        assert_eq!(r.lost, 2);
-        assert_eq!(r.duplicated, 2);
-        assert_eq!(r.extra_completions, 3);
-        assert_eq!(a.missing(200_000, 10), vec![5, 70_000]);
-        let r = a.report(200_000, 1);
-        assert_eq!((r.lost, r.left_in_queue), (1, 1));
-        // Only seqs below `produced` count.
-        assert_eq!(a.report(6, 0).lost, 1);
-    }
-
-    #[test]
-    fn stray_sequence_numbers_are_counted_not_tracked() {
-        let a = Audit::new();
-        a.complete(-1);
-        a.complete(MAX_TRACKED_SEQ + 10);
-        assert_eq!(a.report(0, 0).foreign, 2);
-        assert!(a.chunks.read().expect("lock").is_empty());
+        a.late(9);
+        assert_eq!(a.completed().len(), 200_000);
+        assert_eq!(a.completed_again(), vec![(7, 3), (8, 2)]);
+        assert_eq!(a.late_set().iter().collect::<Vec<_>>(), [9]);
     }
 }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::load::Counts;
 use super::spec::{Env, Identity};
+use crate::format::audit::AuditFile;
 use crate::format::files::OutputDir;
 use crate::format::hlog::HlogWriter;
 use crate::format::manifest::Role;
@@ -88,12 +89,15 @@ impl Collector {
     ) -> Result<IntervalLine> {
         let now = Instant::now();
         recorders.drain_into(&mut self.interval);
-        let e2e_ms = Percentiles::of(self.interval.get(Metric::E2e)).map(|p| IntervalLatency {
-            p50: p.p50,
-            p95: p.p95,
-            p99: p.p99,
-            max: p.max,
-        });
+        let brief = |m: Metric| {
+            Percentiles::of(self.interval.get(m)).map(|p| IntervalLatency {
+                p50: p.p50,
+                p95: p.p95,
+                p99: p.p99,
+                max: p.max,
+            })
+        };
+        let (e2e_ms, queue_wait_ms) = (brief(Metric::E2e), brief(Metric::QueueWait));
         let line = IntervalLine {
             v: FORMAT_VERSION,
             kind: "interval".into(),
@@ -105,6 +109,7 @@ impl Collector {
             completed_total: now_counts.completed,
             depth,
             e2e_ms,
+            queue_wait_ms,
             errors: now_counts.errors,
         };
         if let Some(sink) = self.sink.as_mut() {
@@ -128,9 +133,14 @@ impl Collector {
         Ok(line)
     }
 
-    /// Writes the summary line, stops the samplers and renames every file into place.
-    /// Sampler failures become warnings.
-    pub async fn close(self, summary: &Summary, warnings: &mut Vec<String>) -> Result<Closed> {
+    /// Writes the summary line and the audit file, stops the samplers and renames every
+    /// file into place. Sampler failures become warnings.
+    pub async fn close(
+        self,
+        summary: &Summary,
+        audit: &AuditFile,
+        warnings: &mut Vec<String>,
+    ) -> Result<Closed> {
         let Some(mut sink) = self.sink else {
             return Ok(Closed {
                 files: vec![],
@@ -141,6 +151,9 @@ impl Collector {
         sink.metrics.write_all(b"\n")?;
         sink.metrics.flush()?;
         sink.hlog.flush()?;
+        let mut a = sink.out.create("audit.json")?;
+        serde_json::to_writer(&mut a, audit)?;
+        a.flush()?;
         sink.stats_stop.cancel();
         match sink.server_stats.await {
             Ok(Ok(mut w)) => w.flush()?,

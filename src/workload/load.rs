@@ -81,9 +81,18 @@ impl Load {
         }
     }
 
+    /// Jobs not completed yet, from this process's own counts, when it both produces and
+    /// works (every job is its own): no query to the server.
+    pub fn local_depth(&self) -> Option<u64> {
+        let c = self.counts();
+        (self.producer.is_some() && self.workers.is_some())
+            .then(|| c.produced.saturating_sub(c.completed))
+    }
+
     pub fn observe(&self, started: Instant) -> Observed {
         let w = self.workers.as_ref().map(|w| &w.state);
         Observed {
+            local_depth: self.local_depth(),
             elapsed: started.elapsed(),
             producer_done: self.producer.as_ref().is_none_or(ProducerHandle::is_done),
             started_work: w.is_some_and(|s| s.first_claim_us.load(Ordering::Acquire) != 0),
@@ -116,12 +125,12 @@ impl Load {
 impl Done {
     pub fn counts(&self) -> Counts {
         Counts {
-            produced: self.outcome.map_or(0, |o| o.produced),
+            produced: self.outcome.as_ref().map_or(0, |o| o.produced),
             completed: self
                 .state
                 .as_ref()
                 .map_or(0, |s| s.completed.load(Ordering::Acquire)),
-            errors: self.outcome.map_or(0, |o| o.errors)
+            errors: self.outcome.as_ref().map_or(0, |o| o.errors)
                 + self
                     .state
                     .as_ref()

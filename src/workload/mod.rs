@@ -8,6 +8,7 @@ mod load;
 pub mod outages;
 pub mod producer;
 mod report;
+mod saturation;
 mod spec;
 mod stop;
 mod verdict;
@@ -19,8 +20,10 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Result;
 
 use crate::clock::Clock;
+use crate::format::manifest::ClockOffset;
 use crate::progress::{Progress, Snapshot};
 use crate::queue::Queue;
+use crate::stats::Metric;
 use crate::stats::Recorders;
 use collector::Collector;
 use load::Load;
@@ -73,9 +76,47 @@ struct Running {
     outages: Arc<outages::Outages>,
     collector: Collector,
     stopper: Stopper,
+    saturation: saturation::Saturation,
     server: Option<crate::queue::ServerInfo>,
+    clock: Option<ClockOffset>,
+    /// This process's run: its manifest and audit file carry it.
+    run_id: String,
     started: Instant,
     started_at: SystemTime,
+}
+
+/// This host's clock against the server's, read at the midpoint of a round trip: the
+/// best of five readings, the one with the shortest round trip (as NTP does).
+async fn clock_offset(queue: &Arc<dyn Queue>) -> Option<ClockOffset> {
+    let clock = Clock::get();
+    let mut best: Option<ClockOffset> = None;
+    for _ in 0..5 {
+        let sent = Instant::now();
+        let Ok(server_us) = queue.server().now_us().await else {
+            continue;
+        };
+        let back = Instant::now();
+        let mid_us = clock.wall_us(sent + (back - sent) / 2);
+        let reading = ClockOffset {
+            offset_ms: (server_us - mid_us) as f64 / 1000.0,
+            rtt_ms: (back - sent).as_secs_f64() * 1000.0,
+        };
+        if best.is_none_or(|b| reading.rtt_ms < b.rtt_ms) {
+            best = Some(reading);
+        }
+    }
+    best
+}
+
+/// An id no other process's run shares: host, process and start time.
+fn run_id(started_at: SystemTime) -> String {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "host".into());
+    let ms = started_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{host}-{}-{ms}", std::process::id())
 }
 
 impl Running {
@@ -88,6 +129,7 @@ impl Running {
         let visibility = Duration::from_secs_f64(env.cfg.benchmark.visibility_timeout_s);
         let load = Load::start(&plan, &env.queue, &recorders, &outages, visibility).await?;
         let server = env.queue.server().info().await.ok();
+        let clock = clock_offset(&env.queue).await;
         // The test starts when load starts: after every connection is open (SCRAM logins
         // of dozens of connections take a noticeable time), at the producer's t0.
         let started = load.t0();
@@ -99,8 +141,12 @@ impl Running {
                 return Err(e.context("opening the result files"));
             }
         };
+        let workers = plan.work.as_ref().map_or(0, |w| w.workers);
         Ok(Running {
             stopper: Stopper::new(plan.stop.clone()),
+            saturation: saturation::Saturation::new(workers),
+            clock,
+            run_id: run_id(started_at),
             id,
             plan,
             env,
@@ -126,8 +172,14 @@ impl Running {
             tokio::select! {
                 _ = tick.tick() => {
                     let counts = self.load.counts();
-                    let depth = depth_of(&self.env.queue).await;
+                    let depth = match self.load.local_depth() {
+                        Some(d) => Some(d),
+                        None => depth_of(&self.env.queue).await,
+                    };
                     let line = self.collector.collect(&self.recorders, counts, depth)?;
+                    if let Some(w) = self.saturation.observe(&line) {
+                        progress.message(&format!("qbench: warning: {w}"));
+                    }
                     progress.update(&Snapshot {
                         elapsed: started.elapsed(),
                         remaining: planned.map(|d| d.saturating_sub(started.elapsed())),
@@ -151,8 +203,8 @@ impl Running {
         Ok(interrupted)
     }
 
-    /// Stops the load (producer first, then workers finish the jobs in hand), audits,
-    /// and writes the summary, the files and the manifest.
+    /// Stops the load (producer first, then workers finish the jobs in hand), reads the
+    /// queue by seq, audits, and writes the summary, the files and the manifest.
     async fn finish(self, interrupted: bool) -> Result<Report> {
         let Running {
             id,
@@ -163,7 +215,10 @@ impl Running {
             outages,
             mut collector,
             stopper,
+            saturation,
             server,
+            clock,
+            run_id,
             started,
             started_at,
         } = self;
@@ -173,12 +228,25 @@ impl Running {
             let (key, value) = sidecar.stop().await;
             env.extra.insert(key, value);
         }
-        let depth = depth_of(&env.queue).await;
+        let snap = verdict::snapshot(&env.queue, &done).await;
+        let snap_at = Clock::get().now_us();
+        let audit = verdict::audit_file(
+            &id.test,
+            &run_id,
+            &done,
+            snap.as_ref(),
+            snap_at as f64 / 1e6,
+        );
+        let judgement = verdict::judge_file(&audit);
+        let censored = censor(&recorders, &done, snap.as_ref(), snap_at);
+        let depth = snap
+            .as_ref()
+            .and_then(|s| s.as_ref().ok())
+            .map(|s| s.left.len() as u64);
         collector.collect(&recorders, done.counts(), depth)?;
         let errors = report::errors(&done);
         let windows = outages.windows();
         let ending = verdict::Ending {
-            depth,
             interrupted,
             drain_timed_out: stopper.drain_timed_out,
             outages: &windows,
@@ -186,25 +254,29 @@ impl Running {
             server: server.as_ref(),
             started_epoch_s: Clock::get().wall_us(started) as f64 / 1e6,
         };
-        let verdict = verdict::judge(&env.queue, &done, &ending).await;
-        let summary = report::summary(
-            &id,
-            env.queue.kind().name(),
+        let found = verdict::warnings(&env.queue, &judgement, &ending);
+        let summary = report::summary(report::Outcome {
+            id: &id,
+            queue: env.queue.kind().name(),
             started,
             interrupted,
-            &done,
-            &verdict,
-            &collector.totals,
+            done: &done,
+            judgement: &judgement,
+            censored,
+            totals: &collector.totals,
             errors,
-            windows,
-        );
+            outages: windows,
+            saturation: saturation.warning.clone(),
+            workers: plan.work.as_ref().map(|w| w.workers),
+        });
         // What the run found goes to stderr whichever command ran it (the warnings the
         // caller passed in were printed when they were made).
-        for w in &verdict.warnings {
+        for w in &found {
             eprintln!("qbench: warning: {w}");
         }
         let mut warnings = env.warnings.clone();
-        warnings.extend(verdict.warnings);
+        warnings.extend(saturation.warning);
+        warnings.extend(found);
         let parts = report::ManifestParts {
             id: &id,
             plan: &plan,
@@ -216,8 +288,10 @@ impl Running {
             started_at,
             ended_at,
             server,
+            run_id: &run_id,
+            clock,
         };
-        let (files, warnings) = report::close(collector, parts, warnings).await?;
+        let (files, warnings) = report::close(collector, parts, &audit, warnings).await?;
         Ok(Report {
             summary,
             interrupted,
@@ -227,4 +301,33 @@ impl Running {
             ended_at,
         })
     }
+}
+
+/// Records every job of this test still in the queue at the end as a censored sample at
+/// its age then, so a drain that ran out of time cannot drop the slowest jobs from the
+/// latencies. Returns how many. A producer alone leaves this to the workers.
+fn censor(
+    recorders: &Recorders,
+    done: &load::Done,
+    snap: Option<&Result<crate::queue::Snapshot, String>>,
+    at_us: i64,
+) -> u64 {
+    let Some(Ok(snap)) = snap else { return 0 };
+    let ours = |seq: i64| {
+        done.outcome
+            .as_ref()
+            .is_none_or(|o| o.produced_seqs.contains(seq) || o.uncertain.contains(seq))
+    };
+    let left: Vec<i64> = snap
+        .left
+        .iter()
+        .filter(|(seq, _)| ours(*seq))
+        .map(|&(_, enq)| at_us - enq)
+        .collect();
+    recorders.shard(0).with(|h| {
+        for &age in &left {
+            h.record(Metric::E2eCensored, age);
+        }
+    });
+    left.len() as u64
 }

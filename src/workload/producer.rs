@@ -3,9 +3,13 @@
 //! jobs are due; connection tasks take everything due (up to a batch) and send it in one
 //! round trip. A slow server makes the producer fall behind and catch up; the lateness is
 //! recorded as schedule lag and counts in every latency, because stamps are intended times.
+//!
+//! Job i carries a sequence number from blocks the queue's server hands out, so numbers
+//! are unique across producer processes. Which numbers the server acknowledged is kept
+//! for the audit; a batch given up on after an error of unknown outcome is "uncertain".
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -13,9 +17,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::audit::SeqBits;
 use super::outages::Outages;
 use super::warn_limited;
 use crate::clock::Clock;
+use crate::format::audit::SeqSet;
 use crate::queue::{NewJob, Producer, Queue};
 use crate::stats::{Metric, Recorders, Shard};
 
@@ -64,18 +70,20 @@ impl ProducePlan {
 }
 
 /// What producing achieved.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ProduceOutcome {
     pub produced: u64,
-    /// Highest sequence number handed out + 1 (seqs 0..taken were attempted).
-    pub taken: u64,
-    /// Jobs abandoned unsent because the run was stopped while the server failed.
-    pub unsent: u64,
+    /// The seqs the server acknowledged.
+    pub produced_seqs: SeqSet,
+    /// Seqs sent, then given up on after an error with no acknowledgement.
+    pub uncertain: SeqSet,
     pub errors: u64,
     pub started: Option<Instant>,
     pub last_done: Option<Instant>,
     /// Jobs per second offered: produced / (last send − t0 + one slot).
     pub achieved_rate: f64,
+    /// `--rate max`: stamps are send times, not a schedule.
+    pub closed_loop: bool,
 }
 
 pub struct Shared {
@@ -90,7 +98,12 @@ pub struct Shared {
     finished: AtomicBool,
     pub produced: AtomicU64,
     pub errors: AtomicU64,
-    unsent: AtomicU64,
+    acked: SeqBits,
+    uncertain: Mutex<Vec<i64>>,
+    /// Job i's seq is `blocks[i / block] + i % block`; blocks are taken as needed.
+    blocks: RwLock<Vec<i64>>,
+    block: u64,
+    alloc: tokio::sync::Mutex<()>,
     last_done: Mutex<Option<Instant>>,
     /// Shared with the workers: when the server could not be reached.
     outages: Arc<Outages>,
@@ -132,6 +145,24 @@ impl Shared {
         }
     }
 
+    /// The seq of job `i`, taking another block from the server when `i` needs one.
+    async fn seq_of(&self, i: u64, queue: &Arc<dyn Queue>) -> Result<i64> {
+        let k = (i / self.block) as usize;
+        if let Some(&start) = self.blocks.read().unwrap_or_else(|p| p.into_inner()).get(k) {
+            return Ok(start + (i % self.block) as i64);
+        }
+        let _one_at_a_time = self.alloc.lock().await;
+        while self.blocks.read().unwrap_or_else(|p| p.into_inner()).len() <= k {
+            let start = queue.allocate(self.block).await?;
+            self.blocks
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(start);
+        }
+        let start = self.blocks.read().unwrap_or_else(|p| p.into_inner())[k];
+        Ok(start + (i % self.block) as i64)
+    }
+
     /// Intended send instant and wall µs of job `seq`.
     fn intended(&self, seq: u64) -> (Instant, i64) {
         match self.rate {
@@ -169,12 +200,16 @@ pub async fn start(
     for _ in 0..plan.connections.max(1) {
         producers.push(queue.producer().await?);
     }
+    let total = plan.total().unwrap_or(u64::MAX);
+    // A bounded run takes all its numbers at once; an open-ended one a million at a time.
+    let block = total.clamp(1, 1 << 20);
+    let first = queue.allocate(block).await?;
     let t0 = Instant::now();
     let shared = Arc::new(Shared {
         t0,
         wall0_us: Clock::get().wall_us(t0),
         rate: plan.rate,
-        total: plan.total().unwrap_or(u64::MAX),
+        total,
         deadline: match (plan.rate, plan.duration) {
             (None, Some(d)) => Some(t0 + d),
             _ => None,
@@ -185,7 +220,11 @@ pub async fn start(
         finished: AtomicBool::new(false),
         produced: AtomicU64::new(0),
         errors: AtomicU64::new(0),
-        unsent: AtomicU64::new(0),
+        acked: SeqBits::default(),
+        uncertain: Mutex::new(Vec::new()),
+        blocks: RwLock::new(vec![first]),
+        block,
+        alloc: tokio::sync::Mutex::new(()),
         last_done: Mutex::new(None),
         outages,
     });
@@ -257,7 +296,6 @@ async fn connection(
     max_batch: u64,
     stop: CancellationToken,
 ) {
-    let outages = s.outages.clone();
     let mut jobs: Vec<NewJob> = Vec::with_capacity(max_batch as usize);
     loop {
         let notified = s.notify.notified();
@@ -277,53 +315,119 @@ async fn connection(
             }
             Take::Batch(start, n) => (start, n),
         };
-        jobs.clear();
         let send_at = Instant::now();
+        if !stamp(&s, &queue, start, n, &mut jobs, index, &stop).await {
+            return;
+        }
         shard.with(|h| {
-            for seq in start..start + n {
-                let (due_at, due_us) = s.intended(seq);
-                jobs.push(NewJob {
-                    seq: seq as i64,
-                    enqueued_at_us: due_us,
-                });
-                let lag = send_at.saturating_duration_since(due_at);
+            for i in start..start + n {
+                let lag = send_at.saturating_duration_since(s.intended(i).0);
                 h.record(Metric::ScheduleLag, lag.as_micros() as i64);
             }
         });
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            let call = Instant::now();
-            match producer.enqueue(&jobs).await {
-                Ok(()) => {
-                    outages.success();
-                    let done = Instant::now();
-                    shard
-                        .with(|h| h.record_n(Metric::Enqueue, (done - call).as_micros() as i64, n));
-                    s.produced.fetch_add(n, Ordering::AcqRel);
-                    if let Ok(mut l) = s.last_done.lock() {
-                        *l = Some(l.map_or(done, |p| p.max(done)));
-                    }
-                    break;
-                }
+        if !send(&s, &queue, &mut producer, &jobs, &shard, index, &stop).await {
+            return;
+        }
+    }
+}
+
+/// Fills `jobs` with jobs `start..start + n`: their seqs and intended times. A block of
+/// seqs the server cannot hand out is retried like a failed send; false once stopping.
+async fn stamp(
+    s: &Shared,
+    queue: &Arc<dyn Queue>,
+    start: u64,
+    n: u64,
+    jobs: &mut Vec<NewJob>,
+    index: usize,
+    stop: &CancellationToken,
+) -> bool {
+    jobs.clear();
+    let mut backoff = Duration::from_millis(50);
+    for i in start..start + n {
+        let seq = loop {
+            match s.seq_of(i, queue).await {
+                Ok(seq) => break seq,
                 Err(e) => {
                     s.errors.fetch_add(1, Ordering::Relaxed);
-                    outages.error();
+                    s.outages.error();
                     warn_limited(&format!(
-                        "producer connection {index}: enqueue failed, retrying: {e:#}"
+                        "producer connection {index}: no sequence numbers, retrying: {e:#}"
                     ));
-                    // A stopped run gives up on a batch it cannot send; the audit knows.
-                    if stop.is_cancelled() {
-                        s.unsent.fetch_add(n, Ordering::Relaxed);
-                        return;
+                    if !pause(&mut backoff, stop).await {
+                        return false;
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.cancelled() => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                    if let Ok(p) = queue.producer().await {
-                        producer = p;
-                    }
+                }
+            }
+        };
+        jobs.push(NewJob {
+            seq,
+            enqueued_at_us: s.intended(i).1,
+        });
+    }
+    true
+}
+
+/// Sleeps `backoff` (doubling it up to 2 s); false if the run is stopping.
+async fn pause(backoff: &mut Duration, stop: &CancellationToken) -> bool {
+    if stop.is_cancelled() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(*backoff) => {}
+        _ = stop.cancelled() => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(2));
+    true
+}
+
+/// Sends one batch until the server acknowledges it, reconnecting with backoff; a retry
+/// is idempotent by seq. False once the run stops while the batch cannot be sent: its
+/// jobs are then uncertain (an attempt may have reached the queue).
+async fn send(
+    s: &Shared,
+    queue: &Arc<dyn Queue>,
+    producer: &mut Box<dyn Producer>,
+    jobs: &[NewJob],
+    shard: &Shard,
+    index: usize,
+    stop: &CancellationToken,
+) -> bool {
+    let n = jobs.len() as u64;
+    let mut backoff = Duration::from_millis(50);
+    let mut retry = false;
+    loop {
+        let call = Instant::now();
+        match producer.enqueue(jobs, retry).await {
+            Ok(()) => {
+                s.outages.success();
+                let done = Instant::now();
+                shard.with(|h| h.record_n(Metric::Enqueue, (done - call).as_micros() as i64, n));
+                for j in jobs {
+                    s.acked.insert(j.seq);
+                }
+                s.produced.fetch_add(n, Ordering::AcqRel);
+                if let Ok(mut l) = s.last_done.lock() {
+                    *l = Some(l.map_or(done, |p| p.max(done)));
+                }
+                return true;
+            }
+            Err(e) => {
+                s.errors.fetch_add(1, Ordering::Relaxed);
+                s.outages.error();
+                warn_limited(&format!(
+                    "producer connection {index}: enqueue failed, retrying: {e:#}"
+                ));
+                retry = true;
+                if !pause(&mut backoff, stop).await {
+                    s.uncertain
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(jobs.iter().map(|j| j.seq));
+                    return false;
+                }
+                if let Ok(p) = queue.producer().await {
+                    *producer = p;
                 }
             }
         }
@@ -376,9 +480,15 @@ impl ProducerHandle {
         };
         ProduceOutcome {
             produced,
-            taken: s.next.load(Ordering::Acquire).min(s.total),
-            unsent: s.unsent.load(Ordering::Relaxed),
+            produced_seqs: s.acked.to_set(),
+            uncertain: SeqSet::from_unsorted(
+                s.uncertain
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            ),
             errors: s.errors.load(Ordering::Relaxed),
+            closed_loop: s.rate.is_none(),
             started: Some(s.t0),
             last_done,
             achieved_rate,

@@ -8,10 +8,10 @@ use anyhow::{Context, Result};
 
 use super::load::Done;
 use super::spec::{Env, Identity, Plan};
-use super::verdict::Verdict;
 use crate::clock::rfc3339;
 use crate::config::Config;
-use crate::format::manifest::{Host, Knobs, Manifest, MANIFEST_FORMAT};
+use crate::format::audit::{AuditKind, Judgement};
+use crate::format::manifest::{ClockOffset, Host, Knobs, Manifest, MANIFEST_FORMAT};
 use crate::format::metrics::{Errors, Outage, Summary};
 use crate::format::FORMAT_VERSION;
 use crate::queue::ServerInfo;
@@ -39,59 +39,80 @@ fn round3(x: f64) -> f64 {
 pub fn errors(done: &Done) -> Errors {
     let s = done.state.as_ref();
     Errors {
-        producer: done.outcome.map_or(0, |o| o.errors),
+        producer: done.outcome.as_ref().map_or(0, |o| o.errors),
         worker: s.map_or(0, |s| s.errors.load(Ordering::Relaxed)),
         reaper: s.map_or(0, |s| s.reap_errors.load(Ordering::Relaxed)),
     }
 }
 
+/// What the summary line is made of.
+pub struct Outcome<'a> {
+    pub id: &'a Identity,
+    pub queue: &'a str,
+    pub started: Instant,
+    pub interrupted: bool,
+    pub done: &'a Done,
+    pub judgement: &'a Judgement,
+    /// Jobs left in the queue recorded as censored samples.
+    pub censored: u64,
+    pub totals: &'a HistSet,
+    pub errors: Errors,
+    pub outages: Vec<Outage>,
+    pub saturation: Option<String>,
+    pub workers: Option<usize>,
+}
+
 /// The summary line of `TEST_metrics.jsonl`.
-#[allow(clippy::too_many_arguments)]
-pub fn summary(
-    id: &Identity,
-    queue: &str,
-    started: Instant,
-    interrupted: bool,
-    done: &Done,
-    verdict: &Verdict,
-    totals: &HistSet,
-    errors: Errors,
-    outages: Vec<Outage>,
-) -> Summary {
-    let pct = |m: Metric| Percentiles::of(totals.get(m));
-    let state = done.state.as_ref();
+pub fn summary(o: Outcome<'_>) -> Summary {
+    let pct = |m: Metric| Percentiles::of(o.totals.get(m));
+    let state = o.done.state.as_ref();
     let at = |f: fn(&super::worker::WorkState) -> i64| state.and_then(|s| epoch_s(f(s)));
-    let report = verdict.report;
+    let j = o.judgement;
+    let exact = j.kind == AuditKind::Exact;
+    let workers = state.map(|_| ());
+    let tags =
+        |v: Vec<(&'static str, u64)>| v.into_iter().map(|(t, n)| (t.to_string(), n)).collect();
     Summary {
         v: FORMAT_VERSION,
         kind: "summary".into(),
-        test: id.test.clone(),
-        queue: queue.to_string(),
-        role: id.role,
-        complete: !interrupted,
-        duration_s: round3(started.elapsed().as_secs_f64()),
-        produced: done.outcome.map(|o| o.produced),
+        test: o.id.test.clone(),
+        queue: o.queue.to_string(),
+        role: o.id.role,
+        complete: !o.interrupted,
+        duration_s: round3(o.started.elapsed().as_secs_f64()),
+        produced: o.done.outcome.as_ref().map(|p| p.produced),
         completed: state.map(|s| s.completed.load(Ordering::Acquire)),
-        lost: report.map(|r| r.lost),
-        duplicated: report.map(|r| r.duplicated),
-        left_in_queue: report.map(|r| r.left_in_queue),
+        lost: exact.then_some(j.lost.len()),
+        lost_seqs: j.lost.first(10),
+        duplicated: workers.map(|_| j.duplicated.len() as u64),
+        left_in_queue: workers.map(|_| j.left),
+        censored: workers.map(|_| o.censored),
+        late_completions: workers.map(|_| j.late),
+        foreign: workers.map(|_| j.foreign),
+        uncertain: o.done.outcome.as_ref().map(|_| j.uncertain),
         redelivered: state.map(|s| s.redelivered.load(Ordering::Relaxed)),
         reaped: state.map(|s| s.reaped.load(Ordering::Relaxed)),
-        audit: verdict.kind,
-        queue_state: verdict.queue_state,
+        audit: j.kind,
+        audit_note: j.note.clone(),
         throughput_jobs_s: state.map(|s| s.throughput()),
+        capacity_measured_jobs_s: state.zip(o.workers).and_then(|(s, w)| s.capacity(w)),
+        closed_loop: o.done.outcome.as_ref().is_some_and(|p| p.closed_loop),
         window_start_epoch_s: at(|s| s.first_claim_us.load(Ordering::Acquire)),
         window_end_epoch_s: at(|s| s.last_complete_us.load(Ordering::Acquire)),
         first_redelivery_epoch_s: at(|s| s.first_redelivery_us.load(Ordering::Acquire)),
         last_redelivery_epoch_s: at(|s| s.last_redelivery_us.load(Ordering::Acquire)),
-        outages,
-        achieved_rate_jobs_s: done.outcome.map(|o| o.achieved_rate),
+        outages: o.outages,
+        achieved_rate_jobs_s: o.done.outcome.as_ref().map(|p| p.achieved_rate),
         e2e_ms: pct(Metric::E2e),
         queue_wait_ms: pct(Metric::QueueWait),
         service_ms: pct(Metric::Service),
         enqueue_ms: pct(Metric::Enqueue),
         schedule_lag_ms: pct(Metric::ScheduleLag),
-        errors,
+        e2e_censored_ms: pct(Metric::E2eCensored),
+        clamped: tags(o.totals.clamped()),
+        negative: tags(o.totals.negative()),
+        saturation: o.saturation,
+        errors: o.errors,
     }
 }
 
@@ -100,7 +121,8 @@ pub fn knobs(cfg: &Config, plan: &Plan) -> Knobs {
     let b = &cfg.benchmark;
     let (produce, work) = (plan.produce.as_ref(), plan.work.as_ref());
     Knobs {
-        offered_rate_jobs_s: produce.map_or(b.rate_jobs_s(), |p| p.rate),
+        // Only a process that produced offered anything (a work process alone did not).
+        offered_rate_jobs_s: produce.and_then(|p| p.rate),
         rate_max: produce.is_some_and(|p| p.rate.is_none()),
         production_duration_s: produce
             .and_then(|p| p.duration.map(|d| d.as_secs_f64()))
@@ -131,15 +153,19 @@ pub struct ManifestParts<'a> {
     pub started_at: SystemTime,
     pub ended_at: SystemTime,
     pub server: Option<ServerInfo>,
+    pub run_id: &'a str,
+    pub clock: Option<ClockOffset>,
 }
 
 pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
     let kind = p.env.queue.kind();
+    let durability = p.server.as_ref().and_then(|s| s.durability.as_ref());
     Ok(Manifest {
         format: MANIFEST_FORMAT.into(),
         version: FORMAT_VERSION,
         test: p.id.test.clone(),
         instance: p.id.instance.clone(),
+        run_id: p.run_id.to_string(),
         role: p.id.role,
         queue: kind.name().into(),
         backend: kind.backend().name().into(),
@@ -152,7 +178,9 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
         knobs: knobs(&p.env.cfg, p.plan),
         qbench_version: env!("CARGO_PKG_VERSION").into(),
         server_version: p.server.as_ref().map(|s| s.version.clone()),
-        server_durability: p.server.and_then(|s| s.durability).map(|d| d.to_string()),
+        server_durability: durability.map(|d| d.to_string()),
+        durability_tier: durability.map(|d| d.tier()),
+        clock: p.clock,
         host: tokio::task::spawn_blocking(Host::this)
             .await
             .context("reading host information")?,
@@ -170,9 +198,10 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
 pub async fn close(
     collector: super::collector::Collector,
     mut parts: ManifestParts<'_>,
+    audit: &crate::format::audit::AuditFile,
     mut warnings: Vec<String>,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let closed = collector.close(parts.summary, &mut warnings).await?;
+    let closed = collector.close(parts.summary, audit, &mut warnings).await?;
     if let Some(path) = &closed.manifest {
         parts.warnings = warnings.clone();
         parts.files = closed.files.clone();

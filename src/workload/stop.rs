@@ -26,6 +26,8 @@ pub enum StopRule {
 /// What the stop rule looks at, read from the producer and the workers.
 #[derive(Debug, Clone, Copy)]
 pub struct Observed {
+    /// Jobs not completed, from this process's counts (when it produces and works).
+    pub local_depth: Option<u64>,
     pub elapsed: Duration,
     pub producer_done: bool,
     /// A worker has claimed at least one job.
@@ -38,6 +40,10 @@ pub struct Stopper {
     rule: StopRule,
     idle_since: Option<Instant>,
     produced_at: Option<Instant>,
+    /// The queue is asked whether it is empty at most once a second (its cost is on the
+    /// server being measured).
+    asked: Option<Instant>,
+    empty: bool,
     /// The drain bound ran out before the queue was empty.
     pub drain_timed_out: bool,
 }
@@ -48,12 +54,26 @@ impl Stopper {
             rule,
             idle_since: None,
             produced_at: None,
+            asked: None,
+            empty: false,
             drain_timed_out: false,
         }
     }
 
+    /// Whether the queue is empty, asking the server at most once a second.
+    async fn queue_empty(&mut self, queue: &Arc<dyn Queue>) -> bool {
+        if self
+            .asked
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.asked = Some(Instant::now());
+            self.empty = super::depth_of(queue).await == Some(0);
+        }
+        self.empty
+    }
+
     /// True when the test should end. The queue's depth is asked only when the rule
-    /// needs to know whether it is empty.
+    /// needs to know whether it is empty and this process's own counts cannot say.
     pub async fn check(&mut self, o: &Observed, queue: &Arc<dyn Queue>) -> bool {
         if o.producer_done && self.produced_at.is_none() {
             self.produced_at = Some(Instant::now());
@@ -66,7 +86,7 @@ impl Stopper {
                     return true;
                 }
                 let idle = *idle;
-                if o.started_work && o.in_hand == 0 && super::depth_of(queue).await == Some(0) {
+                if o.started_work && o.in_hand == 0 && self.queue_empty(queue).await {
                     let since = *self.idle_since.get_or_insert_with(Instant::now);
                     since.elapsed() >= idle
                 } else {
@@ -80,8 +100,14 @@ impl Stopper {
                 } else if self.produced_at.is_some_and(|t| t.elapsed() >= *timeout) {
                     self.drain_timed_out = true;
                     true
+                } else if o.in_hand > 0 {
+                    false
+                } else if o.local_depth == Some(0) {
+                    true
                 } else {
-                    o.in_hand == 0 && super::depth_of(queue).await == Some(0)
+                    // The counts say jobs are missing (lost to a restart, say): the queue
+                    // decides, and the audit will name them.
+                    self.queue_empty(queue).await
                 }
             }
         }

@@ -1,23 +1,88 @@
-//! The audit verdict of a finished test, and the warnings it owes the user.
+//! The audit verdict of a finished test, by identity, and the warnings it owes the user.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::audit::AuditReport;
 use super::load::Done;
+use crate::format::audit::{
+    judge, AuditFile, AuditKind, Evidence, Judgement, QueueSnapshot, SeqSet,
+};
 use crate::format::durability::Tier;
-use crate::format::metrics::{AuditKind, Errors, Outage, QueueState};
-use crate::queue::{Queue, ServerInfo};
+use crate::format::metrics::{Errors, Outage};
+use crate::queue::{Queue, ServerInfo, Snapshot};
 
-pub struct Verdict {
-    pub kind: AuditKind,
-    pub report: Option<AuditReport>,
-    pub queue_state: Option<QueueState>,
-    pub warnings: Vec<String>,
+/// How long reading the queue by seq at the end may take before the verdict gives up
+/// (inconclusive, never lost).
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The queue by seq when the test ended, or why it could not be read. Only a process
+/// that ran workers looks: a producer alone leaves the judging to them.
+pub async fn snapshot(queue: &Arc<dyn Queue>, done: &Done) -> Option<Result<Snapshot, String>> {
+    done.state.as_ref()?;
+    Some(
+        match tokio::time::timeout(SNAPSHOT_TIMEOUT, queue.snapshot()).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(format!("{e:#}")),
+            Err(_) => Err(format!(
+                "it took longer than {} s",
+                SNAPSHOT_TIMEOUT.as_secs()
+            )),
+        },
+    )
 }
 
-/// What the run's end looked like, for the verdict.
+/// This process's audit file: what it produced, completed and saw left.
+pub fn audit_file(
+    test: &str,
+    run_id: &str,
+    done: &Done,
+    snap: Option<&Result<Snapshot, String>>,
+    at_epoch_s: f64,
+) -> AuditFile {
+    let mut f = AuditFile::new(test, run_id);
+    if let Some(o) = &done.outcome {
+        f.produced = Some(o.produced_seqs.clone());
+        f.uncertain = Some(o.uncertain.clone());
+    }
+    if let Some(s) = &done.state {
+        f.completed = Some(s.audit.completed());
+        f.completed_again = s.audit.completed_again();
+        f.late = Some(s.audit.late_set());
+    }
+    match snap {
+        Some(Ok(s)) => {
+            f.snapshot = Some(QueueSnapshot {
+                at_epoch_s,
+                left: SeqSet::from_unsorted(s.left.iter().map(|&(seq, _)| seq).collect()),
+                completed: SeqSet::from_unsorted(s.completed.clone()),
+            })
+        }
+        Some(Err(why)) => f.snapshot_error = Some(why.clone()),
+        None => {}
+    }
+    f
+}
+
+/// The verdict over this process's own file.
+pub fn judge_file(f: &AuditFile) -> Judgement {
+    let snapshot = match (&f.snapshot, &f.snapshot_error) {
+        (Some(s), _) => Some(Ok(s)),
+        (None, Some(why)) => Some(Err(why.clone())),
+        (None, None) => None,
+    };
+    let e = Evidence {
+        produced: f.produced.iter().collect(),
+        uncertain: f.uncertain.iter().collect(),
+        completed: f.completed.iter().collect(),
+        completed_again: vec![&f.completed_again[..]],
+        late: f.late.iter().collect(),
+        snapshot,
+    };
+    judge(&e)
+}
+
+/// What the run's end looked like, for the warnings.
 pub struct Ending<'a> {
-    pub depth: Option<u64>,
     pub interrupted: bool,
     pub drain_timed_out: bool,
     pub outages: &'a [Outage],
@@ -27,83 +92,68 @@ pub struct Ending<'a> {
     pub started_epoch_s: f64,
 }
 
-/// Audits the test: exact when this process both produced and worked, from the queue's
-/// own counts when it only worked, not at all when it only produced.
-pub async fn judge(queue: &Arc<dyn Queue>, done: &Done, end: &Ending<'_>) -> Verdict {
-    let mut warnings = vec![];
-    let (kind, report, queue_state) = match (&done.outcome, &done.state) {
-        (Some(o), Some(s)) => {
-            let mut r = s.audit.report(o.taken, end.depth.unwrap_or(0));
-            r.lost = r.lost.saturating_sub(o.unsent);
-            if r.lost > 0 {
-                let missing = s.audit.missing(o.taken, 10);
-                warnings.push(format!(
-                    "{} job(s) LOST: produced and never completed, not in the queue (first seqs: {missing:?})",
-                    r.lost
-                ));
-            }
-            (AuditKind::Exact, Some(r), None)
-        }
-        (None, Some(s)) => {
-            let qs = queue.state().await.ok();
-            let mut r = s.audit.report(0, 0);
-            if let Some(q) = qs {
-                r.left_in_queue = q.pending + q.in_flight;
-                r.lost = q.produced.saturating_sub(q.completed + r.left_in_queue);
-                if r.lost > 0 {
-                    warnings.push(format!(
-                        "{} job(s) LOST according to the queue: produced {}, completed {}, still queued {}",
-                        r.lost, q.produced, q.completed, r.left_in_queue
-                    ));
-                }
-            }
-            (AuditKind::QueueState, Some(r), qs)
-        }
-        _ => (AuditKind::None, None, None),
-    };
-    if let Some(r) = &report {
-        left_and_duplicated(r, end, &mut warnings);
+/// Everything the verdict and the end of the run owe the user, in plain words.
+pub fn warnings(queue: &Arc<dyn Queue>, j: &Judgement, end: &Ending<'_>) -> Vec<String> {
+    let mut w = vec![];
+    if !j.lost.is_empty() {
+        w.push(format!(
+            "{} job(s) LOST: produced and acknowledged, never completed and not in the queue (seqs {:?}{})",
+            j.lost.len(),
+            j.lost.first(10),
+            if j.lost.len() > 10 { " …" } else { "" }
+        ));
     }
-    outage_warnings(queue, report.as_ref(), end, &mut warnings);
+    if j.kind == AuditKind::Inconclusive {
+        w.push(format!(
+            "the audit is inconclusive: {}",
+            j.note.as_deref().unwrap_or("unknown")
+        ));
+    }
+    if j.left > 0 && !end.interrupted {
+        w.push(format!(
+            "{} job(s) were still in the queue when the test ended{}: recorded at their age as censored samples (e2e_censored), so the latencies do not leave them out",
+            j.left,
+            if end.drain_timed_out { " (drain timeout reached)" } else { "" }
+        ));
+    }
+    if !j.duplicated.is_empty() {
+        w.push(format!(
+            "{} job(s) were completed more than once (seqs {:?})",
+            j.duplicated.len(),
+            j.duplicated
+                .iter()
+                .take(10)
+                .map(|d| d.0)
+                .collect::<Vec<_>>()
+        ));
+    }
+    if j.late > 0 {
+        w.push(format!(
+            "{} completion(s) came after the lease ran out and were refused (the job had been handed to another worker): the work was done twice and completed once; a lease (visibility_timeout_s) longer than a batch's work avoids it",
+            j.late
+        ));
+    }
+    if j.foreign > 0 {
+        w.push(format!(
+            "{} completed or queued job(s) were not produced by this test: an earlier run's jobs were still in the queue; reset it (setup-schema --reset) before a test",
+            j.foreign
+        ));
+    }
+    outage_warnings(queue, j.lost.len(), end, &mut w);
     let e = end.errors;
     if e.producer + e.worker + e.reaper > 0 {
-        warnings.push(format!(
+        w.push(format!(
             "errors during the run: producer {}, workers {}, reaper {}",
             e.producer, e.worker, e.reaper
         ));
     }
-    Verdict {
-        kind,
-        report,
-        queue_state,
-        warnings,
-    }
-}
-
-fn left_and_duplicated(r: &AuditReport, end: &Ending<'_>, warnings: &mut Vec<String>) {
-    if r.left_in_queue > 0 && !end.interrupted {
-        warnings.push(format!(
-            "{} job(s) were still in the queue when the test ended{}",
-            r.left_in_queue,
-            if end.drain_timed_out {
-                " (drain timeout reached)"
-            } else {
-                ""
-            }
-        ));
-    }
-    if r.duplicated > 0 {
-        warnings.push(format!(
-            "{} job(s) were completed more than once ({} extra completions)",
-            r.duplicated, r.extra_completions
-        ));
-    }
+    w
 }
 
 /// When the server was unreachable, and what a restart of it took with it.
 fn outage_warnings(
     queue: &Arc<dyn Queue>,
-    report: Option<&AuditReport>,
+    lost: u64,
     end: &Ending<'_>,
     warnings: &mut Vec<String>,
 ) {
@@ -116,7 +166,6 @@ fn outage_warnings(
             o.errors
         ));
     }
-    let lost = report.map_or(0, |r| r.lost);
     if end.outages.is_empty() || lost == 0 {
         return;
     }

@@ -37,7 +37,13 @@ impl WorkPlan {
 #[derive(Default)]
 pub struct WorkState {
     pub claimed: AtomicU64,
+    /// Completions the queue accepted.
     pub completed: AtomicU64,
+    /// Completions the queue refused: the lease had run out.
+    pub late: AtomicU64,
+    /// Service time (claimed → completion answered) summed over batches and workers: what
+    /// the measured capacity is computed from.
+    pub busy_us: AtomicU64,
     pub redelivered: AtomicU64,
     pub errors: AtomicU64,
     pub reaped: AtomicU64,
@@ -56,6 +62,15 @@ pub struct WorkState {
 }
 
 impl WorkState {
+    /// Jobs per second `workers` could take if never idle: workers / mean service time
+    /// (the simulated work, timer rounding and the completion's round trip; the claim's
+    /// round trip is left out, since a blocking claim also waits for jobs to arrive).
+    pub fn capacity(&self, workers: usize) -> Option<f64> {
+        let busy = self.busy_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let jobs = self.completed.load(Ordering::Relaxed) + self.late.load(Ordering::Relaxed);
+        (busy > 0.0 && jobs > 0).then(|| workers as f64 * jobs as f64 / busy)
+    }
+
     pub fn throughput(&self) -> f64 {
         let (a, b) = (
             self.first_claim_us.load(Ordering::Acquire),
@@ -198,21 +213,9 @@ async fn worker(
         let done_at = Instant::now();
         st.in_hand.fetch_sub(n as i64, Ordering::AcqRel);
         match result {
-            Ok(()) => {
+            Ok(late) => {
                 outages.success();
-                let done_us = clock.wall_us(done_at);
-                let service = (done_at - claimed_at).as_micros() as i64;
-                shard.with(|h| {
-                    for &(_, enq) in &held {
-                        h.record(Metric::E2e, done_us - enq);
-                    }
-                    h.record_n(Metric::Service, service, n);
-                });
-                for &(seq, _) in &held {
-                    st.audit.complete(seq);
-                }
-                st.completed.fetch_add(n, Ordering::AcqRel);
-                st.last_complete_us.fetch_max(done_us, Ordering::AcqRel);
+                completed(&st, &shard, &held, &late, claimed_at, done_at);
             }
             Err(e) => {
                 // Not completed: the lease (or the rolled-back transaction) brings them back.
@@ -227,6 +230,44 @@ async fn worker(
                 };
             }
         }
+    }
+}
+
+/// Records a completion the queue answered: the jobs it accepted are completed (latency
+/// and audit); those it refused because their lease ran out are late, not completed.
+fn completed(
+    st: &WorkState,
+    shard: &Shard,
+    held: &[(i64, i64)],
+    late: &[i64],
+    claimed_at: Instant,
+    done_at: Instant,
+) {
+    let done_us = Clock::get().wall_us(done_at);
+    let service = (done_at - claimed_at).as_micros() as i64;
+    st.busy_us.fetch_add(service as u64, Ordering::Relaxed);
+    let accepted: Vec<(i64, i64)> = held
+        .iter()
+        .copied()
+        .filter(|(seq, _)| !late.contains(seq))
+        .collect();
+    shard.with(|h| {
+        for &(_, enq) in &accepted {
+            h.record(Metric::E2e, done_us - enq);
+        }
+        h.record_n(Metric::Service, service, accepted.len() as u64);
+    });
+    for &(seq, _) in &accepted {
+        st.audit.complete(seq);
+    }
+    for &seq in late {
+        st.audit.late(seq);
+    }
+    st.late.fetch_add(late.len() as u64, Ordering::Relaxed);
+    st.completed
+        .fetch_add(accepted.len() as u64, Ordering::AcqRel);
+    if !accepted.is_empty() {
+        st.last_complete_us.fetch_max(done_us, Ordering::AcqRel);
     }
 }
 

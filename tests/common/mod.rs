@@ -60,6 +60,11 @@ extern "C" fn stop_at_exit() {
     }
 }
 
+/// The shared Valkey's process, for the system sampler.
+pub fn valkey_pid() -> u32 {
+    shared().servers.valkey.process.pid
+}
+
 /// The shared servers' root directory (logs live there).
 pub fn server_root() -> std::path::PathBuf {
     shared().servers.root().to_path_buf()
@@ -134,13 +139,12 @@ pub async fn config(name: &str) -> Config {
     cfg.valkey.group = format!("g_{name}");
     cfg.valkey.block_ms = 100;
     let mut conn = valkey(&cfg).await;
-    let _: () = redis::cmd("DEL")
-        .arg(&cfg.valkey.stream)
-        .arg(format!("{}:requeued", cfg.valkey.stream))
-        .arg(format!("{}:completed", cfg.valkey.stream))
-        .query_async(&mut conn)
-        .await
-        .expect("clear test stream");
+    let mut del = redis::cmd("DEL");
+    del.arg(&cfg.valkey.stream);
+    for suffix in ["requeued", "completed", "seq", "produced", "done"] {
+        del.arg(format!("{}:{suffix}", cfg.valkey.stream));
+    }
+    let _: () = del.query_async(&mut conn).await.expect("clear test stream");
     cfg
 }
 
@@ -240,4 +244,10 @@ pub fn processes_named(name: &str) -> Vec<u32> {
             (comm.trim() == name).then_some(pid)
         })
         .collect()
+}
+
+/// The rows of an `analyze` output folder's summary.csv.
+pub fn summary_rows(dir: &std::path::Path) -> Vec<qbench::analyze::Row> {
+    let mut r = csv::Reader::from_path(dir.join("summary.csv")).expect("summary.csv");
+    r.deserialize().map(|x| x.expect("row")).collect()
 }

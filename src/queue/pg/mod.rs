@@ -101,6 +101,8 @@ pub async fn query_i64(client: &Client, sql: &str) -> Result<i64> {
 pub struct PgServer {
     pg: Postgres,
     pool: Pool,
+    /// A regular expression naming the design's tables, for its statistics.
+    tables: &'static str,
 }
 
 #[async_trait]
@@ -126,6 +128,17 @@ impl super::Server for PgServer {
         })
     }
 
+    async fn now_us(&self) -> Result<i64> {
+        let c = pooled(&self.pool, &self.pg).await?;
+        let row = c
+            .query_one(
+                "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
+                &[],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     fn procs(&self, local: Option<&LocalInfo>) -> ServerProcs {
         match local {
             Some(l) => ServerProcs::family("postgres", Some(l.postgres_pid)),
@@ -135,14 +148,29 @@ impl super::Server for PgServer {
     }
 
     fn stats(&self) -> Box<dyn StatsSampler> {
-        Box::new(stats::DbStats(self.pg.clone()))
+        Box::new(stats::DbStats {
+            pg: self.pg.clone(),
+            tables: self.tables,
+        })
     }
+}
+
+/// SQL: schema/pg_seq.sql.
+static SEQ: crate::schema::Embedded = crate::schema::embedded!("pg_seq.sql");
+
+/// The sequence counter every design's producers take blocks from (idempotent).
+pub async fn seq_ddl(c: &Client) -> Result<()> {
+    c.batch_execute(SEQ.ddl)
+        .await
+        .with_context(|| format!("applying {}", SEQ.file))
 }
 
 /// What every PostgreSQL design holds: its server, its SQL file, and the job payload.
 pub struct PgBase {
     pub server: PgServer,
     pub sql: &'static SqlFile,
+    /// The design's queue table: the name its sequence numbers are counted under.
+    pub table: &'static str,
     pub payload: Arc<[u8]>,
     pub batch: usize,
     pub visibility_timeout_s: f64,
@@ -151,15 +179,24 @@ pub struct PgBase {
 
 impl PgBase {
     /// Connects (checked at once, so an unreachable server fails with one clear line).
-    pub async fn open(cfg: &Config, sql: &'static SqlFile) -> Result<PgBase> {
+    /// `table` is the design's queue table (its sequence numbers are counted under that
+    /// name); `tables` a regular expression naming all its tables, for its statistics.
+    pub async fn open(
+        cfg: &Config,
+        sql: &'static SqlFile,
+        table: &'static str,
+        tables: &'static str,
+    ) -> Result<PgBase> {
         let pool = open_pool(&cfg.postgres).await?;
         let b = &cfg.benchmark;
         Ok(PgBase {
             server: PgServer {
                 pg: cfg.postgres.clone(),
                 pool,
+                tables,
             },
             sql,
+            table,
             payload: super::payload(b.job_size_bytes),
             batch: b.dequeue_batch as usize,
             visibility_timeout_s: b.visibility_timeout_s,
@@ -176,9 +213,11 @@ impl PgBase {
         pooled(&self.server.pool, &self.server.pg).await
     }
 
-    /// Applies the file's DDL (idempotent), then empties the tables if `reset`.
+    /// Applies the sequence counter's and the file's DDL (idempotent), then empties the
+    /// tables if `reset` (the counter is kept: numbers stay unique across runs).
     pub async fn setup(&self, reset: bool, what: &str) -> Result<String> {
         let c = self.pooled().await?;
+        seq_ddl(&c).await?;
         c.batch_execute(self.sql.ddl)
             .await
             .with_context(|| format!("applying {}", self.sql.file))?;
@@ -199,6 +238,33 @@ impl PgBase {
         let c = self.pooled().await?;
         let st = c.prepare_cached(self.sql.get(name)).await?;
         count(&c.query_one(&st, &[]).await?, 0)
+    }
+
+    /// A block of `n` sequence numbers; returns the first.
+    pub async fn allocate(&self, n: u64) -> Result<i64> {
+        let c = self.pooled().await?;
+        let st = c.prepare_cached(SEQ.get("allocate")).await?;
+        let n = i64::try_from(n).context("a block of sequence numbers beyond i64")?;
+        let row = c
+            .query_one(&st, &[&self.table, &n])
+            .await
+            .context("taking a block of sequence numbers (did setup-schema run?)")?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The lease designs' snapshot: every row's seq, enqueue time and whether completed.
+    pub async fn lease_snapshot(&self) -> Result<super::Snapshot> {
+        let c = self.pooled().await?;
+        let mut snap = super::Snapshot::default();
+        for r in c.query(self.sql.get("snapshot"), &[]).await? {
+            let seq: i64 = r.try_get(0)?;
+            if r.try_get::<_, bool>(2)? {
+                snap.completed.push(seq);
+            } else {
+                snap.left.push((seq, r.try_get(1)?));
+            }
+        }
+        Ok(snap)
     }
 
     /// The lease designs' `state` statement: pending, processing, completed, all.
@@ -222,13 +288,7 @@ impl PgBase {
 
     /// A producer on a connection of its own; `partitions` goes to the INSERT as `$4`.
     pub async fn producer(&self, partitions: Option<i64>) -> Result<Box<dyn Producer>> {
-        let p = PgProducer::new(
-            self.pg(),
-            self.sql.get("enqueue"),
-            self.payload.clone(),
-            partitions,
-        )
-        .await?;
+        let p = PgProducer::new(self, partitions).await?;
         Ok(Box::new(p))
     }
 
@@ -266,7 +326,8 @@ impl PgBase {
 #[async_trait]
 pub trait Claims: Send + 'static {
     async fn claim(&mut self) -> Result<Vec<super::Claimed>>;
-    async fn complete(&mut self, jobs: Vec<super::Claimed>) -> Result<()>;
+    /// Returns the seqs the queue refused (their lease ran out).
+    async fn complete(&mut self, jobs: Vec<super::Claimed>) -> Result<Vec<i64>>;
 }
 
 struct Polled<C> {
@@ -280,7 +341,7 @@ impl<C: Claims> super::Consumer for Polled<C> {
         self.inner.claim().await
     }
 
-    async fn complete(&mut self, jobs: Vec<super::Claimed>) -> Result<()> {
+    async fn complete(&mut self, jobs: Vec<super::Claimed>) -> Result<Vec<i64>> {
         self.inner.complete(jobs).await
     }
 
@@ -308,10 +369,13 @@ pub fn count(row: &Row, idx: usize) -> Result<u64> {
 }
 
 /// The one producer of all three PostgreSQL designs: `INSERT … SELECT FROM unnest(…)`,
-/// one round trip per batch. `partitions` is passed as `$4` to the partitioned design.
+/// one round trip per batch, skipping a seq already there. `partitions` is passed as `$4`
+/// to the partitioned design. A design whose queued rows leave the table when claimed
+/// (delete_returning) has an `enqueue_retry` that also checks where they go.
 pub struct PgProducer {
     client: Client,
     stmt: Statement,
+    retry: Statement,
     payload: Arc<[u8]>,
     partitions: Option<i64>,
     seqs: Vec<i64>,
@@ -319,21 +383,27 @@ pub struct PgProducer {
 }
 
 impl PgProducer {
-    pub async fn new(
-        pg: &Postgres,
-        sql: &str,
-        payload: Arc<[u8]>,
-        partitions: Option<i64>,
-    ) -> Result<PgProducer> {
-        let client = connect(pg).await?;
-        let stmt = client
-            .prepare(sql)
-            .await
-            .context("preparing the enqueue statement (did setup-schema run?)")?;
+    pub async fn new(base: &PgBase, partitions: Option<i64>) -> Result<PgProducer> {
+        let client = connect(base.pg()).await?;
+        let prepare = |name: &'static str| {
+            let client = &client;
+            async move {
+                client
+                    .prepare(base.sql.get(name))
+                    .await
+                    .context("preparing the enqueue statement (did setup-schema run?)")
+            }
+        };
+        let stmt = prepare("enqueue").await?;
+        let retry = match base.sql.try_get("enqueue_retry") {
+            Some(_) => prepare("enqueue_retry").await?,
+            None => stmt.clone(),
+        };
         Ok(PgProducer {
             client,
             stmt,
-            payload,
+            retry,
+            payload: base.payload.clone(),
             partitions,
             seqs: Vec::new(),
             times: Vec::new(),
@@ -343,21 +413,22 @@ impl PgProducer {
 
 #[async_trait]
 impl Producer for PgProducer {
-    async fn enqueue(&mut self, jobs: &[NewJob]) -> Result<()> {
+    async fn enqueue(&mut self, jobs: &[NewJob], retry: bool) -> Result<()> {
         self.seqs.clear();
         self.times.clear();
         self.seqs.extend(jobs.iter().map(|j| j.seq));
         self.times.extend(jobs.iter().map(|j| j.enqueued_at_us));
         let payloads: Vec<&[u8]> = vec![&self.payload[..]; jobs.len()];
+        let stmt = if retry { &self.retry } else { &self.stmt };
         match self.partitions {
             None => {
                 self.client
-                    .execute(&self.stmt, &[&self.seqs, &self.times, &payloads])
+                    .execute(stmt, &[&self.seqs, &self.times, &payloads])
                     .await?
             }
             Some(n) => {
                 self.client
-                    .execute(&self.stmt, &[&self.seqs, &self.times, &payloads, &n])
+                    .execute(stmt, &[&self.seqs, &self.times, &payloads, &n])
                     .await?
             }
         };

@@ -16,7 +16,11 @@ use crate::samplers::{per_second, Source, StatsSampler};
 /// SQL: schema/pg_monitor.sql.
 static MONITOR: crate::schema::Embedded = crate::schema::embedded!("pg_monitor.sql");
 
-pub struct DbStats(pub Postgres);
+/// The sampler for one design: `tables` is a regular expression naming its tables.
+pub struct DbStats {
+    pub pg: Postgres,
+    pub tables: &'static str,
+}
 
 impl StatsSampler for DbStats {
     fn file(&self) -> &'static str {
@@ -30,14 +34,15 @@ impl StatsSampler for DbStats {
         stop: CancellationToken,
     ) -> JoinHandle<Result<BufWriter<File>>> {
         tokio::spawn(async move {
-            let client = super::connect(&self.0).await?;
+            let client = super::connect(&self.pg).await?;
             let st = client.prepare(MONITOR.get("sample")).await?;
-            let first = sample(&client, &st).await?;
+            let first = sample(&client, &st, self.tables).await?;
             let source = Deltas {
                 base_autovacuums: first.autovacuums,
                 prev: first,
                 client,
                 st,
+                tables: self.tables,
             };
             per_second(source, out, started, stop).await
         })
@@ -51,10 +56,11 @@ struct Sample {
     dead: i64,
     autovacuums: i64,
     lock_waiting: i64,
+    other_lock_waiting: i64,
 }
 
-async fn sample(client: &Client, st: &Statement) -> Result<Sample> {
-    let r = client.query_one(st, &[]).await?;
+async fn sample(client: &Client, st: &Statement, tables: &str) -> Result<Sample> {
+    let r = client.query_one(st, &[&tables]).await?;
     let mut counters = [0i64; 7];
     for (i, c) in counters.iter_mut().enumerate() {
         *c = r.try_get(i)?;
@@ -66,6 +72,7 @@ async fn sample(client: &Client, st: &Statement) -> Result<Sample> {
         dead: r.try_get(8)?,
         autovacuums: r.try_get(9)?,
         lock_waiting: r.try_get(10)?,
+        other_lock_waiting: r.try_get(11)?,
     })
 }
 
@@ -75,6 +82,7 @@ struct Deltas {
     st: Statement,
     prev: Sample,
     base_autovacuums: i64,
+    tables: &'static str,
 }
 
 #[async_trait::async_trait]
@@ -82,7 +90,7 @@ impl Source for Deltas {
     type Row = DbRow;
 
     async fn sample(&mut self, t_s: f64) -> Option<DbRow> {
-        let s = sample(&self.client, &self.st).await.ok()?;
+        let s = sample(&self.client, &self.st, self.tables).await.ok()?;
         let prev = &self.prev;
         let dt = (s.at - prev.at).as_secs_f64().max(1e-3);
         let rate = |i: usize| (s.counters[i] - prev.counters[i]).max(0) as f64 / dt;
@@ -100,6 +108,7 @@ impl Source for Deltas {
             autovacuum_runs: (s.autovacuums - prev.autovacuums).max(0),
             autovacuum_total: (s.autovacuums - self.base_autovacuums).max(0),
             lock_waiting_sessions: s.lock_waiting,
+            other_lock_waiting_sessions: s.other_lock_waiting,
             cache_hit_ratio: (hits + reads > 0.0).then(|| hits / (hits + reads)),
         };
         self.prev = s;

@@ -116,6 +116,12 @@ impl super::Server for ValkeyServer {
         })
     }
 
+    async fn now_us(&self) -> Result<i64> {
+        let mut c = self.conn.clone();
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut c).await?;
+        Ok(secs * 1_000_000 + micros)
+    }
+
     fn procs(&self, local: Option<&LocalInfo>) -> ServerProcs {
         const NAMES: &str = "valkey-server|redis-server";
         match local {

@@ -1,0 +1,243 @@
+//! Red flags per test, and the comparability of the hosts behind the results: everything
+//! that makes a row's numbers untrustworthy or not comparable, said in plain words.
+
+use super::load::Folder;
+use crate::format::summary::Row;
+
+/// The flags of one row; `rows` are all rows (the load scenario is held against warm).
+fn flags_of(r: &Row, rows: &[Row], missing: &[String]) -> Vec<String> {
+    let mut f: Vec<String> = vec![];
+    if !r.complete {
+        f.push("incomplete (interrupted or failed): left out of the findings".into());
+    }
+    audit_flags(r, &mut f);
+    if !r.saturated.is_empty() {
+        f.push(format!(
+            "saturated ({}): its latency measures the backlog and the test's length, so it is ranked by throughput only",
+            r.saturated
+        ));
+    }
+    if r.closed_loop {
+        f.push("closed loop (--rate max): jobs were stamped when sent, so queueing behind the server is not in its latencies".into());
+    }
+    if r.scenario == "load" {
+        load_drop(r, rows, &mut f);
+    }
+    if let (Some(p50), Some(p99)) = (r.p50_ms, r.p99_ms) {
+        if p50 > 0.0 && p99 > 10.0 * p50 {
+            f.push(format!(
+                "p99 is {:.0}× p50 ({p99:.1} vs {p50:.1} ms): queueing",
+                p99 / p50
+            ));
+        }
+    }
+    resource_flags(r, &mut f);
+    if r.p50_ms.is_none() {
+        f.push("missing metrics: no completed job was measured".into());
+    }
+    if !missing.is_empty() {
+        f.push(format!("missing metrics: {}", missing.join(", ")));
+    }
+    f
+}
+
+/// What the audit by identity found.
+fn audit_flags(r: &Row, f: &mut Vec<String>) {
+    if let Some(l) = r.lost.filter(|l| *l > 0) {
+        f.push(format!("{l} job(s) LOST (seqs {})", r.lost_seqs));
+    }
+    if r.audit == "inconclusive" {
+        f.push(format!("audit inconclusive: {}", r.audit_note));
+    }
+    if let Some(d) = r.duplicated.filter(|d| *d > 0) {
+        f.push(format!("{d} job(s) completed more than once"));
+    }
+    if let Some(left) = r.left_in_queue.filter(|l| *l > 0) {
+        f.push(format!(
+            "{left} job(s) not drained when the test ended: kept in the latencies as censored samples (e2e_censored p99 {})",
+            crate::text::ms_unit(r.censored_p99_ms, 1)
+        ));
+    }
+    if let Some(n) = r.late_completions.filter(|n| *n > 0) {
+        f.push(format!(
+            "{n} completion(s) after the lease ran out: the work was done twice (visibility_timeout_s too short)"
+        ));
+    }
+    if let Some(n) = r.foreign.filter(|n| *n > 0) {
+        f.push(format!(
+            "{n} job(s) of an earlier run were in the queue (not reset before the test)"
+        ));
+    }
+    if !r.clamped.is_empty() {
+        f.push(format!(
+            "latencies above an hour, recorded as an hour: {}",
+            r.clamped
+        ));
+    }
+    if !r.negative.is_empty() {
+        f.push(format!(
+            "negative latencies (hosts' clocks apart), recorded as 0: {}",
+            r.negative
+        ));
+    }
+    if let Some(s) = r.clock_spread_ms.filter(|s| *s > 1.0) {
+        f.push(format!(
+            "the processes' clocks differ by {s:.1} ms against the server: latencies that cross hosts carry that error (synchronise them with NTP)"
+        ));
+    }
+}
+
+/// The seed's flag: throughput more than 50 % lower under pgbench than warm (or cold).
+fn load_drop(r: &Row, rows: &[Row], f: &mut Vec<String>) {
+    let reference = ["warm", "cold"].iter().find_map(|sc| {
+        rows.iter()
+            .find(|o| o.queue == r.queue && o.scenario == *sc && o.complete)
+    });
+    let (Some(refr), Some(t)) = (reference, r.throughput_jobs_s) else {
+        return;
+    };
+    if let Some(base) = refr.throughput_jobs_s.filter(|b| *b > 0.0) {
+        if t < 0.5 * base {
+            f.push(format!(
+                "throughput {:.0}% lower under load ({t:.0} vs {base:.0} jobs/s {})",
+                (1.0 - t / base) * 100.0,
+                refr.scenario
+            ));
+        }
+    }
+}
+
+/// CPU over the measured window, one server thread's saturation, and memory's source.
+fn resource_flags(r: &Row, f: &mut Vec<String>) {
+    if let Some(c) = r.cpu_pct.filter(|c| *c >= 95.0) {
+        f.push(format!(
+            "CPU at {c:.0}% of all cores over the measured window (≥ 95%): bottlenecked"
+        ));
+    }
+    if let Some(t) = r.server_busiest_thread_cores.filter(|t| *t >= 0.9) {
+        f.push(format!(
+            "the server's busiest thread used {t:.2} of one core for 3 s (≥ 0.9): a server that runs commands on one thread (Valkey) is saturated there, whatever its total CPU says"
+        ));
+    }
+    if r.server_mem_source == "rss" {
+        f.push(
+            "server memory is RSS (PSS was unreadable): shared memory is counted once per process"
+                .into(),
+        );
+    }
+}
+
+/// The seed's red flags, plus what makes a row untrustworthy.
+pub fn red_flags(rows: &mut [Row], missing: &[(String, Vec<String>)]) {
+    let snapshot: Vec<Row> = rows.to_vec();
+    for r in rows.iter_mut() {
+        let m = missing
+            .iter()
+            .find(|(t, _)| *t == r.test)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default();
+        r.red_flags = flags_of(r, &snapshot, &m).join("; ");
+    }
+}
+
+/// Differences between the hosts behind the folders; the seed requires identical VMs.
+pub fn comparability(folders: &[Folder]) -> Vec<String> {
+    let mut hosts = vec![];
+    for f in folders {
+        for g in &f.tests {
+            for p in &g.parts {
+                let h = &p.manifest.host;
+                let key = (
+                    p.manifest.backend.as_str(),
+                    h.hostname.clone(),
+                    h.cpu_model.clone(),
+                    h.logical_cores,
+                    h.memory_mb,
+                );
+                if !hosts.contains(&key) {
+                    hosts.push(key);
+                }
+            }
+        }
+    }
+    let mut out = vec![];
+    let pg: Vec<_> = hosts.iter().filter(|h| h.0 == "postgresql").collect();
+    let vk: Vec<_> = hosts.iter().filter(|h| h.0 == "valkey").collect();
+    for a in &pg {
+        for b in &vk {
+            let mut diffs = vec![];
+            if a.2 != b.2 {
+                diffs.push(format!("CPU {:?} vs {:?}", a.2, b.2));
+            }
+            if a.3 != b.3 {
+                diffs.push(format!("{} vs {} cores", a.3, b.3));
+            }
+            let (ma, mb) = (a.4 as f64, b.4 as f64);
+            if (ma - mb).abs() > 0.05 * ma.max(mb) {
+                diffs.push(format!("{} vs {} MB of memory", a.4, b.4));
+            }
+            if !diffs.is_empty() {
+                out.push(format!(
+                    "the PostgreSQL results ({}) and the Valkey results ({}) come from different machines: {}; the seed requires identical VMs, so the comparison mixes hardware with design",
+                    a.1,
+                    b.1,
+                    diffs.join(", ")
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row {
+            test: "t".into(),
+            queue: "skip_locked".into(),
+            complete: true,
+            audit: "exact".into(),
+            p50_ms: Some(10.0),
+            p99_ms: Some(20.0),
+            lost: Some(0),
+            duplicated: Some(0),
+            left_in_queue: Some(0),
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn every_way_a_job_goes_wrong_is_flagged() {
+        let mut r = row();
+        r.duplicated = Some(2);
+        r.late_completions = Some(3);
+        r.foreign = Some(4);
+        r.audit = "inconclusive".into();
+        r.audit_note = "the queue could not be read at the end: timeout".into();
+        r.clamped = "e2e:1".into();
+        r.negative = "queue_wait:2".into();
+        r.clock_spread_ms = Some(3.5);
+        r.saturated = "completed 900 jobs/s while 1000 were offered, 10.0% short".into();
+        r.server_busiest_thread_cores = Some(0.97);
+        let mut rows = vec![r, row()];
+        red_flags(&mut rows, &[]);
+        let f = &rows[0].red_flags;
+        for want in [
+            "2 job(s) completed more than once",
+            "3 completion(s) after the lease ran out",
+            "4 job(s) of an earlier run",
+            "audit inconclusive: the queue could not be read",
+            "e2e:1",
+            "queue_wait:2",
+            "clocks differ by 3.5 ms",
+            "saturated (completed 900",
+            "busiest thread used 0.97",
+        ] {
+            assert!(f.contains(want), "{want}: {f}");
+        }
+        assert!(rows[1].red_flags.is_empty(), "{}", rows[1].red_flags);
+        assert!(!rows[0].comparable() && rows[1].comparable());
+    }
+}

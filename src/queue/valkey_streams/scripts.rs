@@ -1,0 +1,90 @@
+//! The Lua scripts of the valkey_streams design: each runs atomically on the server, so
+//! what one script does is never half done.
+//!
+//! Keys beside the stream `S` (all share its hash tag, so they sit on its cluster slot):
+//! `S:seq` (hash: `next`, the first sequence number not handed out, and `base`, the first
+//! since the last reset), `S:produced` and `S:done` (bitmaps by `seq − base`: jobs added,
+//! and jobs completed), `S:requeued` and `S:completed` (counters).
+
+/// Makes sure the counter exists (seeded from the clock: numbers stay unique even after a
+/// server without persistence restarts), hands out ARGV[1] numbers, returns the first.
+/// KEYS: seq hash. ARGV: n, fresh base.
+pub const ALLOCATE: &str = r#"
+redis.call('HSETNX', KEYS[1], 'next', ARGV[2])
+redis.call('HSETNX', KEYS[1], 'base', ARGV[2])
+return redis.call('HINCRBY', KEYS[1], 'next', ARGV[1]) - tonumber(ARGV[1])
+"#;
+
+/// The base the bitmaps count from (creating the counter if needed).
+/// KEYS: seq hash. ARGV: fresh base.
+pub const BASE: &str = r#"
+redis.call('HSETNX', KEYS[1], 'next', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'base', ARGV[1])
+return redis.call('HGET', KEYS[1], 'base')
+"#;
+
+/// Adds each job whose seq was never added: a retry after an error of unknown outcome
+/// adds nothing twice. KEYS: stream, produced bitmap. ARGV: base, payload, then seq and
+/// intended time per job. Returns how many were added.
+pub const ENQUEUE: &str = r#"
+local base, n = tonumber(ARGV[1]), 0
+for i = 3, #ARGV, 2 do
+  local off = tonumber(ARGV[i]) - base
+  local fresh = true
+  if off >= 0 and off < 4294967296 then fresh = redis.call('SETBIT', KEYS[2], off, 1) == 0 end
+  if fresh then
+    redis.call('XADD', KEYS[1], '*', 's', ARGV[i], 't', ARGV[i + 1], 'a', 0, 'p', ARGV[2])
+    n = n + 1
+  end
+end
+return n
+"#;
+
+/// Completes what this consumer still holds: XACK answers 1 only for an entry still
+/// pending to it. Those are deleted, marked done and counted; the others (the reaper
+/// took them after the lease ran out) are returned by seq as late.
+/// KEYS: stream, completed counter, done bitmap. ARGV: group, base, then id and seq.
+pub const COMPLETE: &str = r#"
+local base, n, late = tonumber(ARGV[2]), 0, {}
+for i = 3, #ARGV, 2 do
+  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
+    redis.call('XDEL', KEYS[1], ARGV[i])
+    local off = tonumber(ARGV[i + 1]) - base
+    if off >= 0 and off < 4294967296 then redis.call('SETBIT', KEYS[3], off, 1) end
+    n = n + 1
+  else
+    late[#late + 1] = ARGV[i + 1]
+  end
+end
+if n > 0 then redis.call('INCRBY', KEYS[2], n) end
+return late
+"#;
+
+/// Re-adds expired entries with their attempts raised, then acks and deletes the old ones.
+/// KEYS: stream, requeue counter. ARGV: group, reaper consumer, min idle ms, count.
+pub const REAP: &str = r#"
+local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])
+local n = 0
+for _, e in ipairs(res[2]) do
+  if e and e[2] then
+    local f, v = e[2], {}
+    for i = 1, #f, 2 do v[f[i]] = f[i + 1] end
+    redis.call('XADD', KEYS[1], '*', 's', v['s'], 't', v['t'], 'a', (tonumber(v['a']) or 0) + 1, 'p', v['p'])
+    redis.call('XACK', KEYS[1], ARGV[1], e[1])
+    redis.call('XDEL', KEYS[1], e[1])
+    n = n + 1
+  end
+end
+if n > 0 then redis.call('INCRBY', KEYS[2], n) end
+return n
+"#;
+
+/// Empties the queue: the stream and its records go, the counter stays (numbers stay
+/// unique) and the bitmaps count from its current value. KEYS: stream, seq hash,
+/// produced, done, requeued, completed.
+pub const RESET: &str = r#"
+redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+local nxt = redis.call('HGET', KEYS[2], 'next')
+if nxt then redis.call('HSET', KEYS[2], 'base', nxt) end
+return 1
+"#;
