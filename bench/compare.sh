@@ -40,7 +40,7 @@ BENCH_CLI=$(command -v valkey-benchmark || command -v redis-benchmark)
 CLI=$(command -v valkey-cli || command -v redis-cli)
 PAYLOAD=$(python3 -c "print(''.join(chr(97 + i % 26) for i in range(512)))")
 
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {'d': d}))" "$@"; }
 median() { python3 -c "import statistics,sys; print('%.3f' % statistics.median(map(float, sys.argv[1:])))" "$@"; }
 cpu_of() { awk '{printf "%.3f", $2 + $3}' "$1"; }   # user + sys from bash `time`
 TIMEFORMAT='%R %U %S'

@@ -56,6 +56,14 @@ SELECT u.seq, u.t, u.p FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS u
 WHERE NOT EXISTS (SELECT 1 FROM queue_jobs_archive a WHERE a.seq = u.seq)
 ON CONFLICT (seq) DO NOTHING
 
+-- name: enqueue_retry_undo
+-- The same transaction's next statement, with a fresh snapshot: a worker that was moving
+-- the job to the archive while the insert above ran made ON CONFLICT wait, then let the
+-- insert through once its DELETE committed. Its archive row is visible now; the copy
+-- goes before anyone could see it.
+DELETE FROM queue_jobs_dr q USING queue_jobs_archive a
+WHERE q.seq = ANY($1::bigint[]) AND a.seq = q.seq
+
 -- name: claim
 -- Runs inside BEGIN; the rows stay locked (and invisible as deleted) until COMMIT or ROLLBACK.
 -- {batch}: the dequeue batch as a literal (see pg_queue_basic.sql for why).

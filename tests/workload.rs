@@ -108,7 +108,10 @@ async fn side_by_side(kind: QueueKind) {
     let (p, w) = (json_of(&p), json_of(&w));
     assert_eq!(p["produced"], 1000, "{p}");
     let rate = p["achieved_rate_jobs_s"].as_f64().expect("rate");
-    assert!((rate - 200.0).abs() < 2.0, "{p}");
+    // No job is sent before it is due, so never above the rate; below it by more than
+    // a tenth would be a producer that lost its schedule (timing under test load is
+    // for bench/, not here).
+    assert!((180.0..=201.0).contains(&rate), "{p}");
     assert_eq!(w["completed"], 1000, "{kind}: {w}");
     assert_eq!(w["duplicated"], 0, "{kind}: {w}");
     // Lost is judged across the two processes' audit files, by analyze.
@@ -131,8 +134,16 @@ async fn side_by_side(kind: QueueKind) {
         .pop()
         .expect("row");
     assert_eq!((row.audit.as_str(), row.lost), ("exact", Some(0)), "{kind}");
+    // Every job sleeps 20 ms between claim and completion: a floor no measurement may
+    // go under (19.9: the histogram keeps 3 significant digits). The ceiling only catches a unit slip (µs read as ms is 1000× off); how
+    // far above the floor is a matter of load (tests run side by side), not a check.
     let p50 = w["e2e_ms"]["p50"].as_f64().expect("p50");
-    assert!((20.0..=30.0).contains(&p50), "{kind}: p50 {p50} ms: {w}");
+    assert!((19.9..200.0).contains(&p50), "{kind}: p50 {p50} ms: {w}");
+    let service_min = w["service_ms"]["min"].as_f64().expect("service");
+    assert!(
+        service_min >= 19.9,
+        "{kind}: service min {service_min} ms: {w}"
+    );
 
     // The files, and HdrHistogram's own reader agreeing with qbench's percentiles.
     for f in [
@@ -327,7 +338,11 @@ async fn above_capacity_completes_at_capacity_and_warns() {
     let w = json_of(&w);
     assert_eq!(w["completed"], 640, "{w}");
     let tp = w["throughput_jobs_s"].as_f64().expect("throughput");
-    assert!((72.0..=88.0).contains(&tp), "capacity rate ±10%: {tp}");
+    // 4 workers × 50 ms cannot pass 80 jobs/s; above 50 they ran side by side.
+    assert!(
+        (50.0..=81.0).contains(&tp),
+        "at most the capacity rate: {tp}"
+    );
 }
 
 /// Producer and workers in one process (as run-suite runs them): the audit checks every

@@ -9,9 +9,18 @@ pub fn last_look(parts: &[Part]) -> Option<usize> {
     parts
         .iter()
         .enumerate()
-        .filter_map(|(i, p)| Some((i, p.audit.snapshot.as_ref()?.at_epoch_s)))
+        .filter_map(|(i, p)| Some((i, on_server(p, p.audit.snapshot.as_ref()?.at_epoch_s).0)))
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(i, _)| i)
+}
+
+/// A time on a process's clock moved to the queue server's clock, with how far off it
+/// may be (half the offset reading's round trip; a second when the offset is unknown).
+fn on_server(p: &Part, epoch_s: f64) -> (f64, f64) {
+    match p.manifest.clock {
+        Some(c) => (epoch_s + c.offset_ms / 1e3, c.rtt_ms / 2e3),
+        None => (epoch_s, 1.0),
+    }
 }
 
 fn epoch_s(rfc3339: &str) -> Option<f64> {
@@ -20,6 +29,22 @@ fn epoch_s(rfc3339: &str) -> Option<f64> {
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
         .map(|d| d.as_secs_f64())
+}
+
+/// Whether the producer of `p` may have had a job acknowledged after the last look
+/// began, with both times on the server's clock and their uncertainty as margin.
+fn produced_after(p: &Part, look: &Part, seen_epoch_s: f64) -> bool {
+    let Some(end) = p
+        .audit
+        .produced_until_epoch_s
+        .or_else(|| epoch_s(&p.manifest.ended_at))
+    else {
+        return true;
+    };
+    let (end, e1) = on_server(p, end);
+    let (seen, e2) = on_server(look, seen_epoch_s);
+    // 10 ms more for the clock's own drift over a run.
+    end + e1 + e2 + 0.01 >= seen
 }
 
 pub fn merge(parts: &[Part], last: Option<usize>) -> Judgement {
@@ -43,11 +68,12 @@ pub fn merge(parts: &[Part], last: Option<usize>) -> Judgement {
     let seen_at = last
         .and_then(|i| files[i].snapshot.as_ref())
         .map(|s| s.at_epoch_s);
-    let late_producer = parts.iter().find(|p| {
-        p.audit.produced.is_some()
-            && seen_at
-                .zip(epoch_s(&p.manifest.ended_at))
-                .is_some_and(|(seen, end)| end > seen)
+    let late_producer = last.zip(seen_at).and_then(|(i, seen)| {
+        // A process's own producer stopped before it looked: program order, no clocks.
+        parts.iter().enumerate().find_map(|(j, p)| {
+            (j != i && p.audit.produced.is_some() && produced_after(p, &parts[i], seen))
+                .then_some(p)
+        })
     });
     match late_producer {
         Some(p) if j.kind == AuditKind::Exact => Judgement {
@@ -60,5 +86,62 @@ pub fn merge(parts: &[Part], last: Option<usize>) -> Judgement {
             ..j
         },
         _ => j,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::audit::AuditKind;
+
+    fn parts() -> Vec<Part> {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/two_workers");
+        let mut folder = super::super::load::read_folder(&dir).expect("fixture");
+        folder.tests.remove(0).parts
+    }
+
+    fn verdict(parts: &[Part]) -> AuditKind {
+        merge(parts, last_look(parts)).kind
+    }
+
+    /// A producer acknowledged after the last look is unknown, not lost; which came
+    /// first is judged on the server's clock, so a producer host whose clock runs
+    /// ahead does not make an exact audit look late, nor one behind hide a late one.
+    #[test]
+    fn a_producer_after_the_last_look_is_judged_on_the_servers_clock() {
+        let mut p = parts();
+        assert_eq!(verdict(&p), AuditKind::Exact);
+        let seen = p[last_look(&p).expect("a look")]
+            .audit
+            .snapshot
+            .as_ref()
+            .expect("snapshot")
+            .at_epoch_s;
+        let producer = p
+            .iter()
+            .position(|x| x.audit.produced.is_some())
+            .expect("producer");
+        // Acknowledged 5 ms before the look began: inside the margin, unknown.
+        p[producer].audit.produced_until_epoch_s = Some(seen - 0.005);
+        assert_eq!(verdict(&p), AuditKind::Inconclusive);
+        // 2 s after the look by its own clock, but that clock is 3 s ahead of the
+        // server's: on the server's clock it stopped a second before the look.
+        p[producer].audit.produced_until_epoch_s = Some(seen + 2.0);
+        assert_eq!(verdict(&p), AuditKind::Inconclusive);
+        p[producer].manifest.clock = Some(crate::format::manifest::ClockOffset {
+            offset_ms: -3000.0,
+            rtt_ms: 0.2,
+        });
+        assert_eq!(verdict(&p), AuditKind::Exact);
+        // A second before the look by its clock, which runs 3 s behind: late.
+        p[producer].audit.produced_until_epoch_s = Some(seen - 1.0);
+        p[producer].manifest.clock = Some(crate::format::manifest::ClockOffset {
+            offset_ms: 3000.0,
+            rtt_ms: 0.2,
+        });
+        let j = merge(&p, last_look(&p));
+        assert_eq!(j.kind, AuditKind::Inconclusive);
+        assert!(j.lost.is_empty(), "never counted lost");
     }
 }

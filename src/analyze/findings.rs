@@ -408,6 +408,11 @@ mod tests {
             p50_ms: Some(p50),
             p99_ms: Some(p99),
             cpu_pct: Some(40.0),
+            audit: "exact".into(),
+            lost: Some(0),
+            duplicated: Some(0),
+            left_in_queue: Some(0),
+            foreign: Some(0),
             ..Default::default()
         }
     }

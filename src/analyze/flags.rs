@@ -60,12 +60,12 @@ fn audit_flags(r: &Row, f: &mut Vec<String>) {
     }
     if let Some(n) = r.late_completions.filter(|n| *n > 0) {
         f.push(format!(
-            "{n} completion(s) after the lease ran out: the work was done twice (visibility_timeout_s too short)"
+            "{n} completion(s) refused, the job handed to another worker or completed already: the work was done twice (with a lease: visibility_timeout_s too short)"
         ));
     }
     if let Some(n) = r.foreign.filter(|n| *n > 0) {
         f.push(format!(
-            "{n} job(s) of an earlier run were in the queue (not reset before the test)"
+            "{n} job(s) this test did not produce were in the queue (an earlier run's, or its warmup's, left over): they are in its latencies"
         ));
     }
     if !r.clamped.is_empty() {
@@ -226,8 +226,8 @@ mod tests {
         let f = &rows[0].red_flags;
         for want in [
             "2 job(s) completed more than once",
-            "3 completion(s) after the lease ran out",
-            "4 job(s) of an earlier run",
+            "3 completion(s) refused",
+            "4 job(s) this test did not produce",
             "audit inconclusive: the queue could not be read",
             "e2e:1",
             "queue_wait:2",

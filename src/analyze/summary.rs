@@ -91,15 +91,18 @@ fn cpu(parts: &[Part], row: &mut Row) {
     };
     row.qbench_cpu_pct = own(|r| r.qbench_cpu_pct, 1);
     row.qbench_cores = own(|r| r.qbench_cores, 2);
-    let busiest: Vec<f64> = per_part
-        .first()
-        .map(|rows| {
-            rows.iter()
+    // Every process that sampled the server saw the same threads: the highest reading.
+    row.server_busiest_thread_cores = per_part
+        .iter()
+        .filter_map(|rows| {
+            let busiest: Vec<f64> = rows
+                .iter()
                 .filter_map(|r| r.server_busiest_thread_cores)
-                .collect()
+                .collect();
+            peak3(&busiest)
         })
-        .unwrap_or_default();
-    row.server_busiest_thread_cores = peak3(&busiest).map(|v| round(v, 2));
+        .reduce(f64::max)
+        .map(|v| round(v, 2));
     row.server_mem_peak_mb = all.iter().filter_map(|r| r.server_mem_mb).max();
     row.server_mem_source = if all
         .iter()
@@ -173,7 +176,9 @@ fn steady_completion_rate(g: &TestGroup, duration_s: f64) -> Option<f64> {
     let producer = g.parts.iter().find(|p| p.summary.produced.is_some())?;
     let t0 = epoch_s(&producer.manifest.started_at)?;
     let (a, b) = (t0 + 0.2 * duration_s, t0 + 0.9 * duration_s);
-    let (mut jobs, mut secs) = (0u64, 0.0f64);
+    // Each process's own rate, then the sum: processes' one-second intervals start at
+    // their own starts, so one may hold a whole interval fewer inside the window.
+    let mut rates = Vec::new();
     for p in g.parts.iter().filter(|p| p.summary.completed.is_some()) {
         let start = epoch_s(&p.manifest.started_at)?;
         // Whole intervals inside the steady window only: an interval that began before
@@ -183,10 +188,14 @@ fn steady_completion_rate(g: &TestGroup, duration_s: f64) -> Option<f64> {
             .iter()
             .filter(|i| start + i.t_s - i.interval_s >= a && start + i.t_s <= b)
             .collect();
-        jobs += inside.iter().map(|i| i.completed).sum::<u64>();
-        secs = secs.max(inside.iter().map(|i| i.interval_s).sum());
+        let jobs: u64 = inside.iter().map(|i| i.completed).sum();
+        let secs: f64 = inside.iter().map(|i| i.interval_s).sum();
+        if secs < 0.9 {
+            return None;
+        }
+        rates.push(jobs as f64 / secs);
     }
-    (secs >= 0.9).then(|| jobs as f64 / secs)
+    (!rates.is_empty()).then(|| rates.iter().sum())
 }
 
 /// Why the row's latency measures a backlog rather than the design, if it does: while

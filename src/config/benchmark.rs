@@ -252,12 +252,15 @@ impl Benchmark {
     /// A worker holds a whole batch while it works through it: a lease that runs out
     /// first hands every batch to a second worker (work done twice, by design).
     pub fn validate_lease(&self) -> Result<(), UsageError> {
-        let batch_s = f64::from(self.dequeue_batch) * self.job_processing_time_ms / 1000.0;
+        // Each job's sleep may overrun by a timer tick (1 ms), and the claim and the
+        // completion are round trips: 100 ms covers them on any sane network.
+        let batch_s =
+            f64::from(self.dequeue_batch) * (self.job_processing_time_ms + 1.0) / 1000.0 + 0.1;
         if self.visibility_timeout_s > batch_s {
             return Ok(());
         }
         Err(UsageError::new(format!(
-            "benchmark.visibility_timeout_s = {} is not longer than one batch's work ({} jobs × {} ms = {batch_s} s): every lease would run out before its batch is done; raise it above {batch_s} s or lower dequeue_batch",
+            "benchmark.visibility_timeout_s = {} is not longer than one batch's work ({} jobs × ({} ms + 1 ms timer) + 0.1 s of round trips = {batch_s:.2} s): every lease would run out before its batch is done; raise it above {batch_s:.2} s or lower dequeue_batch",
             self.visibility_timeout_s, self.dequeue_batch, self.job_processing_time_ms
         )))
     }

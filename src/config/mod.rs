@@ -637,7 +637,7 @@ mod tests {
             "[benchmark]\ndequeue_batch = 100\njob_processing_time_ms = 50\nvisibility_timeout_s = 5\n",
         );
         assert!(
-            e.contains("benchmark.visibility_timeout_s") && e.contains("5 s"),
+            e.contains("benchmark.visibility_timeout_s") && e.contains("5.20 s"),
             "{e}"
         );
         let ok = write_file(

@@ -14,13 +14,15 @@ use super::FORMAT_VERSION;
 
 pub const AUDIT_FORMAT: &str = "qbench.audit";
 
-/// A set of sequence numbers. On disk: the smallest, the count, and a deflated bitmap
-/// from the smallest to the largest, in base64 — a dense run of a million seqs is a few
-/// hundred bytes, a scattered one an eighth of a byte per number spanned.
+/// A set of sequence numbers, held as sorted runs of consecutive numbers: seqs come in
+/// blocks the server hands out, so a run of a million jobs is a handful of runs, not
+/// eight megabytes. On disk: the smallest, the count, and a deflated bitmap from the
+/// smallest to the largest, in base64 — a dense million is a few hundred bytes, a
+/// scattered set an eighth of a byte per number spanned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeqSet {
-    /// Sorted, without repeats.
-    seqs: Vec<i64>,
+    /// Inclusive `(first, last)`, sorted, neither overlapping nor touching.
+    runs: Vec<(i64, i64)>,
 }
 
 impl SeqSet {
@@ -31,93 +33,140 @@ impl SeqSet {
     /// From numbers in any order, repeats allowed.
     pub fn from_unsorted(mut seqs: Vec<i64>) -> SeqSet {
         seqs.sort_unstable();
-        seqs.dedup();
-        SeqSet { seqs }
+        let mut set = SeqSet::new();
+        for s in seqs {
+            set.push(s);
+        }
+        set
+    }
+
+    /// Adds `seq`: O(1) when numbers come in ascending order (repeats allowed), a
+    /// search and an insert otherwise.
+    pub fn push(&mut self, seq: i64) {
+        match self.runs.last_mut() {
+            None => self.runs.push((seq, seq)),
+            Some(last) if seq > last.1 => {
+                if seq == last.1 + 1 {
+                    last.1 = seq;
+                } else {
+                    self.runs.push((seq, seq));
+                }
+            }
+            Some(last) if seq >= last.0 => {}
+            Some(_) => {
+                *self = self.union(&SeqSet {
+                    runs: vec![(seq, seq)],
+                })
+            }
+        }
     }
 
     pub fn len(&self) -> u64 {
-        self.seqs.len() as u64
+        self.runs.iter().map(|&(a, b)| (b - a) as u64 + 1).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.seqs.is_empty()
+        self.runs.is_empty()
     }
 
     pub fn contains(&self, seq: i64) -> bool {
-        self.seqs.binary_search(&seq).is_ok()
+        let i = self.runs.partition_point(|&(_, b)| b < seq);
+        self.runs.get(i).is_some_and(|&(a, _)| a <= seq)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
-        self.seqs.iter().copied()
+        self.runs.iter().flat_map(|&(a, b)| a..=b)
     }
 
     pub fn first(&self, n: usize) -> Vec<i64> {
-        self.seqs.iter().take(n).copied().collect()
+        self.iter().take(n).collect()
+    }
+
+    /// Appends a run that starts after every number held, joining a touching one.
+    fn append(&mut self, (a, b): (i64, i64)) {
+        match self.runs.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => self.runs.push((a, b)),
+        }
     }
 
     pub fn union(&self, o: &SeqSet) -> SeqSet {
-        let mut v = Vec::with_capacity(self.seqs.len() + o.seqs.len());
-        let (mut a, mut b) = (self.seqs.iter().peekable(), o.seqs.iter().peekable());
-        loop {
-            match (a.peek(), b.peek()) {
-                (Some(&&x), Some(&&y)) if x < y => {
-                    v.push(x);
-                    a.next();
-                }
-                (Some(&&x), Some(&&y)) if y < x => {
-                    v.push(y);
-                    b.next();
-                }
-                (Some(&&x), Some(_)) => {
-                    v.push(x);
-                    a.next();
-                    b.next();
-                }
-                (Some(&&x), None) => {
-                    v.push(x);
-                    a.next();
-                }
-                (None, Some(&&y)) => {
-                    v.push(y);
-                    b.next();
-                }
-                (None, None) => break,
-            }
+        let mut all: Vec<(i64, i64)> = self.runs.iter().chain(&o.runs).copied().collect();
+        all.sort_unstable();
+        let mut out = SeqSet {
+            runs: Vec::with_capacity(all.len()),
+        };
+        for r in all {
+            out.append(r);
         }
-        SeqSet { seqs: v }
+        out
     }
 
     /// The numbers of `self` that are not in `o`.
     pub fn minus(&self, o: &SeqSet) -> SeqSet {
-        SeqSet {
-            seqs: self
-                .seqs
-                .iter()
-                .copied()
-                .filter(|s| !o.contains(*s))
-                .collect(),
+        let mut out = SeqSet::new();
+        let mut j = 0;
+        for &(a, b) in &self.runs {
+            while j < o.runs.len() && o.runs[j].1 < a {
+                j += 1;
+            }
+            // `from`: the first number of [a, b] not yet decided.
+            let (mut from, mut k) = (a, j);
+            loop {
+                match o.runs.get(k) {
+                    Some(&(c, d)) if c <= b => {
+                        if c > from {
+                            out.append((from, c - 1));
+                        }
+                        if d >= b {
+                            break;
+                        }
+                        from = from.max(d + 1);
+                        k += 1;
+                    }
+                    _ => {
+                        out.append((from, b));
+                        break;
+                    }
+                }
+            }
         }
+        out
     }
 
     /// The numbers in both.
     pub fn and(&self, o: &SeqSet) -> SeqSet {
-        SeqSet {
-            seqs: self
-                .seqs
-                .iter()
-                .copied()
-                .filter(|s| o.contains(*s))
-                .collect(),
+        let mut out = SeqSet::new();
+        let (mut i, mut j) = (0, 0);
+        while i < self.runs.len() && j < o.runs.len() {
+            let (a, b) = self.runs[i];
+            let (c, d) = o.runs[j];
+            let (lo, hi) = (a.max(c), b.min(d));
+            if lo <= hi {
+                out.append((lo, hi));
+            }
+            if b < d {
+                i += 1;
+            } else {
+                j += 1;
+            }
         }
+        out
     }
 
     fn encode(&self) -> std::io::Result<String> {
-        let (Some(&lo), Some(&hi)) = (self.seqs.first(), self.seqs.last()) else {
+        let (Some(&(lo, _)), Some(&(_, hi))) = (self.runs.first(), self.runs.last()) else {
             return Ok(String::new());
         };
-        let span = (hi - lo) as usize + 1;
+        // Sets span at most a run's seqs; a span past 2^36 would be a bug, not data.
+        let span = hi
+            .checked_sub(lo)
+            .and_then(|d| usize::try_from(d).ok())
+            .filter(|&d| d < 1 << 36)
+            .ok_or_else(|| std::io::Error::other(format!("seqs {lo}..{hi} span too far")))?
+            + 1;
         let mut bytes = vec![0u8; span.div_ceil(8)];
-        for &s in &self.seqs {
+        for s in self.iter() {
             let i = (s - lo) as usize;
             bytes[i / 8] |= 1 << (i % 8);
         }
@@ -138,22 +187,37 @@ impl SeqSet {
             .take(1 << 30)
             .read_to_end(&mut bytes)
             .map_err(|e| format!("bits are not deflated: {e}"))?;
-        let mut seqs = Vec::with_capacity(n as usize);
-        for (i, b) in bytes.iter().enumerate() {
+        let mut set = SeqSet::new();
+        let mut count = 0u64;
+        // The header comes from a file: the bits must agree with it, and stop counting
+        // once they cannot.
+        'bits: for (i, b) in bytes.iter().enumerate() {
             for bit in 0..8 {
                 if b & (1 << bit) != 0 {
-                    seqs.push(lo + (i * 8 + bit) as i64);
+                    let Some(s) = i64::try_from(i * 8 + bit)
+                        .ok()
+                        .and_then(|d| lo.checked_add(d))
+                    else {
+                        return Err(format!(
+                            "bit {} from {lo} is past the largest seq",
+                            i * 8 + bit
+                        ));
+                    };
+                    set.push(s);
+                    count += 1;
+                    if count > n {
+                        break 'bits;
+                    }
                 }
             }
         }
-        if seqs.len() as u64 != n || seqs.first() != Some(&lo) {
+        let first = set.runs.first().map(|r| r.0);
+        if count != n || first != Some(lo) {
             return Err(format!(
-                "bits hold {} numbers from {:?}, the header says {n} from {lo}",
-                seqs.len(),
-                seqs.first()
+                "bits hold {count} numbers from {first:?}, the header says {n} from {lo}"
             ));
         }
-        Ok(SeqSet { seqs })
+        Ok(set)
     }
 }
 
@@ -168,7 +232,7 @@ impl Serialize for SeqSet {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let bits = self.encode().map_err(serde::ser::Error::custom)?;
         SeqSetFile {
-            lo: self.seqs.first().copied().unwrap_or(0),
+            lo: self.runs.first().map_or(0, |r| r.0),
             n: self.len(),
             bits,
         }
@@ -186,7 +250,8 @@ impl<'de> Deserialize<'de> for SeqSet {
 /// What the queue held, by sequence number, when a worker process ended.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct QueueSnapshot {
-    /// When it was read, seconds since the epoch.
+    /// When the read began (a read shows the queue as it was when it began), seconds
+    /// since the epoch on this process's clock.
     pub at_epoch_s: f64,
     /// Jobs still pending or in flight.
     pub left: SeqSet,
@@ -206,6 +271,11 @@ pub struct AuditFile {
     pub run_id: String,
     /// Jobs the server acknowledged to this process's producer.
     pub produced: Option<SeqSet>,
+    /// When this process's producer had stopped, every acknowledgement in hand: on the
+    /// same clock as `snapshot.at_epoch_s`, so `analyze` can tell whether the last look
+    /// at the queue came after it.
+    #[serde(default)]
+    pub produced_until_epoch_s: Option<f64>,
     /// Jobs sent, then given up on after an error with no acknowledgement: they may or
     /// may not be in the queue, so they are never counted lost.
     pub uncertain: Option<SeqSet>,
@@ -229,6 +299,7 @@ impl AuditFile {
             test: test.into(),
             run_id: run_id.into(),
             produced: None,
+            produced_until_epoch_s: None,
             uncertain: None,
             completed: None,
             completed_again: vec![],
@@ -257,7 +328,7 @@ pub enum AuditKind {
 }
 
 /// Everything the verdict is drawn from; each process contributes what it knows.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Evidence<'a> {
     pub produced: Vec<&'a SeqSet>,
     pub uncertain: Vec<&'a SeqSet>,
@@ -342,7 +413,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     if e.produced.is_empty() {
         return Judgement {
             kind: AuditKind::Deferred,
-            left: snapshot.left.len(),
+            left: snapshot.left.minus(&by_workers).len(),
             foreign: 0,
             note: Some(
                 "what was produced is in the producers' audit files: `qbench analyze` over the folder judges".into(),
@@ -351,10 +422,12 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         };
     }
     let done = by_workers.union(&snapshot.completed);
+    // A job some process completed after an older look counted it left is not left.
+    let left = snapshot.left.minus(&done);
     Judgement {
         kind: AuditKind::Exact,
-        lost: produced.minus(&done).minus(&snapshot.left),
-        left: snapshot.left.and(&ours).len(),
+        lost: produced.minus(&done).minus(&left),
+        left: left.and(&ours).len(),
         foreign,
         ..base
     }
@@ -388,6 +461,64 @@ pub fn read_audit(path: &Path, run_id: &str) -> Result<AuditFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs against a plain set, on sets with runs, gaps and scattered numbers.
+    #[test]
+    fn runs_agree_with_a_plain_set() {
+        use std::collections::BTreeSet;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for _ in 0..300 {
+            let mut make = || {
+                let mut v = vec![];
+                for _ in 0..next(6) {
+                    let start = next(200) as i64 - 50;
+                    let long = next(2) == 0;
+                    let len = next(if long { 40 } else { 3 }) as i64;
+                    v.extend(start..start + len);
+                }
+                v
+            };
+            let (a, b) = (make(), make());
+            let (sa, sb) = (
+                SeqSet::from_unsorted(a.clone()),
+                SeqSet::from_unsorted(b.clone()),
+            );
+            let (pa, pb): (BTreeSet<i64>, BTreeSet<i64>) =
+                (a.into_iter().collect(), b.into_iter().collect());
+            let plain = |s: &SeqSet| s.iter().collect::<Vec<_>>();
+            assert_eq!(
+                plain(&sa.union(&sb)),
+                pa.union(&pb).copied().collect::<Vec<_>>()
+            );
+            assert_eq!(
+                plain(&sa.minus(&sb)),
+                pa.difference(&pb).copied().collect::<Vec<_>>()
+            );
+            assert_eq!(
+                plain(&sa.and(&sb)),
+                pa.intersection(&pb).copied().collect::<Vec<_>>()
+            );
+            assert_eq!(sa.len(), pa.len() as u64);
+            for probe in -60..200 {
+                assert_eq!(sa.contains(probe), pa.contains(&probe), "{probe} in {sa:?}");
+            }
+            // Out-of-order pushes build the same set as sorted ones.
+            let mut pushed = SeqSet::new();
+            for &s in pa.iter().rev() {
+                pushed.push(s);
+            }
+            assert_eq!(pushed, sa);
+            let back: SeqSet =
+                serde_json::from_str(&serde_json::to_string(&sa).expect("ser")).expect("de");
+            assert_eq!(back, sa);
+        }
+    }
 
     #[test]
     fn sets_round_trip_and_combine() {
@@ -452,6 +583,20 @@ mod tests {
             ..e
         };
         assert!(judge(&e).lost.is_empty());
+        // An older look that still saw 4 and 5, though a worker completed 4 after it:
+        // 4 is completed, not left.
+        let w3 = set(&[4, 6]);
+        let older = QueueSnapshot {
+            left: set(&[4, 5, 99]),
+            ..snap.clone()
+        };
+        let e3 = Evidence {
+            completed: vec![&w1, &w3],
+            snapshot: Some(Ok(&older)),
+            ..e.clone()
+        };
+        let j = judge(&e3);
+        assert_eq!((j.left, j.lost.len()), (1, 0), "{j:?}");
         // Unknown end: inconclusive, never lost; no producer file: deferred.
         let e = Evidence {
             snapshot: Some(Err("timeout".into())),
@@ -466,6 +611,19 @@ mod tests {
             ..e
         };
         assert_eq!(judge(&e).kind, AuditKind::Deferred);
+    }
+
+    /// Headers from a file size nothing: a huge count or a seq near the end of the
+    /// range is an error, not an allocation or an overflow.
+    #[test]
+    fn a_hostile_header_is_an_error_not_a_panic() {
+        let a = SeqSet::from_unsorted(vec![1, 2, 3]);
+        let mut v = serde_json::to_value(&a).expect("ser");
+        v["n"] = serde_json::json!(u64::MAX);
+        assert!(serde_json::from_value::<SeqSet>(v.clone()).is_err());
+        v["n"] = serde_json::json!(3);
+        v["lo"] = serde_json::json!(i64::MAX - 1);
+        assert!(serde_json::from_value::<SeqSet>(v).is_err());
     }
 
     #[test]

@@ -93,11 +93,13 @@ pub struct Row {
 
 impl Row {
     /// Whether the row may be ranked or compared on latency: complete, every job
-    /// accounted for exactly once, drained, and not saturated.
+    /// accounted for exactly once by an exact audit, no other run's jobs in its
+    /// latencies, drained, and not saturated.
     pub fn comparable(&self) -> bool {
         self.complete
             && self.saturated.is_empty()
-            && self.audit != "inconclusive"
+            && self.audit == "exact"
+            && self.foreign.unwrap_or(0) == 0
             && self.lost.unwrap_or(0) == 0
             && self.duplicated.unwrap_or(0) == 0
             && self.left_in_queue.unwrap_or(0) == 0
@@ -174,4 +176,48 @@ pub fn write(a: &Analysis, dir: &Path) -> Result<(std::path::PathBuf, std::path:
     super::files::write_atomic(&csv_path, &bytes)?;
     super::files::write_atomic(&json_path, &serde_json::to_vec_pretty(a)?)?;
     Ok((csv_path, json_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Row;
+
+    /// Only an exact audit with every job once, none of another run's, ranks.
+    #[test]
+    fn only_exact_clean_rows_compare() {
+        let good = Row {
+            complete: true,
+            audit: "exact".into(),
+            lost: Some(0),
+            duplicated: Some(0),
+            left_in_queue: Some(0),
+            foreign: Some(0),
+            ..Row::default()
+        };
+        assert!(good.comparable());
+        for bad in [
+            Row {
+                audit: "deferred".into(),
+                ..good.clone()
+            },
+            Row {
+                audit: "none".into(),
+                ..good.clone()
+            },
+            Row {
+                foreign: Some(3),
+                ..good.clone()
+            },
+            Row {
+                left_in_queue: Some(1),
+                ..good.clone()
+            },
+            Row {
+                saturated: "short".into(),
+                ..good.clone()
+            },
+        ] {
+            assert!(!bad.comparable(), "{bad:?}");
+        }
+    }
 }

@@ -92,19 +92,21 @@ impl Queue for DeleteReturning {
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {
+        // Left first, then completed: a job moving between the two reads is seen in
+        // the second, never in neither.
         let c = self.0.pooled().await?;
-        let left = c.query(SQL.get("left"), &[]).await?;
-        let completed = c.query(SQL.get("completed"), &[]).await?;
-        Ok(Snapshot {
-            left: left
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<Result<_>>()?,
-            completed: completed
-                .iter()
-                .map(|r| Ok(r.try_get(0)?))
-                .collect::<Result<_>>()?,
+        let mut snap = Snapshot::default();
+        pg::each_row(&c, SQL.get("left"), |r| {
+            snap.left.push((r.try_get(0)?, r.try_get(1)?));
+            Ok(())
         })
+        .await?;
+        pg::each_row(&c, SQL.get("completed"), |r| {
+            snap.completed.push(r.try_get(0)?);
+            Ok(())
+        })
+        .await?;
+        Ok(snap)
     }
 }
 

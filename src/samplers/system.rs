@@ -213,7 +213,7 @@ impl Machine {
         let cpu_pct = ticks.max(summed).min(100.0);
         self.cpu_prev = cpu_now;
         let server = server_usage(&self.sys, &self.server);
-        let busiest = server.as_ref().map(|s| self.threads.busiest(&s.pids, dt));
+        let busiest = server.as_ref().map(|s| self.threads.busiest(&s.pids));
         let (my_cpu, my_mem) = self.sys.process(self.me).map_or((0.0, 0), |p| {
             (
                 p.cpu_usage(),
@@ -248,11 +248,19 @@ impl Machine {
 #[derive(Default)]
 struct ThreadTicks {
     prev: HashMap<(u32, u32), u64>,
+    /// When `prev` was read: the interval is timed at the reads, not at the sample's
+    /// start, which the process refresh before them delays.
+    prev_at: Option<Instant>,
 }
 
 impl ThreadTicks {
-    /// The busiest thread's CPU over the last `dt` seconds, in cores.
-    fn busiest(&mut self, pids: &[u32], dt: f64) -> f64 {
+    /// The busiest thread's CPU since the last call, in cores.
+    fn busiest(&mut self, pids: &[u32]) -> f64 {
+        let read_at = Instant::now();
+        let dt = self
+            .prev_at
+            .replace(read_at)
+            .map_or(1.0, |t| (read_at - t).as_secs_f64().max(1e-3));
         let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
             .ok()
             .flatten()

@@ -1,5 +1,6 @@
-//! pgbench alone, right before each load test and for the same length: the difference
-//! between it and pgbench beside the queue is what the queue costs the database.
+//! pgbench alone, before each load test's warmup and for its production window: the
+//! difference between it and pgbench beside the queue over the same window is what the
+//! queue costs the database.
 
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};

@@ -13,6 +13,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::clock::rfc3339;
+use crate::config::Benchmark;
 use crate::error::Interrupted;
 use crate::format::files::{ensure_writable, OutputDir};
 use crate::format::manifest::Role;
@@ -48,13 +49,18 @@ pub struct SuiteOptions {
     pub force: bool,
 }
 
-struct PgbenchSidecar(pgbench::Running);
+/// pgbench beside the queue; its figure is the production window's, the same length
+/// as pgbench alone ran (the drain after is not the load it is compared under).
+struct PgbenchSidecar {
+    running: pgbench::Running,
+    window_s: f64,
+}
 
 #[async_trait::async_trait]
 impl Sidecar for PgbenchSidecar {
     async fn stop(self: Box<Self>) -> (String, serde_json::Value) {
-        let started = self.0.started;
-        let stats = self.0.stop().await;
+        let started = self.running.started;
+        let stats = self.running.stop_within(self.window_s).await;
         // pgbench.csv counts seconds from pgbench's own start, just before the test's.
         (
             "pgbench".into(),
@@ -62,6 +68,7 @@ impl Sidecar for PgbenchSidecar {
                 "stats": stats,
                 "started_at": rfc3339(crate::clock::Clock::get().system_time(started)),
                 "ran_s": started.elapsed().as_secs_f64(),
+                "window_s": self.window_s,
             }),
         )
     }
@@ -210,6 +217,39 @@ fn plan_at(cfg: &crate::config::Config, rate: f64, duration: f64) -> Plan {
     }
 }
 
+/// Runs the warmup; returns what the manifest records of it and a warning if it left
+/// jobs behind. Acknowledged jobs it lost are lost by the design: the test fails.
+async fn warmup(spec: Spec, b: &Benchmark) -> Result<(serde_json::Value, Option<String>)> {
+    let warm = workload::run(spec).await?;
+    if warm.interrupted {
+        return Err(Interrupted.into());
+    }
+    let s = &warm.summary;
+    if let Some(lost) = s.lost.filter(|l| *l > 0) {
+        return Err(crate::error::AuditFailed(format!(
+            "the warmup lost {lost} acknowledged job(s) (first seqs {:?})",
+            s.lost_seqs
+        ))
+        .into());
+    }
+    let warning = s.left_in_queue.filter(|l| *l > 0).map(|left| {
+        let w = format!(
+            "the warmup left {left} job(s) in the queue: the measured test completes them too, so its row is flagged and not compared (lower benchmark.warmup_rate)"
+        );
+        eprintln!("qbench: warning: {w}");
+        w
+    });
+    let value = json!({
+        "rate_jobs_s": b.warmup_rate,
+        "duration_s": b.warmup_duration,
+        "produced": s.produced,
+        "completed": s.completed,
+        "left_in_queue": s.left_in_queue,
+        "lost": s.lost,
+    });
+    Ok((value, warning))
+}
+
 /// One test of the suite: prepared as its scenario says, on an empty queue.
 async fn run_one(
     ctx: &mut Ctx,
@@ -241,34 +281,10 @@ async fn run_one(
         ..Env::new(queue.clone(), ctx.cfg.clone(), ctx.shutdown.clone())
     };
 
-    // Warm and load both start warm: the load test is compared with warm, so both get
-    // the same warmup (its measurements are thrown away; the queue is not reset after).
-    if matches!(t.scenario, Scenario::Warm | Scenario::Load) && b.warmup_duration > 0.0 {
-        let warm = workload::run(Spec {
-            id: id(format!("{}_warmup", t.name), format!("{label} warmup")),
-            plan: plan_at(&ctx.cfg, b.warmup_rate, b.warmup_duration),
-            env: env(),
-        })
-        .await?;
-        if warm.interrupted {
-            return Err(Interrupted.into());
-        }
-        let s = &warm.summary;
-        extra.insert(
-            "warmup".into(),
-            json!({
-                "rate_jobs_s": b.warmup_rate,
-                "duration_s": b.warmup_duration,
-                "produced": s.produced,
-                "completed": s.completed,
-                "left_in_queue": s.left_in_queue,
-                "lost": s.lost,
-            }),
-        );
-    }
-
+    // pgbench alone first, on the reset queue: the warmup's own aftermath (autovacuum of
+    // the queue's tables) belongs to what the queue costs, so it falls beside.
     let out = OutputDir::prepare(&t.dir, &t.name, true)?;
-    let sidecar: Option<Box<dyn Sidecar>> = match (t.scenario, pgbench) {
+    let load = match (t.scenario, pgbench) {
         (Scenario::Load, Some(p)) => {
             let window = Duration::from_secs_f64(b.production_duration);
             let alone = out.create("pgbench_alone.csv")?;
@@ -279,10 +295,32 @@ async fn run_one(
                     return Err(Interrupted.into());
                 }
             };
-            let csv = out.create("pgbench.csv")?;
-            Some(Box::new(PgbenchSidecar(p.start(csv).await?)))
+            Some(p)
         }
         _ => None,
+    };
+    let mut warnings = capacity.to_vec();
+    // Warm and load both start warm: the load test is compared with warm, so both get
+    // the same warmup (its measurements are thrown away; the queue is not reset after).
+    if matches!(t.scenario, Scenario::Warm | Scenario::Load) && b.warmup_duration > 0.0 {
+        let spec = Spec {
+            id: id(format!("{}_warmup", t.name), format!("{label} warmup")),
+            plan: plan_at(&ctx.cfg, b.warmup_rate, b.warmup_duration),
+            env: env(),
+        };
+        let (value, warning) = warmup(spec, &b).await?;
+        extra.insert("warmup".into(), value);
+        warnings.extend(warning);
+    }
+    let sidecar: Option<Box<dyn Sidecar>> = match load {
+        Some(p) => {
+            let csv = out.create("pgbench.csv")?;
+            Some(Box::new(PgbenchSidecar {
+                running: p.start(csv).await?,
+                window_s: b.production_duration,
+            }))
+        }
+        None => None,
     };
     let Some(rate) = b.rate_jobs_s() else {
         return Err(crate::error::usage(
@@ -296,6 +334,7 @@ async fn run_one(
             output: Some(out),
             extra,
             sidecar,
+            warnings,
             ..env()
         },
     })

@@ -198,6 +198,18 @@ impl Running {
         let (rows, _) = self.finish().await;
         summarize(&rows, &self.cfg)
     }
+
+    /// Stops pgbench and summarises its first `window_s` seconds after the first
+    /// progress line (the test began once that line came).
+    pub async fn stop_within(mut self, window_s: f64) -> Stats {
+        let (rows, _) = self.finish().await;
+        let first = rows.first().map_or(0.0, |r| r.t_s);
+        let inside: Vec<Row> = rows
+            .into_iter()
+            .filter(|r| r.t_s <= first + window_s)
+            .collect();
+        summarize(&inside, &self.cfg)
+    }
 }
 
 pub fn summarize(rows: &[Row], cfg: &PgbenchCfg) -> Stats {

@@ -61,18 +61,21 @@ impl SeqBits {
     /// A copy as a plain set, for the audit file and the verdict.
     pub fn to_set(&self) -> SeqSet {
         let chunks = self.chunks.read().unwrap_or_else(|p| p.into_inner());
-        let mut seqs = Vec::with_capacity(self.len() as usize);
-        for (&key, chunk) in chunks.iter() {
-            for (w, word) in chunk.0.iter().enumerate() {
+        let mut keys: Vec<i64> = chunks.keys().copied().collect();
+        keys.sort_unstable();
+        // In ascending order, so the set grows by runs and never holds a number per job.
+        let mut set = SeqSet::new();
+        for key in keys {
+            for (w, word) in chunks[&key].0.iter().enumerate() {
                 let mut bits = word.load(Ordering::Relaxed);
                 while bits != 0 {
                     let b = bits.trailing_zeros() as i64;
-                    seqs.push(key * CHUNK_BITS + w as i64 * 64 + b);
+                    set.push(key * CHUNK_BITS + w as i64 * 64 + b);
                     bits &= bits - 1;
                 }
             }
         }
-        SeqSet::from_unsorted(seqs)
+        set
     }
 }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Result;
 
 use crate::clock::Clock;
+use crate::format::audit::AuditFile;
 use crate::format::manifest::ClockOffset;
 use crate::progress::{Progress, Snapshot};
 use crate::queue::Queue;
@@ -143,7 +144,10 @@ impl Running {
         };
         let workers = plan.work.as_ref().map_or(0, |w| w.workers);
         Ok(Running {
-            stopper: Stopper::new(plan.stop.clone()),
+            stopper: Stopper::new(
+                plan.stop.clone(),
+                plan.produce.as_ref().and_then(|p| p.duration),
+            ),
             saturation: saturation::Saturation::new(workers),
             clock,
             run_id: run_id(started_at),
@@ -222,23 +226,18 @@ impl Running {
             started,
             started_at,
         } = self;
+        // Jobs still queued are censored at their age when the stop rule fired.
+        let stop_rule_at = Clock::get().now_us();
         let done = load.stop().await;
+        let stopped_us = Clock::get().now_us();
         let ended_at = SystemTime::now();
         if let Some(sidecar) = env.sidecar.take() {
             let (key, value) = sidecar.stop().await;
             env.extra.insert(key, value);
         }
-        let snap = verdict::snapshot(&env.queue, &done).await;
-        let snap_at = Clock::get().now_us();
-        let audit = verdict::audit_file(
-            &id.test,
-            &run_id,
-            &done,
-            snap.as_ref(),
-            snap_at as f64 / 1e6,
-        );
+        let (snap, audit) = look(&env.queue, &done, &id.test, &run_id, stopped_us).await;
         let judgement = verdict::judge_file(&audit);
-        let censored = censor(&recorders, &done, snap.as_ref(), snap_at);
+        let censored = censor(&recorders, &done, snap.as_ref(), stop_rule_at);
         let depth = snap
             .as_ref()
             .and_then(|s| s.as_ref().ok())
@@ -303,6 +302,25 @@ impl Running {
     }
 }
 
+/// Reads the queue by seq at the end and writes this process's audit record.
+async fn look(
+    queue: &Arc<dyn Queue>,
+    done: &load::Done,
+    test: &str,
+    run_id: &str,
+    stopped_us: i64,
+) -> (Option<Result<crate::queue::Snapshot, String>>, AuditFile) {
+    // A read shows the queue as it was when it began: that is when we looked.
+    let looked_at_us = Clock::get().now_us();
+    let snap = verdict::snapshot(queue, done).await;
+    let times = verdict::LookTimes {
+        stopped_us,
+        looked_at_us,
+    };
+    let audit = verdict::audit_file(test, run_id, done, snap.as_ref(), times);
+    (snap, audit)
+}
+
 /// Records every job of this test still in the queue at the end as a censored sample at
 /// its age then, so a drain that ran out of time cannot drop the slowest jobs from the
 /// latencies. Returns how many. A producer alone leaves this to the workers.
@@ -318,11 +336,13 @@ fn censor(
             .as_ref()
             .is_none_or(|o| o.produced_seqs.contains(seq) || o.uncertain.contains(seq))
     };
+    // A paged read can meet a job twice (moved while it read): one sample per job.
+    let mut seen = std::collections::HashSet::new();
     let left: Vec<i64> = snap
         .left
         .iter()
-        .filter(|(seq, _)| ours(*seq))
-        .map(|&(_, enq)| at_us - enq)
+        .filter(|(seq, _)| ours(*seq) && seen.insert(*seq))
+        .map(|&(_, enq)| (at_us - enq).max(0))
         .collect();
     recorders.shard(0).with(|h| {
         for &age in &left {

@@ -19,7 +19,9 @@ pub enum StopRule {
         max: Option<Duration>,
     },
     /// Producer and workers: when producing is done and the queue has drained,
-    /// waiting at most `timeout` for the drain. What is left is reported.
+    /// waiting at most `timeout` for the drain. What is left is reported. A producer
+    /// still sending `timeout` after its planned duration (the server is down for good,
+    /// say) ends the test too.
     Drain { timeout: Duration },
 }
 
@@ -46,11 +48,14 @@ pub struct Stopper {
     empty: bool,
     /// The drain bound ran out before the queue was empty.
     pub drain_timed_out: bool,
+    /// How long the producer is planned to run, if it runs by time.
+    produce_for: Option<Duration>,
 }
 
 impl Stopper {
-    pub fn new(rule: StopRule) -> Stopper {
+    pub fn new(rule: StopRule, produce_for: Option<Duration>) -> Stopper {
         Stopper {
+            produce_for,
             rule,
             idle_since: None,
             produced_at: None,
@@ -96,7 +101,9 @@ impl Stopper {
             }
             StopRule::Drain { timeout } => {
                 if !o.producer_done {
-                    false
+                    let overdue = self.produce_for.is_some_and(|p| o.elapsed >= p + *timeout);
+                    self.drain_timed_out = overdue;
+                    overdue
                 } else if self.produced_at.is_some_and(|t| t.elapsed() >= *timeout) {
                     self.drain_timed_out = true;
                     true

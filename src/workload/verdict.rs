@@ -32,16 +32,26 @@ pub async fn snapshot(queue: &Arc<dyn Queue>, done: &Done) -> Option<Result<Snap
 }
 
 /// This process's audit file: what it produced, completed and saw left.
+/// The moments the audit file records, on qbench's clock, µs since the epoch.
+pub struct LookTimes {
+    /// The load had stopped: every acknowledgement was in hand.
+    pub stopped_us: i64,
+    /// The look at the queue began.
+    pub looked_at_us: i64,
+}
+
 pub fn audit_file(
     test: &str,
     run_id: &str,
     done: &Done,
     snap: Option<&Result<Snapshot, String>>,
-    at_epoch_s: f64,
+    times: LookTimes,
 ) -> AuditFile {
     let mut f = AuditFile::new(test, run_id);
+    let at_epoch_s = times.looked_at_us as f64 / 1e6;
     if let Some(o) = &done.outcome {
         f.produced = Some(o.produced_seqs.clone());
+        f.produced_until_epoch_s = Some(times.stopped_us as f64 / 1e6);
         f.uncertain = Some(o.uncertain.clone());
     }
     if let Some(s) = &done.state {
@@ -129,7 +139,7 @@ pub fn warnings(queue: &Arc<dyn Queue>, j: &Judgement, end: &Ending<'_>) -> Vec<
     }
     if j.late > 0 {
         w.push(format!(
-            "{} completion(s) came after the lease ran out and were refused (the job had been handed to another worker): the work was done twice and completed once; a lease (visibility_timeout_s) longer than a batch's work avoids it",
+            "{} completion(s) were refused because the job had been handed to another worker or completed already: the work was done twice and completed once; in a design with a lease, one (visibility_timeout_s) longer than a batch's work avoids it",
             j.late
         ));
     }

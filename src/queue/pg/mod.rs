@@ -242,13 +242,19 @@ impl PgBase {
 
     /// A block of `n` sequence numbers; returns the first.
     pub async fn allocate(&self, n: u64) -> Result<i64> {
-        let c = self.pooled().await?;
+        let mut c = self.pooled().await?;
         let st = c.prepare_cached(SEQ.get("allocate")).await?;
         let n = i64::try_from(n).context("a block of sequence numbers beyond i64")?;
-        let row = c
+        // Durable whatever the session's tier: a crash that rolled the counter back would
+        // hand a number out twice, and a reused number hides a lost job behind a new one.
+        let tx = c.transaction().await?;
+        tx.batch_execute("SET LOCAL synchronous_commit = on")
+            .await?;
+        let row = tx
             .query_one(&st, &[&self.table, &n])
             .await
             .context("taking a block of sequence numbers (did setup-schema run?)")?;
+        tx.commit().await?;
         Ok(row.try_get(0)?)
     }
 
@@ -256,14 +262,16 @@ impl PgBase {
     pub async fn lease_snapshot(&self) -> Result<super::Snapshot> {
         let c = self.pooled().await?;
         let mut snap = super::Snapshot::default();
-        for r in c.query(self.sql.get("snapshot"), &[]).await? {
+        each_row(&c, self.sql.get("snapshot"), |r| {
             let seq: i64 = r.try_get(0)?;
             if r.try_get::<_, bool>(2)? {
                 snap.completed.push(seq);
             } else {
                 snap.left.push((seq, r.try_get(1)?));
             }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(snap)
     }
 
@@ -376,6 +384,8 @@ pub struct PgProducer {
     client: Client,
     stmt: Statement,
     retry: Statement,
+    /// Run after `retry` in its transaction, where the design has one.
+    undo: Option<Statement>,
     payload: Arc<[u8]>,
     partitions: Option<i64>,
     seqs: Vec<i64>,
@@ -399,10 +409,15 @@ impl PgProducer {
             Some(_) => prepare("enqueue_retry").await?,
             None => stmt.clone(),
         };
+        let undo = match base.sql.try_get("enqueue_retry_undo") {
+            Some(_) => Some(prepare("enqueue_retry_undo").await?),
+            None => None,
+        };
         Ok(PgProducer {
             client,
             stmt,
             retry,
+            undo,
             payload: base.payload.clone(),
             partitions,
             seqs: Vec::new(),
@@ -419,6 +434,14 @@ impl Producer for PgProducer {
         self.seqs.extend(jobs.iter().map(|j| j.seq));
         self.times.extend(jobs.iter().map(|j| j.enqueued_at_us));
         let payloads: Vec<&[u8]> = vec![&self.payload[..]; jobs.len()];
+        if let (true, Some(undo)) = (retry, &self.undo) {
+            let tx = self.client.transaction().await?;
+            tx.execute(&self.retry, &[&self.seqs, &self.times, &payloads])
+                .await?;
+            tx.execute(undo, &[&self.seqs]).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         let stmt = if retry { &self.retry } else { &self.stmt };
         match self.partitions {
             None => {
@@ -434,4 +457,23 @@ impl Producer for PgProducer {
         };
         Ok(())
     }
+}
+
+/// Runs `sql` and hands each row to `f` as it arrives: a snapshot of millions of rows
+/// keeps a number per job, not a row object per job.
+pub async fn each_row(
+    c: &tokio_postgres::Client,
+    sql: &str,
+    mut f: impl FnMut(&tokio_postgres::Row) -> Result<()>,
+) -> Result<()> {
+    use futures_util::TryStreamExt;
+    let rows = c
+        .query_raw(sql, std::iter::empty::<i64>())
+        .await
+        .context("reading the queue")?;
+    futures_util::pin_mut!(rows);
+    while let Some(r) = rows.try_next().await? {
+        f(&r)?;
+    }
+    Ok(())
 }

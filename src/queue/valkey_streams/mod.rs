@@ -118,16 +118,6 @@ impl ValkeyStreams {
         }
     }
 
-    /// The base the bitmaps count sequence numbers from.
-    async fn base(&self, conn: &mut MultiplexedConnection) -> Result<i64> {
-        Script::new(scripts::BASE)
-            .key(&self.keys.seq)
-            .arg(fresh_base())
-            .invoke_async(conn)
-            .await
-            .context("reading the stream's sequence base")
-    }
-
     /// Every entry's seq and intended time, read in pages.
     async fn entries(&self) -> Result<Vec<(i64, i64)>> {
         let mut c = self.server.conn.clone();
@@ -241,26 +231,22 @@ impl Queue for ValkeyStreams {
     }
 
     async fn producer(&self) -> Result<Box<dyn Producer>> {
-        let mut conn = valkey::connect(&self.client, &self.cfg).await?;
-        let base = self.base(&mut conn).await?;
+        let conn = valkey::connect(&self.client, &self.cfg).await?;
         Ok(Box::new(StreamProducer {
             conn,
             keys: self.keys.clone(),
-            base,
             payload: self.payload.clone(),
             script: Script::new(scripts::ENQUEUE),
         }))
     }
 
     async fn consumer(&self, worker: usize) -> Result<Box<dyn Consumer>> {
-        let mut conn = valkey::connect(&self.client, &self.cfg).await?;
-        let base = self.base(&mut conn).await?;
+        let conn = valkey::connect(&self.client, &self.cfg).await?;
         Ok(Box::new(StreamConsumer {
             conn,
             keys: self.keys.clone(),
             group: self.cfg.group.clone(),
             name: format!("{}-w{worker}", self.consumer_prefix),
-            base,
             block_ms: self.cfg.block_ms,
             batch: self.batch,
             script: Script::new(scripts::COMPLETE),
@@ -323,7 +309,6 @@ impl Queue for ValkeyStreams {
 struct StreamProducer {
     conn: MultiplexedConnection,
     keys: Keys,
-    base: i64,
     payload: Arc<[u8]>,
     script: Script,
 }
@@ -335,7 +320,7 @@ impl Producer for StreamProducer {
     async fn enqueue(&mut self, jobs: &[NewJob], _retry: bool) -> Result<()> {
         let mut call = self.script.key(&self.keys.stream);
         call.key(&self.keys.produced)
-            .arg(self.base)
+            .key(&self.keys.seq)
             .arg(&self.payload[..]);
         for j in jobs {
             call.arg(j.seq).arg(j.enqueued_at_us);
@@ -350,7 +335,6 @@ struct StreamConsumer {
     keys: Keys,
     group: String,
     name: String,
-    base: i64,
     block_ms: u64,
     batch: usize,
     script: Script,
@@ -405,8 +389,8 @@ impl Consumer for StreamConsumer {
         let mut call = self.script.key(&self.keys.stream);
         call.key(&self.keys.completed)
             .key(&self.keys.done)
-            .arg(&self.group)
-            .arg(self.base);
+            .key(&self.keys.seq)
+            .arg(&self.group);
         let mut any = false;
         for j in &jobs {
             if let Handle::Entry(id) = &j.handle {

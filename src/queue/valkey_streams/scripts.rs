@@ -2,38 +2,45 @@
 //! what one script does is never half done.
 //!
 //! Keys beside the stream `S` (all share its hash tag, so they sit on its cluster slot):
-//! `S:seq` (hash: `next`, the first sequence number not handed out, and `base`, the first
-//! since the last reset), `S:produced` and `S:done` (bitmaps by `seq − base`: jobs added,
+//! `S:seq` (hash: `next`, the first sequence number not handed out, `base`, the first
+//! since the last reset, and `run`, the server's run_id when it last allocated), `S:produced` and `S:done` (bitmaps by `seq − base`: jobs added,
 //! and jobs completed), `S:requeued` and `S:completed` (counters).
 
 /// Makes sure the counter exists (seeded from the clock: numbers stay unique even after a
 /// server without persistence restarts), hands out ARGV[1] numbers, returns the first.
+///
+/// A server that restarted from disk may hold an older counter than the numbers it
+/// handed out (a crash loses the last writes under `appendfsync everysec`), and a reused
+/// number would hide a lost job behind a new one. So the first allocation after a
+/// restart (a new `run_id`) skips 2^22 numbers, more than a second or two of the
+/// fastest producer takes. The base and bitmaps stay: they were restored with the
+/// counter, from the same file.
 /// KEYS: seq hash. ARGV: n, fresh base.
 pub const ALLOCATE: &str = r#"
-redis.call('HSETNX', KEYS[1], 'next', ARGV[2])
-redis.call('HSETNX', KEYS[1], 'base', ARGV[2])
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+if redis.call('HSETNX', KEYS[1], 'next', ARGV[2]) == 1 then
+  redis.call('HSET', KEYS[1], 'base', ARGV[2], 'run', run)
+elseif redis.call('HGET', KEYS[1], 'run') ~= run then
+  redis.call('HINCRBY', KEYS[1], 'next', 4194304)
+  redis.call('HSET', KEYS[1], 'run', run)
+end
 return redis.call('HINCRBY', KEYS[1], 'next', ARGV[1]) - tonumber(ARGV[1])
 "#;
 
-/// The base the bitmaps count from (creating the counter if needed).
-/// KEYS: seq hash. ARGV: fresh base.
-pub const BASE: &str = r#"
-redis.call('HSETNX', KEYS[1], 'next', ARGV[1])
-redis.call('HSETNX', KEYS[1], 'base', ARGV[1])
-return redis.call('HGET', KEYS[1], 'base')
-"#;
-
 /// Adds each job whose seq was never added: a retry after an error of unknown outcome
-/// adds nothing twice. KEYS: stream, produced bitmap. ARGV: base, payload, then seq and
-/// intended time per job. Returns how many were added.
+/// adds nothing twice. The base is read here, never cached by a client, so a reset or a
+/// restart between calls cannot shift the bits. KEYS: stream, produced bitmap, seq hash.
+/// ARGV: payload, then seq and intended time per job. Returns how many were added.
 pub const ENQUEUE: &str = r#"
-local base, n = tonumber(ARGV[1]), 0
-for i = 3, #ARGV, 2 do
-  local off = tonumber(ARGV[i]) - base
+local base, n = tonumber(redis.call('HGET', KEYS[3], 'base')), 0
+for i = 2, #ARGV, 2 do
   local fresh = true
-  if off >= 0 and off < 4294967296 then fresh = redis.call('SETBIT', KEYS[2], off, 1) == 0 end
+  if base then
+    local off = tonumber(ARGV[i]) - base
+    if off >= 0 and off < 4294967296 then fresh = redis.call('SETBIT', KEYS[2], off, 1) == 0 end
+  end
   if fresh then
-    redis.call('XADD', KEYS[1], '*', 's', ARGV[i], 't', ARGV[i + 1], 'a', 0, 'p', ARGV[2])
+    redis.call('XADD', KEYS[1], '*', 's', ARGV[i], 't', ARGV[i + 1], 'a', 0, 'p', ARGV[1])
     n = n + 1
   end
 end
@@ -43,14 +50,16 @@ return n
 /// Completes what this consumer still holds: XACK answers 1 only for an entry still
 /// pending to it. Those are deleted, marked done and counted; the others (the reaper
 /// took them after the lease ran out) are returned by seq as late.
-/// KEYS: stream, completed counter, done bitmap. ARGV: group, base, then id and seq.
+/// KEYS: stream, completed counter, done bitmap, seq hash. ARGV: group, then id and seq.
 pub const COMPLETE: &str = r#"
-local base, n, late = tonumber(ARGV[2]), 0, {}
-for i = 3, #ARGV, 2 do
+local base, n, late = tonumber(redis.call('HGET', KEYS[4], 'base')), 0, {}
+for i = 2, #ARGV, 2 do
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
     redis.call('XDEL', KEYS[1], ARGV[i])
-    local off = tonumber(ARGV[i + 1]) - base
-    if off >= 0 and off < 4294967296 then redis.call('SETBIT', KEYS[3], off, 1) end
+    if base then
+      local off = tonumber(ARGV[i + 1]) - base
+      if off >= 0 and off < 4294967296 then redis.call('SETBIT', KEYS[3], off, 1) end
+    end
     n = n + 1
   else
     late[#late + 1] = ARGV[i + 1]
