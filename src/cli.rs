@@ -43,6 +43,10 @@ pub struct GlobalArgs {
     /// No progress lines on stderr
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Run even when a given server is not in the --durability tier asked for (the
+    /// tier it ran in is recorded, and analyze keeps tiers apart)
+    #[arg(long, global = true)]
+    pub accept_durability_mismatch: bool,
     /// Every `[benchmark]` key, as a flag (`--rate`, `--workers`, …).
     #[command(flatten)]
     pub benchmark: BenchmarkLayer,
@@ -72,6 +76,8 @@ pub enum Command {
     Work(WorkArgs),
     /// Run the seed's matrix: designs × cold, warm and load scenarios, one test at a time
     RunSuite(RunSuiteArgs),
+    /// Crash the servers while jobs flow (SIGKILL, restart) and count the acknowledged jobs lost; needs --local
+    CrashTest(CrashTestArgs),
     /// Analyze result folders: tables per scenario, findings, summary.csv and summary.json
     Analyze(AnalyzeArgs),
     /// Draw the six charts (PNG at 300 DPI and SVG) from analyze's summary.csv
@@ -90,6 +96,10 @@ pub struct GraphArgs {
     /// Where the charts go
     #[arg(long, value_name = "DIR", default_value = "results/graphs")]
     pub output: PathBuf,
+    /// The durability tier to draw when summary.csv holds several (default: the
+    /// strictest that both backends ran in)
+    #[arg(long, value_name = "TIER")]
+    pub tier: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +147,23 @@ pub struct RunSuiteArgs {
     /// Re-run tests that are already complete
     #[arg(long)]
     pub force: bool,
+    /// After each design's tests, crash its server N times (SIGKILL, restart) and count
+    /// the acknowledged jobs lost: the report's durability is then measured; needs --local
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub crash_trials: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct CrashTestArgs {
+    /// skip_locked, delete_returning, partitioned, valkey_streams, a comma list, or all
+    #[arg(long, default_value = "all", value_name = "QUEUE")]
+    pub queue: String,
+    /// Crashes per design
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub trials: u32,
+    /// Where DESIGN_TIER_crash.json go
+    #[arg(long, value_name = "DIR", default_value = "results/crash")]
+    pub out: PathBuf,
 }
 
 /// Where a test's result files go.

@@ -125,8 +125,22 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
     }
     let needs_servers = matches!(
         cli.command,
-        Command::SetupSchema(_) | Command::Produce(_) | Command::Work(_) | Command::RunSuite(_)
+        Command::SetupSchema(_)
+            | Command::Produce(_)
+            | Command::Work(_)
+            | Command::RunSuite(_)
+            | Command::CrashTest(_)
     );
+    let crashes = match &cli.command {
+        Command::CrashTest(_) => true,
+        Command::RunSuite(a) => a.crash_trials > 0,
+        _ => false,
+    };
+    if crashes && !cli.global.local {
+        return Err(usage(
+            "crash trials SIGKILL the servers: run them with --local, which starts throwaway ones (qbench never kills a server it did not start)",
+        ));
+    }
     if cli.global.local && matches!(cli.command, Command::Local(_)) {
         return Err(usage(
             "--local does not apply to `local`: `qbench local start` starts servers by itself",
@@ -175,6 +189,7 @@ async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
         Command::Produce(args) => commands::produce::run(ctx, &args).await,
         Command::Work(args) => commands::work::run(ctx, &args).await,
         Command::RunSuite(args) => commands::run_suite::run(ctx, &args).await,
+        Command::CrashTest(args) => commands::crash_test::run(ctx, &args).await,
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
     }

@@ -141,12 +141,13 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
                 assert_eq!(m["scenario"], sc);
                 assert_eq!(m["summary"]["lost"], 0, "{name}");
                 assert_eq!(m["summary"]["audit"], "exact");
-                // --local servers: PostgreSQL durable, Valkey without persistence, as measured.
+                // --local servers in the default tier, strict on both sides, as measured.
                 let want = if design == "valkey" {
-                    r#"appendonly="no" appendfsync="everysec" save="""#
+                    r#"appendonly="yes" appendfsync="always" save="""#
                 } else {
-                    "fsync=on synchronous_commit=on"
+                    "fsync=on synchronous_commit=on tables=logged"
                 };
+                assert_eq!(m["durability_tier"], "strict", "{name}");
                 assert_eq!(m["server_durability"], want, "{name}");
                 assert_eq!(
                     m["summary"]["produced"], m["summary"]["completed"],
@@ -189,7 +190,7 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
         "SCENARIO: LOAD",
         "FINDINGS",
         "Charts:",
-        "Valkey ran without persistence (appendonly",
+        "Valkey fsynced every write (appendonly",
     ] {
         assert!(printed.contains(h), "{h}");
     }

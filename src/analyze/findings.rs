@@ -12,10 +12,10 @@ pub const QUESTIONS: [&str; 5] = [
     "5. How large is the performance gap under real contention?",
 ];
 
-fn find<'a>(rows: &'a [&Row], queue: &str, scenario: &str) -> Option<&'a Row> {
+fn find<'a>(rows: &'a [&Row], design: &str, scenario: &str) -> Option<&'a Row> {
     rows.iter()
         .copied()
-        .find(|r| r.queue == queue && r.scenario == scenario)
+        .find(|r| r.design() == design && r.scenario == scenario)
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -27,28 +27,131 @@ fn cores(v: Option<f64>) -> String {
     v.map_or("-".into(), |c| format!("{c:.2} cores"))
 }
 
-/// The PostgreSQL designs among the rows, in their order.
-fn pg_designs<'a>(rows: &[&'a Row]) -> Vec<&'a str> {
-    let mut out: Vec<&str> = vec![];
+/// The PostgreSQL designs among the rows (a design woken by NOTIFY counts apart), in
+/// their order.
+fn pg_designs(rows: &[&Row]) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
     for r in rows.iter().filter(|r| r.backend == "postgresql") {
-        if !out.contains(&r.queue.as_str()) {
-            out.push(&r.queue);
+        if !out.contains(&r.design()) {
+            out.push(r.design());
         }
     }
     out
 }
 
 /// The Valkey design's name among the rows (valkey_streams).
-fn valkey_design<'a>(rows: &[&'a Row]) -> Option<&'a str> {
+fn valkey_design(rows: &[&Row]) -> Option<String> {
     rows.iter()
         .find(|r| r.backend == "valkey")
-        .map(|r| r.queue.as_str())
+        .map(|r| r.design())
 }
 
-/// The findings. Rankings and latency comparisons take comparable rows only (complete,
-/// every job accounted for once, drained, not saturated); saturated rows still count for
-/// throughput.
+/// The durability tiers among complete rows, strictest first (empty: not recorded).
+fn tiers(all: &[Row]) -> Vec<String> {
+    let mut t: Vec<String> = all
+        .iter()
+        .filter(|r| r.complete)
+        .map(|r| r.durability_tier.clone())
+        .collect();
+    t.sort_by_key(|x| crate::format::durability::strictness(x));
+    t.dedup();
+    t
+}
+
+/// The findings, within one durability tier at a time: rows of different tiers are
+/// never ranked together. When each backend ran in one tier and the two differ (the
+/// seed's mix), the five questions are answered once and the answers that compare the
+/// two backends carry the mismatch banner; when a backend ran in several tiers, the
+/// questions are asked per tier.
 pub fn findings(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
+    let tiers = tiers(all);
+    let one_each = ["postgresql", "valkey"].iter().all(|b| {
+        let mut t: Vec<&str> = all
+            .iter()
+            .filter(|r| r.complete && r.backend == *b)
+            .map(|r| r.durability_tier.as_str())
+            .collect();
+        t.dedup();
+        t.len() <= 1
+    });
+    if tiers.len() <= 1 || one_each {
+        let (mut f, c) = findings_in(all);
+        if tier_banner(all).is_some() {
+            // 1, 3 and 5 compare PostgreSQL with Valkey: each says it is across tiers.
+            let (pg, vk) = (tier_of(all, "postgresql"), tier_of(all, "valkey"));
+            for i in [0, 2, 4] {
+                f[i].answer = format!(
+                    "{} NOT LIKE FOR LIKE: PostgreSQL ran {pg} and Valkey {vk} (see the durability banner).",
+                    f[i].answer
+                );
+            }
+        }
+        return (f, c);
+    }
+    let (mut out, mut caveats) = (vec![], vec![]);
+    for t in &tiers {
+        let rows: Vec<Row> = all
+            .iter()
+            .filter(|r| &r.durability_tier == t || !r.complete)
+            .cloned()
+            .collect();
+        let (f, c) = findings_in(&rows);
+        let label = if t.is_empty() { "tier not recorded" } else { t };
+        out.extend(f.into_iter().map(|f| Finding {
+            question: format!("[{label}] {}", f.question),
+            answer: f.answer,
+        }));
+        for c in c {
+            if !caveats.contains(&c) {
+                caveats.push(c);
+            }
+        }
+    }
+    (out, caveats)
+}
+
+/// The tier one backend's complete rows ran in (the first, when findings are asked
+/// once: each backend then has one).
+fn tier_of(all: &[Row], backend: &str) -> String {
+    all.iter()
+        .find(|r| r.complete && r.backend == backend)
+        .map(|r| match r.durability_tier.as_str() {
+            "" => "in a tier not recorded".to_string(),
+            t => t.to_string(),
+        })
+        .unwrap_or_default()
+}
+
+/// The red banner owed when PostgreSQL and Valkey rows exist but never in one tier.
+pub fn tier_banner(all: &[Row]) -> Option<String> {
+    let tiers_of = |backend: &str| {
+        let mut t: Vec<&str> = all
+            .iter()
+            .filter(|r| r.complete && r.backend == backend)
+            .map(|r| match r.durability_tier.as_str() {
+                "" => "tier not recorded",
+                t => t,
+            })
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    };
+    let (pg, vk) = (tiers_of("postgresql"), tiers_of("valkey"));
+    if pg.is_empty() || vk.is_empty() || pg.iter().any(|t| vk.contains(t)) {
+        return None;
+    }
+    Some(format!(
+        "MISMATCHED DURABILITY: PostgreSQL ran {} and Valkey {}; a crash loses different things on each side, so this is not like for like (run both with the same --durability).",
+        pg.join("/"),
+        vk.join("/")
+    ))
+}
+
+/// The findings over rows of one tier. Rankings and latency comparisons take
+/// comparable rows only (complete, every job accounted for once, drained, not
+/// saturated); saturated rows still count for throughput.
+fn findings_in(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
     let rows: Vec<&Row> = all.iter().filter(|r| r.comparable()).collect();
     let throughput_rows: Vec<&Row> = all
         .iter()
@@ -169,7 +272,7 @@ fn contention(rows: &[&Row]) -> String {
         .map(|r| {
             format!(
                 "{} {:.0} tps beside the queue against {} alone ({:+.1}%)",
-                r.queue,
+                r.design(),
                 r.pgbench_tps.unwrap_or(0.0),
                 r.pgbench_alone_tps
                     .map_or("-".into(), |b| format!("{b:.0}")),
@@ -197,12 +300,12 @@ fn contention(rows: &[&Row]) -> String {
                 s.push_str(&format!(
                     " Yes, on these numbers: beside Valkey the database lost {:.1} points less throughput than beside the least disruptive PostgreSQL queue ({}).",
                     dv - dp,
-                    p.queue
+                    p.design()
                 ));
             } else {
                 s.push_str(&format!(
                     " No measurable reduction: pgbench did as well or better beside {} ({dp:+.1}%) than beside Valkey ({dv:+.1}%).",
-                    p.queue
+                    p.design()
                 ));
             }
             s.push_str(" Beside Valkey, pgbench competes only for the machine (CPU, memory), not for the database.");
@@ -215,6 +318,7 @@ fn contention(rows: &[&Row]) -> String {
 fn tail_under_load(rows: &[&Row]) -> String {
     let mut parts = vec![];
     for q in pg_designs(rows).into_iter().chain(valkey_design(rows)) {
+        let q = q.as_str();
         let (Some(l), Some(reference)) = (
             find(rows, q, "load"),
             find(rows, q, "warm").or_else(|| find(rows, q, "cold")),
@@ -237,7 +341,8 @@ fn tail_under_load(rows: &[&Row]) -> String {
 }
 
 fn valkey_throughput(rows: &[&Row], below_capacity: bool) -> String {
-    let vk = valkey_design(rows).unwrap_or("valkey_streams");
+    let vk = valkey_design(rows).unwrap_or_else(|| "valkey_streams".into());
+    let vk = vk.as_str();
     let Some(l) = find(rows, vk, "load") else {
         return "Cannot answer: there is no valkey load test.".into();
     };
@@ -269,7 +374,7 @@ fn valkey_throughput(rows: &[&Row], below_capacity: bool) -> String {
 
 fn best_pg_design(rows: &[&Row]) -> String {
     let pg = pg_designs(rows);
-    let mut wins: Vec<(&str, usize)> = pg.iter().map(|q| (*q, 0)).collect();
+    let mut wins: Vec<(&str, usize)> = pg.iter().map(|q| (q.as_str(), 0)).collect();
     let mut lines = vec![];
     for sc in ["cold", "warm", "load"] {
         let mut cands: Vec<&Row> = pg.iter().filter_map(|q| find(rows, q, sc)).collect();
@@ -282,7 +387,7 @@ fn best_pg_design(rows: &[&Row]) -> String {
                 .total_cmp(&b.p99_ms.unwrap_or(f64::MAX))
         });
         let best = cands[0];
-        if let Some(w) = wins.iter_mut().find(|(q, _)| *q == best.queue) {
+        if let Some(w) = wins.iter_mut().find(|(q, _)| *q == best.design()) {
             w.1 += 1;
         }
         lines.push(format!(
@@ -291,7 +396,7 @@ fn best_pg_design(rows: &[&Row]) -> String {
                 .iter()
                 .map(|r| format!(
                     "{} p99 {} ({:.0} jobs/s, server CPU {})",
-                    r.queue,
+                    r.design(),
                     ms(r.p99_ms),
                     r.throughput_jobs_s.unwrap_or(0.0),
                     cores(r.server_cores)
@@ -314,17 +419,24 @@ fn best_pg_design(rows: &[&Row]) -> String {
     )
 }
 
+/// Valkey against the best PostgreSQL design with the same kind of wakeup: Valkey's
+/// claim blocks until a job arrives, like a worker woken by NOTIFY; a polling worker
+/// carries a floor of `poll_interval_ms`. Without NOTIFY rows, the polling ones, said so.
 fn gap(rows: &[&Row]) -> String {
-    let vk = valkey_design(rows).unwrap_or("valkey_streams");
-    let sc = if find(rows, vk, "load").is_some() {
-        "load"
-    } else {
+    let vk = valkey_design(rows).unwrap_or_else(|| "valkey_streams".into());
+    let sc = "load";
+    let Some(v) = find(rows, &vk, sc) else {
         return "Cannot answer: there is no load scenario for Valkey (real contention means pgbench running).".into();
     };
-    let Some(v) = find(rows, vk, sc) else {
-        return "Cannot answer: no Valkey result.".into();
+    let at_load = || rows.iter().copied().filter(|r| r.scenario == sc);
+    let notified = best_pg(at_load().filter(|r| r.wakeup == "notify"));
+    let (best, how) = match notified {
+        Some(p) => (Some(p), "both woken as jobs arrive (PostgreSQL by LISTEN/NOTIFY, Valkey by its blocking read)".to_string()),
+        None => (
+            best_pg(at_load()),
+            "PostgreSQL polled while Valkey's read blocks, so part of PostgreSQL's latency is the poll interval (run --wakeup poll,notify to compare like with like)".to_string(),
+        ),
     };
-    let best = best_pg(rows.iter().copied().filter(|r| r.scenario == sc));
     let Some(p) = best else {
         return "Cannot answer: there is no PostgreSQL load test.".into();
     };
@@ -333,8 +445,8 @@ fn gap(rows: &[&Row]) -> String {
         _ => "-".into(),
     };
     format!(
-        "Under load, against the best PostgreSQL design ({}): p50 {} vs {} ({} for PostgreSQL), p99 {} vs {} ({}), throughput {:.0} vs {:.0} jobs/s, server CPU {} vs {}.",
-        p.queue,
+        "Under load, against the best PostgreSQL design ({}; {how}): p50 {} vs {} ({} for PostgreSQL), p99 {} vs {} ({}), throughput {:.0} vs {:.0} jobs/s, server CPU {} vs {}.",
+        p.design(),
         ms(p.p50_ms),
         ms(v.p50_ms),
         ratio(p.p50_ms, v.p50_ms),
@@ -346,6 +458,35 @@ fn gap(rows: &[&Row]) -> String {
         cores(p.server_cores),
         cores(v.server_cores),
     )
+}
+
+/// What the crash trials measured, per design and tier: the durability column stated
+/// from crashes, not from settings.
+pub fn measured_durability(files: &[crate::format::crash::CrashFile]) -> Option<String> {
+    if files.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let unproven = match f.inconclusive() {
+                0 => String::new(),
+                n => format!(", {n} trial(s) not audited exactly"),
+            };
+            format!(
+                "{} ({}): {} acknowledged job(s) lost over {} crash(es), at most {} in one{unproven}",
+                f.queue,
+                f.tier,
+                f.lost_total(),
+                f.trials.len(),
+                f.max_lost()
+            )
+        })
+        .collect();
+    Some(format!(
+        "Durability measured by crashing the servers (exact audit after each restart): {}. The crash was of the server's processes only: what they had written but not fsynced survived in the operating system, so a power cut can lose more than this (most of all in the relaxed tier).",
+        parts.join("; ")
+    ))
 }
 
 /// Compares what each side risks in a crash, from the settings the manifests recorded.

@@ -90,8 +90,12 @@ fn audit_flags(r: &Row, f: &mut Vec<String>) {
 /// The seed's flag: throughput more than 50 % lower under pgbench than warm (or cold).
 fn load_drop(r: &Row, rows: &[Row], f: &mut Vec<String>) {
     let reference = ["warm", "cold"].iter().find_map(|sc| {
-        rows.iter()
-            .find(|o| o.queue == r.queue && o.scenario == *sc && o.complete)
+        rows.iter().find(|o| {
+            o.design() == r.design()
+                && o.durability_tier == r.durability_tier
+                && o.scenario == *sc
+                && o.complete
+        })
     });
     let (Some(refr), Some(t)) = (reference, r.throughput_jobs_s) else {
         return;

@@ -47,6 +47,8 @@ pub struct TestGroup {
 pub struct Folder {
     pub path: PathBuf,
     pub tests: Vec<TestGroup>,
+    /// Crash trials (`*_crash.json`): what each tier lost when the server was killed.
+    pub crash: Vec<crate::format::crash::CrashFile>,
 }
 
 fn read_part(folder: &Path, manifest_path: PathBuf, manifest: Manifest) -> Result<Part> {
@@ -114,24 +116,33 @@ pub fn read_folder(path: &Path) -> Result<Folder> {
             path.display()
         ))));
     }
-    let mut names: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| bad(path, format!("cannot list: {e}")))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with("_manifest.json"))
-        })
-        .collect();
-    names.sort();
-    if names.is_empty() {
+    let ending = |suffix: &str| -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| bad(path, format!("cannot list: {e}")))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(suffix))
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let names = ending("_manifest.json")?;
+    let crash = ending("_crash.json")?;
+    if names.is_empty() && crash.is_empty() {
         return Err(anyhow::Error::new(UsageError::new(format!(
-            "no qbench results in {} (no *_manifest.json files)",
+            "no qbench results in {} (no *_manifest.json or *_crash.json files)",
             path.display()
         ))));
     }
     let mut folder = Folder {
         path: path.to_path_buf(),
+        crash: crash
+            .iter()
+            .map(|p| crate::format::crash::read_crash(p))
+            .collect::<Result<_>>()?,
         ..Default::default()
     };
     let mut groups: BTreeMap<String, Vec<Part>> = BTreeMap::new();

@@ -33,16 +33,21 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     }
     rows.sort_by_key(|r| (order(&r.queue), scenario_order(&r.scenario), r.test.clone()));
     flags::red_flags(&mut rows, &missing);
-    let (findings, caveats) = findings::findings(&rows);
+    let crash: Vec<_> = read.iter().flat_map(|f| f.crash.clone()).collect();
+    let (findings, mut caveats) = findings::findings(&rows);
+    caveats.extend(findings::measured_durability(&crash));
+    let mut warnings = flags::comparability(&read);
+    warnings.extend(findings::tier_banner(&rows));
     Ok(Analysis {
         format: SUMMARY_FORMAT.into(),
         version: crate::format::FORMAT_VERSION,
         generated_at: crate::clock::rfc3339(std::time::SystemTime::now()),
         inputs: folders.to_vec(),
-        warnings: flags::comparability(&read),
+        warnings,
         caveats,
         findings,
         tests: rows,
+        crash_trials: crash,
     })
 }
 

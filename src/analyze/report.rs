@@ -7,6 +7,8 @@ use crate::text::num;
 
 const RULE: &str =
     "────────────────────────────────────────────────────────────────────────────────";
+const BANNER: &str =
+    "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!";
 const DOUBLE: &str =
     "================================================================================";
 
@@ -61,24 +63,40 @@ pub fn render(a: &Analysis) -> String {
             num(r.capacity_jobs_s, 0)
         );
     }
-    let mut scenarios: Vec<&str> = a.tests.iter().map(|r| r.scenario.as_str()).collect();
-    scenarios.sort_by_key(|s| scenario_order(s));
-    scenarios.dedup();
-    for sc in scenarios {
+    // One table per scenario and durability tier: rows of different tiers never share
+    // a table, so they are never read as one ranking.
+    let mut tables: Vec<(&str, &str)> = a
+        .tests
+        .iter()
+        .map(|r| (r.scenario.as_str(), r.durability_tier.as_str()))
+        .collect();
+    tables.sort_by_key(|(s, t)| (scenario_order(s), crate::format::durability::strictness(t)));
+    tables.dedup();
+    let several_tiers = tables.iter().any(|(_, t)| *t != tables[0].1);
+    for (sc, tier) in tables {
         let title = if sc.is_empty() { "OTHER" } else { sc };
-        let _ = writeln!(o, "\nSCENARIO: {}\n{RULE}", title.to_uppercase());
+        let tier_note = match (several_tiers, tier) {
+            (false, _) => String::new(),
+            (true, "") => " — durability not recorded".into(),
+            (true, t) => format!(" — durability {t}"),
+        };
+        let _ = writeln!(o, "\nSCENARIO: {}{tier_note}\n{RULE}", title.to_uppercase());
         let _ = writeln!(
             o,
             "{:<15} {:<20} {:<15} {:<10} {:<10} {:<10} {:<6}",
             "Backend", "Queue Type", "Throughput", "p50 (ms)", "p95 (ms)", "p99 (ms)", "CPU %"
         );
         let _ = writeln!(o, "{RULE}");
-        for r in a.tests.iter().filter(|r| r.scenario == sc) {
+        for r in a
+            .tests
+            .iter()
+            .filter(|r| r.scenario == sc && r.durability_tier == tier)
+        {
             let _ = writeln!(
                 o,
                 "{:<15} {:<20} {:<15} {:<10} {:<10} {:<10} {:<6}{}",
                 r.backend,
-                r.queue,
+                r.design(),
                 r.throughput_jobs_s
                     .map_or("-".into(), |t| format!("{t:.0} j/s")),
                 num(r.p50_ms, 2),
@@ -103,8 +121,18 @@ pub fn render(a: &Analysis) -> String {
     if !a.warnings.is_empty() {
         let _ = writeln!(o, "\nCOMPARABILITY\n{RULE}");
         for w in &a.warnings {
-            let _ = write!(o, "{}", wrap(w, 78, "  "));
+            // The mismatched-tier banner stands out: the pair it names is not like for like.
+            if w.starts_with("MISMATCHED") {
+                let _ = writeln!(o, "{BANNER}");
+                let _ = write!(o, "{}", wrap(w, 76, "!! "));
+                let _ = writeln!(o, "{BANNER}");
+            } else {
+                let _ = write!(o, "{}", wrap(w, 78, "  "));
+            }
         }
+    }
+    if !a.crash_trials.is_empty() {
+        let _ = write!(o, "\n{}", crash_table(&a.crash_trials));
     }
     let _ = writeln!(o, "\nFINDINGS\n{RULE}");
     for f in &a.findings {
@@ -114,6 +142,51 @@ pub fn render(a: &Analysis) -> String {
     let _ = writeln!(o, "\nCaveats:");
     for c in &a.caveats {
         let _ = write!(o, "{}", wrap(&format!("- {c}"), 78, "  "));
+    }
+    o
+}
+
+/// The crash trials, a line per design and tier: crashes, acknowledged jobs lost (and
+/// most in one crash), how far back the loss reached, restart, redeliveries and
+/// duplicates, and trials that could not be audited exactly.
+pub fn crash_table(files: &[crate::format::crash::CrashFile]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "CRASH TRIALS (every server process SIGKILLed, restarted, audited by seq)\n{RULE}"
+    );
+    let _ = writeln!(
+        o,
+        "{:<17} {:<9} {:>7} {:>6} {:>9} {:>10} {:>10} {:>11} {:>5} {:>12}",
+        "Queue",
+        "Tier",
+        "Crashes",
+        "Lost",
+        "Max/crash",
+        "Window ms",
+        "Restart ms",
+        "Redelivered",
+        "Dup",
+        "Inconclusive"
+    );
+    for f in files {
+        let _ = writeln!(
+            o,
+            "{:<17} {:<9} {:>7} {:>6} {:>9} {:>10} {:>10} {:>11} {:>5} {:>12}",
+            f.queue,
+            f.tier,
+            f.trials.len(),
+            f.lost_total(),
+            f.max_lost(),
+            num(f.mean(|t| t.loss_window_ms), 0),
+            num(f.mean(|t| Some(t.restart_ms)), 0),
+            f.trials.iter().map(|t| t.redelivered).sum::<u64>(),
+            f.trials.iter().map(|t| t.duplicated).sum::<u64>(),
+            f.inconclusive()
+        );
+    }
+    if let Some(f) = files.first() {
+        let _ = write!(o, "{}", wrap(&format!("Crash: {}.", f.crash), 78, "  "));
     }
     o
 }

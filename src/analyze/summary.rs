@@ -309,8 +309,33 @@ pub fn row(g: &TestGroup) -> Row {
     };
     audit(g, &mut row);
     cpu(parts, &mut row);
+    wakeup(g, &mut row);
     row.saturated = saturated(g, &row);
     row
+}
+
+/// How idle workers woke, and what it took: pickup latency, empty claims, NOTIFYs.
+fn wakeup(g: &TestGroup, row: &mut Row) {
+    let parts = &g.parts;
+    let qw = Percentiles::of(g.latency.get(Metric::QueueWait));
+    row.queue_wait_p50_ms = qw.map(|p| p.p50);
+    let pickup = Percentiles::of(g.latency.get(Metric::Pickup));
+    row.pickup_p50_ms = pickup.map(|p| p.p50);
+    row.pickup_p99_ms = pickup.map(|p| p.p99);
+    let workers = parts.iter().filter(|p| p.summary.completed.is_some());
+    row.wakeup = workers
+        .clone()
+        .find_map(|p| p.summary.wakeup.as_ref().map(|w| w.mode.clone()))
+        .unwrap_or_default();
+    let empty: Vec<f64> = workers
+        .filter_map(|p| Some(p.summary.empty_claims? as f64 / p.summary.duration_s.max(1e-3)))
+        .collect();
+    row.empty_claims_per_s = (!empty.is_empty()).then(|| round(empty.iter().sum(), 1));
+    row.enqueue_p99_ms = Percentiles::of(g.latency.get(Metric::Enqueue)).map(|p| p.p99);
+    row.notifications_sent = parts
+        .iter()
+        .filter_map(|p| p.summary.wakeup.as_ref()?.notifications_sent)
+        .reduce(|a, b| a + b);
 }
 
 /// The sum over parts of a per-process figure (workers' capacities add up).

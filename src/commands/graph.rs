@@ -7,7 +7,7 @@ use crate::graph::{self, Data};
 
 pub fn run(args: &GraphArgs) -> Result<()> {
     let rows = graph::read_summary(&args.input)?;
-    let data = Data::from_rows(rows)?;
+    let data = Data::from_rows(rows, args.tier.as_deref())?;
     let files = graph::draw_all(&data, &args.output)?;
     for m in &data.missing {
         eprintln!("qbench: note: {m}");

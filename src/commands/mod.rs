@@ -1,6 +1,7 @@
 //! One file per subcommand; each takes the shared [`crate::Ctx`].
 
 pub mod analyze;
+pub mod crash_test;
 pub mod graph;
 pub mod local_servers;
 pub mod produce;

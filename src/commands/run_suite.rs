@@ -5,6 +5,7 @@ use anyhow::Result;
 use crate::cli::{BackendArg, RunSuiteArgs};
 use crate::error::AuditFailed;
 use crate::queue::Backend;
+use crate::suite::crash::Target;
 use crate::suite::{self, Outcome, Scenario, SuiteOptions};
 use crate::Ctx;
 use crate::{analyze, graph};
@@ -16,7 +17,14 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
         BackendArg::All => Backend::ALL.to_vec(),
     };
     let scenarios = Scenario::parse_list(&args.scenarios)?;
-    let tests = suite::plan(&backends, args.queues.as_deref(), &scenarios, &args.out)?;
+    let wakeups = ctx.cfg.benchmark.wakeup.clone();
+    let tests = suite::plan(
+        &backends,
+        args.queues.as_deref(),
+        &scenarios,
+        &wakeups,
+        &args.out,
+    )?;
     if args.quick {
         // Smoke runs: every test short; the manifests say so (smoke = true).
         let b = &mut ctx.cfg.benchmark;
@@ -32,6 +40,7 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
         force: args.force,
     };
     let outcomes = suite::run(ctx, &opts).await?;
+    let crash_lost = crash_trials(ctx, &opts, args.crash_trials).await?;
     let failed: Vec<&str> = outcomes
         .iter()
         .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
@@ -57,7 +66,31 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
             AuditFailed(format!("audit failed: {lost} job(s) lost across the suite")).into(),
         );
     }
+    if let Some(broken) = crash_lost {
+        return Err(AuditFailed(broken).into());
+    }
     Ok(())
+}
+
+/// `--crash-trials N`: each design's server crashed N times into its backend's folder
+/// (`DESIGN_TIER_crash.json`, read by analyze). Returns what broke the strict tier's
+/// promise, if anything did.
+async fn crash_trials(ctx: &mut Ctx, opts: &SuiteOptions, n: u32) -> Result<Option<String>> {
+    if n == 0 {
+        return Ok(None);
+    }
+    let mut targets: Vec<Target> = vec![];
+    for t in &opts.tests {
+        if !targets.iter().any(|x| x.kind == t.kind) {
+            targets.push(Target {
+                kind: t.kind,
+                cfg: t.config(&ctx.cfg),
+                dir: suite::backend_dir(&opts.out, t.kind.backend()),
+            });
+        }
+    }
+    let files = crate::suite::crash::run_all(ctx, targets, n).await?;
+    Ok(crate::suite::crash::strict_broken(&files))
 }
 
 /// From nothing to charts: analyze the suite's own folders and draw the six charts.
@@ -82,7 +115,7 @@ fn report(opts: &SuiteOptions) {
         let (csv, _) = analyze::write(&analysis, &analysis_dir)?;
         println!();
         print!("{}", analyze::report::render(&analysis));
-        let data = graph::Data::from_rows(analysis.tests.clone())?;
+        let data = graph::Data::from_rows(analysis.tests.clone(), None)?;
         graph::draw_all(&data, &graphs_dir)?;
         println!("\nResults: {}", opts.out.display());
         println!("Summary: {}", csv.display());

@@ -64,6 +64,14 @@ pub async fn run(
     warnings: Vec<String>,
 ) -> anyhow::Result<Report> {
     let kind = queue.kind();
+    ctx.cfg.benchmark.wakeup.single()?;
+    let mut warnings = warnings;
+    let b = &ctx.cfg.benchmark;
+    let accept = ctx.global.accept_durability_mismatch;
+    if let Some(w) = workload::tier::check(&queue, b.durability, accept).await? {
+        eprintln!("qbench: warning: {w}");
+        warnings.push(w);
+    }
     workload::run(Spec {
         id: identity(kind, out, role),
         plan,

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::UsageError;
+use crate::format::durability::Tier;
 
 /// Offered load: jobs per second, or `max` (as fast as the server takes them).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,6 +127,137 @@ pub(crate) fn in_range<T: PartialOrd + fmt::Display + Copy>(
     }
 }
 
+/// How idle PostgreSQL workers learn of new jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Wakeup {
+    Poll,
+    Notify,
+}
+
+impl Wakeup {
+    pub fn name(self) -> &'static str {
+        match self {
+            Wakeup::Poll => "poll",
+            Wakeup::Notify => "notify",
+        }
+    }
+}
+
+/// One wakeup mode, or (run-suite only) several, each run as its own test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wakeups(Vec<Wakeup>);
+
+impl Wakeups {
+    pub fn one(w: Wakeup) -> Wakeups {
+        Wakeups(vec![w])
+    }
+
+    pub fn modes(&self) -> &[Wakeup] {
+        &self.0
+    }
+
+    /// The mode of a command that runs one; a list is refused, naming the key.
+    pub fn single(&self) -> Result<Wakeup, UsageError> {
+        match self.0[..] {
+            [w] => Ok(w),
+            _ => Err(UsageError::new(format!(
+                "benchmark.wakeup = \"{self}\": produce and work run one wakeup mode; only run-suite takes a list"
+            ))),
+        }
+    }
+}
+
+impl FromStr for Wakeups {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Wakeups, String> {
+        let mut out = vec![];
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let w = match part {
+                "poll" => Wakeup::Poll,
+                "notify" => Wakeup::Notify,
+                other => {
+                    return Err(format!(
+                        "unknown wakeup {other:?}: choose poll, notify, or (run-suite) poll,notify"
+                    ))
+                }
+            };
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
+        if out.is_empty() {
+            return Err("no wakeup mode given: poll, notify, or poll,notify".into());
+        }
+        Ok(Wakeups(out))
+    }
+}
+
+impl fmt::Display for Wakeups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|w| w.name()).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl Serialize for Wakeups {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Wakeups {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Wakeups, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The durability tier asked for, the same on both sides; the tier each side actually
+/// ran in is read from its server and recorded ([`crate::format::durability::Tier`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityChoice {
+    Strict,
+    Relaxed,
+    Volatile,
+    /// The seed's setup: PostgreSQL strict against Valkey volatile.
+    Seed,
+}
+
+impl DurabilityChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            DurabilityChoice::Strict => "strict",
+            DurabilityChoice::Relaxed => "relaxed",
+            DurabilityChoice::Volatile => "volatile",
+            DurabilityChoice::Seed => "seed",
+        }
+    }
+
+    /// The tier PostgreSQL is to run in.
+    pub fn postgres(self) -> Tier {
+        match self {
+            DurabilityChoice::Strict | DurabilityChoice::Seed => Tier::Strict,
+            DurabilityChoice::Relaxed => Tier::Relaxed,
+            DurabilityChoice::Volatile => Tier::Volatile,
+        }
+    }
+
+    /// The tier Valkey is to run in.
+    pub fn valkey(self) -> Tier {
+        match self {
+            DurabilityChoice::Strict => Tier::Strict,
+            DurabilityChoice::Relaxed => Tier::Relaxed,
+            DurabilityChoice::Volatile | DurabilityChoice::Seed => Tier::Volatile,
+        }
+    }
+}
+
+fn any<T>() -> Check<T> {
+    Box::new(|_, _| Ok(()))
+}
+
 fn rate() -> Check<Rate> {
     Box::new(|key, v| match v {
         Rate::Max => Ok(()),
@@ -218,6 +350,21 @@ benchmark_settings! {
     poll_interval_ms: f64 = 10.0, flag "poll-interval" "MS", check positive("ms");
     /// After producing, wait at most this long for the queue to drain, seconds.
     drain_timeout_s: f64 = 120.0, flag "drain-timeout" "S", check positive("s");
+    /// How idle PostgreSQL workers learn of new jobs: "poll" (claim again after
+    /// poll_interval_ms) or "notify" (each enqueue NOTIFYs once per batch; workers LISTEN
+    /// on one connection per process, and poll every 10 × poll_interval_ms in case a
+    /// notification is missed). run-suite takes "poll,notify" and runs both. Valkey's
+    /// claim blocks in XREADGROUP whatever this says.
+    wakeup: Wakeups = Wakeups::one(Wakeup::Poll), flag "wakeup" "poll|notify", check any();
+    /// What a server crash may lose, the same on both sides. "strict": nothing
+    /// acknowledged (PostgreSQL fsync and synchronous_commit on; Valkey appendonly yes,
+    /// appendfsync always). "relaxed": the last moments (qbench's sessions
+    /// synchronous_commit = off; appendfsync everysec). "volatile": everything (UNLOGGED
+    /// queue tables; Valkey with no AOF and no RDB). "seed": the seed's mix, PostgreSQL
+    /// strict against Valkey volatile. --local servers start in the tier; other servers
+    /// are checked against it. Strict is the default: a job queue that loses
+    /// acknowledged jobs is rarely acceptable.
+    durability: DurabilityChoice = DurabilityChoice::Strict, flag "durability" "TIER", check any();
 }
 
 impl Benchmark {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::UsageError;
 use crate::mask::{mask_url_password, url_password, MASK};
 use benchmark::in_range;
-pub use benchmark::{Benchmark, BenchmarkLayer, Rate, Setting};
+pub use benchmark::{Benchmark, BenchmarkLayer, DurabilityChoice, Rate, Setting, Wakeup, Wakeups};
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "qbench.toml";
@@ -62,6 +62,10 @@ pub struct Postgres {
     pub password: String,
     /// Shell command that restarts the server for the cold scenario; empty: none.
     pub restart_command: String,
+    /// `synchronous_commit` for qbench's sessions, from `benchmark.durability` (not a
+    /// file key: the tier is chosen once, for both servers).
+    #[serde(skip)]
+    pub synchronous_commit: Option<bool>,
 }
 
 impl Default for Postgres {
@@ -73,6 +77,7 @@ impl Default for Postgres {
             user: "bench_user".into(),
             password: "bench_pass".into(),
             restart_command: String::new(),
+            synchronous_commit: None,
         }
     }
 }
@@ -88,6 +93,13 @@ impl Postgres {
             .password(&self.password)
             .application_name("qbench")
             .connect_timeout(std::time::Duration::from_secs(10));
+        if let Some(on) = self.synchronous_commit {
+            c.options(if on {
+                "-c synchronous_commit=on"
+            } else {
+                "-c synchronous_commit=off"
+            });
+        }
         c
     }
 

@@ -78,6 +78,25 @@ impl SeqSet {
         self.runs.iter().flat_map(|&(a, b)| a..=b)
     }
 
+    /// The runs, inclusive `(first, last)`, in order.
+    pub fn runs(&self) -> &[(i64, i64)] {
+        &self.runs
+    }
+
+    /// The set as text: `7, 10-12`.
+    pub fn to_text(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .map(|&(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect()
+    }
+
     pub fn first(&self, n: usize) -> Vec<i64> {
         self.iter().take(n).collect()
     }

@@ -1,6 +1,6 @@
 //! What a server crash can take with it: the settings a test read from its server, and
 //! the tier they amount to. The manifest stores the settings as text
-//! (`fsync=on synchronous_commit=on`, `appendonly="no" appendfsync="everysec" save=""`);
+//! (`fsync=on synchronous_commit=on tables=logged`, `appendonly="no" appendfsync="everysec" save=""`);
 //! this is the one place that writes and reads that text.
 
 use std::fmt;
@@ -19,6 +19,14 @@ pub enum Tier {
     Strict,
 }
 
+/// A tier's name's place in strictest-first order (an unknown or empty name last).
+pub fn strictness(name: &str) -> usize {
+    ["strict", "relaxed", "volatile"]
+        .iter()
+        .position(|t| *t == name)
+        .unwrap_or(3)
+}
+
 impl Tier {
     pub fn name(self) -> &'static str {
         match self {
@@ -34,7 +42,11 @@ impl Tier {
 pub enum Durability {
     Postgres {
         fsync: String,
+        /// As qbench's own sessions have it.
         synchronous_commit: String,
+        /// The design's queue tables: `logged`, `unlogged` (emptied by crash recovery),
+        /// or `mixed`.
+        tables: String,
     },
     Valkey {
         appendonly: String,
@@ -49,8 +61,9 @@ impl Durability {
             Durability::Postgres {
                 fsync,
                 synchronous_commit,
+                tables,
             } => {
-                if fsync != "on" {
+                if fsync != "on" || tables != "logged" {
                     Tier::Volatile
                 } else if synchronous_commit == "off" {
                     Tier::Relaxed
@@ -64,10 +77,63 @@ impl Durability {
                 ..
             } => match (appendonly.as_str(), appendfsync.as_str()) {
                 ("yes", "always") => Tier::Strict,
-                ("yes", _) => Tier::Relaxed,
+                ("yes", "everysec") => Tier::Relaxed,
+                // `appendfsync no` leaves the flush to the OS (about 30 s on Linux): no
+                // bound qbench can state, so no better than volatile.
                 // RDB snapshots alone lose everything since the last save.
                 _ => Tier::Volatile,
             },
+        }
+    }
+
+    /// What keeps these settings from the tier `want`, and how to change it, in one
+    /// line; `None` when they provide it. (qbench sets PostgreSQL's
+    /// `synchronous_commit` for its sessions and its tables' persistence itself.)
+    pub fn gap(&self, want: Tier) -> Option<String> {
+        match self {
+            Durability::Postgres { fsync, .. } if fsync != "on" && want != Tier::Volatile => {
+                Some(format!("PostgreSQL has fsync = {fsync}: the {} tier needs fsync = on (postgresql.conf, then reload)", want.name()))
+            }
+            Durability::Postgres { tables, .. }
+                if (want == Tier::Volatile) != (tables == "unlogged") =>
+            {
+                Some(format!(
+                    "the queue's tables are {tables}: the {0} tier needs them {1}; run `qbench setup-schema --durability {0}` first",
+                    want.name(),
+                    if want == Tier::Volatile { "UNLOGGED" } else { "logged" }
+                ))
+            }
+            Durability::Valkey {
+                appendonly,
+                appendfsync,
+                save,
+            } => {
+                let (aof, fsync) = match want {
+                    Tier::Strict => ("yes", "always"),
+                    Tier::Relaxed => ("yes", "everysec"),
+                    Tier::Volatile => ("no", appendfsync.as_str()),
+                };
+                // Volatile means no RDB snapshots either: a snapshot restores old jobs.
+                if want == Tier::Volatile && appendonly == "no" && !save.is_empty() {
+                    return Some(format!(
+                        "Valkey saves RDB snapshots (save \"{save}\"): the volatile tier needs CONFIG SET save \"\" (and the same in valkey.conf)"
+                    ));
+                }
+                (appendonly != aof || appendfsync != fsync).then(|| {
+                    let set = if aof == "yes" {
+                        format!("CONFIG SET appendonly yes and CONFIG SET appendfsync {fsync}")
+                    } else {
+                        "CONFIG SET appendonly no".to_string()
+                    };
+                    format!(
+                        "Valkey has appendonly {appendonly}, appendfsync {appendfsync}: the {} tier needs {set} (and the same in valkey.conf)",
+                        want.name()
+                    )
+                })
+            }
+            _ => (self.tier() != want).then(|| {
+                format!("PostgreSQL's settings ({self}) are not the {} tier", want.name())
+            }),
         }
     }
 
@@ -79,6 +145,8 @@ impl Durability {
             return Some(Durability::Postgres {
                 fsync,
                 synchronous_commit,
+                // Before tiers, qbench's tables were always logged.
+                tables: get("tables").unwrap_or_else(|| "logged".into()),
             });
         }
         Some(Durability::Valkey {
@@ -122,7 +190,11 @@ impl fmt::Display for Durability {
             Durability::Postgres {
                 fsync,
                 synchronous_commit,
-            } => write!(f, "fsync={fsync} synchronous_commit={synchronous_commit}"),
+                tables,
+            } => write!(
+                f,
+                "fsync={fsync} synchronous_commit={synchronous_commit} tables={tables}"
+            ),
             Durability::Valkey {
                 appendonly,
                 appendfsync,
@@ -142,9 +214,23 @@ mod tests {
     #[test]
     fn the_text_round_trips_and_names_the_tier() {
         for (text, tier) in [
-            ("fsync=on synchronous_commit=on", Tier::Strict),
-            ("fsync=on synchronous_commit=off", Tier::Relaxed),
-            ("fsync=off synchronous_commit=on", Tier::Volatile),
+            ("fsync=on synchronous_commit=on tables=logged", Tier::Strict),
+            (
+                "fsync=on synchronous_commit=off tables=logged",
+                Tier::Relaxed,
+            ),
+            (
+                "fsync=off synchronous_commit=on tables=logged",
+                Tier::Volatile,
+            ),
+            (
+                "fsync=on synchronous_commit=on tables=unlogged",
+                Tier::Volatile,
+            ),
+            (
+                "fsync=on synchronous_commit=off tables=mixed",
+                Tier::Volatile,
+            ),
             (
                 r#"appendonly="no" appendfsync="everysec" save="""#,
                 Tier::Volatile,
@@ -162,6 +248,26 @@ mod tests {
             assert_eq!(d.tier(), tier, "{text}");
             assert_eq!(d.to_string(), text);
         }
+        assert_eq!(
+            Durability::parse("fsync=on synchronous_commit=on").map(|d| d.tier()),
+            Some(Tier::Strict),
+            "older manifests: logged tables"
+        );
+        let pg = |t: &str| Durability::parse(t).expect(t);
+        assert!(pg("fsync=on synchronous_commit=on tables=logged")
+            .gap(Tier::Strict)
+            .is_none());
+        let g = pg("fsync=off synchronous_commit=on tables=logged").gap(Tier::Strict);
+        assert!(g.expect("gap").contains("fsync = on"));
+        let vk = pg(r#"appendonly="no" appendfsync="everysec" save="""#);
+        assert!(vk.gap(Tier::Volatile).is_none());
+        let g = vk.gap(Tier::Strict).expect("gap");
+        assert!(
+            g.contains("appendfsync always") && g.contains("appendonly yes"),
+            "{g}"
+        );
+        let g = pg(r#"appendonly="yes" appendfsync="no" save="""#).gap(Tier::Relaxed);
+        assert!(g.expect("gap").contains("everysec"));
         assert!(Durability::parse("").is_none());
         assert!(Durability::parse("something=else").is_none());
     }

@@ -39,6 +39,12 @@ pub struct Knobs {
     /// Worker threads of qbench's async runtime (QBENCH_THREADS); null when unknown.
     #[serde(default)]
     pub runtime_threads: Option<usize>,
+    /// `benchmark.wakeup` and `benchmark.durability` as this test ran with them (the
+    /// tier measured is the manifest's `durability_tier`).
+    #[serde(default)]
+    pub wakeup: String,
+    #[serde(default)]
+    pub durability: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

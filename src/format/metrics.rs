@@ -84,6 +84,16 @@ pub struct Summary {
     pub enqueue_ms: Option<Percentiles>,
     pub schedule_lag_ms: Option<Percentiles>,
     pub e2e_censored_ms: Option<Percentiles>,
+    /// Queue wait of the jobs a worker picked up while it was idle (tag `pickup`): how
+    /// fast the wakeup is, apart from queueing behind busy workers.
+    #[serde(default)]
+    pub pickup_ms: Option<Percentiles>,
+    /// Claims that found the queue empty (polls, or blocking reads that timed out).
+    #[serde(default)]
+    pub empty_claims: Option<u64>,
+    /// How this process's idle workers learned of new jobs.
+    #[serde(default)]
+    pub wakeup: Option<WakeupReport>,
     /// Per tag, values above an hour (recorded as an hour) and below zero (clock skew
     /// between hosts, recorded as 0).
     pub clamped: BTreeMap<String, u64>,
@@ -119,6 +129,32 @@ pub struct IntervalLatency {
     pub p95: f64,
     pub p99: f64,
     pub max: f64,
+}
+
+/// How idle workers learned of new jobs: `poll`, `notify` (PostgreSQL LISTEN/NOTIFY,
+/// with the notifications this process's producers sent and its listener received), or
+/// `block` (Valkey's claim waits on the server).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WakeupReport {
+    pub mode: String,
+    pub notifications_sent: Option<u64>,
+    pub notifications_received: Option<u64>,
+}
+
+impl WakeupReport {
+    /// The counts since `before` (the same queue's earlier report).
+    pub fn since(&self, before: &WakeupReport) -> WakeupReport {
+        let minus =
+            |now: Option<u64>, then: Option<u64>| now.map(|n| n.saturating_sub(then.unwrap_or(0)));
+        WakeupReport {
+            mode: self.mode.clone(),
+            notifications_sent: minus(self.notifications_sent, before.notifications_sent),
+            notifications_received: minus(
+                self.notifications_received,
+                before.notifications_received,
+            ),
+        }
+    }
 }
 
 /// The queue's own counts of its jobs (progress and the `state` of tests).

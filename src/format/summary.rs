@@ -48,7 +48,19 @@ pub struct Row {
     pub p25_ms: Option<f64>,
     pub p75_ms: Option<f64>,
     pub p90_ms: Option<f64>,
+    pub queue_wait_p50_ms: Option<f64>,
     pub queue_wait_p99_ms: Option<f64>,
+    /// How idle workers learned of new jobs: poll, notify (PostgreSQL) or block (Valkey).
+    pub wakeup: String,
+    /// Queue wait of jobs picked up by a worker that was idle when they arrived.
+    pub pickup_p50_ms: Option<f64>,
+    pub pickup_p99_ms: Option<f64>,
+    /// Claims that found nothing, per second of the test (polls, or timed-out blocks).
+    pub empty_claims_per_s: Option<f64>,
+    /// NOTIFYs the producers sent (one per batch that added jobs), notify mode only.
+    pub notifications_sent: Option<u64>,
+    /// The producer's enqueue call (a NOTIFY's commit cost shows here), p99.
+    pub enqueue_p99_ms: Option<f64>,
     /// exact, deferred, inconclusive or none; `audit_note` says why when not exact.
     pub audit: String,
     pub audit_note: String,
@@ -81,7 +93,7 @@ pub struct Row {
     /// `pss`, or `rss` when PSS could not be read (then shared memory counts per process).
     pub server_mem_source: String,
     pub pgbench_tps: Option<f64>,
-    /// pgbench alone, right before the test, for the same length.
+    /// pgbench alone, before the test's warmup, for the production window.
     pub pgbench_alone_tps: Option<f64>,
     pub pgbench_tps_change_pct: Option<f64>,
     pub host: String,
@@ -92,6 +104,16 @@ pub struct Row {
 }
 
 impl Row {
+    /// The design as findings and tables name it: the queue, with `+notify` when its
+    /// idle workers were woken by NOTIFY rather than polling.
+    pub fn design(&self) -> String {
+        if self.wakeup == "notify" {
+            format!("{}+notify", self.queue)
+        } else {
+            self.queue.clone()
+        }
+    }
+
     /// Whether the row may be ranked or compared on latency: complete, every job
     /// accounted for exactly once by an exact audit, no other run's jobs in its
     /// latencies, drained, and not saturated.
@@ -124,6 +146,9 @@ pub struct Analysis {
     pub caveats: Vec<String>,
     pub findings: Vec<Finding>,
     pub tests: Vec<Row>,
+    /// Crash trials found in the folders: each tier's losses, measured.
+    #[serde(default)]
+    pub crash_trials: Vec<super::crash::CrashFile>,
 }
 
 /// The PostgreSQL design with the lowest p99 among `rows` (one scenario's).

@@ -30,8 +30,11 @@ pub struct Data {
 pub const SCENARIOS: [&str; 3] = ["cold", "warm", "load"];
 
 impl Data {
-    pub fn from_rows(all: Vec<Row>) -> Result<Data, UsageError> {
+    /// The rows of one durability tier (`tier`, or the strictest both backends ran in,
+    /// else the strictest): designs of different tiers are never drawn as one ranking.
+    pub fn from_rows(all: Vec<Row>, tier: Option<&str>) -> Result<Data, UsageError> {
         let mut missing = vec![];
+        let all = one_tier(all, tier, &mut missing)?;
         let incomplete: Vec<String> = all
             .iter()
             .filter(|r| !r.complete)
@@ -55,8 +58,8 @@ impl Data {
         // In summary.csv's order (analyze sorts the designs).
         let mut impls: Vec<String> = vec![];
         for r in &rows {
-            if !impls.contains(&r.queue) {
-                impls.push(r.queue.clone());
+            if !impls.contains(&r.design()) {
+                impls.push(r.design());
             }
         }
         let scenarios: Vec<String> = SCENARIOS
@@ -98,7 +101,7 @@ impl Data {
     pub fn get(&self, imp: &str, scenario: &str) -> Option<&Row> {
         self.rows
             .iter()
-            .find(|r| r.queue == imp && r.scenario == scenario)
+            .find(|r| r.design() == imp && r.scenario == scenario)
     }
 
     /// "offered 1000 jobs/s to 20 workers × 10 ms (capacity 2000 jobs/s)".
@@ -125,6 +128,61 @@ impl Data {
         parts.extend(self.missing.iter().cloned());
         parts.join(" · ")
     }
+}
+
+/// Keeps one durability tier per backend and says what was left out: the tier asked
+/// for, else the strictest both backends ran in, else each backend's strictest (the
+/// seed's mix: PostgreSQL strict, Valkey volatile), marked as not like for like.
+fn one_tier(all: Vec<Row>, want: Option<&str>, missing: &mut Vec<String>) -> Result<Vec<Row>, UsageError> {
+    use crate::format::durability::strictness;
+    let tiers_of = |backend: Option<&str>| {
+        let mut t: Vec<String> = all
+            .iter()
+            .filter(|r| backend.is_none_or(|b| r.backend == b))
+            .map(|r| r.durability_tier.clone())
+            .collect();
+        t.sort_by_key(|x| (strictness(x), x.clone()));
+        t.dedup();
+        t
+    };
+    let (every, pg, vk) = (tiers_of(None), tiers_of(Some("postgresql")), tiers_of(Some("valkey")));
+    let chosen = |side: &[String]| -> Option<String> {
+        if let Some(t) = want {
+            return side.iter().find(|x| *x == t).cloned();
+        }
+        let shared = pg.iter().find(|t| vk.contains(t));
+        shared.or(side.first()).cloned()
+    };
+    if let Some(t) = want.filter(|t| !every.iter().any(|x| x == t)) {
+        return Err(UsageError::new(format!(
+            "--tier {t}: summary.csv has rows of {} only",
+            every.join(", ")
+        )));
+    }
+    let (pg_t, vk_t) = (chosen(&pg), chosen(&vk));
+    let left: Vec<String> = every
+        .iter()
+        .filter(|t| Some(*t) != pg_t.as_ref() && Some(*t) != vk_t.as_ref())
+        .cloned()
+        .collect();
+    if !left.is_empty() {
+        missing.push(format!(
+            "durability {} left out (graph --tier draws another)",
+            left.join("/")
+        ));
+    }
+    if let (Some(p), Some(v)) = (&pg_t, &vk_t) {
+        if p != v {
+            missing.push(format!("NOT LIKE FOR LIKE: PostgreSQL {p}, Valkey {v}"));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|r| {
+            let t = if r.backend == "valkey" { &vk_t } else { &pg_t };
+            t.as_deref() == Some(r.durability_tier.as_str())
+        })
+        .collect())
 }
 
 /// Reads `summary.csv`; a malformed file is one line naming it (and the line).

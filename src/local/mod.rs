@@ -64,7 +64,8 @@ impl LocalServers {
     }
 
     async fn start_in(root: &Path, cfg: &Config, detached: bool) -> Result<LocalServers> {
-        let mut valkey = LocalValkey::prepare(root, free_port()?)?;
+        let tier = cfg.benchmark.durability.valkey();
+        let mut valkey = LocalValkey::prepare(root, free_port()?, tier)?;
         let pg_port = free_port()?;
         let (pg, vk) = tokio::join!(
             async {
@@ -120,7 +121,11 @@ impl LocalServers {
             valkey_pid: self.valkey.process.pid,
             valkey_binary: self.valkey.binary.clone(),
             valkey_is_redis_fallback: self.valkey.flavor == binaries::ValkeyFlavor::RedisFallback,
-            valkey_persistence: "none (--save \"\" --appendonly no)".into(),
+            valkey_persistence: format!(
+                "{} ({})",
+                self.valkey.tier.name(),
+                valkey::persistence_args(self.valkey.tier).join(" ")
+            ),
         }
     }
 
@@ -134,6 +139,34 @@ impl LocalServers {
             Backend::Postgresql => self.postgres.restart(false).await,
             Backend::Valkey => self.valkey.restart(false).await,
         }
+    }
+
+    /// Crashes the server of one backend (SIGKILL to every process of it, no clean
+    /// shutdown) and starts it again on the same data, as after a crash of the server's
+    /// processes (the OS keeps what it was handed). Returns how long until the server
+    /// answered again, and whether it was left as a crash leaves it (checked, so a
+    /// trial never passes on a clean stop by mistake).
+    pub async fn crash(&mut self, backend: Backend) -> Result<Crashed> {
+        let killed = std::time::Instant::now();
+        let unclean = match backend {
+            Backend::Postgresql => {
+                self.postgres.process.crash().await?;
+                let unclean = self.postgres.left_by_a_crash()?;
+                self.postgres.start(self.detached).await?;
+                unclean
+            }
+            Backend::Valkey => {
+                let from = self.valkey.log_len();
+                self.valkey.process.crash().await?;
+                let unclean = self.valkey.left_by_a_crash(from);
+                self.valkey.start(self.detached).await?;
+                unclean
+            }
+        };
+        Ok(Crashed {
+            restart: killed.elapsed(),
+            unclean,
+        })
     }
 
     /// Stops both servers and removes their directory.
@@ -167,6 +200,14 @@ impl Drop for LocalServers {
             let _ = std::fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// A crash of a `--local` server.
+pub struct Crashed {
+    /// SIGKILL → the restarted server answering.
+    pub restart: std::time::Duration,
+    /// The server was left as a crash leaves it (not cleanly stopped).
+    pub unclean: bool,
 }
 
 /// What `qbench local start` leaves for `qbench local stop`.

@@ -146,6 +146,23 @@ impl LocalPostgres {
         })
     }
 
+    /// Whether the data directory was left by a crash: `pg_controldata` reads the state
+    /// the control file holds ("in production" after a kill; "shut down" after a
+    /// clean stop). Called while the server is down.
+    pub fn left_by_a_crash(&self) -> Result<bool> {
+        let mut cmd = std::process::Command::new(self.bin_dir.join("pg_controldata"));
+        cmd.arg("-D").arg(&self.data_dir).env("LC_ALL", "C");
+        as_user(&mut cmd, &self.run_as);
+        let out = cmd.output().context("running pg_controldata")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let state = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Database cluster state:"))
+            .map(str::trim)
+            .with_context(|| format!("pg_controldata printed no cluster state: {}", text.trim()))?;
+        Ok(state == "in production")
+    }
+
     /// Starts the server and waits until it accepts connections.
     pub async fn start(&mut self, detached: bool) -> Result<()> {
         let log = OpenOptions::new()
@@ -189,7 +206,8 @@ impl LocalPostgres {
                     log_tail(&self.log, 5)
                 );
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Fine-grained: a crash trial times the restart by it.
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

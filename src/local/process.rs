@@ -92,6 +92,26 @@ fn is_zombie(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// The processes whose parent is `pid`, from /proc.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = s.rsplit_once(')')?.1.split_whitespace().nth(1)?.to_string();
+                    rest.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
 pub fn send(pid: u32, sig: Signal) {
     if let Ok(raw) = i32::try_from(pid) {
         let _ = signal::kill(Pid::from_raw(raw), sig);
@@ -164,6 +184,59 @@ impl Supervised {
         stop(self.pid, self.child.as_mut(), self.stop_signal, self.grace).await;
         self.child = None;
         self.pid = 0;
+    }
+
+    /// A crash: SIGKILL to the process and every process it started, all at once, with
+    /// no chance to flush anything; returns once they are all gone. (PostgreSQL's
+    /// backends are children of the postmaster, each in its own session.)
+    pub async fn crash(&mut self) -> std::io::Result<()> {
+        if self.pid == 0 {
+            return Ok(());
+        }
+        // The parent is stopped first so that it forks nothing between the listing of
+        // its children and their kill (a backend forked then would survive, flush WAL
+        // for the dead and keep the shared memory attached); then its children are
+        // killed until none is left, then the parent.
+        send(self.pid, Signal::SIGSTOP);
+        let started = Instant::now();
+        let mut pids = vec![self.pid];
+        loop {
+            let alive: Vec<u32> = children_of(self.pid)
+                .into_iter()
+                .filter(|&p| is_alive(p))
+                .collect();
+            if alive.is_empty() {
+                break;
+            }
+            for &p in &alive {
+                send(p, Signal::SIGKILL);
+                if !pids.contains(&p) {
+                    pids.push(p);
+                }
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        send(self.pid, Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pids.iter().any(|&p| is_alive(p)) {
+            if let Some(c) = self.child.as_mut() {
+                let _ = c.try_wait();
+            }
+            if Instant::now() > deadline {
+                return Err(std::io::Error::other(format!(
+                    "processes {pids:?} still alive 10 s after SIGKILL"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+        self.pid = 0;
+        Ok(())
     }
 
     /// Stops it now (early returns, panics, interrupted runs): no waiting beyond 5 s.

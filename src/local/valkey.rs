@@ -1,5 +1,6 @@
-//! A throwaway Valkey on a free port, without persistence (`--save "" --appendonly no`),
-//! as the seed runs it.
+//! A throwaway Valkey on a free port, persisting as the durability tier asks: strict
+//! fsyncs its append-only file on every write, relaxed once a second, volatile (the
+//! seed's way) keeps nothing.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,17 @@ use nix::sys::signal::Signal;
 use super::binaries::{self, ValkeyFlavor};
 use super::postgres::log_tail;
 use super::process::{self, Supervised};
+use crate::format::durability::Tier;
+
+/// The persistence flags of a tier (RDB snapshots off in all: they are not a tier).
+pub fn persistence_args(tier: Tier) -> [&'static str; 6] {
+    let (aof, fsync) = match tier {
+        Tier::Strict => ("yes", "always"),
+        Tier::Relaxed => ("yes", "everysec"),
+        Tier::Volatile => ("no", "everysec"),
+    };
+    ["--save", "", "--appendonly", aof, "--appendfsync", fsync]
+}
 
 pub struct LocalValkey {
     pub port: u16,
@@ -20,10 +32,11 @@ pub struct LocalValkey {
     pub binary: PathBuf,
     pub flavor: ValkeyFlavor,
     pub process: Supervised,
+    pub tier: Tier,
 }
 
 impl LocalValkey {
-    pub fn prepare(root: &Path, port: u16) -> Result<LocalValkey> {
+    pub fn prepare(root: &Path, port: u16, tier: Tier) -> Result<LocalValkey> {
         let (binary, flavor) = binaries::valkey_server()?;
         let dir = root.join("valkey");
         std::fs::create_dir_all(&dir)?;
@@ -34,6 +47,7 @@ impl LocalValkey {
             binary,
             flavor,
             process: Supervised::new(Signal::SIGTERM, Duration::from_secs(15), Signal::SIGKILL),
+            tier,
         })
     }
 
@@ -41,10 +55,24 @@ impl LocalValkey {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Whether the server's log since byte `from` shows no clean shutdown (a SIGKILL
+    /// leaves no line; a shutdown writes "ready to exit").
+    pub fn left_by_a_crash(&self, from: u64) -> bool {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let since = text.get(from as usize..).unwrap_or_default();
+        !String::from_utf8_lossy(since).contains("ready to exit")
+    }
+
+    /// The log's length now.
+    pub fn log_len(&self) -> u64 {
+        std::fs::metadata(&self.log).map_or(0, |m| m.len())
+    }
+
     pub async fn start(&mut self, detached: bool) -> Result<()> {
         let mut cmd = Command::new(&self.binary);
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(persistence_args(self.tier))
+            .args(["--daemonize", "no"])
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")
@@ -94,11 +122,12 @@ impl LocalValkey {
                     log_tail(&self.log, 5)
                 );
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Fine-grained: a crash trial times the restart by it.
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    /// Stop, then start on the same port: an empty, cold server (no persistence).
+    /// Stop, then start on the same port: a cold server (empty unless it persists).
     pub async fn restart(&mut self, detached: bool) -> Result<()> {
         self.process.stop().await;
         self.start(detached).await

@@ -75,12 +75,13 @@ impl Queue for DeleteReturning {
         let client = pg::connect(self.0.pg()).await?;
         let claim = self.0.prepare(&client, "claim", &[]).await?;
         let archive = client.prepare(SQL.get("archive")).await?;
-        Ok(self.0.consumer(TxConsumer {
+        self.0.consumer(TxConsumer {
             client,
             claim,
             archive,
             in_tx: false,
-        }))
+        })
+            .await
     }
 
     async fn reap(&self) -> Result<Option<u64>> {

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::UsageError;
 use crate::format::durability::Durability;
 use crate::format::manifest::LocalInfo;
-pub use crate::format::metrics::QueueState;
+pub use crate::format::metrics::{QueueState, WakeupReport};
 use crate::samplers::system::ServerProcs;
 use crate::samplers::StatsSampler;
 
@@ -65,6 +65,14 @@ impl Backend {
         }
     }
 
+    /// The tier this backend is to run in for the durability asked for.
+    pub fn tier(self, choice: crate::config::DurabilityChoice) -> crate::format::durability::Tier {
+        match self {
+            Backend::Postgresql => choice.postgres(),
+            Backend::Valkey => choice.valkey(),
+        }
+    }
+
     /// The configured shell command that restarts this server (cold scenario); may be empty.
     pub fn restart_command(self, cfg: &Config) -> &str {
         match self {
@@ -81,6 +89,11 @@ impl QueueKind {
 
     pub fn backend(self) -> Backend {
         self.info().backend
+    }
+
+    /// Whether idle workers poll (so `benchmark.wakeup` applies) rather than block.
+    pub fn polls(self) -> bool {
+        self.backend() == Backend::Postgresql
     }
 
     /// The designs of one backend.
@@ -215,6 +228,8 @@ pub trait Server: Send + Sync {
     fn procs(&self, local: Option<&LocalInfo>) -> ServerProcs;
     /// The server's own statistics, sampled once per second into a result file.
     fn stats(&self) -> Box<dyn StatsSampler>;
+    /// How this process's idle workers learn of new jobs, with what it has cost so far.
+    fn wakeup(&self) -> WakeupReport;
 }
 
 /// What the manifest records about the queue's server.

@@ -69,6 +69,7 @@ impl Queue for Partitioned {
             c.batch_execute(SQL.get("drop")).await?;
         }
         self.apply_ddl(&c).await?;
+        self.base.apply_persistence(&c).await?;
         if reset {
             pg::truncate(&c, SQL.get("reset")).await?;
             return Ok(format!(
@@ -103,12 +104,13 @@ impl Queue for Partitioned {
             .await?;
         let claim_any = self.base.prepare(&client, "claim_any", &[]).await?;
         let complete = client.prepare(SQL.get("complete")).await?;
-        Ok(self.base.consumer(PartConsumer {
+        self.base.consumer(PartConsumer {
             client,
             claim_home,
             claim_any,
             complete,
-        }))
+        })
+            .await
     }
 
     async fn reap(&self) -> Result<Option<u64>> {

@@ -95,11 +95,12 @@ impl Queue for SkipLocked {
         let client = super::pg::connect(self.0.pg()).await?;
         let claim = self.0.prepare(&client, "claim", &[]).await?;
         let complete = client.prepare(SQL.get("complete")).await?;
-        Ok(self.0.consumer(LeaseConsumer {
+        self.0.consumer(LeaseConsumer {
             client,
             claim,
             complete,
-        }))
+        })
+            .await
     }
 
     async fn reap(&self) -> Result<Option<u64>> {

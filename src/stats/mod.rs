@@ -27,22 +27,27 @@ pub enum Metric {
     /// Jobs still in the queue when the test ended, at their age then (intended enqueue
     /// → end): censored samples, so a drain that times out cannot hide the slowest jobs.
     E2eCensored,
+    /// Intended enqueue → claimed, for jobs that arrived while their worker was idle
+    /// (waiting for work since before they were due): the wakeup's own latency.
+    Pickup,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 7] = [
         Metric::E2e,
         Metric::QueueWait,
         Metric::Service,
         Metric::Enqueue,
         Metric::ScheduleLag,
         Metric::E2eCensored,
+        Metric::Pickup,
     ];
-    pub const WORKER: [Metric; 4] = [
+    pub const WORKER: [Metric; 5] = [
         Metric::E2e,
         Metric::QueueWait,
         Metric::Service,
         Metric::E2eCensored,
+        Metric::Pickup,
     ];
     pub const PRODUCER: [Metric; 2] = [Metric::Enqueue, Metric::ScheduleLag];
 
@@ -54,6 +59,7 @@ impl Metric {
             Metric::Enqueue => "enqueue",
             Metric::ScheduleLag => "schedule_lag",
             Metric::E2eCensored => "e2e_censored",
+            Metric::Pickup => "pickup",
         }
     }
 

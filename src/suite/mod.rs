@@ -3,6 +3,7 @@
 
 mod baseline;
 pub mod cold;
+pub mod crash;
 pub mod pgbench;
 pub mod plan;
 
@@ -19,7 +20,7 @@ use crate::format::files::{ensure_writable, OutputDir};
 use crate::format::manifest::Role;
 use crate::format::read::read_manifest;
 use crate::progress;
-use crate::queue::{self, Backend};
+use crate::queue::{self, Backend, QueueKind};
 use crate::text::ms;
 use crate::workload::producer::ProducePlan;
 use crate::workload::worker::WorkPlan;
@@ -111,6 +112,7 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
     for b in &opts.backends {
         ensure_writable(&backend_dir(&opts.out, *b), "--out")?;
     }
+    let tiers = check_tiers(ctx, &opts.tests).await?;
     let pgbench = if let Some(p) = found {
         if p.ensure_initialized().await? && !ctx.global.quiet {
             eprintln!(
@@ -122,12 +124,13 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
     } else {
         None
     };
-    let capacity = workload::announce(
+    let mut capacity = workload::announce(
         ctx.cfg
             .benchmark
             .rate_jobs_s()
             .and_then(|r| ctx.cfg.benchmark.capacity_warning(r)),
     );
+    capacity.extend(tiers);
 
     let n = opts.tests.len();
     let mut outcomes = vec![];
@@ -182,6 +185,33 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
         }
     }
     Ok(outcomes)
+}
+
+/// Every design's server in the tier asked for, checked before anything runs (after an
+/// idempotent setup, which gives PostgreSQL's tables their persistence). Returns the
+/// mismatches accepted with `--accept-durability-mismatch`, as warnings.
+async fn check_tiers(ctx: &Ctx, tests: &[Planned]) -> Result<Vec<String>> {
+    let mut seen: Vec<QueueKind> = vec![];
+    let mut warnings = vec![];
+    for t in tests {
+        if seen.contains(&t.kind) {
+            continue;
+        }
+        seen.push(t.kind);
+        let (kind, cfg) = (t.kind, t.config(&ctx.cfg));
+        let queue = queue::open(kind, &cfg).await?;
+        // As each test's own setup will (a changed partition count is recreated).
+        queue.setup(true).await?;
+        let accept = ctx.global.accept_durability_mismatch;
+        if let Some(w) = workload::tier::check(&queue, cfg.benchmark.durability, accept).await? {
+            let w = format!("{kind}: {w}");
+            if !warnings.contains(&w) {
+                eprintln!("qbench: warning: {w}");
+                warnings.push(w);
+            }
+        }
+    }
+    Ok(warnings)
 }
 
 fn print_result(name: &str, r: &workload::Report) {
@@ -264,9 +294,10 @@ async fn run_one(
         extra.insert("cold_start".into(), cold::prepare(ctx, t.kind).await?);
     }
     // Every test starts from an empty queue on fresh connections.
-    let queue = queue::open(t.kind, &ctx.cfg).await?;
+    let cfg = t.config(&ctx.cfg);
+    let queue = queue::open(t.kind, &cfg).await?;
     queue.setup(true).await?;
-    let b = ctx.cfg.benchmark.clone();
+    let b = cfg.benchmark.clone();
     let id = |name: String, label: String| Identity {
         scenario: Some(t.scenario.name().into()),
         smoke: opts.quick,
@@ -278,7 +309,7 @@ async fn run_one(
         local: ctx.local.clone(),
         server: queue.server().procs(ctx.local.as_ref()),
         warnings: capacity.to_vec(),
-        ..Env::new(queue.clone(), ctx.cfg.clone(), ctx.shutdown.clone())
+        ..Env::new(queue.clone(), cfg.clone(), ctx.shutdown.clone())
     };
 
     // pgbench alone first, on the reset queue: the warmup's own aftermath (autovacuum of
@@ -305,7 +336,7 @@ async fn run_one(
     if matches!(t.scenario, Scenario::Warm | Scenario::Load) && b.warmup_duration > 0.0 {
         let spec = Spec {
             id: id(format!("{}_warmup", t.name), format!("{label} warmup")),
-            plan: plan_at(&ctx.cfg, b.warmup_rate, b.warmup_duration),
+            plan: plan_at(&cfg, b.warmup_rate, b.warmup_duration),
             env: env(),
         };
         let (value, warning) = warmup(spec, &b).await?;
@@ -329,7 +360,7 @@ async fn run_one(
     };
     workload::run(Spec {
         id: id(t.name.clone(), label.to_string()),
-        plan: plan_at(&ctx.cfg, rate, b.production_duration),
+        plan: plan_at(&cfg, rate, b.production_duration),
         env: Env {
             output: Some(out),
             extra,

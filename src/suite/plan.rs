@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Config, Wakeup, Wakeups};
 use crate::error::UsageError;
 use crate::queue::{Backend, QueueKind};
 
@@ -54,9 +55,13 @@ pub fn backend_dir(out: &Path, b: Backend) -> PathBuf {
     out.join(b.results_dir())
 }
 
-/// The seed's test names: `skip_locked_cold` … `partitioned_load`, `valkey_cold` ….
-pub fn test_name(kind: QueueKind, sc: Scenario) -> String {
-    format!("{}_{}", kind.info().test_prefix, sc.name())
+/// The seed's test names: `skip_locked_cold` … `partitioned_load`, `valkey_cold` …;
+/// with notify wakeups, `skip_locked_notify_cold` ….
+pub fn test_name(kind: QueueKind, sc: Scenario, wakeup: Option<Wakeup>) -> String {
+    match wakeup {
+        Some(Wakeup::Notify) => format!("{}_notify_{}", kind.info().test_prefix, sc.name()),
+        _ => format!("{}_{}", kind.info().test_prefix, sc.name()),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +69,18 @@ pub struct Planned {
     pub name: String,
     pub kind: QueueKind,
     pub scenario: Scenario,
+    /// How idle workers wake, for the designs that poll (`None`: the claim blocks).
+    pub wakeup: Option<Wakeup>,
     pub dir: PathBuf,
+}
+
+impl Planned {
+    /// The config this test runs with: the suite's, with its own wakeup mode.
+    pub fn config(&self, cfg: &Config) -> Config {
+        let mut c = cfg.clone();
+        c.benchmark.wakeup = Wakeups::one(self.wakeup.unwrap_or(Wakeup::Poll));
+        c
+    }
 }
 
 /// The tests of a suite, in the seed's order.
@@ -72,6 +88,7 @@ pub fn plan(
     backends: &[Backend],
     queues: Option<&str>,
     scenarios: &[Scenario],
+    wakeups: &Wakeups,
     out: &Path,
 ) -> Result<Vec<Planned>, UsageError> {
     let wanted: Vec<QueueKind> = match queues {
@@ -98,13 +115,21 @@ pub fn plan(
         .copied()
         .filter(|k| wanted.contains(k))
     {
-        for &sc in scenarios {
-            tests.push(Planned {
-                name: test_name(kind, sc),
-                kind,
-                scenario: sc,
-                dir: backend_dir(out, kind.backend()),
-            });
+        let modes: Vec<Option<Wakeup>> = if kind.polls() {
+            wakeups.modes().iter().copied().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for wakeup in modes {
+            for &sc in scenarios {
+                tests.push(Planned {
+                    name: test_name(kind, sc, wakeup),
+                    kind,
+                    scenario: sc,
+                    wakeup,
+                    dir: backend_dir(out, kind.backend()),
+                });
+            }
         }
     }
     Ok(tests)
@@ -117,10 +142,12 @@ mod tests {
     #[test]
     fn plans_the_seeds_matrix() {
         let out = Path::new("results");
+        let poll = Wakeups::one(Wakeup::Poll);
         let all = plan(
             &[Backend::Postgresql, Backend::Valkey],
             None,
             &Scenario::ALL,
+            &poll,
             out,
         )
         .expect("plan");
@@ -133,10 +160,26 @@ mod tests {
         assert_eq!(&names[9..], ["valkey_cold", "valkey_warm", "valkey_load"]);
         assert_eq!(all[0].dir, Path::new("results/vm1_pg"));
         assert_eq!(all[11].dir, Path::new("results/vm2_valkey"));
-        let pg = plan(&[Backend::Postgresql], None, &Scenario::ALL, out).expect("pg");
+        let pg = plan(&[Backend::Postgresql], None, &Scenario::ALL, &poll, out).expect("pg");
         assert_eq!(pg.len(), 9);
-        let v = plan(&[Backend::Valkey], None, &[Scenario::Load], out).expect("valkey");
-        assert_eq!(v[0].name, "valkey_load");
+        let both: Wakeups = "poll,notify".parse().expect("modes");
+        let v = plan(&[Backend::Valkey], None, &[Scenario::Load], &both, out).expect("valkey");
+        assert_eq!(v.len(), 1, "Valkey's claim blocks: one wakeup");
+        assert_eq!((v[0].name.as_str(), v[0].wakeup), ("valkey_load", None));
+        let n = plan(
+            &[Backend::Postgresql],
+            Some("skip_locked"),
+            &[Scenario::Warm],
+            &both,
+            out,
+        )
+        .expect("both");
+        let names: Vec<&str> = n.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["skip_locked_warm", "skip_locked_notify_warm"]);
+        assert_eq!(
+            n[1].config(&Config::default()).benchmark.wakeup.single(),
+            Ok(Wakeup::Notify)
+        );
     }
 
     #[test]
@@ -146,6 +189,7 @@ mod tests {
             &[Backend::Postgresql],
             Some("valkey_streams"),
             &Scenario::ALL,
+            &Wakeups::one(Wakeup::Poll),
             out
         )
         .is_err());

@@ -1,6 +1,6 @@
 //! The load of one test: its producer and its workers, started and stopped together.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,7 @@ impl Load {
         recorders: &Recorders,
         outages: &Arc<Outages>,
         visibility: Duration,
+        acked: Option<Arc<AtomicU64>>,
     ) -> Result<Load> {
         let workers = match &plan.work {
             Some(w) => {
@@ -50,15 +51,17 @@ impl Load {
             None => None,
         };
         let producer = match &plan.produce {
-            Some(p) => match producer::start(queue.clone(), p, recorders, outages.clone()).await {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    if let Some(w) = workers {
-                        w.stop().await;
+            Some(p) => {
+                match producer::start(queue.clone(), p, recorders, outages.clone(), acked).await {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        if let Some(w) = workers {
+                            w.stop().await;
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
                 }
-            },
+            }
             None => None,
         };
         Ok(Load { producer, workers })

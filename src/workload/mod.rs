@@ -11,6 +11,7 @@ mod report;
 mod saturation;
 mod spec;
 mod stop;
+pub mod tier;
 mod verdict;
 pub mod worker;
 
@@ -79,6 +80,9 @@ struct Running {
     stopper: Stopper,
     saturation: saturation::Saturation,
     server: Option<crate::queue::ServerInfo>,
+    /// The queue's wakeup counts before this test: a queue reused from a warmup has
+    /// counted the warmup's notifications too.
+    wakeup_before: crate::queue::WakeupReport,
     clock: Option<ClockOffset>,
     /// This process's run: its manifest and audit file carry it.
     run_id: String,
@@ -127,8 +131,17 @@ impl Running {
         let Spec { id, plan, mut env } = spec;
         let recorders = Recorders::new(8);
         let outages = Arc::new(outages::Outages::default());
+        let wakeup_before = env.queue.server().wakeup();
         let visibility = Duration::from_secs_f64(env.cfg.benchmark.visibility_timeout_s);
-        let load = Load::start(&plan, &env.queue, &recorders, &outages, visibility).await?;
+        let load = Load::start(
+            &plan,
+            &env.queue,
+            &recorders,
+            &outages,
+            visibility,
+            env.acked.clone(),
+        )
+        .await?;
         let server = env.queue.server().info().await.ok();
         let clock = clock_offset(&env.queue).await;
         // The test starts when load starts: after every connection is open (SCRAM logins
@@ -159,6 +172,7 @@ impl Running {
             outages,
             collector,
             server,
+            wakeup_before,
             started,
             started_at,
         })
@@ -221,6 +235,7 @@ impl Running {
             stopper,
             saturation,
             server,
+            wakeup_before,
             clock,
             run_id,
             started,
@@ -267,7 +282,10 @@ impl Running {
             outages: windows,
             saturation: saturation.warning.clone(),
             workers: plan.work.as_ref().map(|w| w.workers),
+            wakeup: Some(env.queue.server().wakeup().since(&wakeup_before)),
         });
+        let mut found = found;
+        found.extend(verdict::silent_notify(&summary));
         // What the run found goes to stderr whichever command ran it (the warnings the
         // caller passed in were printed when they were made).
         for w in &found {
@@ -293,6 +311,8 @@ impl Running {
         let (files, warnings) = report::close(collector, parts, &audit, warnings).await?;
         Ok(Report {
             summary,
+            lost: judgement.lost.clone(),
+            schedule: done.outcome.as_ref().and_then(|o| o.schedule.clone()),
             interrupted,
             files,
             warnings,

@@ -84,6 +84,31 @@ pub struct ProduceOutcome {
     pub achieved_rate: f64,
     /// `--rate max`: stamps are send times, not a schedule.
     pub closed_loop: bool,
+    /// Which seq was due when (paced runs).
+    pub schedule: Option<Schedule>,
+}
+
+/// The producer's schedule: job i was due at `wall0_us + i / rate`, and its seq came
+/// from block `i / block`.
+#[derive(Debug, Clone, Default)]
+pub struct Schedule {
+    pub wall0_us: i64,
+    pub rate: f64,
+    pub block: u64,
+    pub blocks: Vec<i64>,
+}
+
+impl Schedule {
+    /// When the job with this seq was due (wall µs), if this producer made it.
+    pub fn intended_us(&self, seq: i64) -> Option<i64> {
+        let block = i64::try_from(self.block).ok()?;
+        let k = self
+            .blocks
+            .iter()
+            .position(|&start| (start..start + block).contains(&seq))?;
+        let i = k as i64 * block + (seq - self.blocks[k]);
+        Some(self.wall0_us + (i as f64 / self.rate * 1e6).round() as i64)
+    }
 }
 
 pub struct Shared {
@@ -107,6 +132,8 @@ pub struct Shared {
     last_done: Mutex<Option<Instant>>,
     /// Shared with the workers: when the server could not be reached.
     outages: Arc<Outages>,
+    /// A caller's count of acknowledged jobs (`Env::acked`).
+    tap: Option<Arc<AtomicU64>>,
 }
 
 enum Take {
@@ -195,6 +222,7 @@ pub async fn start(
     plan: &ProducePlan,
     recorders: &Recorders,
     outages: Arc<Outages>,
+    tap: Option<Arc<AtomicU64>>,
 ) -> Result<ProducerHandle> {
     let mut producers = Vec::with_capacity(plan.connections);
     for _ in 0..plan.connections.max(1) {
@@ -227,6 +255,7 @@ pub async fn start(
         alloc: tokio::sync::Mutex::new(()),
         last_done: Mutex::new(None),
         outages,
+        tap,
     });
     let stop = CancellationToken::new();
     let pacer = plan.rate.map(|_| {
@@ -407,6 +436,9 @@ async fn send(
                     s.acked.insert(j.seq);
                 }
                 s.produced.fetch_add(n, Ordering::AcqRel);
+                if let Some(tap) = &s.tap {
+                    tap.fetch_add(n, Ordering::AcqRel);
+                }
                 if let Ok(mut l) = s.last_done.lock() {
                     *l = Some(l.map_or(done, |p| p.max(done)));
                 }
@@ -489,6 +521,12 @@ impl ProducerHandle {
             ),
             errors: s.errors.load(Ordering::Relaxed),
             closed_loop: s.rate.is_none(),
+            schedule: s.rate.map(|rate| Schedule {
+                wall0_us: s.wall0_us,
+                rate,
+                block: s.block,
+                blocks: s.blocks.read().unwrap_or_else(|p| p.into_inner()).clone(),
+            }),
             started: Some(s.t0),
             last_done,
             achieved_rate,

@@ -12,7 +12,7 @@ use crate::clock::rfc3339;
 use crate::config::Config;
 use crate::format::audit::{AuditKind, Judgement};
 use crate::format::manifest::{ClockOffset, Host, Knobs, Manifest, MANIFEST_FORMAT};
-use crate::format::metrics::{Errors, Outage, Summary};
+use crate::format::metrics::{Errors, Outage, Summary, WakeupReport};
 use crate::format::FORMAT_VERSION;
 use crate::queue::ServerInfo;
 use crate::stats::{HistSet, Metric, Percentiles};
@@ -21,6 +21,10 @@ use crate::stats::{HistSet, Metric, Percentiles};
 #[derive(Debug)]
 pub struct Report {
     pub summary: Summary,
+    /// Every seq the audit found lost (the summary names the first ten).
+    pub lost: crate::format::audit::SeqSet,
+    /// The producer's schedule, when this process produced at a rate.
+    pub schedule: Option<super::producer::Schedule>,
     pub interrupted: bool,
     pub files: Vec<String>,
     pub warnings: Vec<String>,
@@ -60,6 +64,7 @@ pub struct Outcome<'a> {
     pub outages: Vec<Outage>,
     pub saturation: Option<String>,
     pub workers: Option<usize>,
+    pub wakeup: Option<WakeupReport>,
 }
 
 /// The summary line of `TEST_metrics.jsonl`.
@@ -109,6 +114,9 @@ pub fn summary(o: Outcome<'_>) -> Summary {
         enqueue_ms: pct(Metric::Enqueue),
         schedule_lag_ms: pct(Metric::ScheduleLag),
         e2e_censored_ms: pct(Metric::E2eCensored),
+        pickup_ms: pct(Metric::Pickup),
+        empty_claims: state.map(|s| s.empty_claims.load(Ordering::Relaxed)),
+        wakeup: o.wakeup,
         clamped: tags(o.totals.clamped()),
         negative: tags(o.totals.negative()),
         saturation: o.saturation,
@@ -138,6 +146,8 @@ pub fn knobs(cfg: &Config, plan: &Plan) -> Knobs {
         partitions: b.partitions,
         visibility_timeout_s: b.visibility_timeout_s,
         runtime_threads: crate::RUNTIME_THREADS.get().copied(),
+        wakeup: b.wakeup.to_string(),
+        durability: b.durability.name().to_string(),
     }
 }
 

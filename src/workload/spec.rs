@@ -90,6 +90,10 @@ pub struct Env {
     /// Scenario details for the manifest (cold start, warmup, pgbench).
     pub extra: serde_json::Map<String, serde_json::Value>,
     pub sidecar: Option<Box<dyn Sidecar>>,
+    /// Counts the jobs the server acknowledged to the producer as they happen, for a
+    /// caller that acts on the run from outside (a crash trial kills the server once
+    /// enough are in) without querying the queue it measures.
+    pub acked: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Env {
@@ -106,6 +110,7 @@ impl Env {
             warnings: vec![],
             extra: Default::default(),
             sidecar: None,
+            acked: None,
         }
     }
 }

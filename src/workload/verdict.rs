@@ -196,3 +196,13 @@ fn outage_warnings(
         ),
     });
 }
+
+/// Workers that waited for NOTIFYs that never came: the producer did not notify (another
+/// process run with `--wakeup poll`), so every pickup fell back to the slow poll.
+pub fn silent_notify(s: &crate::format::metrics::Summary) -> Option<String> {
+    let w = s.wakeup.as_ref()?;
+    let woke = w.mode == "notify" && w.notifications_received == Some(0);
+    (woke && s.completed.unwrap_or(0) > 0 && s.produced.is_none()).then(|| {
+        "wakeup = notify, but no notification arrived while jobs were completed: the producer did not NOTIFY (run it with --wakeup notify too), so idle workers only looked every 10 × poll_interval_ms".to_string()
+    })
+}

@@ -37,6 +37,8 @@ impl WorkPlan {
 #[derive(Default)]
 pub struct WorkState {
     pub claimed: AtomicU64,
+    /// Claims that found nothing.
+    pub empty_claims: AtomicU64,
     /// Completions the queue accepted.
     pub completed: AtomicU64,
     /// Completions the queue refused: the lease had run out.
@@ -154,7 +156,12 @@ async fn worker(
     let clock = Clock::get();
     let mut held: Vec<(i64, i64)> = Vec::new();
     let mut backoff = Duration::from_millis(50);
+    // When this worker's last claim began, if that claim found the queue empty: a job
+    // due after it arrived while the worker was idle, so its queue wait is the wakeup's
+    // (tag `pickup`). A worker busy with a batch, or reconnecting, is not idle.
+    let mut idle_since: Option<i64> = None;
     while !stop.is_cancelled() {
+        let claim_began = clock.now_us();
         let jobs = match consumer.claim().await {
             Ok(jobs) => {
                 outages.success();
@@ -162,6 +169,7 @@ async fn worker(
                 jobs
             }
             Err(e) => {
+                idle_since = None;
                 st.errors.fetch_add(1, Ordering::Relaxed);
                 outages.error();
                 warn_limited(&format!(
@@ -175,6 +183,8 @@ async fn worker(
             }
         };
         if jobs.is_empty() {
+            idle_since.get_or_insert(claim_began);
+            st.empty_claims.fetch_add(1, Ordering::Relaxed);
             // The design decides how an idle worker learns of new jobs.
             tokio::select! {
                 _ = consumer.idle() => {}
@@ -182,28 +192,18 @@ async fn worker(
             }
             continue;
         }
+        let idle = idle_since.take();
         let claimed_at = Instant::now();
-        let claimed_us = clock.wall_us(claimed_at);
         let n = jobs.len() as u64;
         st.in_hand.fetch_add(n as i64, Ordering::AcqRel);
-        st.claimed.fetch_add(n, Ordering::Relaxed);
-        set_once(&st.first_claim_us, claimed_us);
-        st.last_claim_us.store(claimed_us, Ordering::Release);
-        held.clear();
-        let mut redelivered = 0;
-        shard.with(|h| {
-            for j in &jobs {
-                h.record(Metric::QueueWait, claimed_us - j.enqueued_at_us);
-                held.push((j.seq, j.enqueued_at_us));
-                redelivered += u64::from(j.attempts > 1);
-            }
-        });
-        if redelivered > 0 {
-            st.redelivered.fetch_add(redelivered, Ordering::Relaxed);
-            set_once(&st.first_redelivery_us, claimed_us);
-            st.last_redelivery_us
-                .fetch_max(claimed_us, Ordering::AcqRel);
-        }
+        claimed(
+            &st,
+            &shard,
+            &jobs,
+            &mut held,
+            clock.wall_us(claimed_at),
+            idle,
+        );
         if !plan.processing.is_zero() {
             for _ in 0..jobs.len() {
                 tokio::time::sleep(plan.processing).await;
@@ -230,6 +230,40 @@ async fn worker(
                 };
             }
         }
+    }
+}
+
+/// Records a claim: queue wait per job (and pickup for jobs due after the worker found
+/// the queue empty, `idle_us`), redeliveries, and the jobs now held.
+fn claimed(
+    st: &WorkState,
+    shard: &Shard,
+    jobs: &[crate::queue::Claimed],
+    held: &mut Vec<(i64, i64)>,
+    claimed_us: i64,
+    idle_us: Option<i64>,
+) {
+    st.claimed.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+    set_once(&st.first_claim_us, claimed_us);
+    st.last_claim_us.store(claimed_us, Ordering::Release);
+    held.clear();
+    let mut redelivered = 0;
+    shard.with(|h| {
+        for j in jobs {
+            let wait = claimed_us - j.enqueued_at_us;
+            h.record(Metric::QueueWait, wait);
+            if idle_us.is_some_and(|t| j.enqueued_at_us >= t) {
+                h.record(Metric::Pickup, wait);
+            }
+            held.push((j.seq, j.enqueued_at_us));
+            redelivered += u64::from(j.attempts > 1);
+        }
+    });
+    if redelivered > 0 {
+        st.redelivered.fetch_add(redelivered, Ordering::Relaxed);
+        set_once(&st.first_redelivery_us, claimed_us);
+        st.last_redelivery_us
+            .fetch_max(claimed_us, Ordering::AcqRel);
     }
 }
 

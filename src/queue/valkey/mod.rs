@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::AsyncConnectionConfig;
 
-use super::{Backend, ServerInfo};
+use super::{Backend, ServerInfo, WakeupReport};
 use crate::config::Valkey;
 use crate::error::UsageError;
 use crate::format::durability::Durability;
@@ -133,5 +133,13 @@ impl super::Server for ValkeyServer {
 
     fn stats(&self) -> Box<dyn StatsSampler> {
         Box::new(stats::ValkeyStats(self.cfg.clone()))
+    }
+
+    /// XREADGROUP BLOCK: the server hands a job to a waiting worker as it arrives.
+    fn wakeup(&self) -> WakeupReport {
+        WakeupReport {
+            mode: "block".into(),
+            ..WakeupReport::default()
+        }
     }
 }

@@ -75,6 +75,11 @@ impl Design for ValkeyStreams {
     };
 
     async fn open(cfg: &Config) -> Result<ValkeyStreams> {
+        if cfg.benchmark.wakeup.modes().contains(&crate::config::Wakeup::Notify) {
+            return Err(crate::error::usage(
+                "benchmark.wakeup = notify is for the PostgreSQL designs: valkey_streams's workers block in XREADGROUP and wake as a job arrives; leave --wakeup out for it",
+            ));
+        }
         let v = &cfg.valkey;
         let client = valkey::client(v)?;
         // Fail now, with a clear line, if the server is unreachable.
