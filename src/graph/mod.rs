@@ -133,7 +133,11 @@ impl Data {
 /// Keeps one durability tier per backend and says what was left out: the tier asked
 /// for, else the strictest both backends ran in, else each backend's strictest (the
 /// seed's mix: PostgreSQL strict, Valkey volatile), marked as not like for like.
-fn one_tier(all: Vec<Row>, want: Option<&str>, missing: &mut Vec<String>) -> Result<Vec<Row>, UsageError> {
+fn one_tier(
+    all: Vec<Row>,
+    want: Option<&str>,
+    missing: &mut Vec<String>,
+) -> Result<Vec<Row>, UsageError> {
     use crate::format::durability::strictness;
     let tiers_of = |backend: Option<&str>| {
         let mut t: Vec<String> = all
@@ -145,7 +149,11 @@ fn one_tier(all: Vec<Row>, want: Option<&str>, missing: &mut Vec<String>) -> Res
         t.dedup();
         t
     };
-    let (every, pg, vk) = (tiers_of(None), tiers_of(Some("postgresql")), tiers_of(Some("valkey")));
+    let (every, pg, vk) = (
+        tiers_of(None),
+        tiers_of(Some("postgresql")),
+        tiers_of(Some("valkey")),
+    );
     let chosen = |side: &[String]| -> Option<String> {
         if let Some(t) = want {
             return side.iter().find(|x| *x == t).cloned();
