@@ -151,6 +151,15 @@ pub struct RunSuiteArgs {
     /// the acknowledged jobs lost: the report's durability is then measured; needs --local
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub crash_trials: u32,
+    /// Run the whole matrix N times, interleaved (every design of repeat 1, then of
+    /// repeat 2, the design order rotated each time); tests are named TEST.rK. analyze
+    /// then gives medians with 95 % intervals. 5 is recommended; 1 gives no interval
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// A name for this variant (letters, digits, - and _), recorded in every manifest:
+    /// analyze compares the same design across labels (an A/B or A/A check)
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -167,7 +167,6 @@ fn findings_in(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
     if let Some(c) = durability(&rows) {
         caveats.push(c);
     }
-    caveats.push("one run per test: differences of a few percent may be noise".into());
 
     let answers = [
         contention(&rows),

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod findings;
 pub mod flags;
 pub mod load;
+pub mod repeats;
 pub mod report;
 pub mod summary;
 
@@ -20,6 +21,7 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     for f in folders {
         read.push(load::read_folder(f)?);
     }
+    repeats::check_settings(&read)?;
     let mut rows = vec![];
     let mut missing = vec![];
     for f in &read {
@@ -33,8 +35,13 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     }
     rows.sort_by_key(|r| (order(&r.queue), scenario_order(&r.scenario), r.test.clone()));
     flags::red_flags(&mut rows, &missing);
+    repeats::annotate(&mut rows);
+    let comparisons = repeats::comparisons(&rows);
     let crash: Vec<_> = read.iter().flat_map(|f| f.crash.clone()).collect();
-    let (findings, mut caveats) = findings::findings(&rows);
+    // Findings speak of each figure's median across repeats; intervals come with them.
+    let (mut findings, mut caveats) = findings::findings(&repeats::medians(&rows));
+    findings.extend(repeats::finding(&rows, &comparisons));
+    caveats.extend(repeats::single_run_caveat(&rows));
     caveats.extend(findings::measured_durability(&crash));
     let mut warnings = flags::comparability(&read);
     warnings.extend(findings::tier_banner(&rows));
@@ -48,6 +55,7 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
         findings,
         tests: rows,
         crash_trials: crash,
+        comparisons,
     })
 }
 

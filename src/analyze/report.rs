@@ -107,6 +107,7 @@ pub fn render(a: &Analysis) -> String {
             );
         }
     }
+    let _ = write!(o, "{}", repeats_table(a));
     let flagged: Vec<_> = a.tests.iter().filter(|r| !r.red_flags.is_empty()).collect();
     if !flagged.is_empty() {
         let _ = writeln!(o, "\nRED FLAGS\n{RULE}");
@@ -187,6 +188,84 @@ pub fn crash_table(files: &[crate::format::crash::CrashFile]) -> String {
     }
     if let Some(f) = files.first() {
         let _ = write!(o, "{}", wrap(&format!("Crash: {}.", f.crash), 78, "  "));
+    }
+    o
+}
+
+/// Medians across repeats with their 95 % intervals, n per group, outlier runs, and the
+/// comparisons' verdicts. Empty when every group is a single run.
+pub fn repeats_table(a: &Analysis) -> String {
+    use crate::analyze::repeats::FIGURES;
+    use crate::stats::confidence::median;
+    let mut o = String::new();
+    if !a
+        .tests
+        .iter()
+        .any(|r| r.repeat.is_some() || !r.label.is_empty())
+    {
+        return o;
+    }
+    let _ = writeln!(
+        o,
+        "\nACROSS REPEATS (median of the clean runs [95 % bootstrap interval])\n{RULE}"
+    );
+    let mut groups: Vec<&str> = a.tests.iter().map(|r| r.group.as_str()).collect();
+    groups.dedup();
+    for g in groups {
+        let runs: Vec<_> = a.tests.iter().filter(|r| r.group == g).collect();
+        let clean: Vec<_> = runs.iter().filter(|r| r.comparable()).collect();
+        let cell = |k: usize, lo: Option<f64>, hi: Option<f64>| {
+            let v: Vec<f64> = clean.iter().filter_map(|r| FIGURES[k].1(r)).collect();
+            match (median(&v), lo, hi) {
+                (Some(m), Some(l), Some(h)) => format!("{m:.2} [{l:.2}–{h:.2}]"),
+                (Some(m), _, _) => format!("{m:.2} [no interval]"),
+                _ => "-".into(),
+            }
+        };
+        let r = runs[0];
+        let _ = writeln!(
+            o,
+            "{g}: n = {} of {}\n  throughput {} j/s; p50 {} ms; p99 {} ms; p99.9 {} ms; server {} µs/job",
+            clean.len(),
+            runs.len(),
+            cell(0, r.throughput_ci_low, r.throughput_ci_high),
+            cell(1, r.p50_ci_low, r.p50_ci_high),
+            cell(2, r.p99_ci_low, r.p99_ci_high),
+            cell(3, r.p999_ci_low, r.p999_ci_high),
+            cell(4, r.server_cpu_us_per_job_ci_low, r.server_cpu_us_per_job_ci_high),
+        );
+        for x in runs.iter().filter(|x| !x.comparable()) {
+            let why = if x.red_flags.is_empty() {
+                "not clean"
+            } else {
+                &x.red_flags
+            };
+            let _ = write!(
+                o,
+                "{}",
+                wrap(&format!("left out {}: {why}", x.test), 76, "    ")
+            );
+        }
+        for x in runs.iter().filter(|x| !x.outlier.is_empty()) {
+            let _ = writeln!(
+                o,
+                "    outlier run {} on {} (flagged, kept)",
+                x.test, x.outlier
+            );
+        }
+    }
+    if !a.comparisons.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nCOMPARISONS (ratio of medians, 95 % bootstrap interval, Welch's t-test)\n{RULE}"
+        );
+        for c in &a.comparisons {
+            let _ = write!(
+                o,
+                "{}",
+                wrap(&format!("{}: {}", c.scenario, c.verdict), 78, "  ")
+            );
+        }
     }
     o
 }

@@ -311,7 +311,36 @@ pub fn row(g: &TestGroup) -> Row {
     cpu(parts, &mut row);
     wakeup(g, &mut row);
     row.saturated = saturated(g, &row);
+    repeat(g, &mut row);
     row
+}
+
+/// Which variant and repeat the test is, as run-suite recorded them in the manifest.
+fn repeat(g: &TestGroup, row: &mut Row) {
+    let extra = &g.parts[0].manifest.extra;
+    row.label = extra
+        .get("label")
+        .and_then(|l| l.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let rep = extra.get("repeat");
+    let of = rep.and_then(|r| r["of"].as_u64()).unwrap_or(1);
+    row.repeat = rep
+        .and_then(|r| r["index"].as_u64())
+        .filter(|_| of > 1)
+        .and_then(|i| u32::try_from(i).ok());
+    row.group = match row.repeat {
+        Some(k) => g
+            .test
+            .strip_suffix(&format!(".r{k}"))
+            .unwrap_or(&g.test)
+            .to_string(),
+        None => g.test.clone(),
+    };
+    row.server_cpu_us_per_job = match (row.server_cores, row.throughput_jobs_s) {
+        (Some(c), Some(t)) if t > 0.0 => Some(round(c * 1e6 / t, 1)),
+        _ => None,
+    };
 }
 
 /// How idle workers woke, and what it took: pickup latency, empty claims, NOTIFYs.

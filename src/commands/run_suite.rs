@@ -18,13 +18,15 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
     };
     let scenarios = Scenario::parse_list(&args.scenarios)?;
     let wakeups = ctx.cfg.benchmark.wakeup.clone();
-    let tests = suite::plan(
-        &backends,
-        args.queues.as_deref(),
-        &scenarios,
-        &wakeups,
-        &args.out,
-    )?;
+    let matrix = suite::plan::Matrix {
+        backends: &backends,
+        queues: args.queues.as_deref(),
+        scenarios: &scenarios,
+        wakeups: &wakeups,
+        repeat: args.repeat,
+        label: args.label.as_deref(),
+    };
+    let tests = suite::plan(&matrix, &args.out)?;
     if args.quick {
         // Smoke runs: every test short; the manifests say so (smoke = true).
         let b = &mut ctx.cfg.benchmark;

@@ -101,6 +101,46 @@ pub struct Row {
     /// The server's durability settings as its manifest recorded them; empty if unknown.
     pub server_durability: String,
     pub durability_tier: String,
+    /// The variant's label (`run-suite --label`); empty when none.
+    #[serde(default)]
+    pub label: String,
+    /// Which run of `run-suite --repeat` this is (1-based); empty for a single run.
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// The test's name without its `.rK` suffix: the runs pooled across repeats.
+    #[serde(default)]
+    pub group: String,
+    /// How many of the group's runs the intervals below pool (runs that lost, duplicated,
+    /// left or saturated are left out, and said so).
+    #[serde(default)]
+    pub n_runs: Option<usize>,
+    /// Server CPU per completed job, µs (server cores × 10⁶ / throughput).
+    #[serde(default)]
+    pub server_cpu_us_per_job: Option<f64>,
+    #[serde(default)]
+    pub throughput_ci_low: Option<f64>,
+    #[serde(default)]
+    pub throughput_ci_high: Option<f64>,
+    #[serde(default)]
+    pub p50_ci_low: Option<f64>,
+    #[serde(default)]
+    pub p50_ci_high: Option<f64>,
+    #[serde(default)]
+    pub p99_ci_low: Option<f64>,
+    #[serde(default)]
+    pub p99_ci_high: Option<f64>,
+    #[serde(default)]
+    pub p999_ci_low: Option<f64>,
+    #[serde(default)]
+    pub p999_ci_high: Option<f64>,
+    #[serde(default)]
+    pub server_cpu_us_per_job_ci_low: Option<f64>,
+    #[serde(default)]
+    pub server_cpu_us_per_job_ci_high: Option<f64>,
+    /// The figures on which this run lies far from its group's median (MAD rule):
+    /// flagged, never dropped.
+    #[serde(default)]
+    pub outlier: String,
 }
 
 impl Row {
@@ -128,6 +168,29 @@ impl Row {
     }
 }
 
+/// One figure of group `a` against group `b` across repeats: the ratio of their medians,
+/// its 95 % bootstrap interval and Welch's p on the run-level values.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Comparison {
+    /// "valkey vs best postgresql", "label", or "design".
+    pub kind: String,
+    pub scenario: String,
+    pub tier: String,
+    pub figure: String,
+    pub a: String,
+    pub b: String,
+    pub n_a: usize,
+    pub n_b: usize,
+    pub a_values: Vec<f64>,
+    pub b_values: Vec<f64>,
+    pub ratio: f64,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub welch_p: Option<f64>,
+    pub significant: Option<bool>,
+    pub verdict: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Finding {
     pub question: String,
@@ -149,6 +212,9 @@ pub struct Analysis {
     /// Crash trials found in the folders: each tier's losses, measured.
     #[serde(default)]
     pub crash_trials: Vec<super::crash::CrashFile>,
+    /// Figures compared across repeated runs (empty comparisons say "single run").
+    #[serde(default)]
+    pub comparisons: Vec<Comparison>,
 }
 
 /// The PostgreSQL design with the lowest p99 among `rows` (one scenario's).

@@ -1,6 +1,8 @@
 //! Latency measurement, independent of any backend: HdrHistograms in µs with 3
 //! significant digits, recorded into shards and merged exactly (never averaged).
 
+pub mod confidence;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hdrhistogram::Histogram;

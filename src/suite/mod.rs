@@ -290,6 +290,11 @@ async fn run_one(
     capacity: &[String],
 ) -> Result<workload::Report> {
     let mut extra = serde_json::Map::new();
+    // Which run of the matrix this is; analyze groups repeats and labels by these.
+    extra.insert("repeat".into(), json!(t.repeat));
+    if let Some(l) = &t.label {
+        extra.insert("label".into(), json!(l));
+    }
     if t.scenario == Scenario::Cold {
         extra.insert("cold_start".into(), cold::prepare(ctx, t.kind).await?);
     }

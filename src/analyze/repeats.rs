@@ -1,0 +1,345 @@
+//! Repeated runs (`run-suite --repeat N`) and labelled variants (`--label`): each
+//! figure's median across runs with a 95 % bootstrap interval, outlier runs flagged, and
+//! comparisons (ratio of medians, its interval, Welch's p). The run is the unit: every
+//! figure here takes one value per run; merged-histogram percentiles stay per run.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use super::load::Folder;
+use crate::error::UsageError;
+use crate::format::summary::{best_pg, Comparison, Row};
+use crate::stats::confidence::{self, Estimate};
+
+type Getter = fn(&Row) -> Option<f64>;
+
+/// The figures pooled across runs, with the name comparisons give them.
+pub const FIGURES: [(&str, Getter); 5] = [
+    ("throughput", |r| r.throughput_jobs_s),
+    ("p50", |r| r.p50_ms),
+    ("p99", |r| r.p99_ms),
+    ("p99.9", |r| r.p999_ms),
+    ("server CPU per job", |r| r.server_cpu_us_per_job),
+];
+
+/// The test's name without `.rK`, from the folder's own files (before rows exist).
+fn stem(test: &str) -> &str {
+    match test.rsplit_once(".r") {
+        Some((s, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => s,
+        _ => test,
+    }
+}
+
+/// Repeats of one test must differ in nothing but the repeat: the same workload,
+/// durability tier, server version and host. Anything else is two experiments pooled.
+pub fn check_settings(folders: &[Folder]) -> Result<()> {
+    let mut seen: BTreeMap<&str, (&std::path::Path, serde_json::Value)> = BTreeMap::new();
+    for g in folders.iter().flat_map(|f| &f.tests) {
+        let m = &g.parts[0].manifest;
+        let mut knobs = serde_json::to_value(&m.knobs)?;
+        if let Some(k) = knobs.as_object_mut() {
+            k.insert(
+                "durability_tier".into(),
+                serde_json::to_value(m.durability_tier)?,
+            );
+            k.insert(
+                "server_version".into(),
+                serde_json::to_value(&m.server_version)?,
+            );
+            k.insert("host".into(), serde_json::to_value(&m.host.hostname)?);
+            k.insert("smoke".into(), m.smoke.into());
+        }
+        let path = g.parts[0].manifest_path.as_path();
+        match seen.get(stem(&g.test)) {
+            None => {
+                seen.insert(stem(&g.test), (path, knobs));
+            }
+            Some((first, k0)) if *k0 != knobs => {
+                let differ: Vec<String> = knobs
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(key, v)| k0.get(key.as_str()) != Some(*v))
+                    .map(|(key, v)| {
+                        format!(
+                            "{key} {} vs {v}",
+                            k0.get(key.as_str()).unwrap_or(&serde_json::Value::Null)
+                        )
+                    })
+                    .collect();
+                return Err(UsageError::new(format!(
+                    "{} and {} are repeats of {} with different settings ({}): pool only runs that differ in the repeat; analyze them apart or re-run",
+                    first.display(),
+                    path.display(),
+                    stem(&g.test),
+                    differ.join(", ")
+                ))
+                .into());
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn values(runs: &[&Row], f: Getter) -> Vec<f64> {
+    runs.iter().filter_map(|r| f(r)).collect()
+}
+
+fn groups(rows: &[Row]) -> BTreeMap<String, Vec<usize>> {
+    let mut g: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        g.entry(r.group.clone()).or_default().push(i);
+    }
+    g
+}
+
+/// Fills each row's `n_runs`, intervals and outlier marks from its group's clean runs.
+pub fn annotate(rows: &mut [Row]) {
+    for idx in groups(rows).into_values() {
+        let pooled: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| rows[i].comparable())
+            .collect();
+        let runs: Vec<Row> = pooled.iter().map(|&i| rows[i].clone()).collect();
+        let refs: Vec<&Row> = runs.iter().collect();
+        let est: Vec<Option<Estimate>> = FIGURES
+            .iter()
+            .map(|(_, f)| confidence::estimate(&values(&refs, *f)))
+            .collect();
+        for &i in &idx {
+            let r = &mut rows[i];
+            r.n_runs = Some(pooled.len());
+            let ci = |k: usize| est[k].map_or((None, None), |e| (e.low, e.high));
+            (r.throughput_ci_low, r.throughput_ci_high) = ci(0);
+            (r.p50_ci_low, r.p50_ci_high) = ci(1);
+            (r.p99_ci_low, r.p99_ci_high) = ci(2);
+            (r.p999_ci_low, r.p999_ci_high) = ci(3);
+            (
+                r.server_cpu_us_per_job_ci_low,
+                r.server_cpu_us_per_job_ci_high,
+            ) = ci(4);
+        }
+        for (name, f) in FIGURES {
+            let v: Vec<(usize, f64)> = pooled
+                .iter()
+                .filter_map(|&i| f(&rows[i]).map(|x| (i, x)))
+                .collect();
+            let marks = confidence::outliers(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+            for ((i, _), out) in v.iter().zip(marks) {
+                if out {
+                    let o = &mut rows[*i].outlier;
+                    if !o.is_empty() {
+                        o.push_str(", ");
+                    }
+                    o.push_str(name);
+                }
+            }
+        }
+    }
+}
+
+/// One row per group for the findings: figures are the medians over the group's clean
+/// runs; a run that lost, duplicated, left or saturated keeps the whole group out, as it
+/// would keep a single run out, with its flags named.
+pub fn medians(rows: &[Row]) -> Vec<Row> {
+    let mut out = vec![];
+    for idx in groups(rows).into_values() {
+        let runs: Vec<&Row> = idx.iter().map(|&i| &rows[i]).collect();
+        if runs.len() == 1 {
+            out.push(runs[0].clone());
+            continue;
+        }
+        let mut m = runs[0].clone();
+        m.test = m.group.clone();
+        m.repeat = None;
+        let clean: Vec<&Row> = runs.iter().copied().filter(|r| r.comparable()).collect();
+        let med = |f: Getter| confidence::median(&values(&clean, f));
+        m.throughput_jobs_s = med(|r| r.throughput_jobs_s);
+        m.p50_ms = med(|r| r.p50_ms);
+        m.p95_ms = med(|r| r.p95_ms);
+        m.p99_ms = med(|r| r.p99_ms);
+        m.p999_ms = med(|r| r.p999_ms);
+        m.server_cores = med(|r| r.server_cores);
+        m.server_cpu_us_per_job = med(|r| r.server_cpu_us_per_job);
+        m.pgbench_tps_change_pct = med(|r| r.pgbench_tps_change_pct);
+        if let Some(bad) = runs.iter().find(|r| !r.comparable()) {
+            m.complete = runs.iter().all(|r| r.complete);
+            m.audit = bad.audit.clone();
+            m.lost = Some(runs.iter().filter_map(|r| r.lost).sum());
+            m.duplicated = Some(runs.iter().filter_map(|r| r.duplicated).sum());
+            m.left_in_queue = Some(runs.iter().filter_map(|r| r.left_in_queue).sum());
+            m.saturated = runs
+                .iter()
+                .filter(|r| !r.saturated.is_empty())
+                .map(|r| format!("{}: {}", r.test, r.saturated))
+                .collect::<Vec<_>>()
+                .join("; ");
+            m.red_flags = format!("{}: {}", bad.test, bad.red_flags);
+        }
+        out.push(m);
+    }
+    out
+}
+
+fn compare(
+    kind: &str,
+    figure: (&str, Getter),
+    a: (&str, &[&Row]),
+    b: (&str, &[&Row]),
+) -> Option<Comparison> {
+    let (name, f) = figure;
+    let (va, vb) = (values(a.1, f), values(b.1, f));
+    let r = confidence::ratio(&va, &vb)?;
+    let verdict = match (r.significant(), r.low, r.high) {
+        (Some(true), Some(lo), Some(hi)) => format!(
+            "{} {name} is {:.2}× {}'s (95 % CI {lo:.2}–{hi:.2}, Welch p {:.3})",
+            a.0,
+            r.ratio,
+            b.0,
+            r.welch_p.unwrap_or(f64::NAN)
+        ),
+        (Some(false), Some(lo), Some(hi)) => format!(
+            "{} vs {} {name}: no significant difference ({:.2}×, 95 % CI {lo:.2}–{hi:.2}, Welch p {:.3})",
+            a.0,
+            b.0,
+            r.ratio,
+            r.welch_p.unwrap_or(f64::NAN)
+        ),
+        _ => format!(
+            "{} vs {} {name}: {:.2}× (single run: no interval)",
+            a.0, b.0, r.ratio
+        ),
+    };
+    let first = a.1.first()?;
+    Some(Comparison {
+        kind: kind.into(),
+        scenario: first.scenario.clone(),
+        tier: first.durability_tier.clone(),
+        figure: name.into(),
+        a: a.0.into(),
+        b: b.0.into(),
+        n_a: va.len(),
+        n_b: vb.len(),
+        a_values: va,
+        b_values: vb,
+        ratio: r.ratio,
+        ci_low: r.low,
+        ci_high: r.high,
+        welch_p: r.welch_p,
+        significant: r.significant(),
+        verdict,
+    })
+}
+
+/// Valkey against the best PostgreSQL design (by median p99) of the same scenario, tier,
+/// label and wakeup kind; each design against each other label of itself.
+pub fn comparisons(rows: &[Row]) -> Vec<Comparison> {
+    let clean: Vec<&Row> = rows.iter().filter(|r| r.comparable()).collect();
+    let meds = medians(&clean.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
+    let runs_of =
+        |group: &str| -> Vec<&Row> { clean.iter().copied().filter(|r| r.group == group).collect() };
+    let mut out = vec![];
+    let mut keys: Vec<(String, String, String)> = meds
+        .iter()
+        .map(|r| {
+            (
+                r.scenario.clone(),
+                r.durability_tier.clone(),
+                r.label.clone(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for (sc, tier, label) in &keys {
+        let same: Vec<&Row> = meds
+            .iter()
+            .filter(|r| (&r.scenario, &r.durability_tier, &r.label) == (sc, tier, label))
+            .collect();
+        for valkey in same.iter().filter(|r| r.backend == "valkey") {
+            for notify in [false, true] {
+                let pg = same
+                    .iter()
+                    .copied()
+                    .filter(|r| r.backend != "postgresql" || (r.wakeup == "notify") == notify);
+                let Some(best) = best_pg(pg) else { continue };
+                let (va, vb) = (runs_of(&valkey.group), runs_of(&best.group));
+                for fig in FIGURES {
+                    out.extend(compare(
+                        "valkey vs best postgresql",
+                        fig,
+                        (&valkey.design(), &va),
+                        (&best.design(), &vb),
+                    ));
+                }
+            }
+        }
+    }
+    out.extend(across_labels(&meds, &runs_of));
+    out
+}
+
+fn across_labels<'a>(meds: &[Row], runs_of: &dyn Fn(&str) -> Vec<&'a Row>) -> Vec<Comparison> {
+    let mut out = vec![];
+    for (i, a) in meds.iter().enumerate() {
+        for b in &meds[i + 1..] {
+            let same = (a.design(), &a.scenario, &a.durability_tier)
+                == (b.design(), &b.scenario, &b.durability_tier);
+            if !same || a.label == b.label {
+                continue;
+            }
+            let (na, nb) = (
+                format!("{} [{}]", a.design(), a.label),
+                format!("{} [{}]", b.design(), b.label),
+            );
+            let (va, vb) = (runs_of(&a.group), runs_of(&b.group));
+            for fig in FIGURES {
+                out.extend(compare("label", fig, (&nb, &vb), (&na, &va)));
+            }
+        }
+    }
+    out
+}
+
+fn repeated(rows: &[Row]) -> bool {
+    rows.iter().any(|r| r.repeat.is_some()) || rows.iter().any(|r| !r.label.is_empty())
+}
+
+/// With repeats or labels: which differences the intervals support, and which are noise.
+pub fn finding(
+    rows: &[Row],
+    comparisons: &[Comparison],
+) -> Option<crate::format::summary::Finding> {
+    if !repeated(rows) || comparisons.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = comparisons
+        .iter()
+        .filter(|c| matches!(c.figure.as_str(), "throughput" | "p50" | "p99"))
+        .map(|c| {
+            let tier = if c.tier.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", c.tier)
+            };
+            format!(
+                "{}{tier}: {} (n = {}/{})",
+                c.scenario, c.verdict, c.n_a, c.n_b
+            )
+        })
+        .collect();
+    Some(crate::format::summary::Finding {
+        question: "6. Across repeated runs, which differences are real?".into(),
+        answer: lines.join("; "),
+    })
+}
+
+/// A single run per design: every comparison is a point without an interval; say so.
+pub fn single_run_caveat(rows: &[Row]) -> Option<String> {
+    (!repeated(rows) && !rows.is_empty()).then(|| {
+        "single run per design: no interval on any figure or comparison, and this machine's run-to-run noise can exceed the differences shown; `run-suite --repeat 5` gives medians with 95 % intervals".to_string()
+    })
+}
