@@ -113,6 +113,24 @@ async fn aa_is_no_difference_and_ab_is_one() {
         assert!(lo <= hi && r.repeat.is_some(), "{r:?}");
     }
 
+    // The charts draw medians with error bars, and every run in run_spread.
+    let graphs = dir.path().join("graphs");
+    let o = common::run_qbench(
+        &[
+            "graph",
+            "--input",
+            out.join("summary.csv").to_str().expect("utf8"),
+            "--output",
+            graphs.to_str().expect("utf8"),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(graphs.join("run_spread.svg")).expect("run_spread.svg");
+    assert!(svg.contains("<circle"), "one dot per run");
+    let bars = std::fs::read_to_string(graphs.join("throughput_comparison.svg")).expect("svg");
+    assert!(bars.contains("error bars: 95 % bootstrap interval"), "the note says what the bars are");
+
     // The same test in a second folder with other settings is refused, naming both files.
     let other = dir.path().join("other");
     std::fs::create_dir(&other).expect("mkdir");

@@ -39,7 +39,7 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     let comparisons = repeats::comparisons(&rows);
     let crash: Vec<_> = read.iter().flat_map(|f| f.crash.clone()).collect();
     // Findings speak of each figure's median across repeats; intervals come with them.
-    let (mut findings, mut caveats) = findings::findings(&repeats::medians(&rows));
+    let (mut findings, mut caveats) = findings::findings(&crate::format::summary::pooled(&rows));
     findings.extend(repeats::finding(&rows, &comparisons));
     caveats.extend(repeats::single_run_caveat(&rows));
     caveats.extend(findings::measured_durability(&crash));

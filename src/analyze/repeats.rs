@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::load::Folder;
 use crate::error::UsageError;
-use crate::format::summary::{best_pg, Comparison, Row};
+use crate::format::summary::{best_pg, groups, pooled, Comparison, Row};
 use crate::stats::confidence::{self, Estimate};
 
 type Getter = fn(&Row) -> Option<f64>;
@@ -87,14 +87,6 @@ fn values(runs: &[&Row], f: Getter) -> Vec<f64> {
     runs.iter().filter_map(|r| f(r)).collect()
 }
 
-fn groups(rows: &[Row]) -> BTreeMap<String, Vec<usize>> {
-    let mut g: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        g.entry(r.group.clone()).or_default().push(i);
-    }
-    g
-}
-
 /// Fills each row's `n_runs`, intervals and outlier marks from its group's clean runs.
 pub fn annotate(rows: &mut [Row]) {
     for idx in groups(rows).into_values() {
@@ -139,49 +131,6 @@ pub fn annotate(rows: &mut [Row]) {
             }
         }
     }
-}
-
-/// One row per group for the findings: figures are the medians over the group's clean
-/// runs; a run that lost, duplicated, left or saturated keeps the whole group out, as it
-/// would keep a single run out, with its flags named.
-pub fn medians(rows: &[Row]) -> Vec<Row> {
-    let mut out = vec![];
-    for idx in groups(rows).into_values() {
-        let runs: Vec<&Row> = idx.iter().map(|&i| &rows[i]).collect();
-        if runs.len() == 1 {
-            out.push(runs[0].clone());
-            continue;
-        }
-        let mut m = runs[0].clone();
-        m.test = m.group.clone();
-        m.repeat = None;
-        let clean: Vec<&Row> = runs.iter().copied().filter(|r| r.comparable()).collect();
-        let med = |f: Getter| confidence::median(&values(&clean, f));
-        m.throughput_jobs_s = med(|r| r.throughput_jobs_s);
-        m.p50_ms = med(|r| r.p50_ms);
-        m.p95_ms = med(|r| r.p95_ms);
-        m.p99_ms = med(|r| r.p99_ms);
-        m.p999_ms = med(|r| r.p999_ms);
-        m.server_cores = med(|r| r.server_cores);
-        m.server_cpu_us_per_job = med(|r| r.server_cpu_us_per_job);
-        m.pgbench_tps_change_pct = med(|r| r.pgbench_tps_change_pct);
-        if let Some(bad) = runs.iter().find(|r| !r.comparable()) {
-            m.complete = runs.iter().all(|r| r.complete);
-            m.audit = bad.audit.clone();
-            m.lost = Some(runs.iter().filter_map(|r| r.lost).sum());
-            m.duplicated = Some(runs.iter().filter_map(|r| r.duplicated).sum());
-            m.left_in_queue = Some(runs.iter().filter_map(|r| r.left_in_queue).sum());
-            m.saturated = runs
-                .iter()
-                .filter(|r| !r.saturated.is_empty())
-                .map(|r| format!("{}: {}", r.test, r.saturated))
-                .collect::<Vec<_>>()
-                .join("; ");
-            m.red_flags = format!("{}: {}", bad.test, bad.red_flags);
-        }
-        out.push(m);
-    }
-    out
 }
 
 fn compare(
@@ -238,7 +187,7 @@ fn compare(
 /// label and wakeup kind; each design against each other label of itself.
 pub fn comparisons(rows: &[Row]) -> Vec<Comparison> {
     let clean: Vec<&Row> = rows.iter().filter(|r| r.comparable()).collect();
-    let meds = medians(&clean.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
+    let meds = pooled(&clean.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
     let runs_of =
         |group: &str| -> Vec<&Row> { clean.iter().copied().filter(|r| r.group == group).collect() };
     let mut out = vec![];

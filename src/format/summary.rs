@@ -146,6 +146,16 @@ pub struct Row {
 impl Row {
     /// The design as findings and tables name it: the queue, with `+notify` when its
     /// idle workers were woken by NOTIFY rather than polling.
+    /// The design and, for a labelled run (`run-suite --label`), its label: what charts
+    /// draw as one series.
+    pub fn variant(&self) -> String {
+        if self.label.is_empty() {
+            self.design()
+        } else {
+            format!("{} [{}]", self.design(), self.label)
+        }
+    }
+
     pub fn design(&self) -> String {
         if self.wakeup == "notify" {
             format!("{}+notify", self.queue)
@@ -215,6 +225,63 @@ pub struct Analysis {
     /// Figures compared across repeated runs (empty comparisons say "single run").
     #[serde(default)]
     pub comparisons: Vec<Comparison>,
+}
+
+/// Row indices by `Row::group`: the runs of one test across repeats.
+pub fn groups(rows: &[Row]) -> std::collections::BTreeMap<String, Vec<usize>> {
+    let mut g: std::collections::BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        g.entry(r.group.clone()).or_default().push(i);
+    }
+    g
+}
+
+/// One row per group of repeats (`Row::group`), for findings and charts: figures are the medians over the group's clean
+/// runs; a run that lost, duplicated, left or saturated keeps the whole group out, as it
+/// would keep a single run out, with its flags named.
+pub fn pooled(rows: &[Row]) -> Vec<Row> {
+    let mut out = vec![];
+    // In the rows' own order (analyze sorts them), each group where its first run is.
+    let mut all: Vec<Vec<usize>> = groups(rows).into_values().collect();
+    all.sort_by_key(|idx| idx[0]);
+    for idx in all {
+        let runs: Vec<&Row> = idx.iter().map(|&i| &rows[i]).collect();
+        if runs.len() == 1 {
+            out.push(runs[0].clone());
+            continue;
+        }
+        let mut m = runs[0].clone();
+        m.test = m.group.clone();
+        m.repeat = None;
+        let clean: Vec<&Row> = runs.iter().copied().filter(|r| r.comparable()).collect();
+        let med = |f: fn(&Row) -> Option<f64>| {
+            crate::stats::confidence::median(&clean.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+        };
+        m.throughput_jobs_s = med(|r| r.throughput_jobs_s);
+        m.p50_ms = med(|r| r.p50_ms);
+        m.p95_ms = med(|r| r.p95_ms);
+        m.p99_ms = med(|r| r.p99_ms);
+        m.p999_ms = med(|r| r.p999_ms);
+        m.server_cores = med(|r| r.server_cores);
+        m.server_cpu_us_per_job = med(|r| r.server_cpu_us_per_job);
+        m.pgbench_tps_change_pct = med(|r| r.pgbench_tps_change_pct);
+        if let Some(bad) = runs.iter().find(|r| !r.comparable()) {
+            m.complete = runs.iter().all(|r| r.complete);
+            m.audit = bad.audit.clone();
+            m.lost = Some(runs.iter().filter_map(|r| r.lost).sum());
+            m.duplicated = Some(runs.iter().filter_map(|r| r.duplicated).sum());
+            m.left_in_queue = Some(runs.iter().filter_map(|r| r.left_in_queue).sum());
+            m.saturated = runs
+                .iter()
+                .filter(|r| !r.saturated.is_empty())
+                .map(|r| format!("{}: {}", r.test, r.saturated))
+                .collect::<Vec<_>>()
+                .join("; ");
+            m.red_flags = format!("{}: {}", bad.test, bad.red_flags);
+        }
+        out.push(m);
+    }
+    out
 }
 
 /// The PostgreSQL design with the lowest p99 among `rows` (one scenario's).

@@ -1,7 +1,8 @@
-//! The seed's six charts. Each title says what is shown and at what offered load; every
+//! The seed's six charts, and the spread of repeated runs. Each title says what is shown and at what offered load; every
 //! axis carries its unit; each implementation keeps its colour in every chart.
 
 use anyhow::Result;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -55,6 +56,8 @@ struct Bar {
     slot: usize,
     slots: usize,
     value: f64,
+    /// The 95 % interval across repeated runs, drawn as an error bar.
+    err: Option<(f64, f64)>,
     color: RGBColor,
     label: String,
 }
@@ -149,10 +152,22 @@ fn bar_panel<DB: DrawingBackend>(
                 b.color.filled(),
             )))
             .drawn()?;
+        let mut top = b.value;
+        if let Some((lo, hi)) = b.err {
+            let (c, cap) = ((l + r) / 2.0, (r - l) * 0.2);
+            chart
+                .draw_series([
+                    PathElement::new(vec![(c, lo), (c, hi)], BLACK.stroke_width(4)),
+                    PathElement::new(vec![(c - cap, lo), (c + cap, lo)], BLACK.stroke_width(4)),
+                    PathElement::new(vec![(c - cap, hi), (c + cap, hi)], BLACK.stroke_width(4)),
+                ])
+                .drawn()?;
+            top = top.max(hi);
+        }
         chart
             .draw_series(std::iter::once(Text::new(
                 b.label.clone(),
-                ((l + r) / 2.0, b.value),
+                ((l + r) / 2.0, top),
                 anchored(text(VALUE), HPos::Center, VPos::Bottom),
             )))
             .drawn()?;
@@ -165,7 +180,7 @@ fn bar_panel<DB: DrawingBackend>(
         let top = bars
             .iter()
             .filter(|b| b.group == g)
-            .map(|b| b.value)
+            .map(|b| b.err.map_or(b.value, |e| b.value.max(e.1)))
             .fold(0.0f64, f64::max);
         chart
             .draw_series(std::iter::once(Text::new(
@@ -178,19 +193,22 @@ fn bar_panel<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Bars of `value` per implementation, grouped by scenario.
-fn scenario_bars(data: &Data, value: impl Fn(&Row) -> Option<f64>) -> (Vec<Bar>, f64) {
+/// Bars of `value` per implementation, grouped by scenario, each with its interval when
+/// the test ran more than once.
+fn scenario_bars(data: &Data, value: Getter) -> (Vec<Bar>, f64) {
     let mut bars = vec![];
     let mut max = 0.0f64;
     for (g, sc) in data.scenarios.iter().enumerate() {
         for (slot, imp) in data.impls.iter().enumerate() {
-            if let Some(v) = data.get(imp, sc).and_then(&value) {
-                max = max.max(v);
+            if let Some(v) = data.get(imp, sc).and_then(value) {
+                let err = data.interval(imp, sc, value);
+                max = max.max(v).max(err.map_or(0.0, |e| e.1));
                 bars.push(Bar {
                     group: g,
                     slot,
                     slots: data.impls.len(),
                     value: v,
+                    err,
                     color: color(imp),
                     label: fmt(v),
                 });
@@ -304,7 +322,7 @@ impl Chart for LatencyComparison<'_> {
             root,
             "End-to-end latency by scenario and percentile",
             &format!(
-                "intended enqueue → completed, ms (rows: scenarios; columns: percentiles) — {}",
+                "intended enqueue → completed, ms (rows: scenarios; columns: percentiles; each panel its own scale) — {}",
                 d.load_text()
             ),
             &d.note(),
@@ -314,8 +332,17 @@ impl Chart for LatencyComparison<'_> {
         let cells = body.split_evenly((d.scenarios.len(), 3));
         for (si, sc) in d.scenarios.iter().enumerate() {
             for (pi, (pname, get)) in pcts.iter().enumerate() {
-                // One scale per percentile column, so rows compare at a glance.
-                let xmax = upper(d.rows.iter().filter_map(get).fold(0.0f64, f64::max));
+                // Each panel its own scale: on one scale across scenarios, cold and warm
+                // were a few pixels wide beside a load test's seconds-long backlog.
+                let xmax = upper(
+                    d.impls
+                        .iter()
+                        .filter_map(|imp| {
+                            let v = d.get(imp, sc).and_then(get)?;
+                            Some(d.interval(imp, sc, *get).map_or(v, |e| v.max(e.1)))
+                        })
+                        .fold(0.0f64, f64::max),
+                );
                 let cell = &cells[si * 3 + pi];
                 let n = d.impls.len() as f64;
                 let mut chart = ChartBuilder::on(cell)
@@ -345,10 +372,22 @@ impl Chart for LatencyComparison<'_> {
                                 color(imp).filled(),
                             )))
                             .drawn()?;
+                        let mut end = v;
+                        if let Some((lo, hi)) = d.interval(imp, sc, *get) {
+                            let w = BLACK.stroke_width(4);
+                            chart
+                                .draw_series([
+                                    PathElement::new(vec![(lo, y), (hi, y)], w),
+                                    PathElement::new(vec![(lo, y - 0.15), (lo, y + 0.15)], w),
+                                    PathElement::new(vec![(hi, y - 0.15), (hi, y + 0.15)], w),
+                                ])
+                                .drawn()?;
+                            end = end.max(hi);
+                        }
                         chart
                             .draw_series(std::iter::once(Text::new(
                                 format!(" {}", fmt(v)),
-                                (v, y),
+                                (end, y),
                                 anchored(text(VALUE), HPos::Left, VPos::Center),
                             )))
                             .drawn()?;
@@ -487,50 +526,100 @@ impl Chart for ScenarioComparison<'_> {
         )?;
         let body = style::legend(&body, &legend_items(d))?;
         let panels = body.split_evenly((1, 2));
-        let metrics: [(&str, &str, Getter); 2] = [
-            ("p99 end-to-end latency", "latency (ms)", |r| r.p99_ms),
-            ("Throughput", "throughput (jobs/s)", |r| r.throughput_jobs_s),
-        ];
         let n = d.scenarios.len() as f64;
-        for ((caption, y_desc, get), panel) in metrics.iter().zip(panels.iter()) {
-            let ymax = upper(d.rows.iter().filter_map(get).fold(0.0f64, f64::max));
-            let mut chart = ChartBuilder::on(panel)
-                .caption(*caption, bold(AXIS))
-                .margin(30)
-                .margin_right(60)
-                .x_label_area_size(150)
-                .y_label_area_size(190)
-                .build_cartesian_2d(-0.3f64..(n - 0.7), 0f64..ymax)
-                .drawn()?;
-            style::mesh(&mut chart)
-                .disable_x_mesh()
-                .x_label_formatter(&|_| String::new())
-                .y_label_formatter(&|v| tick(*v))
-                .y_desc(*y_desc)
-                .x_desc("Scenario")
-                .draw()
-                .drawn()?;
-            for imp in &d.impls {
-                let pts: Vec<(f64, f64)> = d
-                    .scenarios
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, sc)| Some((i as f64, get(d.get(imp, sc)?)?)))
-                    .collect();
-                let c = color(imp);
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(6)))
-                    .drawn()?;
-                chart
-                    .draw_series(pts.iter().map(|p| Circle::new(*p, 14, c.filled())))
-                    .drawn()?;
-            }
-            for (i, sc) in d.scenarios.iter().enumerate() {
-                x_label(panel, &chart, i as f64, 0.0, sc)?;
-            }
-        }
+        let x = -0.3f64..(n - 0.7);
+        // p99 on a log axis: a load test's backlog (seconds) beside cold and warm (ms)
+        // would flatten them into the floor on a linear one.
+        let p99 = |r: &Row| r.p99_ms;
+        let (lo, hi) = d
+            .rows
+            .iter()
+            .filter_map(p99)
+            .filter(|v| *v > 0.0)
+            .fold((f64::MAX, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+        let (lo, hi) = if hi > 0.0 {
+            (lo / 1.5, hi * 1.5)
+        } else {
+            (0.1, 10.0)
+        };
+        let mut chart = scenario_axes(&panels[0], "p99 end-to-end latency (log scale)")
+            .build_cartesian_2d(x.clone(), (lo..hi).log_scale())
+            .drawn()?;
+        style::mesh(&mut chart)
+            .disable_x_mesh()
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|v| tick(*v))
+            .y_desc("latency (ms)")
+            .x_desc("Scenario")
+            .draw()
+            .drawn()?;
+        scenario_lines(d, &panels[0], &mut chart, p99)?;
+        let tput = |r: &Row| r.throughput_jobs_s;
+        let ymax = upper(d.rows.iter().filter_map(tput).fold(0.0f64, f64::max));
+        let mut chart = scenario_axes(&panels[1], "Throughput")
+            .build_cartesian_2d(x, 0f64..ymax)
+            .drawn()?;
+        style::mesh(&mut chart)
+            .disable_x_mesh()
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|v| tick(*v))
+            .y_desc("throughput (jobs/s)")
+            .x_desc("Scenario")
+            .draw()
+            .drawn()?;
+        scenario_lines(d, &panels[1], &mut chart, tput)?;
         Ok(())
     }
+}
+
+fn scenario_axes<'a, 'b, DB: DrawingBackend>(
+    panel: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(panel);
+    b.caption(caption, bold(AXIS))
+        .margin(30)
+        .margin_right(60)
+        .x_label_area_size(150)
+        .y_label_area_size(190);
+    b
+}
+
+/// One line per implementation across the scenarios, on any y axis.
+fn scenario_lines<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    d: &Data,
+    panel: &DrawingArea<DB, Shift>,
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    get: Getter,
+) -> Result<()> {
+    for imp in &d.impls {
+        let pts: Vec<(f64, f64)> = d
+            .scenarios
+            .iter()
+            .enumerate()
+            .filter_map(|(i, sc)| Some((i as f64, get(d.get(imp, sc)?)?)))
+            .collect();
+        let c = color(imp);
+        chart
+            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(6)))
+            .drawn()?;
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new(*p, 14, c.filled())))
+            .drawn()?;
+        let whiskers = d.scenarios.iter().enumerate().filter_map(|(i, sc)| {
+            let (lo, hi) = d.interval(imp, sc, get)?;
+            Some(PathElement::new(
+                vec![(i as f64, lo), (i as f64, hi)],
+                c.stroke_width(5),
+            ))
+        });
+        chart.draw_series(whiskers).drawn()?;
+    }
+    let y0 = chart.y_range().start;
+    for (i, sc) in d.scenarios.iter().enumerate() {
+        x_label(panel, chart, i as f64, y0, sc)?;
+    }
+    Ok(())
 }
 
 pub struct ValkeyVsBestPg<'a>(pub &'a Data);
@@ -600,10 +689,13 @@ impl Chart for ValkeyVsBestPg<'_> {
         }
         let body = style::legend(&body, &items)?;
         let panels = body.split_evenly((1, pairs.len()));
+        let err = |r: &Row, sc: &str, get: Getter| d.interval(&r.variant(), sc, get);
         let ymax = upper(
             pairs
                 .iter()
-                .flat_map(|(_, p, v)| [p.p99_ms, v.p99_ms])
+                .flat_map(|(sc, p, v)| {
+                    [p, v].map(|r| err(r, sc, |r| r.p99_ms).map_or(r.p99_ms, |e| Some(e.1)))
+                })
                 .flatten()
                 .fold(0.0f64, f64::max),
         );
@@ -618,6 +710,7 @@ impl Chart for ValkeyVsBestPg<'_> {
                             slot,
                             slots: 2,
                             value: val,
+                            err: err(r, sc, *get),
                             color: color(&r.queue),
                             label: fmt(val),
                         });
@@ -646,4 +739,136 @@ impl Chart for ValkeyVsBestPg<'_> {
         }
         Ok(())
     }
+}
+
+/// Every run's p99 and throughput, one dot per run, per implementation and scenario: the
+/// scatter the intervals summarise. Drawn when some test ran more than once.
+pub struct RunSpread<'a>(pub &'a Data);
+
+impl Chart for RunSpread<'_> {
+    fn name(&self) -> &'static str {
+        "run_spread"
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let d = self.0;
+        let body = style::header(
+            root,
+            "Every run, per implementation and scenario",
+            &format!(
+                "dots: runs (hollow: left out of the intervals); bar: median of the clean runs — {}",
+                d.load_text()
+            ),
+            &d.note(),
+        )?;
+        let body = style::legend(&body, &legend_items(d))?;
+        let rows = body.split_evenly((2, d.scenarios.len()));
+        let figures: [(&str, Getter, bool); 2] = [
+            ("p99 (ms, log scale)", |r| r.p99_ms, true),
+            ("throughput (jobs/s)", |r| r.throughput_jobs_s, false),
+        ];
+        for (fi, (desc, get, log)) in figures.iter().enumerate() {
+            for (si, sc) in d.scenarios.iter().enumerate() {
+                let cell = &rows[fi * d.scenarios.len() + si];
+                let caption = format!("{sc} · {}", desc.split(' ').next().unwrap_or(desc));
+                let vals: Vec<f64> = d
+                    .runs
+                    .iter()
+                    .filter(|r| r.scenario == *sc)
+                    .filter_map(get)
+                    .filter(|v| *v > 0.0)
+                    .collect();
+                let (lo, hi) = vals
+                    .iter()
+                    .fold((f64::MAX, 0.0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+                let n = d.impls.len() as f64;
+                if *log {
+                    let (lo, hi) = if hi > 0.0 {
+                        (lo / 1.3, hi * 1.3)
+                    } else {
+                        (0.1, 10.0)
+                    };
+                    let mut chart = spread_axes(cell, &caption)
+                        .build_cartesian_2d(-0.5f64..(n - 0.5), (lo..hi).log_scale())
+                        .drawn()?;
+                    spread_mesh(&mut chart, desc)?;
+                    spread_dots(d, sc, *get, &mut chart)?;
+                } else {
+                    let mut chart = spread_axes(cell, &caption)
+                        .build_cartesian_2d(-0.5f64..(n - 0.5), 0f64..upper(hi))
+                        .drawn()?;
+                    spread_mesh(&mut chart, desc)?;
+                    spread_dots(d, sc, *get, &mut chart)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn spread_axes<'a, 'b, DB: DrawingBackend>(
+    cell: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(cell);
+    b.caption(caption, bold(AXIS))
+        .margin(24)
+        .x_label_area_size(60)
+        .y_label_area_size(170);
+    b
+}
+
+fn spread_mesh<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    desc: &str,
+) -> Result<()> {
+    style::mesh(chart)
+        .disable_x_mesh()
+        .x_label_formatter(&|_| String::new())
+        .y_label_formatter(&|v| tick(*v))
+        .y_desc(desc)
+        .axis_desc_style(text(TICK))
+        .draw()
+        .drawn()
+}
+
+fn spread_dots<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    d: &Data,
+    sc: &str,
+    get: Getter,
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+) -> Result<()> {
+    for (i, imp) in d.impls.iter().enumerate() {
+        let c = color(imp);
+        let runs: Vec<&Row> = d
+            .runs
+            .iter()
+            .filter(|r| r.variant() == *imp && r.scenario == sc)
+            .collect();
+        let k = runs.len().max(1) as f64;
+        for (j, r) in runs.iter().enumerate() {
+            let Some(v) = get(r).filter(|v| *v > 0.0) else {
+                continue;
+            };
+            // Spread side by side so equal values stay visible.
+            let x = i as f64 + (j as f64 - (k - 1.0) / 2.0) * (0.5 / k);
+            let style = if r.comparable() {
+                c.filled()
+            } else {
+                c.stroke_width(4)
+            };
+            chart
+                .draw_series(std::iter::once(Circle::new((x, v), 12, style)))
+                .drawn()?;
+        }
+        if let Some(m) = d.get(imp, sc).and_then(get).filter(|v| *v > 0.0) {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(i as f64 - 0.32, m), (i as f64 + 0.32, m)],
+                    BLACK.stroke_width(5),
+                )))
+                .drawn()?;
+        }
+    }
+    Ok(())
 }

@@ -19,7 +19,10 @@ pub const DPI: u32 = 300;
 
 /// The rows a chart draws, and what is missing from them.
 pub struct Data {
+    /// One row per test; repeated runs pooled into their medians (intervals kept).
     pub rows: Vec<Row>,
+    /// Every run, for the per-run spread.
+    pub runs: Vec<Row>,
     pub impls: Vec<String>,
     pub scenarios: Vec<String>,
     /// Said on the charts and on the console: backends, scenarios or tests not drawn.
@@ -46,10 +49,11 @@ impl Data {
                 incomplete.join(", ")
             ));
         }
-        let rows: Vec<Row> = all
+        let runs: Vec<Row> = all
             .into_iter()
             .filter(|r| r.complete && SCENARIOS.contains(&r.scenario.as_str()))
             .collect();
+        let rows = crate::format::summary::pooled(&runs);
         if rows.is_empty() {
             return Err(UsageError::new(
                 "summary.csv has no complete cold, warm or load test to draw; run run-suite, then analyze",
@@ -58,8 +62,8 @@ impl Data {
         // In summary.csv's order (analyze sorts the designs).
         let mut impls: Vec<String> = vec![];
         for r in &rows {
-            if !impls.contains(&r.design()) {
-                impls.push(r.design());
+            if !impls.contains(&r.variant()) {
+                impls.push(r.variant());
             }
         }
         let scenarios: Vec<String> = SCENARIOS
@@ -84,6 +88,7 @@ impl Data {
         let smoke = rows.iter().any(|r| r.smoke);
         Ok(Data {
             rows,
+            runs,
             impls,
             scenarios,
             missing,
@@ -98,10 +103,33 @@ impl Data {
             .find(|r| r.backend == "valkey" && r.scenario == scenario)
     }
 
+    /// The 95 % interval of `get`'s median over a variant's clean runs in a scenario
+    /// (none with a single run): the error bar.
+    pub fn interval(
+        &self,
+        imp: &str,
+        scenario: &str,
+        get: fn(&Row) -> Option<f64>,
+    ) -> Option<(f64, f64)> {
+        let v: Vec<f64> = self
+            .runs
+            .iter()
+            .filter(|r| r.variant() == imp && r.scenario == scenario && r.comparable())
+            .filter_map(get)
+            .collect();
+        let e = crate::stats::confidence::estimate(&v)?;
+        Some((e.low?, e.high?))
+    }
+
+    /// Whether any test ran more than once: the charts then show medians and intervals.
+    pub fn repeated(&self) -> bool {
+        self.runs.len() > self.rows.len()
+    }
+
     pub fn get(&self, imp: &str, scenario: &str) -> Option<&Row> {
         self.rows
             .iter()
-            .find(|r| r.design() == imp && r.scenario == scenario)
+            .find(|r| r.variant() == imp && r.scenario == scenario)
     }
 
     /// "offered 1000 jobs/s to 20 workers × 10 ms (capacity 2000 jobs/s)".
@@ -124,6 +152,11 @@ impl Data {
         let mut parts = vec![];
         if self.smoke {
             parts.push("smoke run (--quick): not for conclusions".to_string());
+        }
+        if self.repeated() {
+            parts.push(
+                "medians across repeated runs; error bars: 95 % bootstrap interval".to_string(),
+            );
         }
         parts.extend(self.missing.iter().cloned());
         parts.join(" · ")
@@ -274,5 +307,8 @@ pub fn draw_all(data: &Data, dir: &Path) -> Result<Vec<PathBuf>> {
     files.extend(render(&charts::CpuUsage(data), dir)?);
     files.extend(render(&charts::ScenarioComparison(data), dir)?);
     files.extend(render(&charts::ValkeyVsBestPg(data), dir)?);
+    if data.repeated() {
+        files.extend(render(&charts::RunSpread(data), dir)?);
+    }
     Ok(files)
 }
