@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a machine for `qbench --local` and for the tests: PostgreSQL server binaries
 # with pgbench (no cluster is created or started), a Valkey server binary, redis-cli and
-# redis-benchmark, and HdrHistogram's Python reader. Safe to run twice.
+# redis-benchmark, HdrHistogram's Python reader, and Chromium for the report test. Safe to
+# run twice.
 source "$(dirname "$0")/common.sh"
 
 if [ -z "$(pg_bin_dir)" ] || ! command -v pgbench >/dev/null 2>&1; then
@@ -22,4 +23,9 @@ if ! python3 -c 'import hdrh' >/dev/null 2>&1; then
   log "installing HdrHistogram's Python reader (tests cross-check .hlog files with it)"
   pip_install hdrhistogram
 fi
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  log "installing Chromium (the tests render report.html in a real headless browser)"
+  apt_install chromium
+fi
+
 log "machine ready for --local and the tests"

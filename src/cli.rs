@@ -82,6 +82,18 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Draw the six charts (PNG at 300 DPI and SVG) from analyze's summary.csv
     Graph(GraphArgs),
+    /// Write report.html: findings, tables, charts and caveats in one self-contained page
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// run-suite's results folder: reads DIR/analysis/summary.json and DIR/graphs/*.svg
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub dir: PathBuf,
+    /// Where the page goes [default: DIR/report.html]
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod format;
 pub mod graph;
+pub mod html_report;
 pub mod local;
 pub mod mask;
 pub mod progress;
@@ -192,5 +193,6 @@ async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
         Command::CrashTest(args) => commands::crash_test::run(ctx, &args).await,
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
+        Command::Report(args) => commands::report::run(&args),
     }
 }

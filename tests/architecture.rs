@@ -53,7 +53,7 @@ fn readers_and_formats_open_no_connection() {
         "tokio_postgres",
         "redis::",
     ];
-    for dir in ["analyze", "graph", "format"] {
+    for dir in ["analyze", "graph", "format", "html_report"] {
         let bad = offenders(dir, &forbidden);
         assert!(
             bad.is_empty(),
@@ -66,8 +66,16 @@ fn readers_and_formats_open_no_connection() {
 #[test]
 fn no_match_on_a_design_outside_the_queue_and_local_servers() {
     for dir in [
-        "analyze", "graph", "format", "workload", "suite", "commands", "samplers", "stats",
+        "analyze",
+        "graph",
+        "format",
+        "workload",
+        "suite",
+        "commands",
+        "samplers",
+        "stats",
         "config",
+        "html_report",
     ] {
         // A match arm names the variant left of its `=>`.
         let bad: Vec<String> = offenders(dir, &["Backend::", "QueueKind::"])

@@ -136,3 +136,20 @@ fn unknown_scenario_and_mismatched_queue_are_refused() {
     );
     refused(&o, "test name");
 }
+
+/// report refuses a folder without analyze's summary.json, or with a broken one, and
+/// writes no page.
+#[test]
+fn report_without_a_summary_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("utf8");
+    refused(&run_qbench(&["report", "--dir", d], &[]), "summary.json");
+    assert!(empty_dir(dir.path()));
+    std::fs::create_dir(dir.path().join("analysis")).expect("mkdir");
+    std::fs::write(dir.path().join("analysis/summary.json"), "{\"format\": ").expect("write");
+    refused(
+        &run_qbench(&["report", "--dir", d], &[]),
+        "not a qbench summary",
+    );
+    assert!(!dir.path().join("report.html").exists());
+}

@@ -42,6 +42,32 @@ fn suite(cfg: &Path, out: &Path, label: &str, processing_ms: &str) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// Runs headless Chromium on a local file; its stdout. setup/prepare_machine.sh installs it.
+fn headless(args: &[&str], page: &Path) -> String {
+    let bin = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("no Chromium: run bash setup/prepare_machine.sh, which installs it");
+    let o = std::process::Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 fn analyze(folders: &[&Path], out: &Path) -> std::process::Output {
     let mut args = vec!["analyze".to_string()];
     for f in folders {
@@ -75,7 +101,11 @@ async fn aa_is_no_difference_and_ab_is_one() {
         suite(file.path(), dir.path(), label, ms);
     }
     let folder = dir.path().join("vm2_valkey");
-    let out = dir.path().join("an");
+    assert!(
+        dir.path().join("report.html").exists(),
+        "run-suite writes report.html when it ends"
+    );
+    let out = dir.path().join("analysis");
     let o = analyze(&[&folder], &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let console = String::from_utf8_lossy(&o.stdout);
@@ -129,7 +159,41 @@ async fn aa_is_no_difference_and_ab_is_one() {
     let svg = std::fs::read_to_string(graphs.join("run_spread.svg")).expect("run_spread.svg");
     assert!(svg.contains("<circle"), "one dot per run");
     let bars = std::fs::read_to_string(graphs.join("throughput_comparison.svg")).expect("svg");
-    assert!(bars.contains("error bars: 95 % bootstrap interval"), "the note says what the bars are");
+    assert!(
+        bars.contains("error bars: 95 % bootstrap interval"),
+        "the note says what the bars are"
+    );
+
+    // report.html, rendered by a real headless browser: charts inlined, numbers present,
+    // printable to PDF.
+    let o = common::run_qbench(
+        &["report", "--dir", dir.path().to_str().expect("utf8")],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = dir.path().join("report.html");
+    let dom = headless(&["--dump-dom"], &page);
+    assert!(dom.contains("The question and the answer"), "{dom}");
+    assert_eq!(
+        dom.matches("<figure").count(),
+        7,
+        "six charts and run_spread"
+    );
+    assert!(dom.matches("<svg").count() >= 7);
+    let median = rows[0].p50_ci_low.expect("an interval");
+    assert!(
+        dom.contains(&format!("{median:.2}")),
+        "the intervals are in the page"
+    );
+    assert!(dom.contains("no significant difference") && !dom.contains("<script"));
+    let pdf = dir.path().join("report.pdf");
+    headless(&[&format!("--print-to-pdf={}", pdf.display())], &page);
+    let bytes = std::fs::read(&pdf).expect("the page printed to PDF");
+    assert!(
+        bytes.starts_with(b"%PDF") && bytes.len() > 10_000,
+        "{} bytes",
+        bytes.len()
+    );
 
     // The same test in a second folder with other settings is refused, naming both files.
     let other = dir.path().join("other");

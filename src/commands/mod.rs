@@ -5,6 +5,7 @@ pub mod crash_test;
 pub mod graph;
 pub mod local_servers;
 pub mod produce;
+pub mod report;
 pub mod run_suite;
 pub mod setup_schema;
 pub mod show_config;

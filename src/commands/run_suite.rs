@@ -119,7 +119,13 @@ fn report(opts: &SuiteOptions) {
         print!("{}", analyze::report::render(&analysis));
         let data = graph::Data::from_rows(analysis.tests.clone(), None)?;
         graph::draw_all(&data, &graphs_dir)?;
+        let page = crate::html_report::write(
+            &analysis_dir.join("summary.json"),
+            &graphs_dir,
+            &opts.out.join("report.html"),
+        )?;
         println!("\nResults: {}", opts.out.display());
+        println!("Report:  {}", page.display());
         println!("Summary: {}", csv.display());
         println!(
             "Charts:  {}/*.png (300 DPI) and *.svg",

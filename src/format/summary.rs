@@ -319,6 +319,29 @@ pub fn read_csv(path: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Reads `summary.json`; anything unreadable is one line naming the file.
+pub fn read_json(path: &Path) -> Result<Analysis> {
+    let bad =
+        |what: String| anyhow::Error::new(UsageError::new(format!("{}: {what}", path.display())));
+    let bytes = std::fs::read(path).map_err(|e| {
+        bad(format!(
+            "cannot read ({e}); run `qbench analyze` first, it writes summary.json"
+        ))
+    })?;
+    let a: Analysis = serde_json::from_slice(&bytes).map_err(|e| {
+        bad(format!(
+            "not a qbench summary ({e}); regenerate it with `qbench analyze`"
+        ))
+    })?;
+    if a.format != SUMMARY_FORMAT {
+        return Err(bad(format!(
+            "format {:?}, not {SUMMARY_FORMAT:?}",
+            a.format
+        )));
+    }
+    Ok(a)
+}
+
 /// Writes `summary.csv` and `summary.json` into `dir` (each whole or not at all).
 pub fn write(a: &Analysis, dir: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     super::files::ensure_writable(dir, "--output")?;
