@@ -25,7 +25,7 @@ if ! python3 -c 'import hdrh' >/dev/null 2>&1; then
 fi
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   log "installing Chromium (the tests render report.html in a real headless browser)"
-  apt_install chromium
+  apt_install chromium fonts-liberation
 fi
 
 log "machine ready for --local and the tests"

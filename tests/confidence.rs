@@ -221,6 +221,17 @@ async fn aa_is_no_difference_and_ab_is_one() {
             }
         }
     }
+    // A folder given twice (once through a link) would count its runs twice.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&folder, &link).expect("symlink");
+    let o = analyze(&[&folder, &link], &dir.path().join("an3"));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("given twice"));
     let o = analyze(&[&folder, &other], &dir.path().join("an2"));
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);

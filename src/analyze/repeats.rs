@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::load::Folder;
 use crate::error::UsageError;
-use crate::format::summary::{best_pg, groups, pooled, Comparison, Row};
+use crate::format::summary::{best_pg, group_key, groups, pooled, Comparison, Row};
 use crate::stats::confidence::{self, Estimate};
 
 type Getter = fn(&Row) -> Option<f64>;
@@ -34,11 +34,25 @@ fn stem(test: &str) -> &str {
 /// Repeats of one test must differ in nothing but the repeat: the same workload,
 /// durability tier, server version and host. Anything else is two experiments pooled.
 pub fn check_settings(folders: &[Folder]) -> Result<()> {
-    let mut seen: BTreeMap<&str, (&std::path::Path, serde_json::Value)> = BTreeMap::new();
+    let mut paths: Vec<std::path::PathBuf> = vec![];
+    for f in folders {
+        let p = std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone());
+        if paths.contains(&p) {
+            return Err(UsageError::new(format!(
+                "{} is given twice: its runs would count twice and narrow every interval",
+                f.path.display()
+            ))
+            .into());
+        }
+        paths.push(p);
+    }
+    let mut seen: BTreeMap<(&str, String), (&std::path::Path, serde_json::Value)> = BTreeMap::new();
     for g in folders.iter().flat_map(|f| &f.tests) {
         let m = &g.parts[0].manifest;
         let mut knobs = serde_json::to_value(&m.knobs)?;
         if let Some(k) = knobs.as_object_mut() {
+            // The config's list of modes; the mode this test ran in is in its name.
+            k.remove("wakeup");
             k.insert(
                 "durability_tier".into(),
                 serde_json::to_value(m.durability_tier)?,
@@ -51,9 +65,11 @@ pub fn check_settings(folders: &[Folder]) -> Result<()> {
             k.insert("smoke".into(), m.smoke.into());
         }
         let path = g.parts[0].manifest_path.as_path();
-        match seen.get(stem(&g.test)) {
+        // Tiers side by side are separate experiments by design, never repeats.
+        let key = (stem(&g.test), format!("{:?}", m.durability_tier));
+        match seen.get(&key) {
             None => {
-                seen.insert(stem(&g.test), (path, knobs));
+                seen.insert(key, (path, knobs));
             }
             Some((first, k0)) if *k0 != knobs => {
                 let differ: Vec<String> = knobs
@@ -151,11 +167,12 @@ fn compare(
             r.welch_p.unwrap_or(f64::NAN)
         ),
         (Some(false), Some(lo), Some(hi)) => format!(
-            "{} vs {} {name}: no significant difference ({:.2}×, 95 % CI {lo:.2}–{hi:.2}, Welch p {:.3})",
+            "{} vs {} {name}: no significant difference ({:.2}×, 95 % CI {lo:.2}–{hi:.2}, Welch p {:.3}{})",
             a.0,
             b.0,
             r.ratio,
-            r.welch_p.unwrap_or(f64::NAN)
+            r.welch_p.unwrap_or(f64::NAN),
+            if (r.ratio - 1.0).abs() < confidence::NOISE { "; under 2 %" } else { "" }
         ),
         _ => format!(
             "{} vs {} {name}: {:.2}× (single run: no interval)",
@@ -186,10 +203,16 @@ fn compare(
 /// Valkey against the best PostgreSQL design (by median p99) of the same scenario, tier,
 /// label and wakeup kind; each design against each other label of itself.
 pub fn comparisons(rows: &[Row]) -> Vec<Comparison> {
-    let clean: Vec<&Row> = rows.iter().filter(|r| r.comparable()).collect();
-    let meds = pooled(&clean.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
-    let runs_of =
-        |group: &str| -> Vec<&Row> { clean.iter().copied().filter(|r| r.group == group).collect() };
+    // The same exclusion as the findings: a group with any unclean run is not compared.
+    let meds: Vec<Row> = pooled(rows)
+        .into_iter()
+        .filter(|r| r.comparable())
+        .collect();
+    let runs_of = |m: &Row| -> Vec<&Row> {
+        rows.iter()
+            .filter(|r| group_key(r) == group_key(m))
+            .collect()
+    };
     let mut out = vec![];
     let mut keys: Vec<(String, String, String)> = meds
         .iter()
@@ -215,13 +238,13 @@ pub fn comparisons(rows: &[Row]) -> Vec<Comparison> {
                     .copied()
                     .filter(|r| r.backend != "postgresql" || (r.wakeup == "notify") == notify);
                 let Some(best) = best_pg(pg) else { continue };
-                let (va, vb) = (runs_of(&valkey.group), runs_of(&best.group));
+                let (va, vb) = (runs_of(valkey), runs_of(best));
                 for fig in FIGURES {
                     out.extend(compare(
                         "valkey vs best postgresql",
                         fig,
-                        (&valkey.design(), &va),
-                        (&best.design(), &vb),
+                        (&valkey.variant(), &va),
+                        (&best.variant(), &vb),
                     ));
                 }
             }
@@ -231,7 +254,7 @@ pub fn comparisons(rows: &[Row]) -> Vec<Comparison> {
     out
 }
 
-fn across_labels<'a>(meds: &[Row], runs_of: &dyn Fn(&str) -> Vec<&'a Row>) -> Vec<Comparison> {
+fn across_labels<'a>(meds: &[Row], runs_of: &dyn Fn(&Row) -> Vec<&'a Row>) -> Vec<Comparison> {
     let mut out = vec![];
     for (i, a) in meds.iter().enumerate() {
         for b in &meds[i + 1..] {
@@ -240,11 +263,8 @@ fn across_labels<'a>(meds: &[Row], runs_of: &dyn Fn(&str) -> Vec<&'a Row>) -> Ve
             if !same || a.label == b.label {
                 continue;
             }
-            let (na, nb) = (
-                format!("{} [{}]", a.design(), a.label),
-                format!("{} [{}]", b.design(), b.label),
-            );
-            let (va, vb) = (runs_of(&a.group), runs_of(&b.group));
+            let (na, nb) = (a.variant(), b.variant());
+            let (va, vb) = (runs_of(a), runs_of(b));
             for fig in FIGURES {
                 out.extend(compare("label", fig, (&nb, &vb), (&na, &va)));
             }
@@ -288,7 +308,8 @@ pub fn finding(
 
 /// A single run per design: every comparison is a point without an interval; say so.
 pub fn single_run_caveat(rows: &[Row]) -> Option<String> {
-    (!repeated(rows) && !rows.is_empty()).then(|| {
+    let pooled_any = groups(rows).values().any(|g| g.len() > 1);
+    (!pooled_any && !rows.is_empty()).then(|| {
         "single run per design: no interval on any figure or comparison, and this machine's run-to-run noise can exceed the differences shown; `run-suite --repeat 5` gives medians with 95 % intervals".to_string()
     })
 }

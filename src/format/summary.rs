@@ -182,7 +182,7 @@ impl Row {
 /// its 95 % bootstrap interval and Welch's p on the run-level values.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Comparison {
-    /// "valkey vs best postgresql", "label", or "design".
+    /// "valkey vs best postgresql" or "label".
     pub kind: String,
     pub scenario: String,
     pub tier: String,
@@ -228,17 +228,61 @@ pub struct Analysis {
 }
 
 /// Row indices by `Row::group`: the runs of one test across repeats.
-pub fn groups(rows: &[Row]) -> std::collections::BTreeMap<String, Vec<usize>> {
-    let mut g: std::collections::BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+pub fn groups(rows: &[Row]) -> std::collections::BTreeMap<(String, String), Vec<usize>> {
+    let mut g: std::collections::BTreeMap<(String, String), Vec<usize>> =
+        std::collections::BTreeMap::new();
     for (i, r) in rows.iter().enumerate() {
-        g.entry(r.group.clone()).or_default().push(i);
+        g.entry(group_key(r)).or_default().push(i);
     }
     g
 }
 
-/// One row per group of repeats (`Row::group`), for findings and charts: figures are the medians over the group's clean
-/// runs; a run that lost, duplicated, left or saturated keeps the whole group out, as it
-/// would keep a single run out, with its flags named.
+/// A run's group: its test without `.rK` (the test itself in files from before repeats),
+/// within its durability tier, so tiers analyzed side by side never pool.
+pub fn group_key(r: &Row) -> (String, String) {
+    let g = if r.group.is_empty() {
+        &r.test
+    } else {
+        &r.group
+    };
+    (g.clone(), r.durability_tier.clone())
+}
+
+type Field = (fn(&Row) -> Option<f64>, fn(&mut Row, Option<f64>));
+
+/// The figures a pooled row carries as medians over the group's clean runs.
+const MEDIANS: [Field; 14] = [
+    (|r| r.p50_ms, |r, v| r.p50_ms = v),
+    (|r| r.p95_ms, |r, v| r.p95_ms = v),
+    (|r| r.p99_ms, |r, v| r.p99_ms = v),
+    (|r| r.p999_ms, |r, v| r.p999_ms = v),
+    (|r| r.max_ms, |r, v| r.max_ms = v),
+    (|r| r.queue_wait_p99_ms, |r, v| r.queue_wait_p99_ms = v),
+    (|r| r.cpu_pct, |r, v| r.cpu_pct = v),
+    (|r| r.cpu_cores, |r, v| r.cpu_cores = v),
+    (|r| r.server_cores, |r, v| r.server_cores = v),
+    (
+        |r| r.server_busiest_thread_cores,
+        |r, v| r.server_busiest_thread_cores = v,
+    ),
+    (
+        |r| r.server_cpu_us_per_job,
+        |r, v| r.server_cpu_us_per_job = v,
+    ),
+    (|r| r.pgbench_tps, |r, v| r.pgbench_tps = v),
+    (|r| r.pgbench_alone_tps, |r, v| r.pgbench_alone_tps = v),
+    (
+        |r| r.pgbench_tps_change_pct,
+        |r, v| r.pgbench_tps_change_pct = v,
+    ),
+];
+
+/// One row per group of repeats, for findings, charts and the report. Latency and
+/// resource figures are medians over the group's clean (`comparable`) runs; throughput,
+/// produced and completed over every run whose audit is exact, saturated ones included,
+/// as findings rank a single saturated run by throughput. A run that lost, duplicated,
+/// left jobs, saw foreign ones or saturated keeps the whole group out of the latency
+/// rankings, as it would keep a single run out, with its flags named.
 pub fn pooled(rows: &[Row]) -> Vec<Row> {
     let mut out = vec![];
     // In the rows' own order (analyze sorts them), each group where its first run is.
@@ -251,26 +295,31 @@ pub fn pooled(rows: &[Row]) -> Vec<Row> {
             continue;
         }
         let mut m = runs[0].clone();
-        m.test = m.group.clone();
+        m.test = group_key(&m).0;
         m.repeat = None;
-        let clean: Vec<&Row> = runs.iter().copied().filter(|r| r.comparable()).collect();
-        let med = |f: fn(&Row) -> Option<f64>| {
-            crate::stats::confidence::median(&clean.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+        let median = |set: &[&Row], f: fn(&Row) -> Option<f64>| {
+            crate::stats::confidence::median(&set.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
         };
-        m.throughput_jobs_s = med(|r| r.throughput_jobs_s);
-        m.p50_ms = med(|r| r.p50_ms);
-        m.p95_ms = med(|r| r.p95_ms);
-        m.p99_ms = med(|r| r.p99_ms);
-        m.p999_ms = med(|r| r.p999_ms);
-        m.server_cores = med(|r| r.server_cores);
-        m.server_cpu_us_per_job = med(|r| r.server_cpu_us_per_job);
-        m.pgbench_tps_change_pct = med(|r| r.pgbench_tps_change_pct);
+        let clean: Vec<&Row> = runs.iter().copied().filter(|r| r.comparable()).collect();
+        for (get, set) in MEDIANS {
+            set(&mut m, median(&clean, get));
+        }
+        let exact: Vec<&Row> = runs
+            .iter()
+            .copied()
+            .filter(|r| r.complete && r.audit == "exact")
+            .collect();
+        m.throughput_jobs_s = median(&exact, |r| r.throughput_jobs_s);
+        m.produced = median(&exact, |r| r.produced.map(|x| x as f64)).map(|x| x.round() as u64);
+        m.completed = median(&exact, |r| r.completed.map(|x| x as f64)).map(|x| x.round() as u64);
         if let Some(bad) = runs.iter().find(|r| !r.comparable()) {
             m.complete = runs.iter().all(|r| r.complete);
             m.audit = bad.audit.clone();
-            m.lost = Some(runs.iter().filter_map(|r| r.lost).sum());
-            m.duplicated = Some(runs.iter().filter_map(|r| r.duplicated).sum());
-            m.left_in_queue = Some(runs.iter().filter_map(|r| r.left_in_queue).sum());
+            let sum = |f: fn(&Row) -> Option<u64>| Some(runs.iter().filter_map(|r| f(r)).sum());
+            m.lost = sum(|r| r.lost);
+            m.duplicated = sum(|r| r.duplicated);
+            m.left_in_queue = sum(|r| r.left_in_queue);
+            m.foreign = sum(|r| r.foreign);
             m.saturated = runs
                 .iter()
                 .filter(|r| !r.saturated.is_empty())

@@ -531,10 +531,15 @@ impl Chart for ScenarioComparison<'_> {
         // p99 on a log axis: a load test's backlog (seconds) beside cold and warm (ms)
         // would flatten them into the floor on a linear one.
         let p99 = |r: &Row| r.p99_ms;
+        // The axes hold the error bars too, so no whisker is clipped.
         let (lo, hi) = d
             .rows
             .iter()
-            .filter_map(p99)
+            .flat_map(|r| {
+                let e = d.interval(&r.variant(), &r.scenario, p99);
+                [p99(r), e.map(|e| e.0), e.map(|e| e.1)]
+            })
+            .flatten()
             .filter(|v| *v > 0.0)
             .fold((f64::MAX, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
         let (lo, hi) = if hi > 0.0 {
@@ -555,7 +560,15 @@ impl Chart for ScenarioComparison<'_> {
             .drawn()?;
         scenario_lines(d, &panels[0], &mut chart, p99)?;
         let tput = |r: &Row| r.throughput_jobs_s;
-        let ymax = upper(d.rows.iter().filter_map(tput).fold(0.0f64, f64::max));
+        let ymax = upper(
+            d.rows
+                .iter()
+                .filter_map(|r| {
+                    let e = d.interval(&r.variant(), &r.scenario, tput);
+                    Some(tput(r)?.max(e.map_or(0.0, |e| e.1)))
+                })
+                .fold(0.0f64, f64::max),
+        );
         let mut chart = scenario_axes(&panels[1], "Throughput")
             .build_cartesian_2d(x, 0f64..ymax)
             .drawn()?;

@@ -107,7 +107,11 @@ pub struct Matrix<'a> {
 
 /// Refuses a label that would not make a plain file name.
 pub fn check_label(label: &str) -> Result<(), UsageError> {
+    // `r3` would read as a repeat suffix (`TEST.r3`).
+    let repeat_like =
+        label.len() > 1 && label.starts_with('r') && label[1..].bytes().all(|b| b.is_ascii_digit());
     let ok = !label.is_empty()
+        && !repeat_like
         && label.len() <= 40
         && label
             .chars()
@@ -116,7 +120,7 @@ pub fn check_label(label: &str) -> Result<(), UsageError> {
         Ok(())
     } else {
         Err(UsageError::new(format!(
-            "--label {label:?}: use 1-40 letters, digits, - or _ (it becomes part of file names)"
+            "--label {label:?}: use 1-40 letters, digits, - or _ (it becomes part of file names), not r<digits> (that names a repeat)"
         )))
     }
 }
@@ -253,6 +257,7 @@ mod tests {
             }
         );
         assert!(check_label("a b").is_err() && check_label("").is_err());
+        assert!(check_label("r3").is_err() && check_label("r").is_ok());
     }
 
     #[test]
