@@ -2,12 +2,19 @@
 //! labels) must find no significant difference, and an A/B check with a real one
 //! (10 ms of work against 12 ms) must find it. Repeats with different settings are
 //! refused.
+//!
+//! The labels are interleaved in rounds (a1, b, a2, then again), each round in its own
+//! folder that analyze pools: run one label after the other and the machine's drift lands
+//! between them (seen here: an A/A p50 1.03× apart, Welch p 0.015).
 
 mod common;
 
 use std::path::Path;
 
 use qbench::format::summary::{Analysis, Comparison};
+
+/// Rounds of the three labels: 5 runs of each, interleaved in time.
+const ROUNDS: usize = 5;
 
 fn suite(cfg: &Path, out: &Path, label: &str, processing_ms: &str) {
     let o = common::run_qbench(
@@ -16,11 +23,11 @@ fn suite(cfg: &Path, out: &Path, label: &str, processing_ms: &str) {
             cfg.to_str().expect("utf8"),
             "-q",
             "--rate",
-            "50",
+            "200",
             "--duration",
             "2",
             "--workers",
-            "4",
+            "8",
             "--processing-ms",
             processing_ms,
             "--warmup-duration",
@@ -30,8 +37,6 @@ fn suite(cfg: &Path, out: &Path, label: &str, processing_ms: &str) {
             "valkey",
             "--scenarios",
             "warm",
-            "--repeat",
-            "5",
             "--label",
             label,
             "--out",
@@ -97,16 +102,24 @@ async fn aa_is_no_difference_and_ab_is_one() {
     let cfg = common::config("confidence").await;
     let file = common::config_file(&cfg);
     let dir = tempfile::tempdir().expect("dir");
-    for (label, ms) in [("a1", "10"), ("b", "12"), ("a2", "10")] {
-        suite(file.path(), dir.path(), label, ms);
+    let mut folders = vec![];
+    for round in 1..=ROUNDS {
+        let out = dir.path().join(format!("round{round}"));
+        for (label, ms) in [("a1", "10"), ("b", "12"), ("a2", "10")] {
+            suite(file.path(), &out, label, ms);
+        }
+        assert!(
+            out.join("report.html").exists(),
+            "run-suite writes report.html when it ends"
+        );
+        folders.push(out.join("vm2_valkey"));
     }
-    let folder = dir.path().join("vm2_valkey");
-    assert!(
-        dir.path().join("report.html").exists(),
-        "run-suite writes report.html when it ends"
-    );
+    let folder = folders[0].clone();
     let out = dir.path().join("analysis");
-    let o = analyze(&[&folder], &out);
+    let o = analyze(
+        &folders.iter().map(|f| f.as_path()).collect::<Vec<_>>(),
+        &out,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let console = String::from_utf8_lossy(&o.stdout);
     assert!(console.contains("ACROSS REPEATS"), "{console}");
@@ -116,7 +129,7 @@ async fn aa_is_no_difference_and_ab_is_one() {
     for c in &a.comparisons {
         eprintln!("{}", c.verdict);
     }
-    // p99 of 100 jobs is close to their maximum: too noisy to hold an A/A check to.
+    // p99 of 400 jobs is close to their maximum: too noisy to hold an A/A check to.
     for fig in ["throughput", "p50"] {
         let aa = find(&a, "[a1]", "[a2]", fig);
         assert_eq!((aa.n_a, aa.n_b), (5, 5), "{aa:?}");
@@ -140,7 +153,7 @@ async fn aa_is_no_difference_and_ab_is_one() {
     for r in &rows {
         assert_eq!(r.n_runs, Some(5), "{r:?}");
         let (lo, hi) = (r.p50_ci_low.expect("lo"), r.p50_ci_high.expect("hi"));
-        assert!(lo <= hi && r.repeat.is_some(), "{r:?}");
+        assert!(lo <= hi, "{r:?}");
     }
 
     // The charts draw medians with error bars, and every run in run_spread.
@@ -205,12 +218,12 @@ async fn aa_is_no_difference_and_ab_is_one() {
             .and_then(|n| n.to_str())
             .expect("name")
             .to_string();
-        if name.starts_with("valkey_warm.a1.r1_") {
+        if name.starts_with("valkey_warm.a1_") {
             let mut text = std::fs::read_to_string(&p).unwrap_or_default();
             if name.ends_with("_manifest.json") {
-                text = text.replace("\"workers\": 4", "\"workers\": 5");
+                text = text.replace("\"workers\": 8", "\"workers\": 9");
                 assert!(
-                    text.contains("\"workers\": 5"),
+                    text.contains("\"workers\": 9"),
                     "the manifest names its workers"
                 );
             }
