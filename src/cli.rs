@@ -76,6 +76,10 @@ pub enum Command {
     Work(WorkArgs),
     /// Run the seed's matrix: designs × cold, warm and load scenarios, one test at a time
     RunSuite(RunSuiteArgs),
+    /// Find each design's highest rate within a p99 goal (MST@SLO), open loop, then
+    /// burn down a pre-filled queue; with a --workers list, burn-down per worker count
+    /// and the Universal Scalability Law fitted to it
+    Sweep(SweepArgs),
     /// Crash the servers while jobs flow (SIGKILL, restart) and count the acknowledged jobs lost; needs --local
     CrashTest(CrashTestArgs),
     /// Analyze result folders: tables per scenario, findings, summary.csv and summary.json
@@ -168,10 +172,88 @@ pub struct RunSuiteArgs {
     /// then gives medians with 95 % intervals. 5 is recommended; 1 gives no interval
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
+    /// After the matrix, sweep each design for its MST@SLO and burn down a pre-filled
+    /// queue (DIR/<backend>/sweep/); analyze and graph add capacity tables and charts
+    #[arg(long)]
+    pub capacity: bool,
+    #[command(flatten)]
+    pub capacity_args: CapacityArgs,
     /// A name for this variant (letters, digits, - and _), recorded in every manifest:
     /// analyze compares the same design across labels (an A/B or A/A check)
     #[arg(long, value_name = "NAME")]
     pub label: Option<String>,
+}
+
+/// A positive number (a flag's value).
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number above 0")),
+    }
+}
+
+fn factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 1.0 && v <= 10.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a factor above 1 (and at most 10)")),
+    }
+}
+
+fn percent(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('%').parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 100.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a percentage above 0 and below 100")),
+    }
+}
+
+/// How a capacity measurement searches and judges (`sweep`, `run-suite --capacity`).
+#[derive(Debug, Clone, Args)]
+pub struct CapacityArgs {
+    /// The latency goal: a step passes only if its end-to-end p99 is at most this
+    #[arg(long, value_name = "MS", default_value = "100", value_parser = positive)]
+    pub slo_p99_ms: f64,
+    /// Bisect until the first failing rate is within this many percent of the last passing one
+    #[arg(long, value_name = "PCT", default_value = "3", value_parser = percent)]
+    pub precision: f64,
+    /// The ramp multiplies the rate by this until a step fails
+    #[arg(long, value_name = "X", default_value = "1.5", value_parser = factor)]
+    pub step_factor: f64,
+    /// The first step's rate, jobs/s
+    #[arg(long, value_name = "R", default_value = "500", value_parser = positive)]
+    pub start_rate: f64,
+    /// No step above this rate: the search ends there if nothing failed
+    #[arg(long, value_name = "R", default_value = "1000000", value_parser = positive)]
+    pub max_rate: f64,
+    /// Seconds each step is judged over, after the settle period (at least 10)
+    /// [default: 60; --quick 10]
+    #[arg(long, value_name = "S", value_parser = positive)]
+    pub step_duration: Option<f64>,
+    /// Seconds each step runs first, thrown away [default: 10; --quick 5]
+    #[arg(long, value_name = "S")]
+    pub settle: Option<f64>,
+    /// The producer's schedule-lag p99 above which a step is blamed on the client
+    /// [default: a quarter of the SLO]
+    #[arg(long, value_name = "MS", value_parser = positive)]
+    pub max_lag_ms: Option<f64>,
+    /// Jobs each burn-down pre-fills and drains (0: no burn-down) [default: 100000;
+    /// run-suite --quick 20000]
+    #[arg(long, value_name = "N")]
+    pub burndown: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// skip_locked, delete_returning, partitioned, valkey_streams, a comma list, or all
+    #[arg(long, default_value = "all", value_name = "QUEUE")]
+    pub queue: String,
+    /// Short steps (10 s after a 5 s settle): checks the tool, not for conclusions
+    #[arg(long)]
+    pub quick: bool,
+    /// Results folder: files go to DIR/sweep/
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: std::path::PathBuf,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +309,10 @@ pub struct WorkArgs {
     /// Stop once the queue has been empty for S seconds (time before the first job does not count)
     #[arg(long, value_name = "S")]
     pub until_idle: Option<f64>,
+    /// Empty the queue, pre-fill N jobs, drain them, and report jobs/s (closed loop, as
+    /// published burn-down figures are measured)
+    #[arg(long, value_name = "N", conflicts_with = "until_idle", num_args = 0..=1, default_missing_value = "100000")]
+    pub burndown: Option<u64>,
     #[command(flatten)]
     pub out: OutArgs,
 }

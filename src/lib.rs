@@ -3,6 +3,7 @@
 //! `run` is the whole program behind the command line, so tests call it in-process.
 
 pub mod analyze;
+pub mod capacity;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -130,8 +131,13 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
             | Command::Produce(_)
             | Command::Work(_)
             | Command::RunSuite(_)
+            | Command::Sweep(_)
             | Command::CrashTest(_)
     );
+    // A list of worker counts is a worker-scaling sweep; every other command runs one.
+    if !matches!(cli.command, Command::Sweep(_) | Command::Config) {
+        cfg.benchmark.num_workers.single()?;
+    }
     let crashes = match &cli.command {
         Command::CrashTest(_) => true,
         Command::RunSuite(a) => a.crash_trials > 0,
@@ -191,6 +197,7 @@ async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
         Command::Work(args) => commands::work::run(ctx, &args).await,
         Command::RunSuite(args) => commands::run_suite::run(ctx, &args).await,
         Command::CrashTest(args) => commands::crash_test::run(ctx, &args).await,
+        Command::Sweep(args) => commands::sweep::run(ctx, &args).await,
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Report(args) => commands::report::run(&args),

@@ -14,3 +14,31 @@ pub fn ms_unit(v: Option<f64>, digits: usize) -> String {
 pub fn ms(v: Option<f64>) -> String {
     num(v, 2)
 }
+
+/// A rate as people read it: `3,210` (rounded to a whole number, grouped by thousands).
+pub fn thousands(v: f64) -> String {
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(super::thousands(3_210.4), "3,210");
+        assert_eq!(super::thousands(999.6), "1,000");
+        assert_eq!(super::thousands(12.0), "12");
+        assert_eq!(super::thousands(-1_234_567.0), "-1,234,567");
+    }
+}

@@ -312,7 +312,7 @@ fn a_drain_that_times_out_records_censored_samples() {
     let cfg = rt.block_on(prepared("censored", QueueKind::SkipLocked, |c| {
         c.benchmark.production_rate = qbench::config::Rate::Fixed(100.0);
         c.benchmark.production_duration = 2.0;
-        c.benchmark.num_workers = 1;
+        c.benchmark.num_workers = 1.into();
         c.benchmark.job_processing_time_ms = 50.0;
         c.benchmark.drain_timeout_s = 1.0;
         c.benchmark.warmup_duration = 0.0;

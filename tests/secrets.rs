@@ -48,7 +48,7 @@ async fn the_password_appears_nowhere() {
     cfg.postgres.database = "secret_db".into();
     cfg.benchmark.production_duration = 2.0;
     cfg.benchmark.production_rate = qbench::config::Rate::Fixed(100.0);
-    cfg.benchmark.num_workers = 4;
+    cfg.benchmark.num_workers = 4.into();
     // The load scenario warms up like warm does: keep it short.
     cfg.benchmark.warmup_duration = 1.0;
     cfg.pgbench.scale = 1;

@@ -49,6 +49,8 @@ pub struct Folder {
     pub tests: Vec<TestGroup>,
     /// Crash trials (`*_crash.json`): what each tier lost when the server was killed.
     pub crash: Vec<crate::format::crash::CrashFile>,
+    /// Sweeps, burn-downs and worker scaling (`sweep/`).
+    pub capacity: super::capacity::Found,
 }
 
 fn read_part(folder: &Path, manifest_path: PathBuf, manifest: Manifest) -> Result<Part> {
@@ -131,9 +133,10 @@ pub fn read_folder(path: &Path) -> Result<Folder> {
     };
     let names = ending("_manifest.json")?;
     let crash = ending("_crash.json")?;
-    if names.is_empty() && crash.is_empty() {
+    let capacity = super::capacity::read(path)?;
+    if names.is_empty() && crash.is_empty() && capacity.is_empty() {
         return Err(anyhow::Error::new(UsageError::new(format!(
-            "no qbench results in {} (no *_manifest.json or *_crash.json files)",
+            "no qbench results in {} (no *_manifest.json, *_crash.json or sweep/ files)",
             path.display()
         ))));
     }
@@ -143,6 +146,7 @@ pub fn read_folder(path: &Path) -> Result<Folder> {
             .iter()
             .map(|p| crate::format::crash::read_crash(p))
             .collect::<Result<_>>()?,
+        capacity,
         ..Default::default()
     };
     let mut groups: BTreeMap<String, Vec<Part>> = BTreeMap::new();

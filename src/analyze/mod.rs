@@ -2,6 +2,7 @@
 //! Reads files only; never opens a connection.
 
 pub mod audit;
+pub mod capacity;
 pub mod findings;
 pub mod flags;
 pub mod load;
@@ -35,12 +36,16 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     }
     rows.sort_by_key(|r| (order(&r.queue), scenario_order(&r.scenario), r.test.clone()));
     flags::red_flags(&mut rows, &missing);
+    let found: Vec<capacity::Found> = read.iter().map(|f| f.capacity.clone()).collect();
+    let (caps, capacity_steps, scaling) = capacity::build(&found);
+    capacity::annotate(&mut rows, &caps);
     repeats::annotate(&mut rows);
     let comparisons = repeats::comparisons(&rows);
     let crash: Vec<_> = read.iter().flat_map(|f| f.crash.clone()).collect();
     // Findings speak of each figure's median across repeats; intervals come with them.
     let (mut findings, mut caveats) = findings::findings(&crate::format::summary::pooled(&rows));
     findings.extend(repeats::finding(&rows, &comparisons));
+    findings.extend(capacity::finding(&caps));
     caveats.extend(repeats::single_run_caveat(&rows));
     caveats.extend(findings::measured_durability(&crash));
     let mut warnings = flags::comparability(&read);
@@ -56,6 +61,9 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
         tests: rows,
         crash_trials: crash,
         comparisons,
+        capacity: caps,
+        capacity_steps,
+        scaling,
     })
 }
 

@@ -6,10 +6,28 @@ use crate::cli::GraphArgs;
 use crate::graph::{self, Data};
 
 pub fn run(args: &GraphArgs) -> Result<()> {
-    let rows = graph::read_summary(&args.input)?;
-    let data = Data::from_rows(rows, args.tier.as_deref())?;
-    let files = graph::draw_all(&data, &args.output)?;
-    for m in &data.missing {
+    let capacity = graph::capacity::CapacityData::beside(&args.input)?;
+    // analyze writes an empty summary.csv when its folders held sweeps only.
+    let sweeps_only =
+        !capacity.is_empty() && std::fs::metadata(&args.input).is_ok_and(|m| m.len() == 0);
+    let rows = if sweeps_only {
+        vec![]
+    } else {
+        graph::read_summary(&args.input)?
+    };
+    // A folder of sweeps alone has no seed charts to draw, only the capacity ones.
+    let data = match Data::from_rows(rows, args.tier.as_deref()) {
+        Ok(d) => Some(d),
+        Err(_) if !capacity.is_empty() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let mut files = match &data {
+        Some(d) => graph::draw_all(d, &args.output)?,
+        None => vec![],
+    };
+    crate::format::files::ensure_writable(&args.output, "--output")?;
+    files.extend(graph::capacity::draw(&capacity, &args.output)?);
+    for m in data.iter().flat_map(|d| d.missing.iter()) {
         eprintln!("qbench: note: {m}");
     }
     println!(

@@ -9,5 +9,6 @@ pub mod report;
 pub mod run_suite;
 pub mod setup_schema;
 pub mod show_config;
+pub mod sweep;
 pub mod test_setup;
 pub mod work;

@@ -27,6 +27,11 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
         label: args.label.as_deref(),
     };
     let tests = suite::plan(&matrix, &args.out)?;
+    if args.capacity {
+        // Bad capacity flags are refused before the matrix runs, not after it.
+        let dir = args.out.join("sweep");
+        crate::commands::sweep::options(&args.capacity_args, args.quick, &dir, args.quick)?;
+    }
     if args.quick {
         // Smoke runs: every test short; the manifests say so (smoke = true).
         let b = &mut ctx.cfg.benchmark;
@@ -43,6 +48,9 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
     };
     let outcomes = suite::run(ctx, &opts).await?;
     let crash_lost = crash_trials(ctx, &opts, args.crash_trials).await?;
+    if args.capacity {
+        capacity(ctx, &opts, args).await?;
+    }
     let failed: Vec<&str> = outcomes
         .iter()
         .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
@@ -95,6 +103,41 @@ async fn crash_trials(ctx: &mut Ctx, opts: &SuiteOptions, n: u32) -> Result<Opti
     Ok(crate::suite::crash::strict_broken(&files))
 }
 
+/// `--capacity`: each design's sweep and burn-down into `DIR/<backend>/sweep/`, after the
+/// matrix (a design already swept in a run of the same kind is skipped unless --force).
+async fn capacity(ctx: &Ctx, opts: &SuiteOptions, args: &RunSuiteArgs) -> Result<()> {
+    let mut kinds: Vec<crate::queue::QueueKind> = vec![];
+    for t in &opts.tests {
+        if !kinds.contains(&t.kind) {
+            kinds.push(t.kind);
+        }
+    }
+    let n = args
+        .capacity_args
+        .burndown
+        .unwrap_or(if args.quick { 20_000 } else { 100_000 });
+    for kind in kinds {
+        let dir = suite::backend_dir(&opts.out, kind.backend()).join("sweep");
+        let done = crate::format::capacity::read_sweep(
+            &dir.join(crate::format::capacity::sweep_file(kind.name())),
+        )
+        .is_ok_and(|f| {
+            f.smoke == args.quick
+                && f.result.outcome != crate::format::capacity::Outcome::Incomplete
+        });
+        if done && !args.force {
+            eprintln!("qbench: sweep {kind}: already complete, skipped (--force re-runs it)");
+            continue;
+        }
+        let o = crate::commands::sweep::options(&args.capacity_args, args.quick, &dir, args.quick)?;
+        // The suite's wakeup list runs the sweep in the first mode.
+        let mut cfg = crate::capacity::capacity_config(&ctx.cfg);
+        cfg.benchmark.wakeup = crate::config::Wakeups::one(cfg.benchmark.wakeup.modes()[0]);
+        crate::commands::sweep::sweep_all(ctx, &[kind], &cfg, &o, n).await?;
+    }
+    Ok(())
+}
+
 /// From nothing to charts: analyze the suite's own folders and draw the six charts.
 /// A failure here is reported, not allowed to hide the suite's own result.
 fn report(opts: &SuiteOptions) {
@@ -119,6 +162,11 @@ fn report(opts: &SuiteOptions) {
         print!("{}", analyze::report::render(&analysis));
         let data = graph::Data::from_rows(analysis.tests.clone(), None)?;
         graph::draw_all(&data, &graphs_dir)?;
+        let capacity = graph::capacity::CapacityData {
+            steps: analysis.capacity_steps.clone(),
+            scaling: analysis.scaling.clone(),
+        };
+        graph::capacity::draw(&capacity, &graphs_dir)?;
         let page = crate::html_report::write(
             &analysis_dir.join("summary.json"),
             &graphs_dir,

@@ -14,8 +14,52 @@ use crate::workload::worker::WorkPlan;
 use crate::workload::{self, Plan, StopRule};
 use crate::Ctx;
 
+/// `work --burndown N`: empty the queue, pre-fill N jobs, drain them, report jobs/s.
+async fn burndown(ctx: &Ctx, kind: QueueKind, args: &WorkArgs, n: u64) -> Result<()> {
+    if n == 0 {
+        return Err(usage(
+            "--burndown 0 drains nothing: give a number of jobs above 0",
+        ));
+    }
+    ctx.cfg.benchmark.wakeup.single()?;
+    let name = args
+        .out
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{kind}_burndown"));
+    let dir = args.out.out.as_deref();
+    if let Some(d) = dir {
+        crate::format::files::OutputDir::prepare(d, &name, args.out.force)?;
+    }
+    let bd = crate::capacity::burndown::run(
+        ctx,
+        kind,
+        &ctx.cfg,
+        n,
+        dir,
+        &name,
+        dir.unwrap_or(std::path::Path::new("")),
+    )
+    .await?;
+    if let Some(d) = dir {
+        crate::format::capacity::write(&bd, &d.join(format!("{name}_burndown.json")))?;
+    }
+    if args.out.json {
+        println!("{}", serde_json::to_string(&bd)?);
+    } else {
+        println!("{}", crate::capacity::burndown::describe(&bd));
+    }
+    if bd.audit != "exact" {
+        return Err(AuditFailed(format!("burn-down audit failed: {}", bd.audit)).into());
+    }
+    Ok(())
+}
+
 pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
     let kind = QueueKind::parse(&args.queue)?;
+    if let Some(n) = args.burndown {
+        return burndown(ctx, kind, args, n).await;
+    }
     let b = &ctx.cfg.benchmark;
     // A duration counts only when some layer set it; the default 180 s is the producer's.
     let duration = ctx

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::workers::Workers;
 use crate::error::UsageError;
 use crate::format::durability::Tier;
 
@@ -258,6 +259,10 @@ fn any<T>() -> Check<T> {
     Box::new(|_, _| Ok(()))
 }
 
+fn workers() -> Check<Workers> {
+    Box::new(|key, v| v.check(key))
+}
+
 fn rate() -> Check<Rate> {
     Box::new(|key, v| match v {
         Rate::Max => Ok(()),
@@ -327,7 +332,8 @@ benchmark_settings! {
     /// How long the producer offers load, in seconds.
     production_duration: f64 = 180.0, flag "duration" "S", check positive("s");
     /// Concurrent workers, each on its own connection.
-    num_workers: u32 = 20, flag "workers" "W", check between(1, 4096);
+    /// `sweep` takes a list (1,2,4,8): each count's burn-down, for the scaling fit.
+    num_workers: Workers = Workers::one(20), flag "workers" "W", check workers();
     /// Payload bytes per job.
     job_size_bytes: u32 = 512, flag "job-size" "BYTES", check between(1, 1 << 20);
     /// Simulated work per job, a sleep in milliseconds; 0 means none. Worker capacity is
@@ -380,7 +386,7 @@ impl Benchmark {
     /// `None` when there is no simulated work (capacity is then the server's).
     pub fn capacity_jobs_s(&self) -> Option<f64> {
         (self.job_processing_time_ms > 0.0)
-            .then(|| f64::from(self.num_workers) * 1000.0 / self.job_processing_time_ms)
+            .then(|| f64::from(self.num_workers.get()) * 1000.0 / self.job_processing_time_ms)
     }
 
     /// The plain-words warning owed when the offered rate exceeds capacity.

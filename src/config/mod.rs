@@ -6,6 +6,7 @@
 //! Every error here is a [`UsageError`]: one line, exit code 2, before anything runs.
 
 mod benchmark;
+mod workers;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use crate::error::UsageError;
 use crate::mask::{mask_url_password, url_password, MASK};
 use benchmark::in_range;
 pub use benchmark::{Benchmark, BenchmarkLayer, DurabilityChoice, Rate, Setting, Wakeup, Wakeups};
+pub use workers::Workers;
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "qbench.toml";
@@ -543,7 +545,7 @@ mod tests {
             pg_url: Some("postgres://flaguser:flagpw@flaghost:6002/flagdb".into()),
             valkey_url: Some("redis://flaghost:3".into()),
             benchmark: BenchmarkLayer {
-                num_workers: Some(3),
+                num_workers: Some(3.into()),
                 production_rate: Some(Rate::Fixed(12.5)),
                 ..Default::default()
             },
@@ -687,7 +689,7 @@ mod tests {
         assert!(!e.contains("secretpw"), "password leaked: {e}");
         let o = Overrides {
             benchmark: BenchmarkLayer {
-                num_workers: Some(0),
+                num_workers: Some(0.into()),
                 ..Default::default()
             },
             ..Default::default()

@@ -6,6 +6,7 @@
 //! designs and backends appear here as the names the files carry.
 
 pub mod audit;
+pub mod capacity;
 pub mod crash;
 pub mod durability;
 pub mod files;

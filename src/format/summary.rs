@@ -141,6 +141,17 @@ pub struct Row {
     /// flagged, never dropped.
     #[serde(default)]
     pub outlier: String,
+    /// The design's maximum sustainable throughput within `mst_slo_p99_ms` in this
+    /// tier, from a sweep in the same folders (`sweep/DESIGN_sweep.json`); empty when
+    /// none ran or it found no passing rate.
+    #[serde(default)]
+    pub mst_jobs_s: Option<f64>,
+    #[serde(default)]
+    pub mst_slo_p99_ms: Option<f64>,
+    /// The criterion the first failing rate failed: audit, producer, throughput, depth
+    /// or p99.
+    #[serde(default)]
+    pub mst_limited_by: String,
 }
 
 impl Row {
@@ -225,6 +236,14 @@ pub struct Analysis {
     /// Figures compared across repeated runs (empty comparisons say "single run").
     #[serde(default)]
     pub comparisons: Vec<Comparison>,
+    /// Each design's capacity (sweeps, burn-downs, worker scaling) found in the folders.
+    #[serde(default)]
+    pub capacity: Vec<super::capacity::DesignCapacity>,
+    /// Every sweep step (`capacity.csv`) and every scaling point (`scaling.csv`).
+    #[serde(default)]
+    pub capacity_steps: Vec<super::capacity::StepRow>,
+    #[serde(default)]
+    pub scaling: Vec<super::capacity::ScalingRow>,
 }
 
 /// Row indices by `Row::group`: the runs of one test across repeats.
@@ -404,8 +423,27 @@ pub fn write(a: &Analysis, dir: &Path) -> Result<(std::path::PathBuf, std::path:
         .into_inner()
         .map_err(|e| anyhow::anyhow!("building summary.csv: {e}"))?;
     super::files::write_atomic(&csv_path, &bytes)?;
+    write_rows(&dir.join(super::capacity::CAPACITY_CSV), &a.capacity_steps)?;
+    write_rows(&dir.join(super::capacity::SCALING_CSV), &a.scaling)?;
     super::files::write_atomic(&json_path, &serde_json::to_vec_pretty(a)?)?;
     Ok((csv_path, json_path))
+}
+
+/// Writes a CSV of `rows`, or removes a stale one when there are none (graph draws the
+/// capacity charts from whatever it finds beside summary.csv).
+fn write_rows<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    if rows.is_empty() {
+        let _ = std::fs::remove_file(path);
+        return Ok(());
+    }
+    let mut w = csv::Writer::from_writer(vec![]);
+    for r in rows {
+        w.serialize(r)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("building {}: {e}", path.display()))?;
+    super::files::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ const PERCENTILES: [(&str, Getter); 3] = [
 ];
 
 /// Compact number for a value label.
-fn fmt(v: f64) -> String {
+pub(super) fn fmt(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
@@ -33,12 +33,12 @@ fn fmt(v: f64) -> String {
 }
 
 /// Axis ticks: no trailing zeros ("0", "2.5", "20").
-fn tick(v: f64) -> String {
+pub(super) fn tick(v: f64) -> String {
     let s = format!("{v:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-fn upper(max: f64) -> f64 {
+pub(super) fn upper(max: f64) -> f64 {
     if max > 0.0 {
         max * 1.18
     } else {
@@ -51,15 +51,15 @@ fn legend_items(data: &Data) -> Vec<(String, RGBColor)> {
 }
 
 /// One bar of a grouped bar panel.
-struct Bar {
-    group: usize,
-    slot: usize,
-    slots: usize,
-    value: f64,
+pub(super) struct Bar {
+    pub group: usize,
+    pub slot: usize,
+    pub slots: usize,
+    pub value: f64,
     /// The 95 % interval across repeated runs, drawn as an error bar.
-    err: Option<(f64, f64)>,
-    color: RGBColor,
-    label: String,
+    pub err: Option<(f64, f64)>,
+    pub color: RGBColor,
+    pub label: String,
 }
 
 /// Draws `text` below the x axis at the centre of `x` (data coordinates).
@@ -83,7 +83,7 @@ fn x_label<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
 /// Vertical bars in groups (scenarios or percentiles), with value labels and optional
 /// dashed reference lines.
 #[allow(clippy::too_many_arguments)]
-fn bar_panel<DB: DrawingBackend>(
+pub(super) fn bar_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     caption: Option<&str>,
     groups: &[String],

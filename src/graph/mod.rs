@@ -1,6 +1,7 @@
 //! `graph`: the seed's six charts from `summary.csv`, each as a 300-DPI PNG and an SVG.
 //! Reads the CSV only. Fonts are embedded, so it works on a machine with none installed.
 
+pub mod capacity;
 pub mod charts;
 pub mod style;
 

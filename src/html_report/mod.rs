@@ -10,7 +10,7 @@ use anyhow::Result;
 use crate::format::summary::{Analysis, Row};
 
 /// The charts in the order the page shows them (files that are absent are skipped).
-const CHARTS: [&str; 7] = [
+const CHARTS: [&str; 10] = [
     "valkey_vs_best_pg",
     "latency_comparison",
     "throughput_comparison",
@@ -18,6 +18,9 @@ const CHARTS: [&str; 7] = [
     "latency_distribution",
     "cpu_usage",
     "run_spread",
+    "capacity_comparison",
+    "latency_vs_load",
+    "worker_scaling",
 ];
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\
@@ -106,6 +109,13 @@ fn answers(a: &Analysis, o: &mut String) {
             );
         }
         o.push_str("</table>\n");
+    }
+    if !a.capacity.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h3>Capacity</h3><pre>{}</pre>",
+            esc(&crate::analyze::capacity::table(&a.capacity))
+        );
     }
 }
 

@@ -38,7 +38,7 @@ fn trial_config(cfg: &Config, rate: f64) -> Config {
     let b = &mut c.benchmark;
     b.visibility_timeout_s = 2.0;
     b.job_processing_time_ms = 10.0;
-    b.num_workers = ((rate * 0.8 / 100.0).round() as u32).clamp(1, 4096);
+    b.num_workers = ((rate * 0.8 / 100.0).round() as u32).clamp(1, 4096).into();
     b.dequeue_batch = 1;
     b.drain_timeout_s = 60.0;
     c

@@ -27,7 +27,7 @@ impl WorkPlan {
     /// The config's workers and simulated work.
     pub fn from_config(b: &crate::config::Benchmark) -> WorkPlan {
         WorkPlan {
-            workers: b.num_workers as usize,
+            workers: b.num_workers.get() as usize,
             processing: Duration::from_secs_f64(b.job_processing_time_ms / 1000.0),
         }
     }

@@ -1,0 +1,225 @@
+//! A step's verdict, from the files its test wrote: the figures over the window after
+//! the settle period, and each criterion of the goal.
+
+use crate::format::capacity::{Goal, Step};
+use crate::format::hlog::Interval;
+use crate::format::metrics::{IntervalLine, Summary};
+use crate::stats::{new_histogram, Metric, Percentiles};
+
+/// What a step was asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked {
+    pub rate: f64,
+    pub settle_s: f64,
+    pub window_s: f64,
+    /// Jobs the workers may hold at once (workers × batch): in the depth, not queued.
+    pub in_hand: f64,
+}
+
+/// Least-squares slope of y over x, and its standard error.
+fn slope(points: &[(f64, f64)]) -> (f64, f64) {
+    let n = points.len() as f64;
+    if points.len() < 3 {
+        return (0.0, f64::INFINITY);
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= 0.0 {
+        return (0.0, f64::INFINITY);
+    }
+    let b = sxy / sxx;
+    let sse: f64 = points
+        .iter()
+        .map(|p| (p.1 - my - b * (p.0 - mx)).powi(2))
+        .sum();
+    (b, (sse / (n - 2.0) / sxx).sqrt())
+}
+
+/// The end-to-end latency of jobs completed after the settle period, with the
+/// censored jobs (those a drain left behind, at their age then).
+fn window_latency(hlog: &[Interval], settle_s: f64) -> Option<Percentiles> {
+    let t0 = hlog
+        .iter()
+        .map(|i| i.start_epoch_s)
+        .fold(f64::INFINITY, f64::min);
+    let mut h = new_histogram();
+    for i in hlog {
+        let late = i.start_epoch_s - t0 >= settle_s - 1e-6;
+        let take = match i.metric {
+            Some(Metric::E2e) => late,
+            Some(Metric::E2eCensored) => true,
+            _ => false,
+        };
+        if take {
+            // Both come from histograms of the same bounds: adding cannot fail.
+            let _ = h.add(&i.histogram);
+        }
+    }
+    Percentiles::of(&h)
+}
+
+fn lag_p99(hlog: &[Interval], settle_s: f64) -> Option<f64> {
+    let t0 = hlog
+        .iter()
+        .map(|i| i.start_epoch_s)
+        .fold(f64::INFINITY, f64::min);
+    let mut h = new_histogram();
+    for i in hlog
+        .iter()
+        .filter(|i| i.metric == Some(Metric::ScheduleLag))
+    {
+        if i.start_epoch_s - t0 >= settle_s - 1e-6 {
+            let _ = h.add(&i.histogram);
+        }
+    }
+    Percentiles::of(&h).map(|p| p.p99)
+}
+
+/// Judges one step. `files` is where its test files are, relative to the sweep file.
+pub fn judge(
+    asked: Asked,
+    goal: &Goal,
+    lines: &[IntervalLine],
+    summary: &Summary,
+    hlog: &[Interval],
+    files: String,
+) -> Step {
+    let end = asked.settle_s + asked.window_s;
+    // The production window after the settle period: the intervals whose middle falls
+    // in it (the short last interval of the drain does not, nor does the settle's last).
+    let window: Vec<&IntervalLine> = lines
+        .iter()
+        .filter(|l| {
+            let mid = l.t_s - l.interval_s / 2.0;
+            mid >= asked.settle_s && mid <= end
+        })
+        .collect();
+    let secs: f64 = window.iter().map(|l| l.interval_s).sum::<f64>().max(1e-9);
+    let produced_jobs_s = window.iter().map(|l| l.produced).sum::<u64>() as f64 / secs;
+    let achieved_jobs_s = window.iter().map(|l| l.completed).sum::<u64>() as f64 / secs;
+    let depths: Vec<(f64, f64)> = window
+        .iter()
+        .filter_map(|l| l.depth.map(|d| (l.t_s, d as f64)))
+        .collect();
+    let (slope_jobs_s, slope_se) = slope(&depths);
+    let depth_max = depths.iter().map(|d| d.1 as u64).max().unwrap_or(0);
+    let depth_bound = asked.rate * goal.slo_p99_ms / 1000.0 + asked.in_hand;
+    let e2e = window_latency(hlog, asked.settle_s);
+    let lag = lag_p99(hlog, asked.settle_s);
+    let errors = summary.errors.producer + summary.errors.worker + summary.errors.reaper;
+    let censored = summary.censored.unwrap_or(0);
+
+    let mut failed: Vec<(&str, String)> = vec![];
+    let audit_exact = summary.audit == crate::format::metrics::AuditKind::Exact;
+    let (lost, dup) = (summary.lost.unwrap_or(0), summary.duplicated.unwrap_or(0));
+    if !audit_exact || lost > 0 || dup > 0 || errors > 0 || !summary.complete {
+        failed.push((
+            "audit",
+            format!(
+                "audit not clean: lost {lost}, duplicated {dup}, errors {errors}{}",
+                if audit_exact { "" } else { ", audit not exact" }
+            ),
+        ));
+    }
+    let lag_bad = lag.is_some_and(|l| l > goal.max_lag_p99_ms);
+    if produced_jobs_s < goal.min_achieved * asked.rate || lag_bad {
+        failed.push((
+            "producer",
+            format!(
+                "the producer offered {produced_jobs_s:.0} of {:.0} jobs/s, schedule-lag p99 {} ms (bound {} ms): the client or the enqueue path, not the claim, set this limit",
+                asked.rate,
+                lag.map_or("?".into(), |l| format!("{l:.1}")),
+                goal.max_lag_p99_ms
+            ),
+        ));
+    }
+    if achieved_jobs_s < goal.min_achieved * asked.rate {
+        failed.push((
+            "throughput",
+            format!(
+                "completed {achieved_jobs_s:.0} jobs/s, below {:.0} % of the {:.0} offered",
+                goal.min_achieved * 100.0,
+                asked.rate
+            ),
+        ));
+    }
+    // Growth must be both real (2 standard errors above 0) and material.
+    let growing = slope_jobs_s - 2.0 * slope_se > 0.0
+        && slope_jobs_s > goal.max_depth_slope_of_rate * asked.rate;
+    if growing || depth_max as f64 > depth_bound {
+        failed.push((
+            "depth",
+            format!(
+                "the queue grew {slope_jobs_s:+.1} ± {slope_se:.1} jobs/s to a depth of {depth_max} (bound {depth_bound:.0})"
+            ),
+        ));
+    }
+    match e2e {
+        Some(p) if p.p99 <= goal.slo_p99_ms && censored == 0 => {}
+        Some(p) => failed.push((
+            "p99",
+            format!(
+                "e2e p99 {:.1} ms above the {} ms goal{}",
+                p.p99,
+                goal.slo_p99_ms,
+                if censored > 0 {
+                    format!(" ({censored} job(s) still queued at the end, counted at their age)")
+                } else {
+                    String::new()
+                }
+            ),
+        )),
+        None => failed.push(("p99", "no job completed after the settle period".into())),
+    }
+    Step {
+        rate_jobs_s: asked.rate,
+        files,
+        window_s: secs,
+        produced_jobs_s,
+        achieved_jobs_s,
+        p50_ms: e2e.map(|p| p.p50),
+        p99_ms: e2e.map(|p| p.p99),
+        p999_ms: e2e.map(|p| p.p999),
+        max_ms: e2e.map(|p| p.max),
+        samples: e2e.map_or(0, |p| p.count),
+        schedule_lag_p99_ms: lag,
+        depth_slope_jobs_s: slope_jobs_s,
+        depth_slope_se: if slope_se.is_finite() { slope_se } else { 0.0 },
+        depth_max,
+        depth_bound,
+        lost: summary.lost,
+        duplicated: summary.duplicated,
+        censored,
+        errors,
+        pass: failed.is_empty(),
+        reason: (!failed.is_empty()).then(|| {
+            failed
+                .iter()
+                .map(|f| f.1.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+        failed: failed.into_iter().map(|f| f.0.to_string()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slope;
+
+    #[test]
+    fn slope_and_its_error() {
+        let flat: Vec<(f64, f64)> = (0..20)
+            .map(|i| (f64::from(i), 5.0 + f64::from(i % 2)))
+            .collect();
+        let (b, se) = slope(&flat);
+        assert!(b.abs() < 0.1 && b.abs() < 2.0 * se + 0.05, "{b} {se}");
+        let up: Vec<(f64, f64)> = (0..20)
+            .map(|i| (f64::from(i), 3.0 * f64::from(i)))
+            .collect();
+        let (b, se) = slope(&up);
+        assert!((b - 3.0).abs() < 1e-9 && se < 1e-6, "{b} {se}");
+    }
+}

@@ -1,0 +1,239 @@
+//! Capacity: the maximum sustainable throughput within a p99 goal (MST@SLO), found by a
+//! ramp then a bisection of open-loop steps (`sweep`); the burn-down of a pre-filled
+//! queue (closed loop, as published queue figures are measured); and burn-down per
+//! worker count with the Universal Scalability Law fitted to it.
+
+pub mod burndown;
+mod judge;
+pub mod search;
+mod step;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::clock::rfc3339;
+use crate::config::Config;
+use crate::error::Interrupted;
+use crate::format::capacity::{self, Goal, Outcome, Step, SweepFile, SweepResult, SWEEP_FORMAT};
+use crate::format::FORMAT_VERSION;
+use crate::queue::{self, QueueKind};
+use crate::text::thousands;
+use crate::Ctx;
+use search::{Next, Search, SearchPlan};
+
+/// Jobs a step's window must hold for its p99 to mean something (with 200, the p99 is
+/// the third-slowest job): the search's floor is this over the window.
+pub const MIN_WINDOW_JOBS: f64 = 200.0;
+
+/// What a sweep of one design does, and where its files go (`DIR/sweep`).
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    pub dir: PathBuf,
+    pub search: SearchPlan,
+    pub settle_s: f64,
+    pub step_s: f64,
+    pub goal: Goal,
+    pub smoke: bool,
+}
+
+/// The config a capacity measurement runs with: no simulated work unless the user set
+/// some, so the queue, not the workers' sleep, bounds the rate.
+pub fn capacity_config(cfg: &Config) -> Config {
+    let mut c = cfg.clone();
+    if !cfg.benchmark_set.contains("job_processing_time_ms") {
+        c.benchmark.job_processing_time_ms = 0.0;
+    }
+    c
+}
+
+/// What bounds the rate, in words, for the output and the file.
+fn bottleneck(cfg: &Config) -> (Option<f64>, String) {
+    let b = &cfg.benchmark;
+    let w = b.num_workers.get();
+    match b.capacity_jobs_s() {
+        None => (
+            None,
+            format!(
+                "{w} workers with no simulated work: each is bound only by its round trips, so the rate measured is the queue's (and its server's) at this concurrency"
+            ),
+        ),
+        Some(cap) => (
+            Some(cap),
+            format!(
+                "{w} workers × {} ms of simulated work: the workers cap the rate at {} jobs/s whatever the queue could take, so an MST near it is the workers' ceiling, not the queue's",
+                b.job_processing_time_ms,
+                thousands(cap)
+            ),
+        ),
+    }
+}
+
+/// The result of the steps so far, and the sentence that says it.
+fn result(kind: QueueKind, file: &SweepFile, next: Next) -> SweepResult {
+    let slo = file.goal.slo_p99_ms;
+    let limited = |rate: f64| {
+        file.steps
+            .iter()
+            .find(|s| s.rate_jobs_s == rate)
+            .and_then(|s| s.failed.first().cloned())
+    };
+    let (outcome, mst, fail, note) = match next {
+        Next::Found { pass, fail } => (
+            Outcome::Found,
+            Some(pass),
+            Some(fail),
+            format!(
+                "{kind}: the highest rate within p99 ≤ {slo} ms is {} jobs/s; {} jobs/s failed ({})",
+                thousands(pass),
+                thousands(fail),
+                limited(fail).unwrap_or_default()
+            ),
+        ),
+        Next::FirstStepFailed { fail } => (
+            Outcome::FirstStepFailed,
+            None,
+            Some(fail),
+            format!(
+                "{kind}: the first step, {} jobs/s, already failed ({}): no rate is known to pass; start lower with --start-rate (the floor is {} jobs/s)",
+                thousands(fail),
+                file.steps.first().and_then(|s| s.reason.clone()).unwrap_or_default(),
+                thousands(file.floor_jobs_s)
+            ),
+        ),
+        Next::NoFailure { pass } => (
+            Outcome::NoFailure,
+            Some(pass),
+            None,
+            format!(
+                "{kind}: every step passed up to --max-rate {} jobs/s: the MST is at least that",
+                thousands(pass)
+            ),
+        ),
+        Next::Run(_) => (
+            Outcome::Incomplete,
+            None,
+            None,
+            format!("{kind}: the sweep was stopped before it found a result"),
+        ),
+    };
+    SweepResult {
+        outcome,
+        mst_jobs_s: mst,
+        first_fail_jobs_s: fail,
+        limited_by: fail.and_then(limited),
+        note,
+    }
+}
+
+fn print_step(kind: QueueKind, n: usize, s: &Step) {
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+    println!(
+        "{kind} step {n}: {} jobs/s offered, {} completed/s; e2e p50 {} p99 {} ms; depth {:+.1}/s (max {}); lag p99 {} ms: {}",
+        thousands(s.rate_jobs_s),
+        thousands(s.achieved_jobs_s),
+        ms(s.p50_ms),
+        ms(s.p99_ms),
+        s.depth_slope_jobs_s,
+        s.depth_max,
+        ms(s.schedule_lag_p99_ms),
+        match &s.reason {
+            None => "PASS".to_string(),
+            Some(r) => format!("FAIL ({}): {r}", s.failed.join(", ")),
+        }
+    );
+}
+
+/// The sweep file before its first step: settings, server and goal.
+async fn header(kind: QueueKind, cfg: &Config, opts: &SweepOptions) -> Result<SweepFile> {
+    let queue = queue::open(kind, cfg).await?;
+    queue.setup(true).await?;
+    let durability = queue.server().info().await?.durability;
+    let (worker_bound, words) = bottleneck(cfg);
+    let b = &cfg.benchmark;
+    let now = rfc3339(std::time::SystemTime::now());
+    Ok(SweepFile {
+        format: SWEEP_FORMAT.into(),
+        version: FORMAT_VERSION,
+        queue: kind.name().into(),
+        backend: kind.backend().name().into(),
+        tier: durability
+            .as_ref()
+            .map_or("unknown".into(), |d| d.tier().name().into()),
+        server_durability: durability.map_or("unknown".into(), |d| d.to_string()),
+        host: sysinfo::System::host_name().unwrap_or_default(),
+        smoke: opts.smoke,
+        started_at: now.clone(),
+        ended_at: now,
+        workers: b.num_workers.get(),
+        processing_ms: b.job_processing_time_ms,
+        worker_bound_jobs_s: worker_bound,
+        bottleneck: words,
+        start_jobs_s: opts.search.start,
+        factor: opts.search.factor,
+        precision: opts.search.precision,
+        floor_jobs_s: opts.search.floor,
+        ceiling_jobs_s: opts.search.ceiling,
+        settle_s: opts.settle_s,
+        step_s: opts.step_s,
+        goal: opts.goal.clone(),
+        steps: vec![],
+        result: SweepResult {
+            outcome: Outcome::Incomplete,
+            mst_jobs_s: None,
+            first_fail_jobs_s: None,
+            limited_by: None,
+            note: String::new(),
+        },
+    })
+}
+
+/// Sweeps one design: steps until the search ends, `DIR/sweep/DESIGN_sweep.json`
+/// rewritten after each (Ctrl-C keeps the steps so far, marked incomplete).
+pub async fn sweep(
+    ctx: &Ctx,
+    kind: QueueKind,
+    cfg: &Config,
+    opts: &SweepOptions,
+) -> Result<SweepFile> {
+    std::fs::create_dir_all(&opts.dir)
+        .with_context(|| format!("creating {}", opts.dir.display()))?;
+    let path = opts.dir.join(capacity::sweep_file(kind.name()));
+    let mut file = header(kind, cfg, opts).await?;
+    if !ctx.global.quiet {
+        eprintln!("qbench: sweep {kind}: {}", file.bottleneck);
+    }
+    let mut search = Search::new(opts.search);
+    loop {
+        let next = search.next();
+        let Next::Run(rate) = next else {
+            file.result = result(kind, &file, next);
+            file.ended_at = rfc3339(std::time::SystemTime::now());
+            capacity::write(&file, &path)?;
+            println!("{}", file.result.note);
+            return Ok(file);
+        };
+        let label = format!(
+            "sweep {kind} step {} at {} jobs/s",
+            file.steps.len() + 1,
+            thousands(rate)
+        );
+        let step = step::run(ctx, kind, cfg, opts, rate, &label).await;
+        let step = match step {
+            Ok(Some(s)) => s,
+            other => {
+                file.result = result(kind, &file, next);
+                file.ended_at = rfc3339(std::time::SystemTime::now());
+                capacity::write(&file, &path)?;
+                other?;
+                return Err(Interrupted.into());
+            }
+        };
+        print_step(kind, file.steps.len() + 1, &step);
+        search.record(rate, step.pass);
+        file.steps.push(step);
+        file.result = result(kind, &file, Next::Run(rate));
+        file.ended_at = rfc3339(std::time::SystemTime::now());
+        capacity::write(&file, &path)?;
+    }
+}

@@ -1,0 +1,314 @@
+//! `sweep/DESIGN_sweep.json` (the MST search: every step's verdict and the result),
+//! `sweep/DESIGN_burndown.json` (a pre-filled queue drained, closed loop) and
+//! `sweep/DESIGN_scaling.json` (burn-down per worker count, with the USL fit).
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::files::write_atomic;
+use super::read::{bad, parse_json, read_text};
+use super::FORMAT_VERSION;
+
+pub const SWEEP_FORMAT: &str = "qbench.sweep";
+pub const BURNDOWN_FORMAT: &str = "qbench.burndown";
+pub const SCALING_FORMAT: &str = "qbench.scaling";
+pub const CAPACITY_CSV: &str = "capacity.csv";
+pub const SCALING_CSV: &str = "scaling.csv";
+
+/// The criteria a step must meet, in the order a failure is blamed on.
+pub const CRITERIA: [&str; 5] = ["audit", "producer", "throughput", "depth", "p99"];
+
+/// What every step of a sweep was held to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Goal {
+    pub slo_p99_ms: f64,
+    /// Completions per second over the window, as a fraction of the offered rate.
+    pub min_achieved: f64,
+    /// The producer's schedule-lag p99 bound, ms.
+    pub max_lag_p99_ms: f64,
+    /// The depth may grow by at most this fraction of the offered rate per second …
+    pub max_depth_slope_of_rate: f64,
+    /// … and never exceed offered × SLO + jobs in hand (Little's law: a deeper queue
+    /// means a mean latency above the SLO).
+    pub depth_bound_rule: String,
+}
+
+/// One step: offered rate for settle + window seconds, judged over the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub rate_jobs_s: f64,
+    /// The step's test files, relative to the sweep file's folder.
+    pub files: String,
+    pub window_s: f64,
+    pub produced_jobs_s: f64,
+    pub achieved_jobs_s: f64,
+    /// End-to-end latency of the jobs completed after the settle period (the drain
+    /// included), with any censored jobs, ms.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    pub samples: u64,
+    pub schedule_lag_p99_ms: Option<f64>,
+    /// Least-squares slope of the depth over the window, jobs/s, with its standard error.
+    pub depth_slope_jobs_s: f64,
+    pub depth_slope_se: f64,
+    pub depth_max: u64,
+    pub depth_bound: f64,
+    pub lost: Option<u64>,
+    pub duplicated: Option<u64>,
+    pub censored: u64,
+    pub errors: u64,
+    pub pass: bool,
+    /// The criteria it failed ([`CRITERIA`] order), and why in words.
+    pub failed: Vec<String>,
+    pub reason: Option<String>,
+}
+
+/// How the search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The bracket narrowed to the precision: MST found.
+    Found,
+    /// The first step failed: no MST (never reported as 0).
+    FirstStepFailed,
+    /// Every step passed up to the ceiling: MST is a lower bound.
+    NoFailure,
+    /// Ctrl-C or an error ended it: the steps so far are kept.
+    Incomplete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepResult {
+    pub outcome: Outcome,
+    /// The highest passing rate (the maximum sustainable throughput at the SLO).
+    pub mst_jobs_s: Option<f64>,
+    pub first_fail_jobs_s: Option<f64>,
+    /// The criterion the first failing rate failed first ([`CRITERIA`]).
+    pub limited_by: Option<String>,
+    /// The result in one sentence.
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepFile {
+    pub format: String,
+    pub version: u32,
+    pub queue: String,
+    pub backend: String,
+    pub tier: String,
+    pub server_durability: String,
+    pub host: String,
+    pub smoke: bool,
+    pub started_at: String,
+    pub ended_at: String,
+    pub workers: u32,
+    pub processing_ms: f64,
+    /// workers × 1000 / processing_ms when the work is simulated: a rate the workers
+    /// themselves cap, whatever the queue could take.
+    pub worker_bound_jobs_s: Option<f64>,
+    /// What bounds the rate, in words (the queue, or the workers).
+    pub bottleneck: String,
+    pub start_jobs_s: f64,
+    pub factor: f64,
+    pub precision: f64,
+    pub floor_jobs_s: f64,
+    pub ceiling_jobs_s: f64,
+    pub settle_s: f64,
+    pub step_s: f64,
+    pub goal: Goal,
+    pub steps: Vec<Step>,
+    pub result: SweepResult,
+}
+
+/// A pre-filled queue drained by `workers`: closed loop, as River's and Oban's
+/// published figures are measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Burndown {
+    pub format: String,
+    pub version: u32,
+    pub queue: String,
+    pub backend: String,
+    pub tier: String,
+    pub host: String,
+    pub started_at: String,
+    pub closed_loop: bool,
+    pub workers: u32,
+    pub processing_ms: f64,
+    pub prefilled: u64,
+    pub completed: u64,
+    pub left_in_queue: u64,
+    pub duplicated: u64,
+    /// First claim → last completion.
+    pub seconds: f64,
+    pub jobs_s: f64,
+    /// The test's files, relative to this file's folder.
+    pub files: String,
+    /// `exact` (every job completed once, none left), or what was wrong.
+    pub audit: String,
+}
+
+/// The Universal Scalability Law fitted to throughput per worker count:
+/// X(N) = λN / (1 + σ(N − 1) + κN(N − 1)).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct UslFit {
+    pub lambda: f64,
+    pub sigma: f64,
+    pub kappa: f64,
+    /// Where throughput peaks, √((1 − σ)/κ); `null` when κ is 0 (no retrograde).
+    pub peak_workers: Option<f64>,
+    pub peak_jobs_s: Option<f64>,
+    /// Coefficient of determination over the measured points.
+    pub r2: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalingPoint {
+    pub workers: u32,
+    pub jobs_s: f64,
+    pub files: String,
+    pub audit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalingFile {
+    pub format: String,
+    pub version: u32,
+    pub queue: String,
+    pub backend: String,
+    pub tier: String,
+    pub host: String,
+    pub closed_loop: bool,
+    pub processing_ms: f64,
+    pub prefilled: u64,
+    pub points: Vec<ScalingPoint>,
+    /// `null` with fewer than three worker counts, or when the fit failed.
+    pub usl: Option<UslFit>,
+}
+
+pub fn sweep_file(queue: &str) -> String {
+    format!("{queue}_sweep.json")
+}
+
+pub fn burndown_file(queue: &str) -> String {
+    format!("{queue}_burndown.json")
+}
+
+pub fn scaling_file(queue: &str) -> String {
+    format!("{queue}_scaling.json")
+}
+
+/// Writes any of the three atomically (a reader never sees half a file).
+pub fn write<T: Serialize>(value: &T, path: &Path) -> Result<()> {
+    write_atomic(
+        path,
+        format!("{}\n", serde_json::to_string_pretty(value)?).as_bytes(),
+    )
+}
+
+fn read_as<T: serde::de::DeserializeOwned>(path: &Path, format: &str) -> Result<T> {
+    let text = read_text(path)?;
+    let v: serde_json::Value = parse_json(path, &text)?;
+    if v["format"] != format || v["version"].as_u64() != Some(u64::from(FORMAT_VERSION)) {
+        return Err(bad(
+            path,
+            format!("is not a {format} file of version {FORMAT_VERSION}"),
+        ));
+    }
+    parse_json(path, &text)
+}
+
+pub fn read_sweep(path: &Path) -> Result<SweepFile> {
+    read_as(path, SWEEP_FORMAT)
+}
+
+pub fn read_burndown(path: &Path) -> Result<Burndown> {
+    read_as(path, BURNDOWN_FORMAT)
+}
+
+pub fn read_scaling(path: &Path) -> Result<ScalingFile> {
+    read_as(path, SCALING_FORMAT)
+}
+
+/// `analysis/capacity.csv`: one row per sweep step, with its design's result repeated
+/// on each (so a chart or a spreadsheet needs no join).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepRow {
+    pub queue: String,
+    pub backend: String,
+    pub tier: String,
+    pub smoke: bool,
+    pub workers: u32,
+    pub processing_ms: f64,
+    pub slo_p99_ms: f64,
+    pub rate_jobs_s: f64,
+    pub pass: bool,
+    /// The criteria it failed, `;`-separated ([`CRITERIA`]).
+    pub failed: String,
+    pub achieved_jobs_s: f64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    /// This step's rate is the design's MST.
+    pub is_mst: bool,
+    pub outcome: String,
+    pub mst_jobs_s: Option<f64>,
+    pub first_fail_jobs_s: Option<f64>,
+    pub limited_by: String,
+    pub worker_bound_jobs_s: Option<f64>,
+    /// The design's burn-down (closed loop) in the same folder, if one ran.
+    pub burndown_jobs_s: Option<f64>,
+    pub burndown_workers: Option<u32>,
+}
+
+/// `analysis/scaling.csv`: burn-down throughput per worker count, with the fit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScalingRow {
+    pub queue: String,
+    pub backend: String,
+    pub tier: String,
+    pub workers: u32,
+    pub jobs_s: f64,
+    pub audit: String,
+    /// The USL's X(workers) for this count; the fit's parameters are repeated.
+    pub fit_jobs_s: Option<f64>,
+    pub lambda: Option<f64>,
+    pub sigma: Option<f64>,
+    pub kappa: Option<f64>,
+    pub peak_workers: Option<f64>,
+    pub peak_jobs_s: Option<f64>,
+    pub r2: Option<f64>,
+}
+
+impl UslFit {
+    /// The fitted throughput at `n` workers.
+    pub fn at(&self, n: f64) -> f64 {
+        self.lambda * n / (1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0))
+    }
+}
+
+/// One design's capacity in one tier, as summary.json and the findings give it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesignCapacity {
+    pub queue: String,
+    pub backend: String,
+    pub tier: String,
+    pub smoke: bool,
+    pub slo_p99_ms: f64,
+    pub outcome: Outcome,
+    pub mst_jobs_s: Option<f64>,
+    pub first_fail_jobs_s: Option<f64>,
+    pub limited_by: Option<String>,
+    pub steps: usize,
+    pub workers: u32,
+    pub processing_ms: f64,
+    pub worker_bound_jobs_s: Option<f64>,
+    pub bottleneck: String,
+    pub note: String,
+    pub burndown_jobs_s: Option<f64>,
+    pub burndown_workers: Option<u32>,
+    pub usl: Option<UslFit>,
+}
