@@ -194,8 +194,8 @@ fn positive(s: &str) -> Result<f64, String> {
 
 fn factor(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 1.0 && v <= 10.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a factor above 1 (and at most 10)")),
+        Ok(v) if (1.05..=10.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a factor from 1.05 to 10")),
     }
 }
 
@@ -232,7 +232,7 @@ pub struct CapacityArgs {
     #[arg(long, value_name = "S")]
     pub settle: Option<f64>,
     /// The producer's schedule-lag p99 above which a step is blamed on the client
-    /// [default: a quarter of the SLO]
+    /// [default: half the SLO]
     #[arg(long, value_name = "MS", value_parser = positive)]
     pub max_lag_ms: Option<f64>,
     /// Jobs each burn-down pre-fills and drains (0: no burn-down) [default: 100000;

@@ -148,6 +148,16 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
             "crash trials SIGKILL the servers: run them with --local, which starts throwaway ones (qbench never kills a server it did not start)",
         ));
     }
+    // Flags that can be checked without a server are, before --local starts any.
+    match &cli.command {
+        Command::Sweep(a) => {
+            commands::sweep::precheck(a, &cfg)?;
+        }
+        Command::RunSuite(a) if a.capacity => {
+            commands::sweep::options(&a.capacity_args, a.quick, &a.out, a.quick)?;
+        }
+        _ => {}
+    }
     if cli.global.local && matches!(cli.command, Command::Local(_)) {
         return Err(usage(
             "--local does not apply to `local`: `qbench local start` starts servers by itself",

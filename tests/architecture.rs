@@ -47,6 +47,7 @@ fn readers_and_formats_open_no_connection() {
         "crate::queue",
         "crate::workload",
         "crate::suite",
+        "crate::capacity",
         "crate::samplers",
         "crate::local",
         "crate::commands",
@@ -71,6 +72,7 @@ fn no_match_on_a_design_outside_the_queue_and_local_servers() {
         "format",
         "workload",
         "suite",
+        "capacity",
         "commands",
         "samplers",
         "stats",
@@ -96,9 +98,15 @@ fn no_match_on_a_design_outside_the_queue_and_local_servers() {
 
 #[test]
 fn the_runner_knows_no_command_and_the_suite_no_command() {
-    let bad = offenders("workload", &["crate::commands", "crate::suite"]);
+    let bad = offenders(
+        "workload",
+        &["crate::commands", "crate::suite", "crate::capacity"],
+    );
     assert!(bad.is_empty(), "{}", bad.join("\n"));
-    let bad = offenders("suite", &["crate::commands"]);
+    let bad = offenders("suite", &["crate::commands", "crate::capacity"]);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // A sweep's step is an ordinary test: the runner's, not the suite's.
+    let bad = offenders("capacity", &["crate::commands", "crate::suite"]);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 

@@ -68,10 +68,14 @@ pub fn build(found: &[Found]) -> (Vec<DesignCapacity>, Vec<StepRow>, Vec<Scaling
     let (mut caps, mut steps, mut scaling) = (vec![], vec![], vec![]);
     for f in found {
         for s in &f.sweeps {
-            let bd = f
-                .burndowns
-                .iter()
-                .find(|b| b.queue == s.queue && b.tier == s.tier && b.audit == "exact");
+            // Only a burn-down of the same shape stands beside the MST.
+            let bd = f.burndowns.iter().find(|b| {
+                b.queue == s.queue
+                    && b.tier == s.tier
+                    && b.workers == s.workers
+                    && b.processing_ms == s.processing_ms
+                    && b.audit == "exact"
+            });
             let usl = f
                 .scalings
                 .iter()
@@ -83,9 +87,11 @@ pub fn build(found: &[Found]) -> (Vec<DesignCapacity>, Vec<StepRow>, Vec<Scaling
                 backend: s.backend.clone(),
                 tier: s.tier.clone(),
                 smoke: s.smoke,
+                wakeup: s.wakeup.clone(),
                 slo_p99_ms: s.goal.slo_p99_ms,
                 outcome: r.outcome,
                 mst_jobs_s: r.mst_jobs_s,
+                confirmed: r.confirmed,
                 first_fail_jobs_s: r.first_fail_jobs_s,
                 limited_by: r.limited_by.clone(),
                 steps: s.steps.len(),
@@ -104,6 +110,8 @@ pub fn build(found: &[Found]) -> (Vec<DesignCapacity>, Vec<StepRow>, Vec<Scaling
                     backend: s.backend.clone(),
                     tier: s.tier.clone(),
                     smoke: s.smoke,
+                    wakeup: s.wakeup.clone(),
+                    sweep: s.started_at.clone(),
                     workers: s.workers,
                     processing_ms: s.processing_ms,
                     slo_p99_ms: s.goal.slo_p99_ms,
@@ -115,8 +123,9 @@ pub fn build(found: &[Found]) -> (Vec<DesignCapacity>, Vec<StepRow>, Vec<Scaling
                     p99_ms: st.p99_ms,
                     p999_ms: st.p999_ms,
                     is_mst: r.mst_jobs_s == Some(st.rate_jobs_s),
-                    outcome: format!("{:?}", r.outcome).to_lowercase(),
+                    outcome: r.outcome.name().into(),
                     mst_jobs_s: r.mst_jobs_s,
+                    confirmed: r.confirmed,
                     first_fail_jobs_s: r.first_fail_jobs_s,
                     limited_by: r.limited_by.clone().unwrap_or_default(),
                     worker_bound_jobs_s: s.worker_bound_jobs_s,
@@ -149,18 +158,30 @@ pub fn build(found: &[Found]) -> (Vec<DesignCapacity>, Vec<StepRow>, Vec<Scaling
     (caps, steps, scaling)
 }
 
-/// Fills the MST columns of every row of a swept design in the same tier.
+/// Fills the MST columns of every row of a swept design run the same way: the same
+/// tier, wakeup and kind of run (smoke or not). An MST found is given as such; a search
+/// with no failure up to its ceiling gives no MST and says so.
 pub fn annotate(rows: &mut [Row], caps: &[DesignCapacity]) {
     for r in rows.iter_mut() {
-        let Some(c) = caps
-            .iter()
-            .find(|c| c.queue == r.queue && c.tier == r.durability_tier)
-        else {
+        let Some(c) = caps.iter().find(|c| {
+            c.queue == r.queue
+                && c.tier == r.durability_tier
+                && c.wakeup == r.wakeup
+                && c.smoke == r.smoke
+        }) else {
             continue;
         };
-        r.mst_jobs_s = c.mst_jobs_s;
         r.mst_slo_p99_ms = Some(c.slo_p99_ms);
-        r.mst_limited_by = c.limited_by.clone().unwrap_or_default();
+        match (c.outcome, c.mst_jobs_s) {
+            (Outcome::Found, Some(m)) => {
+                r.mst_jobs_s = Some(m);
+                r.mst_limited_by = c.limited_by.clone().unwrap_or_default();
+            }
+            (Outcome::NoFailure, Some(m)) => {
+                r.mst_limited_by = format!("none up to {} (a lower bound)", thousands(m));
+            }
+            _ => r.mst_limited_by = format!("no result ({})", c.outcome.name()),
+        }
     }
 }
 
@@ -212,10 +233,15 @@ fn one(c: &DesignCapacity) -> String {
     };
     match (c.outcome, c.mst_jobs_s) {
         (Outcome::Found, Some(m)) => format!(
-            "{} jobs/s for {} (limited by {}{bd})",
+            "{} jobs/s for {} (limited by {}{}{bd})",
             thousands(m),
             c.queue,
-            c.limited_by.as_deref().unwrap_or("?")
+            c.limited_by.as_deref().unwrap_or("?"),
+            if c.confirmed == Some(false) {
+                "; its second run failed, so it is approximate"
+            } else {
+                ""
+            }
         ),
         (Outcome::NoFailure, Some(m)) => {
             format!(
@@ -256,10 +282,12 @@ pub fn table(caps: &[DesignCapacity]) -> String {
             (_, Some(m)) => thousands(m),
             _ => "-".into(),
         };
-        let peak = c
-            .usl
-            .and_then(|u| u.peak_workers.zip(u.peak_jobs_s))
-            .map_or("-".into(), |(n, x)| format!("{} @{n:.0}", thousands(x)));
+        let peak = c.usl.and_then(|u| {
+            let (n, x) = u.peak_workers.zip(u.peak_jobs_s)?;
+            let beyond = if u.peak_extrapolated { "*" } else { "" };
+            Some(format!("{} @{n:.0}{beyond}", thousands(x)))
+        });
+        let peak = peak.unwrap_or_else(|| "-".into());
         let _ = writeln!(
             o,
             "{:<17} {:<9} {:>7} {:>10} {:>10} {:<11} {:>10} {:>12}",
@@ -276,5 +304,15 @@ pub fn table(caps: &[DesignCapacity]) -> String {
     if let Some(c) = caps.first() {
         let _ = writeln!(o, "  {}", c.bottleneck);
     }
+    if caps
+        .iter()
+        .any(|c| c.usl.is_some_and(|u| u.peak_extrapolated))
+    {
+        let _ = writeln!(
+            o,
+            "  * the USL peak lies beyond the largest worker count measured: a projection"
+        );
+    }
+    let _ = writeln!(o, "  Arrivals are evenly spaced (job i due at t0 + i/rate): bursty real traffic reaches its p99 goal at a lower rate.");
     o
 }

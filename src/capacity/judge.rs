@@ -77,6 +77,37 @@ fn lag_p99(hlog: &[Interval], settle_s: f64) -> Option<f64> {
     Percentiles::of(&h).map(|p| p.p99)
 }
 
+/// The step's rates and depths over its window.
+struct Window {
+    secs: f64,
+    produced_jobs_s: f64,
+    achieved_jobs_s: f64,
+    depths: Vec<(f64, f64)>,
+}
+
+/// The intervals wholly between the end of the settle period and the end of production
+/// (50 ms of slack for the timer): the drain's first interval does not count, nor does
+/// one that straddles the settle's end. The collector's ticks drift late on a busy
+/// machine, so the window may be a second short; its rates divide by its own length.
+fn window(lines: &[IntervalLine], asked: Asked) -> Window {
+    const SLACK: f64 = 0.05;
+    let end = asked.settle_s + asked.window_s;
+    let window: Vec<&IntervalLine> = lines
+        .iter()
+        .filter(|l| l.t_s - l.interval_s >= asked.settle_s - SLACK && l.t_s <= end + SLACK)
+        .collect();
+    let secs: f64 = window.iter().map(|l| l.interval_s).sum::<f64>().max(1e-9);
+    Window {
+        secs,
+        produced_jobs_s: window.iter().map(|l| l.produced).sum::<u64>() as f64 / secs,
+        achieved_jobs_s: window.iter().map(|l| l.completed).sum::<u64>() as f64 / secs,
+        depths: window
+            .iter()
+            .filter_map(|l| l.depth.map(|d| (l.t_s, d as f64)))
+            .collect(),
+    }
+}
+
 /// Judges one step. `files` is where its test files are, relative to the sweep file.
 pub fn judge(
     asked: Asked,
@@ -86,25 +117,16 @@ pub fn judge(
     hlog: &[Interval],
     files: String,
 ) -> Step {
-    let end = asked.settle_s + asked.window_s;
-    // The production window after the settle period: the intervals whose middle falls
-    // in it (the short last interval of the drain does not, nor does the settle's last).
-    let window: Vec<&IntervalLine> = lines
-        .iter()
-        .filter(|l| {
-            let mid = l.t_s - l.interval_s / 2.0;
-            mid >= asked.settle_s && mid <= end
-        })
-        .collect();
-    let secs: f64 = window.iter().map(|l| l.interval_s).sum::<f64>().max(1e-9);
-    let produced_jobs_s = window.iter().map(|l| l.produced).sum::<u64>() as f64 / secs;
-    let achieved_jobs_s = window.iter().map(|l| l.completed).sum::<u64>() as f64 / secs;
-    let depths: Vec<(f64, f64)> = window
-        .iter()
-        .filter_map(|l| l.depth.map(|d| (l.t_s, d as f64)))
-        .collect();
+    let Window {
+        secs,
+        produced_jobs_s,
+        achieved_jobs_s,
+        depths,
+    } = window(lines, asked);
     let (slope_jobs_s, slope_se) = slope(&depths);
     let depth_max = depths.iter().map(|d| d.1 as u64).max().unwrap_or(0);
+    let depth_mean = depths.iter().map(|d| d.1).sum::<f64>() / depths.len().max(1) as f64;
+    // Little's law: a mean number waiting above rate × SLO is a mean wait above the SLO.
     let depth_bound = asked.rate * goal.slo_p99_ms / 1000.0 + asked.in_hand;
     let e2e = window_latency(hlog, asked.settle_s);
     let lag = lag_p99(hlog, asked.settle_s);
@@ -145,14 +167,17 @@ pub fn judge(
             ),
         ));
     }
-    // Growth must be both real (2 standard errors above 0) and material.
+    // Growth must be real (2 standard errors above 0) and material: above a fraction
+    // of the rate, or adding more backlog over the window than an SLO's worth of
+    // arrivals (which a long SLO's p99 could not see yet).
     let growing = slope_jobs_s - 2.0 * slope_se > 0.0
-        && slope_jobs_s > goal.max_depth_slope_of_rate * asked.rate;
-    if growing || depth_max as f64 > depth_bound {
+        && (slope_jobs_s > goal.max_depth_slope_of_rate * asked.rate
+            || slope_jobs_s * secs > asked.rate * goal.slo_p99_ms / 1000.0);
+    if growing || depth_mean > depth_bound {
         failed.push((
             "depth",
             format!(
-                "the queue grew {slope_jobs_s:+.1} ± {slope_se:.1} jobs/s to a depth of {depth_max} (bound {depth_bound:.0})"
+                "the queue grew {slope_jobs_s:+.1} ± {slope_se:.1} jobs/s, mean depth {depth_mean:.0} (bound {depth_bound:.0}), max {depth_max}"
             ),
         ));
     }
@@ -188,7 +213,12 @@ pub fn judge(
         depth_slope_jobs_s: slope_jobs_s,
         depth_slope_se: if slope_se.is_finite() { slope_se } else { 0.0 },
         depth_max,
+        depth_mean,
         depth_bound,
+        wakeup: summary
+            .wakeup
+            .as_ref()
+            .map_or(String::new(), |w| w.mode.clone()),
         lost: summary.lost,
         duplicated: summary.duplicated,
         censored,
@@ -207,7 +237,54 @@ pub fn judge(
 
 #[cfg(test)]
 mod tests {
-    use super::slope;
+    use super::{slope, window, Asked, IntervalLine};
+
+    fn line(t_s: f64, interval_s: f64, produced: u64, completed: u64, depth: u64) -> IntervalLine {
+        IntervalLine {
+            v: 2,
+            kind: "interval".into(),
+            t_s,
+            interval_s,
+            produced,
+            completed,
+            produced_total: 0,
+            completed_total: 0,
+            depth: Some(depth),
+            e2e_ms: None,
+            queue_wait_ms: None,
+            errors: 0,
+        }
+    }
+
+    #[test]
+    fn the_window_leaves_out_the_settle_and_the_drains_stub() {
+        // 2 s of settle at a different rate, 10 s at 100/s, then a 0.15 s drain stub.
+        let mut lines: Vec<IntervalLine> =
+            (1..=2).map(|t| line(f64::from(t), 1.0, 5, 5, 0)).collect();
+        lines.extend((3..=12).map(|t| line(f64::from(t) + 0.003, 1.0, 100, 100, 2)));
+        lines.push(line(12.16, 0.157, 1, 3, 0));
+        let asked = Asked {
+            rate: 100.0,
+            settle_s: 2.0,
+            window_s: 10.0,
+            in_hand: 1.0,
+        };
+        let w = window(&lines, asked);
+        assert!((w.secs - 10.0).abs() < 1e-9, "{}", w.secs);
+        assert!(
+            (w.produced_jobs_s - 100.0).abs() < 1e-9,
+            "{}",
+            w.produced_jobs_s
+        );
+        assert_eq!(w.depths.len(), 10);
+        // Ticks that drifted 0.4 s late: the interval straddling the end is left out.
+        let drift: Vec<IntervalLine> = (1..=13)
+            .map(|t| line(f64::from(t) + 0.4, 1.0, 100, 100, 2))
+            .collect();
+        let w = window(&drift, asked);
+        assert!((w.secs - 9.0).abs() < 1e-9, "{}", w.secs);
+        assert!((w.produced_jobs_s - 100.0).abs() < 1e-9);
+    }
 
     #[test]
     fn slope_and_its_error() {

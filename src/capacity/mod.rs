@@ -72,32 +72,40 @@ fn bottleneck(cfg: &Config) -> (Option<f64>, String) {
 /// The result of the steps so far, and the sentence that says it.
 fn result(kind: QueueKind, file: &SweepFile, next: Next) -> SweepResult {
     let slo = file.goal.slo_p99_ms;
-    let limited = |rate: f64| {
-        file.steps
-            .iter()
-            .find(|s| s.rate_jobs_s == rate)
-            .and_then(|s| s.failed.first().cloned())
-    };
-    let (outcome, mst, fail, note) = match next {
-        Next::Found { pass, fail } => (
+    // The rate's last run decides what it is blamed on (a retried failure ran twice).
+    let last = |rate: f64| file.steps.iter().rev().find(|s| s.rate_jobs_s == rate);
+    let limited = |rate: f64| last(rate).and_then(|s| s.failed.first().cloned());
+    let (outcome, mst, fail, confirmed, note) = match next {
+        Next::Found {
+            pass,
+            fail,
+            confirmed,
+        } => (
             Outcome::Found,
             Some(pass),
             Some(fail),
+            Some(confirmed),
             format!(
-                "{kind}: the highest rate within p99 ≤ {slo} ms is {} jobs/s; {} jobs/s failed ({})",
+                "{kind}: the highest rate within p99 ≤ {slo} ms is {} jobs/s; {} jobs/s failed ({}){}",
                 thousands(pass),
                 thousands(fail),
-                limited(fail).unwrap_or_default()
+                limited(fail).unwrap_or_default(),
+                if confirmed {
+                    ""
+                } else {
+                    "; the MST's second run failed: this machine's noise is larger than --precision, so read it as approximate"
+                }
             ),
         ),
         Next::FirstStepFailed { fail } => (
             Outcome::FirstStepFailed,
             None,
             Some(fail),
+            None,
             format!(
-                "{kind}: the first step, {} jobs/s, already failed ({}): no rate is known to pass; start lower with --start-rate (the floor is {} jobs/s)",
+                "{kind}: the first step, {} jobs/s, failed twice ({}): no rate is known to pass; start lower with --start-rate (the floor is {} jobs/s)",
                 thousands(fail),
-                file.steps.first().and_then(|s| s.reason.clone()).unwrap_or_default(),
+                last(fail).and_then(|s| s.reason.clone()).unwrap_or_default(),
                 thousands(file.floor_jobs_s)
             ),
         ),
@@ -105,13 +113,27 @@ fn result(kind: QueueKind, file: &SweepFile, next: Next) -> SweepResult {
             Outcome::NoFailure,
             Some(pass),
             None,
+            None,
             format!(
                 "{kind}: every step passed up to --max-rate {} jobs/s: the MST is at least that",
                 thousands(pass)
             ),
         ),
+        Next::StepLimit { pass, fail } => (
+            Outcome::StepLimit,
+            None,
+            fail,
+            None,
+            format!(
+                "{kind}: the search stopped at its step limit ({} steps) with the last pass at {} and the first failure at {} jobs/s: no MST is claimed",
+                file.steps.len(),
+                pass.map_or("-".into(), thousands),
+                fail.map_or("-".into(), thousands)
+            ),
+        ),
         Next::Run(_) => (
             Outcome::Incomplete,
+            None,
             None,
             None,
             format!("{kind}: the sweep was stopped before it found a result"),
@@ -120,6 +142,8 @@ fn result(kind: QueueKind, file: &SweepFile, next: Next) -> SweepResult {
     SweepResult {
         outcome,
         mst_jobs_s: mst,
+        mst_achieved_jobs_s: mst.and_then(last).map(|s| s.achieved_jobs_s),
+        confirmed,
         first_fail_jobs_s: fail,
         limited_by: fail.and_then(limited),
         note,
@@ -145,9 +169,19 @@ fn print_step(kind: QueueKind, n: usize, s: &Step) {
 }
 
 /// The sweep file before its first step: settings, server and goal.
-async fn header(kind: QueueKind, cfg: &Config, opts: &SweepOptions) -> Result<SweepFile> {
+async fn header(
+    ctx: &Ctx,
+    kind: QueueKind,
+    cfg: &Config,
+    opts: &SweepOptions,
+) -> Result<SweepFile> {
     let queue = queue::open(kind, cfg).await?;
     queue.setup(true).await?;
+    // The tier asked for, as every test checks it (a mismatch is refused unless accepted).
+    let accept = ctx.global.accept_durability_mismatch;
+    if let Some(w) = crate::workload::tier::check(&queue, cfg.benchmark.durability, accept).await? {
+        eprintln!("qbench: warning: {kind}: {w}");
+    }
     let durability = queue.server().info().await?.durability;
     let (worker_bound, words) = bottleneck(cfg);
     let b = &cfg.benchmark;
@@ -167,6 +201,7 @@ async fn header(kind: QueueKind, cfg: &Config, opts: &SweepOptions) -> Result<Sw
         ended_at: now,
         workers: b.num_workers.get(),
         processing_ms: b.job_processing_time_ms,
+        wakeup: queue.server().wakeup().mode,
         worker_bound_jobs_s: worker_bound,
         bottleneck: words,
         start_jobs_s: opts.search.start,
@@ -181,6 +216,8 @@ async fn header(kind: QueueKind, cfg: &Config, opts: &SweepOptions) -> Result<Sw
         result: SweepResult {
             outcome: Outcome::Incomplete,
             mst_jobs_s: None,
+            mst_achieved_jobs_s: None,
+            confirmed: None,
             first_fail_jobs_s: None,
             limited_by: None,
             note: String::new(),
@@ -199,7 +236,7 @@ pub async fn sweep(
     std::fs::create_dir_all(&opts.dir)
         .with_context(|| format!("creating {}", opts.dir.display()))?;
     let path = opts.dir.join(capacity::sweep_file(kind.name()));
-    let mut file = header(kind, cfg, opts).await?;
+    let mut file = header(ctx, kind, cfg, opts).await?;
     if !ctx.global.quiet {
         eprintln!("qbench: sweep {kind}: {}", file.bottleneck);
     }

@@ -60,14 +60,17 @@ pub fn options(
             factor: args.step_factor,
             precision: args.precision / 100.0,
             floor,
-            ceiling: args.max_rate,
+            // Rates are whole jobs/s (each names its step's folder).
+            ceiling: args.max_rate.floor(),
         },
         settle_s,
         step_s,
         goal: Goal {
             slo_p99_ms: args.slo_p99_ms,
             min_achieved: 0.99,
-            max_lag_p99_ms: args.max_lag_ms.unwrap_or(args.slo_p99_ms / 4.0),
+            // Lag is inside the e2e latency already; the bound only names the client as
+            // the limit when it alone eats half the goal.
+            max_lag_p99_ms: args.max_lag_ms.unwrap_or(args.slo_p99_ms / 2.0),
             max_depth_slope_of_rate: 0.005,
             depth_bound_rule: "offered × SLO + workers × dequeue_batch".into(),
         },
@@ -95,30 +98,55 @@ pub async fn sweep_all(
         capacity::sweep(ctx, kind, cfg, opts).await?;
         if burndown_jobs > 0 {
             burndown::write_one(ctx, kind, cfg, burndown_jobs, &opts.dir).await?;
+        } else {
+            // An older burn-down would stand beside this sweep's MST as if it were its own.
+            let stale = opts
+                .dir
+                .join(crate::format::capacity::burndown_file(kind.name()));
+            let _ = std::fs::remove_file(stale);
         }
     }
     Ok(())
 }
 
+/// Every check of `sweep`'s flags that needs no server: run before `--local` starts any.
+pub fn precheck(args: &SweepArgs, cfg: &Config) -> Result<SweepOptions> {
+    QueueKind::parse_list(&args.queue)?;
+    cfg.benchmark.wakeup.single()?;
+    let opts = options(
+        &args.capacity,
+        args.quick,
+        &args.out.join("sweep"),
+        args.quick,
+    )?;
+    if cfg.benchmark.num_workers.is_list() && args.capacity.burndown == Some(0) {
+        return Err(usage(
+            "--burndown 0 with a --workers list: worker scaling is measured by burn-down",
+        ));
+    }
+    Ok(opts)
+}
+
 pub async fn run(ctx: &Ctx, args: &SweepArgs) -> Result<()> {
+    let opts = precheck(args, &ctx.cfg)?;
     let kinds = QueueKind::parse_list(&args.queue)?;
-    ctx.cfg.benchmark.wakeup.single()?;
-    let dir = args.out.join("sweep");
-    ensure_writable(&dir, "--out")?;
+    for (key, flag) in [
+        ("production_rate", "--rate"),
+        ("production_duration", "--duration"),
+    ] {
+        if ctx.cfg.benchmark_set.contains(key) {
+            eprintln!("qbench: warning: {flag} is not used by sweep: the search picks each step's rate, and --step-duration its length");
+        }
+    }
     let cfg = capacity::capacity_config(&ctx.cfg);
     let n = args.capacity.burndown.unwrap_or(100_000);
+    ensure_writable(&opts.dir, "--out")?;
     let workers = cfg.benchmark.num_workers.clone();
     if workers.is_list() {
-        if n == 0 {
-            return Err(usage(
-                "--burndown 0 with a --workers list: worker scaling is measured by burn-down",
-            ));
-        }
         for kind in kinds {
-            burndown::scaling(ctx, kind, &cfg, workers.counts(), n, &dir).await?;
+            burndown::scaling(ctx, kind, &cfg, workers.counts(), n, &opts.dir).await?;
         }
         return Ok(());
     }
-    let opts = options(&args.capacity, args.quick, &dir, args.quick)?;
     sweep_all(ctx, &kinds, &cfg, &opts, n).await
 }

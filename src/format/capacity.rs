@@ -30,8 +30,8 @@ pub struct Goal {
     pub max_lag_p99_ms: f64,
     /// The depth may grow by at most this fraction of the offered rate per second …
     pub max_depth_slope_of_rate: f64,
-    /// … and never exceed offered × SLO + jobs in hand (Little's law: a deeper queue
-    /// means a mean latency above the SLO).
+    /// … and its mean must stay within offered × SLO + jobs in hand (Little's law: a
+    /// deeper mean queue is a mean wait above the SLO).
     pub depth_bound_rule: String,
 }
 
@@ -56,7 +56,11 @@ pub struct Step {
     pub depth_slope_jobs_s: f64,
     pub depth_slope_se: f64,
     pub depth_max: u64,
+    /// The mean depth over the window, held to `depth_bound`.
+    pub depth_mean: f64,
     pub depth_bound: f64,
+    /// How idle workers learned of new jobs: `poll`, `notify` or `block`.
+    pub wakeup: String,
     pub lost: Option<u64>,
     pub duplicated: Option<u64>,
     pub censored: u64,
@@ -77,6 +81,8 @@ pub enum Outcome {
     FirstStepFailed,
     /// Every step passed up to the ceiling: MST is a lower bound.
     NoFailure,
+    /// The bound on steps ended it (a tiny factor, or verdicts too noisy to converge).
+    StepLimit,
     /// Ctrl-C or an error ended it: the steps so far are kept.
     Incomplete,
 }
@@ -86,6 +92,11 @@ pub struct SweepResult {
     pub outcome: Outcome,
     /// The highest passing rate (the maximum sustainable throughput at the SLO).
     pub mst_jobs_s: Option<f64>,
+    /// What that step completed per second (the MST is the rate offered).
+    pub mst_achieved_jobs_s: Option<f64>,
+    /// Whether a second run at the MST passed too; false means this machine's noise is
+    /// larger than the precision, and the MST is approximate.
+    pub confirmed: Option<bool>,
     pub first_fail_jobs_s: Option<f64>,
     /// The criterion the first failing rate failed first ([`CRITERIA`]).
     pub limited_by: Option<String>,
@@ -107,6 +118,8 @@ pub struct SweepFile {
     pub ended_at: String,
     pub workers: u32,
     pub processing_ms: f64,
+    /// How the PostgreSQL designs' idle workers woke (`poll` or `notify`); `block` for Valkey.
+    pub wakeup: String,
     /// workers × 1000 / processing_ms when the work is simulated: a rate the workers
     /// themselves cap, whatever the queue could take.
     pub worker_bound_jobs_s: Option<f64>,
@@ -158,11 +171,14 @@ pub struct UslFit {
     pub lambda: f64,
     pub sigma: f64,
     pub kappa: f64,
-    /// Where throughput peaks, √((1 − σ)/κ); `null` when κ is 0 (no retrograde).
+    /// Where throughput peaks, √((1 − σ)/κ); `null` when κ is 0 or σ ≥ 1 (no peak).
     pub peak_workers: Option<f64>,
     pub peak_jobs_s: Option<f64>,
     /// Coefficient of determination over the measured points.
     pub r2: f64,
+    /// The peak lies beyond the largest worker count measured: a projection.
+    #[serde(default)]
+    pub peak_extrapolated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,6 +257,9 @@ pub struct StepRow {
     pub backend: String,
     pub tier: String,
     pub smoke: bool,
+    pub wakeup: String,
+    /// The sweep this step belongs to (its start time): charts draw each sweep apart.
+    pub sweep: String,
     pub workers: u32,
     pub processing_ms: f64,
     pub slo_p99_ms: f64,
@@ -256,6 +275,7 @@ pub struct StepRow {
     pub is_mst: bool,
     pub outcome: String,
     pub mst_jobs_s: Option<f64>,
+    pub confirmed: Option<bool>,
     pub first_fail_jobs_s: Option<f64>,
     pub limited_by: String,
     pub worker_bound_jobs_s: Option<f64>,
@@ -283,6 +303,19 @@ pub struct ScalingRow {
     pub r2: Option<f64>,
 }
 
+impl Outcome {
+    /// The name the JSON files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Found => "found",
+            Outcome::FirstStepFailed => "first_step_failed",
+            Outcome::NoFailure => "no_failure",
+            Outcome::StepLimit => "step_limit",
+            Outcome::Incomplete => "incomplete",
+        }
+    }
+}
+
 impl UslFit {
     /// The fitted throughput at `n` workers.
     pub fn at(&self, n: f64) -> f64 {
@@ -297,9 +330,11 @@ pub struct DesignCapacity {
     pub backend: String,
     pub tier: String,
     pub smoke: bool,
+    pub wakeup: String,
     pub slo_p99_ms: f64,
     pub outcome: Outcome,
     pub mst_jobs_s: Option<f64>,
+    pub confirmed: Option<bool>,
     pub first_fail_jobs_s: Option<f64>,
     pub limited_by: Option<String>,
     pub steps: usize,

@@ -115,12 +115,16 @@ impl Chart for LatencyVsLoad<'_> {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let d = self.0;
-        let slo = d.steps[0].slo_p99_ms;
+        let mut slos: Vec<f64> = d.steps.iter().map(|s| s.slo_p99_ms).collect();
+        slos.sort_by(f64::total_cmp);
+        slos.dedup();
+        let slo_text: Vec<String> = slos.iter().map(|v| tick(*v)).collect();
         let body = style::header(
             root,
             "End-to-end latency against offered load",
             &format!(
-                "each sweep step: p50 (thin), p99 (thick), p99.9 (dashed); filled = passed, hollow = failed; SLO p99 ≤ {slo} ms; MST marked"
+                "each sweep step: p50 (thin), p99 (thick), p99.9 (dashed); filled = passed, hollow = failed; SLO p99 ≤ {} ms; MST marked",
+                slo_text.join(" / ")
             ),
             &d.note(),
         )?;
@@ -133,7 +137,7 @@ impl Chart for LatencyVsLoad<'_> {
             .flat_map(pick)
             .flatten()
             .filter(|v| *v > 0.0)
-            .chain([slo])
+            .chain(slos.iter().copied())
             .collect();
         let lo = values.iter().copied().fold(f64::MAX, f64::min) / 1.5;
         let hi = values.iter().copied().fold(0.0, f64::max) * 2.0;
@@ -152,28 +156,26 @@ impl Chart for LatencyVsLoad<'_> {
             .y_desc("end-to-end latency (ms, log scale)")
             .draw()
             .drawn()?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(0.0, slo), (xmax, slo)],
-                20,
-                14,
-                GREY.stroke_width(4),
+        for &slo in &slos {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, slo), (xmax, slo)],
+                    20,
+                    14,
+                    GREY.stroke_width(4),
+                ))
+                .drawn()?;
+            let (px, py) = chart.backend_coord(&(xmax, slo));
+            let (bx, by) = body.get_base_pixel();
+            body.draw(&Text::new(
+                format!("SLO {} ms", tick(slo)),
+                (px - bx - 10, py - by - 8),
+                anchored(text(TICK).color(&GREY), HPos::Right, VPos::Bottom),
             ))
             .drawn()?;
-        let (px, py) = chart.backend_coord(&(xmax, slo));
-        let (bx, by) = body.get_base_pixel();
-        body.draw(&Text::new(
-            format!("SLO {slo} ms"),
-            (px - bx - 10, py - by - 8),
-            anchored(text(TICK).color(&GREY), HPos::Right, VPos::Bottom),
-        ))
-        .drawn()?;
-        for (q, t, _) in &names {
-            let mut steps: Vec<&StepRow> = d
-                .steps
-                .iter()
-                .filter(|s| &s.queue == q && &s.tier == t)
-                .collect();
+        }
+        for (q, id, _) in &names {
+            let mut steps: Vec<&StepRow> = d.steps.iter().filter(|s| &s.sweep == id).collect();
             steps.sort_by(|a, b| a.rate_jobs_s.total_cmp(&b.rate_jobs_s));
             let c = color(q);
             for (i, width) in [(0usize, 3u32), (1, 7), (2, 4)] {
@@ -235,19 +237,20 @@ impl Chart for CapacityComparison<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let d = self.0;
         let names = d.designs();
-        let first = |q: &str, t: &str| d.steps.iter().find(|s| s.queue == q && s.tier == t);
-        let slo = d.steps[0].slo_p99_ms;
+        let first = |id: &str| d.steps.iter().find(|s| s.sweep == id);
+        let mut slos: Vec<String> = d.steps.iter().map(|s| tick(s.slo_p99_ms)).collect();
+        slos.dedup();
         let body = style::header(
             root,
             "Maximum sustainable throughput within the latency goal",
-            &format!("highest offered rate that passed (p99 ≤ {slo} ms, completions ≥ 99 %, flat depth, clean audit); pale bar: burn-down, closed loop"),
+            &format!("highest offered rate that passed (p99 ≤ {} ms, completions ≥ 99 %, flat depth, clean audit); pale bar: burn-down, closed loop", slos.join(" / ")),
             &d.note(),
         )?;
         let body = style::legend(&body, &legend_of(&names))?;
         let (mut bars, mut notes, mut groups) = (vec![], vec![], vec![]);
         let mut max = 0.0f64;
-        for (g, (q, t, name)) in names.iter().enumerate() {
-            let Some(s) = first(q, t) else { continue };
+        for (g, (q, id, name)) in names.iter().enumerate() {
+            let Some(s) = first(id) else { continue };
             groups.push(name.clone());
             let c = color(q);
             let mst = s.mst_jobs_s.unwrap_or(0.0);
@@ -259,10 +262,11 @@ impl Chart for CapacityComparison<'_> {
                 value: mst,
                 err: None,
                 color: c,
-                label: if s.mst_jobs_s.is_some() {
-                    fmt(mst)
-                } else {
-                    "none passed".into()
+                label: match (s.outcome.as_str(), s.confirmed) {
+                    ("found", Some(false)) => format!("{} (approximate)", fmt(mst)),
+                    ("found", _) => fmt(mst),
+                    ("no_failure", _) => format!("≥ {}", fmt(mst)),
+                    (o, _) => format!("no MST ({o})"),
                 },
             });
             if let Some(b) = s.burndown_jobs_s {
@@ -277,7 +281,7 @@ impl Chart for CapacityComparison<'_> {
                 });
             }
             notes.push(match (s.outcome.as_str(), s.limited_by.as_str()) {
-                ("nofailure", _) => "no failure up to --max-rate".to_string(),
+                ("no_failure", _) => "no failure up to --max-rate".to_string(),
                 (_, "") => "not limited".to_string(),
                 (_, l) => format!("limited by {l}"),
             });
@@ -326,7 +330,7 @@ impl Chart for WorkerScaling<'_> {
         let body = style::header(
             root,
             "Burn-down throughput per worker count, with the Universal Scalability Law fit",
-            "dots: measured (closed loop, pre-filled queue); line: X(N) = λN / (1 + σ(N−1) + κN(N−1)); diamond: the fit's peak",
+            "dots: measured (closed loop, pre-filled queue; hollow: audit not exact); line: X(N) = λN / (1 + σ(N−1) + κN(N−1)); triangle: the fit's peak",
             "",
         )?;
         let body = style::legend(&body, &legend_of(&names))?;
@@ -364,11 +368,16 @@ impl Chart for WorkerScaling<'_> {
                 .filter(|s| &s.queue == q && &s.tier == t)
                 .collect();
             let c = color(q);
+            // A point whose audit was not exact is hollow: the fit leaves it out.
             chart
-                .draw_series(
-                    pts.iter()
-                        .map(|p| Circle::new((f64::from(p.workers), p.jobs_s), 14, c.filled())),
-                )
+                .draw_series(pts.iter().map(|p| {
+                    let style = if p.audit == "exact" {
+                        c.filled()
+                    } else {
+                        c.stroke_width(4)
+                    };
+                    Circle::new((f64::from(p.workers), p.jobs_s), 14, style)
+                }))
                 .drawn()?;
             let Some(p0) = pts.first() else { continue };
             if let (Some(l), Some(s), Some(k)) = (p0.lambda, p0.sigma, p0.kappa) {
@@ -379,6 +388,7 @@ impl Chart for WorkerScaling<'_> {
                     peak_workers: None,
                     peak_jobs_s: None,
                     r2: 0.0,
+                    peak_extrapolated: false,
                 };
                 let curve: Vec<(f64, f64)> = (0..=200)
                     .map(|i| {

@@ -2,94 +2,98 @@
 //! fitted by least squares on throughput. σ is contention (the serial part), κ
 //! coherency (the crosstalk that makes throughput fall past a peak).
 //!
-//! For a fixed λ the model is linear in σ and κ (λN/X − 1 = σ(N − 1) + κN(N − 1)), so
-//! λ is searched on a grid, then refined, with σ and κ solved exactly at each λ
-//! (both kept ≥ 0) and the fit judged by its squared error on X itself.
+//! For fixed σ and κ the model is linear in λ, so λ has a closed form; σ and κ (both
+//! ≥ 0) are searched on a log grid, then on finer grids around the best, minimising the
+//! squared error on X itself.
 
 use crate::format::capacity::UslFit;
 
-fn model(lambda: f64, sigma: f64, kappa: f64, n: f64) -> f64 {
-    lambda * n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
+/// Fewer distinct worker counts than this are not fitted: three parameters on three
+/// points fit anything, and say nothing.
+pub const MIN_POINTS: usize = 4;
+
+fn shape(sigma: f64, kappa: f64, n: f64) -> f64 {
+    n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
 }
 
-/// σ, κ ≥ 0 minimising Σ(y − σa − κb)², for a = N − 1, b = N(N − 1).
-fn coefficients(points: &[(f64, f64)], lambda: f64) -> (f64, f64) {
-    let rows: Vec<(f64, f64, f64)> = points
+/// The best λ for σ, κ, and the squared error it leaves.
+fn at(points: &[(f64, f64)], sigma: f64, kappa: f64) -> (f64, f64) {
+    let g: Vec<f64> = points.iter().map(|p| shape(sigma, kappa, p.0)).collect();
+    let gg: f64 = g.iter().map(|v| v * v).sum();
+    let gx: f64 = g.iter().zip(points).map(|(v, p)| v * p.1).sum();
+    let lambda = if gg > 0.0 { gx / gg } else { 0.0 };
+    let e = g
         .iter()
-        .map(|&(n, x)| (n - 1.0, n * (n - 1.0), lambda * n / x - 1.0))
-        .collect();
-    let s = |f: &dyn Fn(&(f64, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>();
-    let (aa, bb, ab) = (s(&|r| r.0 * r.0), s(&|r| r.1 * r.1), s(&|r| r.0 * r.1));
-    let (ay, by) = (s(&|r| r.0 * r.2), s(&|r| r.1 * r.2));
-    let one = |num: f64, den: f64| if den > 0.0 { (num / den).max(0.0) } else { 0.0 };
-    let det = aa * bb - ab * ab;
-    if det.abs() > 1e-12 {
-        let sigma = (ay * bb - by * ab) / det;
-        let kappa = (by * aa - ay * ab) / det;
-        if sigma >= 0.0 && kappa >= 0.0 {
-            return (sigma, kappa);
-        }
-    }
-    // A constrained optimum lies on an edge: one coefficient at 0.
-    let (s_only, k_only) = (one(ay, aa), one(by, bb));
-    let sse = |sg: f64, kp: f64| {
-        rows.iter()
-            .map(|r| (r.2 - sg * r.0 - kp * r.1).powi(2))
-            .sum::<f64>()
-    };
-    if sse(s_only, 0.0) <= sse(0.0, k_only) {
-        (s_only, 0.0)
-    } else {
-        (0.0, k_only)
-    }
-}
-
-fn sse(points: &[(f64, f64)], lambda: f64) -> (f64, f64, f64) {
-    let (sigma, kappa) = coefficients(points, lambda);
-    let e = points
-        .iter()
-        .map(|&(n, x)| (x - model(lambda, sigma, kappa, n)).powi(2))
+        .zip(points)
+        .map(|(v, p)| (p.1 - lambda * v).powi(2))
         .sum();
-    (e, sigma, kappa)
+    (lambda, e)
 }
 
-/// Fits the law to (workers, jobs/s) points. `None` with fewer than three distinct
-/// worker counts or a throughput that is not positive.
+/// 0, then `n` points log-spaced from 10^lo to 10^hi.
+fn grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    std::iter::once(0.0)
+        .chain((0..n).map(|i| 10f64.powf(lo + (hi - lo) * i as f64 / (n - 1) as f64)))
+        .collect()
+}
+
+/// Fits the law to (workers, jobs/s) points. `None` with fewer than [`MIN_POINTS`]
+/// distinct worker counts or a throughput that is not positive.
 pub fn fit(points: &[(f64, f64)]) -> Option<UslFit> {
     let mut counts: Vec<u64> = points.iter().map(|p| p.0 as u64).collect();
     counts.sort_unstable();
     counts.dedup();
-    if counts.len() < 3 || points.iter().any(|p| !(p.1 > 0.0 && p.0 >= 1.0)) {
+    if counts.len() < MIN_POINTS || points.iter().any(|p| !(p.1 > 0.0 && p.0 >= 1.0)) {
         return None;
     }
-    // X/N ≤ λ at every point (the denominator is ≥ 1), so λ starts at their largest.
-    let lo = points.iter().map(|p| p.1 / p.0).fold(0.0, f64::max);
-    let (mut a, mut b) = (lo, lo * 4.0);
-    let mut best = (f64::INFINITY, lo);
-    for _ in 0..4 {
-        for i in 0..=200 {
-            let l = a + (b - a) * f64::from(i) / 200.0;
-            let (e, _, _) = sse(points, l);
-            if e < best.0 {
-                best = (e, l);
+    let mut best = (f64::INFINITY, 0.0, 0.0);
+    let consider = |best: &mut (f64, f64, f64), sigma: f64, kappa: f64| {
+        let (_, e) = at(points, sigma, kappa);
+        if e < best.0 {
+            *best = (e, sigma, kappa);
+        }
+    };
+    for &sg in &grid(-5.0, 0.0, 120) {
+        for &kp in &grid(-8.0, 0.0, 160) {
+            consider(&mut best, sg, kp);
+        }
+    }
+    // Refine around the best, three times, each a tenth as wide.
+    let mut width = 0.5;
+    for _ in 0..3 {
+        let (_, s0, k0) = best;
+        for i in 0..=40 {
+            for j in 0..=40 {
+                let f = |v: f64, k: i32| (v * (1.0 + width * f64::from(k - 20) / 20.0)).max(0.0);
+                let sg = if s0 > 0.0 {
+                    f(s0, i)
+                } else {
+                    1e-6 * f64::from(i)
+                };
+                let kp = if k0 > 0.0 {
+                    f(k0, j)
+                } else {
+                    1e-9 * f64::from(j)
+                };
+                consider(&mut best, sg, kp);
             }
         }
-        let step = (b - a) / 200.0;
-        a = (best.1 - step).max(lo);
-        b = best.1 + step;
+        width /= 10.0;
     }
-    let lambda = best.1;
-    let (e, sigma, kappa) = sse(points, lambda);
+    let (e, sigma, kappa) = best;
+    let (lambda, _) = at(points, sigma, kappa);
     let mean = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
     let total: f64 = points.iter().map(|p| (p.1 - mean).powi(2)).sum();
     let peak_workers = (kappa > 0.0 && sigma < 1.0).then(|| ((1.0 - sigma) / kappa).sqrt());
+    let largest = points.iter().map(|p| p.0).fold(0.0, f64::max);
     Some(UslFit {
         lambda,
         sigma,
         kappa,
         peak_workers,
-        peak_jobs_s: peak_workers.map(|n| model(lambda, sigma, kappa, n)),
+        peak_jobs_s: peak_workers.map(|n| lambda * shape(sigma, kappa, n)),
         r2: if total > 0.0 { 1.0 - e / total } else { 1.0 },
+        peak_extrapolated: peak_workers.is_some_and(|n| n > largest),
     })
 }
 
@@ -102,7 +106,7 @@ mod tests {
         let (l, s, k) = (1_000.0, 0.05, 0.002);
         let pts: Vec<(f64, f64)> = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
             .iter()
-            .map(|&n| (n, model(l, s, k, n)))
+            .map(|&n| (n, l * shape(s, k, n)))
             .collect();
         let f = fit(&pts).expect("fits");
         assert!((f.lambda - l).abs() / l < 0.01, "{f:?}");
@@ -114,6 +118,26 @@ mod tests {
             "{f:?}"
         );
         assert!(f.r2 > 0.999);
+        assert!(!f.peak_extrapolated);
+    }
+
+    #[test]
+    fn a_high_point_does_not_drag_lambda_above_the_data() {
+        // X(2)/2 above X(1): noise. A least-squares fit on X stays near the points.
+        let pts = [
+            (1.0, 100.0),
+            (2.0, 230.0),
+            (4.0, 380.0),
+            (8.0, 600.0),
+            (16.0, 700.0),
+        ];
+        let f = fit(&pts).expect("fits");
+        // λ is not forced up to the noisy X(2)/2 = 115, and the curve stays on the data.
+        assert!(f.lambda < 115.0 && f.r2 > 0.99, "{f:?}");
+        for (n, x) in pts {
+            let got = f.lambda * shape(f.sigma, f.kappa, n);
+            assert!((got - x).abs() / x < 0.15, "{n}: {got} against {x}: {f:?}");
+        }
     }
 
     #[test]
@@ -132,7 +156,7 @@ mod tests {
 
     #[test]
     fn too_few_points_are_not_fitted() {
-        assert!(fit(&[(1.0, 10.0), (2.0, 19.0)]).is_none());
-        assert!(fit(&[(1.0, 10.0), (2.0, 0.0), (4.0, 30.0)]).is_none());
+        assert!(fit(&[(1.0, 10.0), (2.0, 19.0), (4.0, 35.0)]).is_none());
+        assert!(fit(&[(1.0, 10.0), (2.0, 0.0), (4.0, 30.0), (8.0, 50.0)]).is_none());
     }
 }
