@@ -8,8 +8,6 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::files::write_atomic;
-use super::read::{bad, parse_json, read_text};
-use super::FORMAT_VERSION;
 
 pub const SWEEP_FORMAT: &str = "qbench.sweep";
 pub const BURNDOWN_FORMAT: &str = "qbench.burndown";
@@ -225,28 +223,16 @@ pub fn write<T: Serialize>(value: &T, path: &Path) -> Result<()> {
     )
 }
 
-fn read_as<T: serde::de::DeserializeOwned>(path: &Path, format: &str) -> Result<T> {
-    let text = read_text(path)?;
-    let v: serde_json::Value = parse_json(path, &text)?;
-    if v["format"] != format || v["version"].as_u64() != Some(u64::from(FORMAT_VERSION)) {
-        return Err(bad(
-            path,
-            format!("is not a {format} file of version {FORMAT_VERSION}"),
-        ));
-    }
-    parse_json(path, &text)
-}
-
 pub fn read_sweep(path: &Path) -> Result<SweepFile> {
-    read_as(path, SWEEP_FORMAT)
+    super::read::read_versioned(path, SWEEP_FORMAT)
 }
 
 pub fn read_burndown(path: &Path) -> Result<Burndown> {
-    read_as(path, BURNDOWN_FORMAT)
+    super::read::read_versioned(path, BURNDOWN_FORMAT)
 }
 
 pub fn read_scaling(path: &Path) -> Result<ScalingFile> {
-    read_as(path, SCALING_FORMAT)
+    super::read::read_versioned(path, SCALING_FORMAT)
 }
 
 /// `analysis/capacity.csv`: one row per sweep step, with its design's result repeated

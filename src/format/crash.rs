@@ -7,8 +7,6 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::files::write_atomic;
-use super::read::{bad, parse_json, read_text};
-use super::FORMAT_VERSION;
 
 pub const CRASH_FORMAT: &str = "qbench.crash";
 
@@ -109,13 +107,5 @@ pub fn file_name(queue: &str, tier: &str) -> String {
 }
 
 pub fn read_crash(path: &Path) -> Result<CrashFile> {
-    let text = read_text(path)?;
-    let v: serde_json::Value = parse_json(path, &text)?;
-    if v["format"] != CRASH_FORMAT || v["version"].as_u64() != Some(u64::from(FORMAT_VERSION)) {
-        return Err(bad(
-            path,
-            format!("is not a {CRASH_FORMAT} file of version {FORMAT_VERSION}"),
-        ));
-    }
-    parse_json(path, &text)
+    super::read::read_versioned(path, CRASH_FORMAT)
 }

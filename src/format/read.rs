@@ -76,3 +76,20 @@ pub fn parse_csv<T: DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<Vec<T
     }
     Ok(rows)
 }
+
+/// A JSON file that names its `format` and `version`: refused, naming the file, unless
+/// both are the ones this qbench reads.
+pub fn read_versioned<T: DeserializeOwned>(path: &Path, format: &str) -> Result<T> {
+    let text = read_text(path)?;
+    let v: serde_json::Value = parse_json(path, &text)?;
+    if v["format"] != format || v["version"].as_u64() != Some(u64::from(super::FORMAT_VERSION)) {
+        return Err(bad(
+            path,
+            format!(
+                "is not a {format} file of version {}",
+                super::FORMAT_VERSION
+            ),
+        ));
+    }
+    parse_json(path, &text)
+}
