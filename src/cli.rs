@@ -80,6 +80,9 @@ pub enum Command {
     /// burn down a pre-filled queue; with a --workers list, burn-down per worker count
     /// and the Universal Scalability Law fitted to it
     Sweep(SweepArgs),
+    /// Hold a transaction open beside a steady load (baseline, hold, recovery) and measure
+    /// what the held-back xmin horizon costs: dead tuples, claim latency, recovery
+    Horizon(HorizonCmdArgs),
     /// Crash the servers while jobs flow (SIGKILL, restart) and count the acknowledged jobs lost; needs --local
     CrashTest(CrashTestArgs),
     /// Analyze result folders: tables per scenario, findings, summary.csv and summary.json
@@ -151,7 +154,8 @@ pub struct RunSuiteArgs {
     /// Only these designs (comma-separated)
     #[arg(long, value_name = "LIST")]
     pub queues: Option<String>,
-    /// Scenarios to run (comma-separated)
+    /// Scenarios to run (comma-separated): cold, warm, load, and horizon (a held
+    /// transaction; PostgreSQL designs, with Valkey as the control)
     #[arg(long, value_name = "LIST", default_value = "cold,warm,load")]
     pub scenarios: String,
     /// Results folder
@@ -178,6 +182,8 @@ pub struct RunSuiteArgs {
     pub capacity: bool,
     #[command(flatten)]
     pub capacity_args: CapacityArgs,
+    #[command(flatten)]
+    pub horizon: HorizonArgs,
     /// A name for this variant (letters, digits, - and _), recorded in every manifest:
     /// analyze compares the same design across labels (an A/B or A/A check)
     #[arg(long, value_name = "NAME")]
@@ -388,4 +394,49 @@ mod tests {
         // clap checks names, conflicts and requirements here, not at compile time.
         <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
+}
+
+/// The horizon scenario's schedule and holder (`horizon`, `run-suite --scenarios horizon`).
+#[derive(Debug, Clone, Args)]
+pub struct HorizonArgs {
+    /// What holds the xmin horizon back during the hold: an idle transaction with an
+    /// xid, a REPEATABLE READ snapshot, overlapping analytics queries, or nothing
+    #[arg(long, value_enum, default_value = "xid")]
+    pub holder: crate::format::horizon::Holder,
+    /// Seconds of steady load before the hold [default: 60; --quick 15]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub baseline: Option<f64>,
+    /// Seconds the holder is held [default: 600; --quick 30]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub hold: Option<f64>,
+    /// Seconds of load after the release [default: 300; --quick 30]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub recovery: Option<f64>,
+    /// --holder analytics: how many long queries overlap
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    pub analytics_queries: u32,
+    /// --holder analytics: seconds each query runs [default: 120; --quick 10]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub analytics_seconds: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct HorizonCmdArgs {
+    /// skip_locked, delete_returning, partitioned, valkey_streams (the control), a comma list, or all
+    #[arg(long, value_name = "QUEUE")]
+    pub queue: String,
+    /// A short schedule (15 s, 30 s held, 30 s after): checks the tool, not for conclusions
+    #[arg(long)]
+    pub quick: bool,
+    /// Results folder: files go to DIR/vm1_pg or DIR/vm2_valkey, as run-suite's
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// Re-run a test that is already complete
+    #[arg(long)]
+    pub force: bool,
+    /// The end-to-end p99 goal the time to breach is measured against
+    #[arg(long, value_name = "MS", default_value = "100", value_parser = positive)]
+    pub slo_p99_ms: f64,
+    #[command(flatten)]
+    pub horizon: HorizonArgs,
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod format;
 pub mod graph;
+pub mod horizon;
 pub mod html_report;
 pub mod local;
 pub mod mask;
@@ -132,6 +133,7 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
             | Command::Work(_)
             | Command::RunSuite(_)
             | Command::Sweep(_)
+            | Command::Horizon(_)
             | Command::CrashTest(_)
     );
     // A list of worker counts is a worker-scaling sweep; every other command runs one.
@@ -153,8 +155,14 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
         Command::Sweep(a) => {
             commands::sweep::precheck(a, &cfg)?;
         }
-        Command::RunSuite(a) if a.capacity => {
-            commands::sweep::options(&a.capacity_args, a.quick, &a.out, a.quick)?;
+        Command::RunSuite(a) => {
+            if a.capacity {
+                commands::sweep::options(&a.capacity_args, a.quick, &a.out, a.quick)?;
+            }
+            commands::horizon::suite_options(a, &cfg)?;
+        }
+        Command::Horizon(a) => {
+            commands::horizon::options(a, &cfg)?;
         }
         _ => {}
     }
@@ -208,6 +216,7 @@ async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
         Command::RunSuite(args) => commands::run_suite::run(ctx, &args).await,
         Command::CrashTest(args) => commands::crash_test::run(ctx, &args).await,
         Command::Sweep(args) => commands::sweep::run(ctx, &args).await,
+        Command::Horizon(args) => commands::horizon::run(ctx, &args).await,
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Report(args) => commands::report::run(&args),

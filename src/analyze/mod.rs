@@ -5,6 +5,7 @@ pub mod audit;
 pub mod capacity;
 pub mod findings;
 pub mod flags;
+pub mod horizon;
 pub mod load;
 pub mod repeats;
 pub mod report;
@@ -41,11 +42,14 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     capacity::annotate(&mut rows, &caps);
     repeats::annotate(&mut rows);
     let comparisons = repeats::comparisons(&rows);
+    let groups: Vec<&load::TestGroup> = read.iter().flat_map(|f| f.tests.iter()).collect();
+    let (horizon, horizon_timeline) = horizon::build(&groups)?;
     let crash: Vec<_> = read.iter().flat_map(|f| f.crash.clone()).collect();
     // Findings speak of each figure's median across repeats; intervals come with them.
     let (mut findings, mut caveats) = findings::findings(&crate::format::summary::pooled(&rows));
     findings.extend(repeats::finding(&rows, &comparisons));
     findings.extend(capacity::finding(&caps));
+    findings.extend(horizon::finding(&horizon));
     caveats.extend(repeats::single_run_caveat(&rows));
     caveats.extend(findings::measured_durability(&crash));
     let mut warnings = flags::comparability(&read);
@@ -64,6 +68,8 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
         capacity: caps,
         capacity_steps,
         scaling,
+        horizon,
+        horizon_timeline,
     })
 }
 
@@ -80,7 +86,7 @@ fn order(queue: &str) -> (usize, String) {
 }
 
 pub fn scenario_order(s: &str) -> usize {
-    ["cold", "warm", "load"]
+    ["cold", "warm", "load", "horizon"]
         .iter()
         .position(|x| *x == s)
         .unwrap_or(9)

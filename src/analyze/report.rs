@@ -109,6 +109,7 @@ pub fn render(a: &Analysis) -> String {
     }
     let _ = write!(o, "{}", repeats_table(a));
     let _ = write!(o, "{}", super::capacity::table(&a.capacity));
+    let _ = write!(o, "{}", super::horizon::table(&a.horizon));
     let flagged: Vec<_> = a.tests.iter().filter(|r| !r.red_flags.is_empty()).collect();
     if !flagged.is_empty() {
         let _ = writeln!(o, "\nRED FLAGS\n{RULE}");

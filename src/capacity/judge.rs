@@ -252,6 +252,7 @@ mod tests {
             depth: Some(depth),
             e2e_ms: None,
             queue_wait_ms: None,
+            claim_ms: None,
             errors: 0,
         }
     }

@@ -7,6 +7,7 @@ use crate::graph::{self, Data};
 
 pub fn run(args: &GraphArgs) -> Result<()> {
     let capacity = graph::capacity::CapacityData::beside(&args.input)?;
+    let timelines = graph::horizon::Timelines::beside(&args.input)?;
     // analyze writes an empty summary.csv when its folders held sweeps only.
     let sweeps_only =
         !capacity.is_empty() && std::fs::metadata(&args.input).is_ok_and(|m| m.len() == 0);
@@ -18,7 +19,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     // A folder of sweeps alone has no seed charts to draw, only the capacity ones.
     let data = match Data::from_rows(rows, args.tier.as_deref()) {
         Ok(d) => Some(d),
-        Err(_) if !capacity.is_empty() => None,
+        Err(_) if !capacity.is_empty() || !timelines.0.is_empty() => None,
         Err(e) => return Err(e.into()),
     };
     let mut files = match &data {
@@ -27,6 +28,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     };
     crate::format::files::ensure_writable(&args.output, "--output")?;
     files.extend(graph::capacity::draw(&capacity, &args.output)?);
+    files.extend(graph::horizon::draw(&timelines, &args.output)?);
     for m in data.iter().flat_map(|d| d.missing.iter()) {
         eprintln!("qbench: note: {m}");
     }

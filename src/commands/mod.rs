@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod crash_test;
 pub mod graph;
+pub mod horizon;
 pub mod local_servers;
 pub mod produce;
 pub mod report;

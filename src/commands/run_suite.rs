@@ -45,6 +45,7 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
         out: args.out.clone(),
         quick: args.quick,
         force: args.force,
+        horizon: crate::commands::horizon::suite_options(args, &ctx.cfg)?,
     };
     let outcomes = suite::run(ctx, &opts).await?;
     let crash_lost = crash_trials(ctx, &opts, args.crash_trials).await?;

@@ -88,6 +88,9 @@ pub struct Summary {
     /// fast the wakeup is, apart from queueing behind busy workers.
     #[serde(default)]
     pub pickup_ms: Option<Percentiles>,
+    /// The claim call's round trip, for claims that returned a job (tag `claim`).
+    #[serde(default)]
+    pub claim_ms: Option<Percentiles>,
     /// Claims that found the queue empty (polls, or blocking reads that timed out).
     #[serde(default)]
     pub empty_claims: Option<u64>,
@@ -120,6 +123,9 @@ pub struct IntervalLine {
     pub depth: Option<u64>,
     pub e2e_ms: Option<IntervalLatency>,
     pub queue_wait_ms: Option<IntervalLatency>,
+    /// The claim call's round trip this second (tag `claim`).
+    #[serde(default)]
+    pub claim_ms: Option<IntervalLatency>,
     pub errors: u64,
 }
 

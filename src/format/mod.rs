@@ -11,6 +11,7 @@ pub mod crash;
 pub mod durability;
 pub mod files;
 pub mod hlog;
+pub mod horizon;
 pub mod manifest;
 pub mod metrics;
 pub mod pgbench;

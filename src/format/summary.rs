@@ -244,6 +244,12 @@ pub struct Analysis {
     pub capacity_steps: Vec<super::capacity::StepRow>,
     #[serde(default)]
     pub scaling: Vec<super::capacity::ScalingRow>,
+    /// Each horizon test's result (`horizon.csv`).
+    #[serde(default)]
+    pub horizon: Vec<super::horizon::HorizonResult>,
+    /// Their per-second series (`horizon_timeline.csv` only: too long for the JSON).
+    #[serde(skip)]
+    pub horizon_timeline: Vec<super::horizon::TimelineRow>,
 }
 
 /// Row indices by `Row::group`: the runs of one test across repeats.
@@ -425,6 +431,8 @@ pub fn write(a: &Analysis, dir: &Path) -> Result<(std::path::PathBuf, std::path:
     super::files::write_atomic(&csv_path, &bytes)?;
     write_rows(&dir.join(super::capacity::CAPACITY_CSV), &a.capacity_steps)?;
     write_rows(&dir.join(super::capacity::SCALING_CSV), &a.scaling)?;
+    write_rows(&dir.join(super::horizon::HORIZON_SUMMARY_CSV), &a.horizon)?;
+    write_rows(&dir.join(super::horizon::TIMELINE_CSV), &a.horizon_timeline)?;
     super::files::write_atomic(&json_path, &serde_json::to_vec_pretty(a)?)?;
     Ok((csv_path, json_path))
 }

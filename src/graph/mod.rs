@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod charts;
+pub mod horizon;
 pub mod style;
 
 use std::path::{Path, PathBuf};

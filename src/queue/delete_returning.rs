@@ -109,6 +109,10 @@ impl Queue for DeleteReturning {
         .await?;
         Ok(snap)
     }
+
+    async fn horizon(&self) -> Result<Box<dyn crate::queue::Horizon>> {
+        self.0.horizon("claim", &[]).await
+    }
 }
 
 struct TxConsumer {

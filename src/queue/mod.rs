@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::format::durability::Durability;
+use crate::format::horizon::{ClaimCost, HolderSpec, ServerSample};
 use crate::format::manifest::LocalInfo;
 pub use crate::format::metrics::{QueueState, WakeupReport};
 use crate::samplers::system::ServerProcs;
@@ -206,6 +207,26 @@ pub trait Queue: registry::Kind + Send + Sync {
     /// The queue by sequence number: what is left (pending or in flight, with intended
     /// enqueue times) and what the queue itself records as completed.
     async fn snapshot(&self) -> Result<Snapshot>;
+    /// The horizon scenario's holder and sampler, on connections of their own.
+    async fn horizon(&self) -> Result<Box<dyn Horizon>>;
+}
+
+/// What a transaction held open elsewhere does to a design: a holder that keeps old row
+/// versions alive on the server, and a once-a-second read of what that costs.
+#[async_trait]
+pub trait Horizon: Send {
+    /// The settings that decide how the server cleans up, for the manifest.
+    async fn settings(&mut self) -> Result<std::collections::BTreeMap<String, String>>;
+    /// Starts holding; returns what is held, in words.
+    async fn hold(&mut self, spec: &HolderSpec) -> Result<String>;
+    /// The server's words once it has ended the holder before its release.
+    fn killed(&mut self) -> Option<String>;
+    /// Ends the hold (nothing if nothing is held).
+    async fn release(&mut self);
+    async fn sample(&mut self) -> Result<ServerSample>;
+    /// One claim explained on a side connection and rolled back; `None` where a claim
+    /// has no plan to explain.
+    async fn claim_cost(&mut self) -> Result<Option<ClaimCost>>;
 }
 
 /// What [`Queue::snapshot`] reads.

@@ -124,6 +124,10 @@ impl Queue for Partitioned {
     async fn snapshot(&self) -> Result<Snapshot> {
         self.base.lease_snapshot().await
     }
+
+    async fn horizon(&self) -> Result<Box<dyn crate::queue::Horizon>> {
+        self.base.horizon("claim_home", &[("part", 0)]).await
+    }
 }
 
 struct PartConsumer {

@@ -114,6 +114,10 @@ impl Queue for SkipLocked {
     async fn snapshot(&self) -> Result<Snapshot> {
         self.0.lease_snapshot().await
     }
+
+    async fn horizon(&self) -> Result<Box<dyn crate::queue::Horizon>> {
+        self.0.horizon("claim", &[]).await
+    }
 }
 
 struct LeaseConsumer {

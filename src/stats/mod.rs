@@ -33,10 +33,13 @@ pub enum Metric {
     /// Intended enqueue → claimed, for jobs that arrived while their worker was idle
     /// (waiting for work since before they were due): the wakeup's own latency.
     Pickup,
+    /// The claim call's round trip, for claims that returned a job (an empty PostgreSQL
+    /// claim is a poll; an empty Valkey claim is a blocked read that timed out).
+    Claim,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 8] = [
         Metric::E2e,
         Metric::QueueWait,
         Metric::Service,
@@ -44,13 +47,15 @@ impl Metric {
         Metric::ScheduleLag,
         Metric::E2eCensored,
         Metric::Pickup,
+        Metric::Claim,
     ];
-    pub const WORKER: [Metric; 5] = [
+    pub const WORKER: [Metric; 6] = [
         Metric::E2e,
         Metric::QueueWait,
         Metric::Service,
         Metric::E2eCensored,
         Metric::Pickup,
+        Metric::Claim,
     ];
     pub const PRODUCER: [Metric; 2] = [Metric::Enqueue, Metric::ScheduleLag];
 
@@ -63,6 +68,7 @@ impl Metric {
             Metric::ScheduleLag => "schedule_lag",
             Metric::E2eCensored => "e2e_censored",
             Metric::Pickup => "pickup",
+            Metric::Claim => "claim",
         }
     }
 

@@ -48,6 +48,8 @@ pub struct SuiteOptions {
     pub out: PathBuf,
     pub quick: bool,
     pub force: bool,
+    /// The horizon scenario's schedule and holder, when the plan has horizon tests.
+    pub horizon: Option<crate::horizon::HorizonOptions>,
 }
 
 /// pgbench beside the queue; its figure is the production window's, the same length
@@ -75,14 +77,16 @@ impl Sidecar for PgbenchSidecar {
     }
 }
 
-fn estimate(tests: &[&Planned], cfg: &crate::config::Config) -> Duration {
+fn estimate(tests: &[&Planned], cfg: &crate::config::Config, opts: &SuiteOptions) -> Duration {
     let b = &cfg.benchmark;
+    let horizon_s = opts.horizon.as_ref().map_or(0.0, |h| h.phases.total_s());
     let secs: f64 = tests
         .iter()
         .map(|t| {
             b.production_duration
                 + 2.0
                 + match t.scenario {
+                    Scenario::Horizon => horizon_s - b.production_duration,
                     Scenario::Cold => 2.0,
                     Scenario::Warm => b.warmup_duration + 1.0,
                     // The warmup, then pgbench alone for the test's length.
@@ -156,7 +160,7 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
                 i + 1,
                 t.name,
                 t.kind,
-                fmt_duration(estimate(&left, &ctx.cfg))
+                fmt_duration(estimate(&left, &ctx.cfg, opts))
             );
         }
         let label = format!("[{}/{n}] {}", i + 1, t.name);
@@ -317,6 +321,10 @@ async fn run_one(
         ..Env::new(queue.clone(), cfg.clone(), ctx.shutdown.clone())
     };
 
+    if t.scenario == Scenario::Horizon {
+        let env = Env { extra, ..env() };
+        return horizon_test(id(t.name.clone(), label.to_string()), env, t, opts).await;
+    }
     // pgbench alone first, on the reset queue: the warmup's own aftermath (autovacuum of
     // the queue's tables) belongs to what the queue costs, so it falls beside.
     let out = OutputDir::prepare(&t.dir, &t.name, true)?;
@@ -373,6 +381,38 @@ async fn run_one(
             warnings,
             ..env()
         },
+    })
+    .await
+}
+
+/// One horizon test: its rate (the sweep's MST halved, if one is found), the holder and
+/// sampler beside it, its files in the test's folder.
+async fn horizon_test(
+    id: Identity,
+    mut env: Env,
+    t: &Planned,
+    opts: &SuiteOptions,
+) -> Result<workload::Report> {
+    let Some(h) = opts.horizon.as_ref() else {
+        return Err(anyhow::anyhow!(
+            "{}: the horizon scenario needs its schedule (a bug: the plan named it without one)",
+            t.name
+        ));
+    };
+    let cfg = env.cfg.clone();
+    let dirs = crate::horizon::sweep_dirs(&opts.out, &t.dir);
+    let rate = crate::horizon::rate(t.kind, &cfg, &dirs)?;
+    env.warnings
+        .extend(workload::announce(cfg.benchmark.capacity_warning(rate.0)));
+    let out = OutputDir::prepare(&t.dir, &t.name, true)?;
+    let p = crate::horizon::prepare(&env.queue, &cfg, &out, h, rate).await?;
+    env.output = Some(out);
+    env.sidecar = Some(p.sidecar);
+    env.ticks = Some(p.ticks);
+    workload::run(Spec {
+        id,
+        plan: p.plan,
+        env,
     })
     .await
 }

@@ -14,16 +14,24 @@ pub enum Scenario {
     Cold,
     Warm,
     Load,
+    /// A transaction held open beside a steady load (opt-in: it takes 16 minutes a design).
+    Horizon,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 3] = [Scenario::Cold, Scenario::Warm, Scenario::Load];
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Cold,
+        Scenario::Warm,
+        Scenario::Load,
+        Scenario::Horizon,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Cold => "cold",
             Scenario::Warm => "warm",
             Scenario::Load => "load",
+            Scenario::Horizon => "horizon",
         }
     }
 
@@ -35,7 +43,7 @@ impl Scenario {
                 .find(|x| x.name() == p)
                 .ok_or_else(|| {
                     UsageError::new(format!(
-                        "unknown scenario {p:?}: choose from cold, warm, load"
+                        "unknown scenario {p:?}: choose from cold, warm, load, horizon"
                     ))
                 })?;
             if !out.contains(&sc) {

@@ -110,6 +110,7 @@ impl Collector {
             depth,
             e2e_ms,
             queue_wait_ms,
+            claim_ms: brief(Metric::Claim),
             errors: now_counts.errors,
         };
         if let Some(sink) = self.sink.as_mut() {

@@ -30,7 +30,7 @@ use crate::stats::Recorders;
 use collector::Collector;
 use load::Load;
 pub use report::Report;
-pub use spec::{Env, Identity, Plan, Sidecar, Spec};
+pub use spec::{Env, Identity, Plan, Sidecar, Spec, Tick};
 pub use stop::StopRule;
 use stop::Stopper;
 
@@ -195,6 +195,10 @@ impl Running {
                         None => depth_of(&self.env.queue).await,
                     };
                     let line = self.collector.collect(&self.recorders, counts, depth)?;
+                    if let Some(ticks) = &self.env.ticks {
+                        // A listener that has gone away is no reason to stop the test.
+                        let _ = ticks.send(Tick { started, line: line.clone() });
+                    }
                     if let Some(w) = self.saturation.observe(&line) {
                         progress.message(&format!("qbench: warning: {w}"));
                     }

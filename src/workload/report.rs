@@ -115,6 +115,7 @@ pub fn summary(o: Outcome<'_>) -> Summary {
         schedule_lag_ms: pct(Metric::ScheduleLag),
         e2e_censored_ms: pct(Metric::E2eCensored),
         pickup_ms: pct(Metric::Pickup),
+        claim_ms: pct(Metric::Claim),
         empty_claims: state.map(|s| s.empty_claims.load(Ordering::Relaxed)),
         wakeup: o.wakeup,
         clamped: tags(o.totals.clamped()),

@@ -94,6 +94,7 @@ mod tests {
                 p99: wait,
                 max: wait,
             }),
+            claim_ms: None,
             errors: 0,
         }
     }

@@ -94,6 +94,16 @@ pub struct Env {
     /// caller that acts on the run from outside (a crash trial kills the server once
     /// enough are in) without querying the queue it measures.
     pub acked: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Each second's interval as it is written, for a caller that acts on the test while
+    /// it runs (the horizon scenario's phases and sampler).
+    pub ticks: Option<tokio::sync::mpsc::UnboundedSender<Tick>>,
+}
+
+/// One second of a running test: its clock and the interval just written.
+#[derive(Debug, Clone)]
+pub struct Tick {
+    pub started: std::time::Instant,
+    pub line: crate::format::metrics::IntervalLine,
 }
 
 impl Env {
@@ -111,6 +121,7 @@ impl Env {
             extra: Default::default(),
             sidecar: None,
             acked: None,
+            ticks: None,
         }
     }
 }

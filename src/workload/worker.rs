@@ -162,6 +162,7 @@ async fn worker(
     let mut idle_since: Option<i64> = None;
     while !stop.is_cancelled() {
         let claim_began = clock.now_us();
+        let claim_start = Instant::now();
         let jobs = match consumer.claim().await {
             Ok(jobs) => {
                 outages.success();
@@ -201,8 +202,11 @@ async fn worker(
             &shard,
             &jobs,
             &mut held,
-            clock.wall_us(claimed_at),
-            idle,
+            Claim {
+                at_us: clock.wall_us(claimed_at),
+                round_trip_us: (claimed_at - claim_start).as_micros() as i64,
+                idle_us: idle,
+            },
         );
         if !plan.processing.is_zero() {
             for _ in 0..jobs.len() {
@@ -233,22 +237,36 @@ async fn worker(
     }
 }
 
-/// Records a claim: queue wait per job (and pickup for jobs due after the worker found
-/// the queue empty, `idle_us`), redeliveries, and the jobs now held.
+/// When a claim answered and what it took.
+struct Claim {
+    at_us: i64,
+    /// The claim call's round trip.
+    round_trip_us: i64,
+    /// Since when the worker had been idle (its last claim found nothing).
+    idle_us: Option<i64>,
+}
+
+/// Records a claim: its round trip, queue wait per job (and pickup for jobs due after
+/// the worker found the queue empty), redeliveries, and the jobs now held.
 fn claimed(
     st: &WorkState,
     shard: &Shard,
     jobs: &[crate::queue::Claimed],
     held: &mut Vec<(i64, i64)>,
-    claimed_us: i64,
-    idle_us: Option<i64>,
+    claim: Claim,
 ) {
+    let Claim {
+        at_us: claimed_us,
+        round_trip_us,
+        idle_us,
+    } = claim;
     st.claimed.fetch_add(jobs.len() as u64, Ordering::Relaxed);
     set_once(&st.first_claim_us, claimed_us);
     st.last_claim_us.store(claimed_us, Ordering::Release);
     held.clear();
     let mut redelivered = 0;
     shard.with(|h| {
+        h.record(Metric::Claim, round_trip_us);
         for j in jobs {
             let wait = claimed_us - j.enqueued_at_us;
             h.record(Metric::QueueWait, wait);

@@ -85,6 +85,20 @@ impl PgBase {
         &self.server.pg
     }
 
+    /// The horizon scenario's probe, explaining the named claim statement.
+    pub async fn horizon(
+        &self,
+        claim: &str,
+        extra: &[(&str, usize)],
+    ) -> Result<Box<dyn crate::queue::Horizon>> {
+        let mut values = vec![("batch", self.batch)];
+        values.extend_from_slice(extra);
+        let sql = crate::schema::fill(self.sql.get(claim), &values);
+        let probe =
+            super::PgHorizon::open(&self.server.pg, self.server.tables, self.table, sql).await?;
+        Ok(Box::new(probe))
+    }
+
     /// A pooled connection for setup, counting and the reaper.
     pub async fn pooled(&self) -> Result<deadpool_postgres::Object> {
         pooled(&self.server.pool, &self.server.pg).await

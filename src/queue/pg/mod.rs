@@ -4,6 +4,7 @@
 //! producer (`producer`); and how idle workers wake (`wakeup`).
 
 mod base;
+mod horizon;
 mod producer;
 mod server;
 mod stats;
@@ -16,6 +17,7 @@ use tokio_postgres::{Client, NoTls, Row};
 use crate::config::Postgres;
 use crate::error::UsageError;
 pub use base::{seq_ddl, PgBase};
+pub use horizon::PgHorizon;
 pub use producer::PgProducer;
 pub use server::PgServer;
 pub use wakeup::Claims;

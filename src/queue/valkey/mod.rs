@@ -1,7 +1,10 @@
 //! Valkey, the server: connections, errors that tell the user what to do, what the
 //! manifest records of it, its process and its statistics.
 
+mod horizon;
 mod stats;
+
+pub use horizon::ValkeyHorizon;
 
 use std::time::Duration;
 

@@ -309,6 +309,12 @@ impl Queue for ValkeyStreams {
         }
         Ok(Snapshot { left, completed })
     }
+
+    async fn horizon(&self) -> Result<Box<dyn crate::queue::Horizon>> {
+        Ok(Box::new(
+            crate::queue::valkey::ValkeyHorizon::open(&self.cfg).await?,
+        ))
+    }
 }
 
 struct StreamProducer {

@@ -1,0 +1,505 @@
+//! The horizon scenario's results, from each horizon test's files: claim latency before
+//! and during the hold (exact, from the `.hlog`'s per-second `claim` histograms merged
+//! over each window), the time to an SLO breach, claim latency per dead tuple (a linear
+//! fit), dead-tuple and index growth, and the recovery after release.
+
+use std::path::Path;
+
+use anyhow::Result;
+use hdrhistogram::Histogram;
+
+use super::load::TestGroup;
+use super::Finding;
+use crate::format::horizon::{
+    read_rows, HorizonRecord, HorizonResult, HorizonRow, TimelineRow, HORIZON_CSV,
+};
+use crate::stats::{new_histogram, Metric};
+use crate::text::thousands;
+
+/// A recovery window's length, and how close to the baseline it must come.
+const RECOVERY_WINDOW_S: f64 = 10.0;
+const RECOVERY_TOLERANCE: f64 = 1.10;
+/// Seconds in a row over the goal that make a breach (one slow second is not one).
+const BREACH_RUN: usize = 3;
+
+/// One second of the test: its end, and its claim and end-to-end histograms.
+struct Second {
+    t_s: f64,
+    claim: Histogram<u64>,
+    e2e: Histogram<u64>,
+}
+
+/// The per-second histograms of a test's `.hlog`, on the test's clock.
+fn seconds(hlog: &Path) -> Result<Vec<Second>> {
+    let intervals = crate::format::hlog::read(hlog)?;
+    let Some(t0) = intervals
+        .iter()
+        .map(|i| i.start_epoch_s)
+        .min_by(f64::total_cmp)
+    else {
+        return Ok(vec![]);
+    };
+    let mut out: Vec<Second> = vec![];
+    for i in intervals {
+        let t_s = ((i.start_epoch_s - t0 + i.length_s) * 1000.0).round() / 1000.0;
+        let idx = match out.iter().position(|s| (s.t_s - t_s).abs() < 1e-6) {
+            Some(idx) => idx,
+            None => {
+                out.push(Second {
+                    t_s,
+                    claim: new_histogram(),
+                    e2e: new_histogram(),
+                });
+                out.len() - 1
+            }
+        };
+        let s = &mut out[idx];
+        match i.metric {
+            Some(Metric::Claim) => s.claim.add(&i.histogram)?,
+            Some(Metric::E2e) => s.e2e.add(&i.histogram)?,
+            _ => {}
+        }
+    }
+    out.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    Ok(out)
+}
+
+/// The p99 (ms) of the seconds ending in (from, to], merged exactly.
+fn p99(secs: &[Second], from: f64, to: f64, pick: fn(&Second) -> &Histogram<u64>) -> Option<f64> {
+    let mut h = new_histogram();
+    for s in secs.iter().filter(|s| s.t_s > from && s.t_s <= to) {
+        h.add(pick(s)).ok()?;
+    }
+    (!h.is_empty()).then(|| h.value_at_quantile(0.99) as f64 / 1000.0)
+}
+
+fn claim(s: &Second) -> &Histogram<u64> {
+    &s.claim
+}
+
+fn e2e(s: &Second) -> &Histogram<u64> {
+    &s.e2e
+}
+
+/// Least squares of y on x: (slope, R²); `None` with fewer than 5 points or no spread.
+pub fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if points.len() < 5 {
+        return None;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let syy: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    let r2 = if syy > 0.0 {
+        sxy * sxy / (sxx * syy)
+    } else {
+        0.0
+    };
+    Some((slope, r2))
+}
+
+/// The first second from which `BREACH_RUN` seconds in a row broke the goal.
+pub fn first_breach(rows: &[(f64, Option<f64>)], slo_ms: f64) -> Option<f64> {
+    let mut run = 0;
+    for (i, (_, p99)) in rows.iter().enumerate() {
+        run = if p99.is_some_and(|p| p > slo_ms) {
+            run + 1
+        } else {
+            0
+        };
+        if run == BREACH_RUN {
+            return Some(rows[i + 1 - BREACH_RUN].0);
+        }
+    }
+    None
+}
+
+/// Whether dead tuples rose through the hold: the means of ten equal slices of it never
+/// fall, and the last is above the first.
+pub fn monotonic(dead: &[f64]) -> Option<bool> {
+    if dead.len() < 10 {
+        return None;
+    }
+    let k = dead.len() / 10;
+    let means: Vec<f64> = dead
+        .chunks(k)
+        .take(10)
+        .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+        .collect();
+    Some(means.windows(2).all(|w| w[1] >= w[0]) && means[means.len() - 1] > means[0])
+}
+
+/// Seconds after `from` until a 10 s window's claim p99 came within 10 % of `base`, if
+/// it did before `until`.
+fn recovery(secs: &[Second], base: f64, from: f64, until: f64) -> Option<f64> {
+    let mut t = from;
+    while t + RECOVERY_WINDOW_S <= until + 1e-9 {
+        if p99(secs, t, t + RECOVERY_WINDOW_S, claim)
+            .is_some_and(|p| p <= base * RECOVERY_TOLERANCE)
+        {
+            return Some(t - from);
+        }
+        t += 1.0;
+    }
+    None
+}
+
+/// The share of the baseline's 10 s windows that meet the recovery rule against the
+/// baseline itself: how much of the rule is noise on this machine.
+fn baseline_within(secs: &[Second], base: f64, from: f64, to: f64) -> Option<f64> {
+    let mut t = from;
+    let (mut ok, mut all) = (0u32, 0u32);
+    while t + RECOVERY_WINDOW_S <= to + 1e-9 {
+        all += 1;
+        ok += u32::from(
+            p99(secs, t, t + RECOVERY_WINDOW_S, claim)
+                .is_some_and(|p| p <= base * RECOVERY_TOLERANCE),
+        );
+        t += 1.0;
+    }
+    (all > 0).then(|| f64::from(ok) / f64::from(all))
+}
+
+/// The result of one horizon test and its timeline, or `None` for another scenario.
+pub fn result(g: &TestGroup) -> Result<Option<(HorizonResult, Vec<TimelineRow>)>> {
+    let Some(part) = g.parts.first() else {
+        return Ok(None);
+    };
+    let m = &part.manifest;
+    if m.scenario.as_deref() != Some("horizon") {
+        return Ok(None);
+    }
+    let Some(rec) = m.extra.get("horizon") else {
+        return Ok(None);
+    };
+    let rec: HorizonRecord = serde_json::from_value(rec.clone()).map_err(|e| {
+        crate::format::read::bad(&part.manifest_path, format!("its horizon object: {e}"))
+    })?;
+    let rows = read_rows(&g.folder.join(format!("{}_{HORIZON_CSV}", g.test)))?;
+    let secs = seconds(&g.folder.join(format!("{}_latency.hlog", g.test)))?;
+    let r = compute(g, m, &rec, &rows, &secs);
+    let timeline = rows
+        .iter()
+        .map(|row| TimelineRow {
+            test: g.test.clone(),
+            queue: m.queue.clone(),
+            holder: r.holder.clone(),
+            smoke: m.smoke,
+            t_s: row.t_s,
+            claim_p99_ms: row.claim_p99_ms,
+            e2e_p99_ms: row.e2e_p99_ms,
+            dead_tuples: row.dead_tuples,
+            hold_started_s: rec.outcome.hold_started_s.unwrap_or(rec.phases.baseline_s),
+            released_s: rec.outcome.released_s.unwrap_or(rec.phases.hold_end_s()),
+        })
+        .collect();
+    Ok(Some((r, timeline)))
+}
+
+fn compute(
+    g: &TestGroup,
+    m: &crate::format::manifest::Manifest,
+    rec: &HorizonRecord,
+    rows: &[HorizonRow],
+    secs: &[Second],
+) -> HorizonResult {
+    let p = rec.phases;
+    let hold_at = rec.outcome.hold_started_s.unwrap_or(p.baseline_s);
+    let released = rec.outcome.released_s.unwrap_or(p.hold_end_s());
+    // The baseline's first 10 s warm the caches when there is time to spare.
+    let skip = if p.baseline_s > 20.0 { 10.0 } else { 0.0 };
+    let base_claim = p99(secs, skip, hold_at, claim);
+    let late_hold = hold_at + (released - hold_at) * 2.0 / 3.0;
+    let hold_claim = p99(secs, late_hold, released, claim);
+    let base_e2e = p99(secs, skip, hold_at, e2e);
+    let hold_e2e = p99(secs, late_hold, released, e2e);
+    let in_hold: Vec<&HorizonRow> = rows
+        .iter()
+        .filter(|r| r.t_s > hold_at && r.t_s <= released)
+        .collect();
+    let per_second: Vec<(f64, Option<f64>)> = rows.iter().map(|r| (r.t_s, r.e2e_p99_ms)).collect();
+    let before: Vec<(f64, Option<f64>)> = per_second
+        .iter()
+        .copied()
+        .filter(|r| r.0 <= hold_at)
+        .collect();
+    let after: Vec<(f64, Option<f64>)> = per_second
+        .iter()
+        .copied()
+        .filter(|r| r.0 > hold_at)
+        .collect();
+    let points: Vec<(f64, f64)> = in_hold
+        .iter()
+        .filter_map(|r| Some((r.dead_tuples? as f64 / 10_000.0, r.claim_p99_ms?)))
+        .collect();
+    let fitted = fit(&points);
+    let dead: Vec<f64> = in_hold
+        .iter()
+        .filter_map(|r| r.dead_tuples.map(|d| d as f64))
+        .collect();
+    let baseline_rows = rows.iter().filter(|r| r.t_s <= hold_at);
+    // A recovery phase shorter than one window cannot show a recovery either way.
+    let judged = base_claim.filter(|_| p.recovery_s >= RECOVERY_WINDOW_S);
+    let recovered_in = judged.and_then(|b| recovery(secs, b, released, p.total_s()));
+    let mut r = HorizonResult {
+        test: g.test.clone(),
+        queue: m.queue.clone(),
+        backend: m.backend.clone(),
+        holder: rec.holder.kind.name().into(),
+        smoke: m.smoke,
+        rate_jobs_s: rec.rate_jobs_s,
+        baseline_s: p.baseline_s,
+        hold_s: p.hold_s,
+        recovery_s: p.recovery_s,
+        baseline_claim_p99_ms: base_claim,
+        hold_claim_p99_ms: hold_claim,
+        claim_p99_ratio: base_claim.zip(hold_claim).map(|(b, h)| h / b),
+        baseline_e2e_p99_ms: base_e2e,
+        hold_e2e_p99_ms: hold_e2e,
+        e2e_p99_ratio: base_e2e.zip(hold_e2e).map(|(b, h)| h / b),
+        slo_p99_ms: rec.slo_p99_ms,
+        breach_after_s: first_breach(&after, rec.slo_p99_ms).map(|t| (t - hold_at).max(0.0)),
+        breached_in_baseline: first_breach(&before, rec.slo_p99_ms).is_some(),
+        claim_ms_per_10k_dead: fitted.map(|f| f.0),
+        fit_r2: fitted.map(|f| f.1),
+        dead_at_hold_start: rows
+            .iter()
+            .filter(|r| r.t_s <= hold_at)
+            .filter_map(|r| r.dead_tuples)
+            .next_back(),
+        peak_dead_tuples: rows.iter().filter_map(|r| r.dead_tuples).max(),
+        dead_monotonic: monotonic(&dead),
+        index_bytes_baseline: baseline_rows
+            .clone()
+            .filter_map(|r| r.index_bytes)
+            .next_back(),
+        peak_index_bytes: rows.iter().filter_map(|r| r.index_bytes).max(),
+        peak_xmin_age: rows.iter().filter_map(|r| r.xmin_age).max(),
+        recovery_s_measured: recovered_in,
+        recovered: judged.map(|_| recovered_in.is_some()),
+        baseline_windows_within: base_claim.and_then(|b| baseline_within(secs, b, skip, hold_at)),
+        holder_killed_s: rec.outcome.killed_s,
+        holder_killed_by: rec.outcome.killed_by.clone(),
+        lost: g.parts.iter().map(|p| p.summary.lost).sum(),
+        note: String::new(),
+    };
+    r.note = note(&r);
+    r
+}
+
+/// The result in one sentence.
+fn note(r: &HorizonResult) -> String {
+    let mut s = match (r.baseline_claim_p99_ms, r.hold_claim_p99_ms) {
+        (Some(b), Some(h)) => format!(
+            "claim p99 {b:.1} ms before the hold, {h:.1} ms in its last third (×{:.1})",
+            h / b
+        ),
+        _ => "no claim latencies to compare".into(),
+    };
+    if let Some(d) = r.peak_dead_tuples {
+        s.push_str(&format!("; dead tuples peaked at {}", thousands(d as f64)));
+    }
+    if let (Some(k), Some(r2)) = (r.claim_ms_per_10k_dead, r.fit_r2) {
+        s.push_str(&format!(" (+{k:.2} ms per 10k dead, R² {r2:.2})"));
+    }
+    match r.breach_after_s {
+        Some(t) => s.push_str(&format!(
+            "; p99 broke {} ms {t:.0} s into the hold",
+            r.slo_p99_ms
+        )),
+        None => s.push_str(&format!("; p99 stayed within {} ms", r.slo_p99_ms)),
+    }
+    match (r.recovered, r.recovery_s_measured) {
+        (Some(true), Some(t)) => s.push_str(&format!(
+            "; back within 10 % of baseline {t:.0} s after release"
+        )),
+        (Some(false), _) => {
+            s.push_str("; not back within 10 % of baseline before the recovery phase ended")
+        }
+        _ => {}
+    }
+    if let Some(t) = r.holder_killed_s {
+        s.push_str(&format!(
+            "; the server ended the holder at {t:.0} s ({})",
+            r.holder_killed_by.as_deref().unwrap_or("?")
+        ));
+    }
+    s
+}
+
+/// Every horizon test's result, and all their timelines.
+pub fn build(groups: &[&TestGroup]) -> Result<(Vec<HorizonResult>, Vec<TimelineRow>)> {
+    let (mut out, mut timeline) = (vec![], vec![]);
+    for g in groups {
+        if let Some((r, t)) = result(g)? {
+            out.push(r);
+            timeline.extend(t);
+        }
+    }
+    Ok((out, timeline))
+}
+
+/// "Which design degrades least while a transaction is held, and how fast does it recover?"
+pub fn finding(results: &[HorizonResult]) -> Option<Finding> {
+    let mut pg: Vec<&HorizonResult> = results
+        .iter()
+        .filter(|r| r.backend == "postgresql" && r.holder != "none")
+        .collect();
+    if pg.is_empty() && results.is_empty() {
+        return None;
+    }
+    pg.sort_by(|a, b| {
+        let k = |r: &HorizonResult| r.claim_p99_ratio.unwrap_or(f64::INFINITY);
+        k(a).total_cmp(&k(b))
+    });
+    let parts: Vec<String> = pg
+        .iter()
+        .map(|r| {
+            let rec = match (r.recovered, r.recovery_s_measured) {
+                (Some(true), Some(t)) => format!("recovered {t:.0} s after release"),
+                (Some(false), _) => "did not recover within the recovery phase".into(),
+                _ => "recovery unknown".into(),
+            };
+            format!(
+                "{} ×{} claim p99 ({} holder, {} dead tuples at peak), {rec}",
+                r.queue,
+                r.claim_p99_ratio.map_or("?".into(), |x| format!("{x:.1}")),
+                r.holder,
+                r.peak_dead_tuples
+                    .map_or("?".into(), |d| thousands(d as f64))
+            )
+        })
+        .collect();
+    let lead = match pg.as_slice() {
+        [] => String::new(),
+        [only] => format!("Only {} ran with a holder: ", only.queue),
+        [first, ..] => format!("{} degrades least: ", first.queue),
+    };
+    let mut parts = vec![format!("{lead}{}.", parts.join("; "))];
+    for v in results.iter().filter(|r| r.backend == "valkey") {
+        parts.push(format!(
+            "Valkey (the control, an idle connection held): e2e p99 ×{} over the same schedule.",
+            v.e2e_p99_ratio.map_or("?".into(), |x| format!("{x:.2}"))
+        ));
+    }
+    if results.iter().any(|r| r.smoke) {
+        parts.push("Smoke runs (--quick: a 30 s hold): not for conclusions.".into());
+    }
+    Some(Finding {
+        question: "8. Which design degrades least while a transaction is held, and how fast does it recover?".into(),
+        answer: parts.join(" "),
+    })
+}
+
+/// The console's horizon table.
+pub fn table(results: &[HorizonResult]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    if results.is_empty() {
+        return o;
+    }
+    let rule = "─".repeat(100);
+    let _ = writeln!(
+        o,
+        "\nHORIZON: a transaction held open beside a steady load\n{rule}"
+    );
+    let _ = writeln!(
+        o,
+        "{:<17} {:<9} {:>6} {:>17} {:>17} {:>9} {:>14} {:>10} {:>9} {:>10}",
+        "Queue",
+        "Holder",
+        "j/s",
+        "claim p99 ms",
+        "e2e p99 ms",
+        "breach s",
+        "ms/10k dead",
+        "dead peak",
+        "index ×",
+        "recovery"
+    );
+    let f = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.1}"));
+    for r in results {
+        let claim = format!("{}→{}", f(r.baseline_claim_p99_ms), f(r.hold_claim_p99_ms));
+        let e2e = format!("{}→{}", f(r.baseline_e2e_p99_ms), f(r.hold_e2e_p99_ms));
+        let slope = match (r.claim_ms_per_10k_dead, r.fit_r2) {
+            (Some(k), Some(r2)) => format!("{k:.2} R²{r2:.2}"),
+            _ => "-".into(),
+        };
+        let growth = r
+            .index_bytes_baseline
+            .zip(r.peak_index_bytes)
+            .filter(|(b, _)| *b > 0)
+            .map(|(b, p)| p as f64 / b as f64);
+        let recovery = match (r.recovered, r.recovery_s_measured) {
+            (Some(true), Some(t)) => format!("{t:.0} s"),
+            (Some(false), _) => "no".into(),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            o,
+            "{:<17} {:<9} {:>6} {:>17} {:>17} {:>9} {:>14} {:>10} {:>9} {:>10}",
+            r.queue,
+            r.holder,
+            thousands(r.rate_jobs_s),
+            claim,
+            e2e,
+            r.breach_after_s.map_or("-".into(), |t| format!("{t:.0}")),
+            slope,
+            r.peak_dead_tuples
+                .map_or("-".into(), |d| thousands(d as f64)),
+            growth.map_or("-".into(), |g| format!("{g:.1}")),
+            recovery
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_finds_slope_and_r2() {
+        let pts: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 2.0 + 0.5 * i as f64)).collect();
+        let (k, r2) = fit(&pts).expect("fit");
+        assert!((k - 0.5).abs() < 1e-9 && (r2 - 1.0).abs() < 1e-9);
+        // Noise around a flat line: no slope to speak of, and R² says so.
+        let flat: Vec<(f64, f64)> = (0..10)
+            .map(|i| (i as f64, if i % 2 == 0 { 1.0 } else { 1.2 }))
+            .collect();
+        let (k, r2) = fit(&flat).expect("fit");
+        assert!(k.abs() < 0.05 && r2 < 0.2, "{k} {r2}");
+        assert!(fit(&pts[..4]).is_none());
+        assert!(fit(&[(1.0, 1.0); 6]).is_none());
+    }
+
+    #[test]
+    fn a_breach_needs_three_seconds_in_a_row() {
+        let rows: Vec<(f64, Option<f64>)> = [50.0, 150.0, 150.0, 40.0, 120.0, 130.0, 140.0, 200.0]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as f64 + 1.0, Some(*p)))
+            .collect();
+        assert_eq!(first_breach(&rows, 100.0), Some(5.0));
+        assert_eq!(first_breach(&rows[..4], 100.0), None);
+    }
+
+    #[test]
+    fn growth_is_monotonic_only_when_every_slice_rises() {
+        let rising: Vec<f64> = (0..100).map(|i| i as f64 * 10.0).collect();
+        assert_eq!(monotonic(&rising), Some(true));
+        let mut sawtooth = rising.clone();
+        for v in sawtooth.iter_mut().skip(50).take(10) {
+            *v = 0.0; // a vacuum removed them
+        }
+        assert_eq!(monotonic(&sawtooth), Some(false));
+        assert_eq!(monotonic(&[1.0; 100]), Some(false));
+        assert_eq!(monotonic(&rising[..5]), None);
+    }
+}

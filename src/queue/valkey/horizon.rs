@@ -1,0 +1,99 @@
+//! The horizon scenario on Valkey, the control: a stream keeps no old versions for a
+//! reader, so the "holder" is an idle connection, and what is read each second is the
+//! server's memory.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+
+use crate::config::Valkey;
+use crate::format::horizon::{ClaimCost, Holder, HolderSpec, ServerSample};
+
+pub struct ValkeyHorizon {
+    cfg: Valkey,
+    conn: MultiplexedConnection,
+    idle: Option<MultiplexedConnection>,
+}
+
+impl ValkeyHorizon {
+    pub async fn open(cfg: &Valkey) -> Result<ValkeyHorizon> {
+        let client = super::client(cfg)?;
+        Ok(ValkeyHorizon {
+            conn: super::connect(&client, cfg).await?,
+            cfg: cfg.clone(),
+            idle: None,
+        })
+    }
+}
+
+fn info_field(info: &str, key: &str) -> Option<i64> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[async_trait]
+impl crate::queue::Horizon for ValkeyHorizon {
+    async fn settings(&mut self) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        // A managed server may refuse CONFIG: the settings are then unknown, not fatal.
+        let got: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .arg("appendfsync")
+            .arg("maxmemory-policy")
+            .query_async(&mut self.conn)
+            .await;
+        if let Ok(pairs) = got {
+            for kv in pairs.chunks(2) {
+                if let [k, v] = kv {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn hold(&mut self, spec: &HolderSpec) -> Result<String> {
+        if spec.kind == Holder::None {
+            return Ok("nothing (a control run)".into());
+        }
+        let client = super::client(&self.cfg)?;
+        let mut conn = super::connect(&client, &self.cfg).await?;
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg("qbench_holder")
+            .query_async::<()>(&mut conn)
+            .await?;
+        self.idle = Some(conn);
+        Ok(format!(
+            "an idle connection: Valkey has no snapshot to hold (asked for {})",
+            spec.kind
+        ))
+    }
+
+    fn killed(&mut self) -> Option<String> {
+        None
+    }
+
+    async fn release(&mut self) {
+        self.idle = None;
+    }
+
+    async fn sample(&mut self) -> Result<ServerSample> {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(ServerSample {
+            memory_bytes: info_field(&info, "used_memory"),
+            ..ServerSample::default()
+        })
+    }
+
+    async fn claim_cost(&mut self) -> Result<Option<ClaimCost>> {
+        Ok(None)
+    }
+}
