@@ -32,14 +32,23 @@ BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1 FROM {table} LIMIT 1
 SELECT (SELECT count(*) FROM {table}) AS jobs, pg_sleep($1::float8)
 
 -- name: sample
--- The oldest snapshot or transaction id in this database (what vacuum must keep rows
--- for), vacuums running on the design's tables ($1, a regular expression) and their
--- phases, and the wait events of qbench's active sessions (the holder is not one).
+-- The oldest snapshot or transaction id that holds this database's rows back (what
+-- vacuum must keep rows for): this database's sessions, walsenders (a standby's
+-- hot_standby_feedback), replication slots and prepared transactions. Then vacuums
+-- running on the design's tables ($1, a regular expression; one whose table a user
+-- without pg_read_all_stats cannot see is counted too) and their phases, and the wait
+-- events of qbench's active sessions (the holder is not one).
 -- Its cost: two passes over pg_stat_activity (one row per session) and the progress view.
-SELECT (SELECT max(greatest(age(backend_xmin), age(backend_xid)))::bigint
-        FROM pg_stat_activity WHERE datname = current_database()) AS xmin_age,
-       (SELECT count(*) FROM pg_stat_progress_vacuum p JOIN pg_class c ON c.oid = p.relid
-        WHERE p.datname = current_database() AND c.relname ~ $1) AS vacuums,
+SELECT greatest(
+         (SELECT max(greatest(age(backend_xmin), age(backend_xid)))
+          FROM pg_stat_activity
+          WHERE datname = current_database() OR backend_type = 'walsender'),
+         (SELECT max(greatest(age(xmin), age(catalog_xmin))) FROM pg_replication_slots
+          WHERE database IS NULL OR database = current_database()),
+         (SELECT max(age(transaction)) FROM pg_prepared_xacts
+          WHERE database = current_database()))::bigint AS xmin_age,
+       (SELECT count(*) FROM pg_stat_progress_vacuum p LEFT JOIN pg_class c ON c.oid = p.relid
+        WHERE p.datname = current_database() AND (c.relname ~ $1 OR c.oid IS NULL)) AS vacuums,
        (SELECT string_agg(c.relname || ':' || replace(p.phase, ' ', '_'), ' ' ORDER BY c.relname)
         FROM pg_stat_progress_vacuum p JOIN pg_class c ON c.oid = p.relid
         WHERE p.datname = current_database() AND c.relname ~ $1) AS phases,

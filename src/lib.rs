@@ -159,10 +159,10 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
             if a.capacity {
                 commands::sweep::options(&a.capacity_args, a.quick, &a.out, a.quick)?;
             }
-            commands::horizon::suite_options(a, &cfg)?;
+            commands::horizon::suite_options(a, &cli.global)?;
         }
         Command::Horizon(a) => {
-            commands::horizon::options(a, &cfg)?;
+            commands::horizon::options(a, &cfg, &cli.global)?;
         }
         _ => {}
     }

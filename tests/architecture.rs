@@ -48,6 +48,7 @@ fn readers_and_formats_open_no_connection() {
         "crate::workload",
         "crate::suite",
         "crate::capacity",
+        "crate::horizon",
         "crate::samplers",
         "crate::local",
         "crate::commands",
@@ -73,6 +74,7 @@ fn no_match_on_a_design_outside_the_queue_and_local_servers() {
         "workload",
         "suite",
         "capacity",
+        "horizon",
         "commands",
         "samplers",
         "stats",
@@ -100,13 +102,23 @@ fn no_match_on_a_design_outside_the_queue_and_local_servers() {
 fn the_runner_knows_no_command_and_the_suite_no_command() {
     let bad = offenders(
         "workload",
-        &["crate::commands", "crate::suite", "crate::capacity"],
+        &[
+            "crate::commands",
+            "crate::suite",
+            "crate::capacity",
+            "crate::horizon",
+        ],
     );
     assert!(bad.is_empty(), "{}", bad.join("\n"));
     let bad = offenders("suite", &["crate::commands", "crate::capacity"]);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
     // A sweep's step is an ordinary test: the runner's, not the suite's.
     let bad = offenders("capacity", &["crate::commands", "crate::suite"]);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let bad = offenders(
+        "horizon",
+        &["crate::commands", "crate::suite", "crate::capacity"],
+    );
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 

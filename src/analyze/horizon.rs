@@ -104,17 +104,27 @@ pub fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     Some((slope, r2))
 }
 
-/// The first second from which `BREACH_RUN` seconds in a row broke the goal.
-pub fn first_breach(rows: &[(f64, Option<f64>)], slo_ms: f64) -> Option<f64> {
+/// A second of the test as the breach rule sees it: its end, its end-to-end p99, and
+/// whether jobs were waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Checked {
+    pub t_s: f64,
+    pub p99_ms: Option<f64>,
+    pub waiting: bool,
+}
+
+/// The first second from which `BREACH_RUN` seconds in a row broke the goal. A second
+/// in which nothing completed while jobs waited is a stall: it breaks the goal too.
+pub fn first_breach(rows: &[Checked], slo_ms: f64) -> Option<f64> {
     let mut run = 0;
-    for (i, (_, p99)) in rows.iter().enumerate() {
-        run = if p99.is_some_and(|p| p > slo_ms) {
-            run + 1
-        } else {
-            0
+    for (i, r) in rows.iter().enumerate() {
+        let over = match r.p99_ms {
+            Some(p) => p > slo_ms,
+            None => r.waiting,
         };
+        run = if over { run + 1 } else { 0 };
         if run == BREACH_RUN {
-            return Some(rows[i + 1 - BREACH_RUN].0);
+            return Some(rows[i + 1 - BREACH_RUN].t_s);
         }
     }
     None
@@ -123,16 +133,17 @@ pub fn first_breach(rows: &[(f64, Option<f64>)], slo_ms: f64) -> Option<f64> {
 /// Whether dead tuples rose through the hold: the means of ten equal slices of it never
 /// fall, and the last is above the first.
 pub fn monotonic(dead: &[f64]) -> Option<bool> {
-    if dead.len() < 10 {
+    let n = dead.len();
+    if n < 10 {
         return None;
     }
-    let k = dead.len() / 10;
-    let means: Vec<f64> = dead
-        .chunks(k)
-        .take(10)
-        .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+    let means: Vec<f64> = (0..10)
+        .map(|i| {
+            let slice = &dead[i * n / 10..(i + 1) * n / 10];
+            slice.iter().sum::<f64>() / slice.len() as f64
+        })
         .collect();
-    Some(means.windows(2).all(|w| w[1] >= w[0]) && means[means.len() - 1] > means[0])
+    Some(means.windows(2).all(|w| w[1] >= w[0]) && means[9] > means[0])
 }
 
 /// Seconds after `from` until a 10 s window's claim p99 came within 10 % of `base`, if
@@ -202,6 +213,32 @@ pub fn result(g: &TestGroup) -> Result<Option<(HorizonResult, Vec<TimelineRow>)>
     Ok(Some((r, timeline)))
 }
 
+/// The hold as it happened: from the holder's start to its release or to the server
+/// ending it, whichever came first.
+fn hold_window(rec: &HorizonRecord) -> (f64, f64) {
+    let p = rec.phases;
+    let start = rec.outcome.hold_started_s.unwrap_or(p.baseline_s);
+    let released = rec.outcome.released_s.unwrap_or(p.hold_end_s());
+    let end = rec.outcome.killed_s.map_or(released, |k| k.min(released));
+    (start, end.max(start))
+}
+
+/// A row's second lies inside (from, to] by its middle (rows are stamped at their end).
+fn within(r: &HorizonRow, from: f64, to: f64) -> bool {
+    let mid = r.t_s - 0.5;
+    mid > from && mid <= to
+}
+
+fn checked(rows: &[&HorizonRow]) -> Vec<Checked> {
+    rows.iter()
+        .map(|r| Checked {
+            t_s: r.t_s,
+            p99_ms: r.e2e_p99_ms,
+            waiting: r.depth.is_some_and(|d| d > 0),
+        })
+        .collect()
+}
+
 fn compute(
     g: &TestGroup,
     m: &crate::format::manifest::Manifest,
@@ -210,43 +247,63 @@ fn compute(
     secs: &[Second],
 ) -> HorizonResult {
     let p = rec.phases;
-    let hold_at = rec.outcome.hold_started_s.unwrap_or(p.baseline_s);
+    let (hold_at, hold_end) = hold_window(rec);
     let released = rec.outcome.released_s.unwrap_or(p.hold_end_s());
     // The baseline's first 10 s warm the caches when there is time to spare.
     let skip = if p.baseline_s > 20.0 { 10.0 } else { 0.0 };
     let base_claim = p99(secs, skip, hold_at, claim);
-    let late_hold = hold_at + (released - hold_at) * 2.0 / 3.0;
-    let hold_claim = p99(secs, late_hold, released, claim);
+    let late_hold = hold_at + (hold_end - hold_at) * 2.0 / 3.0;
+    let hold_claim = p99(secs, late_hold, hold_end, claim);
     let base_e2e = p99(secs, skip, hold_at, e2e);
-    let hold_e2e = p99(secs, late_hold, released, e2e);
+    let hold_e2e = p99(secs, late_hold, hold_end, e2e);
     let in_hold: Vec<&HorizonRow> = rows
         .iter()
-        .filter(|r| r.t_s > hold_at && r.t_s <= released)
+        .filter(|r| within(r, hold_at, hold_end))
         .collect();
-    let per_second: Vec<(f64, Option<f64>)> = rows.iter().map(|r| (r.t_s, r.e2e_p99_ms)).collect();
-    let before: Vec<(f64, Option<f64>)> = per_second
+    let baseline: Vec<&HorizonRow> = rows.iter().filter(|r| within(r, skip, hold_at)).collect();
+    let after: Vec<&HorizonRow> = rows
         .iter()
-        .copied()
-        .filter(|r| r.0 <= hold_at)
+        .filter(|r| within(r, hold_at, p.total_s()))
         .collect();
-    let after: Vec<(f64, Option<f64>)> = per_second
-        .iter()
-        .copied()
-        .filter(|r| r.0 > hold_at)
-        .collect();
-    let points: Vec<(f64, f64)> = in_hold
-        .iter()
-        .filter_map(|r| Some((r.dead_tuples? as f64 / 10_000.0, r.claim_p99_ms?)))
-        .collect();
-    let fitted = fit(&points);
+    let per_10k = |y: fn(&HorizonRow) -> Option<f64>| {
+        let pts: Vec<(f64, f64)> = in_hold
+            .iter()
+            .filter_map(|r| Some((r.dead_tuples? as f64 / 10_000.0, y(r)?)))
+            .collect();
+        fit(&pts)
+    };
+    let fitted = per_10k(|r| r.claim_p99_ms);
+    let buffers = per_10k(|r| r.claim_buffers.map(|b| b as f64));
     let dead: Vec<f64> = in_hold
         .iter()
         .filter_map(|r| r.dead_tuples.map(|d| d as f64))
         .collect();
-    let baseline_rows = rows.iter().filter(|r| r.t_s <= hold_at);
-    // A recovery phase shorter than one window cannot show a recovery either way.
-    let judged = base_claim.filter(|_| p.recovery_s >= RECOVERY_WINDOW_S);
+    let index_at = |rows: &[&HorizonRow], last: bool| {
+        let mut it = rows.iter().filter_map(|r| r.index_bytes);
+        if last {
+            it.next_back()
+        } else {
+            it.next()
+        }
+    };
+    // Recovery means something only if the hold made claims slower than the rule allows,
+    // and a recovery phase is at least one window long.
+    let degraded = base_claim
+        .zip(hold_claim)
+        .is_some_and(|(b, h)| h > b * RECOVERY_TOLERANCE);
+    let judged = base_claim.filter(|_| degraded && p.recovery_s >= RECOVERY_WINDOW_S);
     let recovered_in = judged.and_then(|b| recovery(secs, b, released, p.total_s()));
+    let breach = first_breach(&checked(&after), rec.slo_p99_ms);
+    // The queue's own recovery: when the backlog the hold built was worked off (the
+    // depth back to the baseline's largest), which can take far longer than the claims.
+    let base_depth = baseline.iter().filter_map(|r| r.depth).max().unwrap_or(0);
+    let built = in_hold.iter().filter_map(|r| r.depth).max().unwrap_or(0);
+    let backlog_built = built > base_depth.max(1) * 2;
+    let backlog_cleared_s = rows
+        .iter()
+        .filter(|r| r.t_s - 0.5 > released)
+        .find(|r| r.depth.is_some_and(|d| d <= base_depth))
+        .map(|r| r.t_s - released);
     let mut r = HorizonResult {
         test: g.test.clone(),
         queue: m.queue.clone(),
@@ -257,6 +314,7 @@ fn compute(
         baseline_s: p.baseline_s,
         hold_s: p.hold_s,
         recovery_s: p.recovery_s,
+        held_s: (!rec.outcome.never_held).then_some(hold_end - hold_at),
         baseline_claim_p99_ms: base_claim,
         hold_claim_p99_ms: hold_claim,
         claim_p99_ratio: base_claim.zip(hold_claim).map(|(b, h)| h / b),
@@ -264,32 +322,35 @@ fn compute(
         hold_e2e_p99_ms: hold_e2e,
         e2e_p99_ratio: base_e2e.zip(hold_e2e).map(|(b, h)| h / b),
         slo_p99_ms: rec.slo_p99_ms,
-        breach_after_s: first_breach(&after, rec.slo_p99_ms).map(|t| (t - hold_at).max(0.0)),
-        breached_in_baseline: first_breach(&before, rec.slo_p99_ms).is_some(),
+        breach_after_s: breach.map(|t| (t - hold_at).max(0.0)),
+        breach_phase: breach.map(|t| p.at(t - 0.5).to_string()),
+        breached_in_baseline: first_breach(&checked(&baseline), rec.slo_p99_ms).is_some(),
         claim_ms_per_10k_dead: fitted.map(|f| f.0),
         fit_r2: fitted.map(|f| f.1),
-        dead_at_hold_start: rows
-            .iter()
-            .filter(|r| r.t_s <= hold_at)
-            .filter_map(|r| r.dead_tuples)
-            .next_back(),
+        buffers_per_10k_dead: buffers.map(|f| f.0),
+        buffers_fit_r2: buffers.map(|f| f.1),
+        dead_at_hold_start: in_hold.first().and_then(|r| r.dead_tuples),
         peak_dead_tuples: rows.iter().filter_map(|r| r.dead_tuples).max(),
         dead_monotonic: monotonic(&dead),
-        index_bytes_baseline: baseline_rows
-            .clone()
-            .filter_map(|r| r.index_bytes)
-            .next_back(),
-        peak_index_bytes: rows.iter().filter_map(|r| r.index_bytes).max(),
+        index_bytes_hold_start: index_at(&in_hold, false),
+        index_bytes_hold_end: index_at(&in_hold, true),
         peak_xmin_age: rows.iter().filter_map(|r| r.xmin_age).max(),
         recovery_s_measured: recovered_in,
         recovered: judged.map(|_| recovered_in.is_some()),
+        degraded,
+        backlog_built,
+        backlog_cleared_s: backlog_cleared_s.filter(|_| backlog_built),
         baseline_windows_within: base_claim.and_then(|b| baseline_within(secs, b, skip, hold_at)),
         holder_killed_s: rec.outcome.killed_s,
         holder_killed_by: rec.outcome.killed_by.clone(),
         lost: g.parts.iter().map(|p| p.summary.lost).sum(),
         note: String::new(),
     };
-    r.note = note(&r);
+    r.note = if rec.outcome.never_held {
+        format!("nothing was held: {}", rec.outcome.held)
+    } else {
+        note(&r)
+    };
     r
 }
 
@@ -324,6 +385,13 @@ fn note(r: &HorizonResult) -> String {
         }
         _ => {}
     }
+    match (r.backlog_built, r.backlog_cleared_s) {
+        (true, Some(t)) => s.push_str(&format!(
+            "; its backlog was worked off {t:.0} s after release"
+        )),
+        (true, None) => s.push_str("; its backlog was not worked off before the test ended"),
+        _ => {}
+    }
     if let Some(t) = r.holder_killed_s {
         s.push_str(&format!(
             "; the server ended the holder at {t:.0} s ({})",
@@ -345,46 +413,55 @@ pub fn build(groups: &[&TestGroup]) -> Result<(Vec<HorizonResult>, Vec<TimelineR
     Ok((out, timeline))
 }
 
-/// "Which design degrades least while a transaction is held, and how fast does it recover?"
+/// "Which design degrades least while a transaction is held, and how fast does it
+/// recover?": designs ranked by their claim p99 ratio only against runs of the same
+/// holder and schedule; Valkey's control by its end-to-end ratio.
 pub fn finding(results: &[HorizonResult]) -> Option<Finding> {
-    let mut pg: Vec<&HorizonResult> = results
-        .iter()
-        .filter(|r| r.backend == "postgresql" && r.holder != "none")
-        .collect();
-    if pg.is_empty() && results.is_empty() {
+    if results.is_empty() {
         return None;
     }
-    pg.sort_by(|a, b| {
-        let k = |r: &HorizonResult| r.claim_p99_ratio.unwrap_or(f64::INFINITY);
-        k(a).total_cmp(&k(b))
-    });
-    let parts: Vec<String> = pg
+    let mut groups: Vec<(String, f64, f64)> = vec![];
+    for r in results
         .iter()
-        .map(|r| {
-            let rec = match (r.recovered, r.recovery_s_measured) {
-                (Some(true), Some(t)) => format!("recovered {t:.0} s after release"),
-                (Some(false), _) => "did not recover within the recovery phase".into(),
-                _ => "recovery unknown".into(),
-            };
-            format!(
-                "{} ×{} claim p99 ({} holder, {} dead tuples at peak), {rec}",
-                r.queue,
-                r.claim_p99_ratio.map_or("?".into(), |x| format!("{x:.1}")),
-                r.holder,
-                r.peak_dead_tuples
-                    .map_or("?".into(), |d| thousands(d as f64))
-            )
-        })
-        .collect();
-    let lead = match pg.as_slice() {
-        [] => String::new(),
-        [only] => format!("Only {} ran with a holder: ", only.queue),
-        [first, ..] => format!("{} degrades least: ", first.queue),
-    };
-    let mut parts = vec![format!("{lead}{}.", parts.join("; "))];
+        .filter(|r| r.backend == "postgresql" && r.held_s.is_some())
+    {
+        let key = (r.holder.clone(), r.baseline_s, r.hold_s);
+        if !groups.contains(&key) {
+            groups.push(key);
+        }
+    }
+    let mut parts = vec![];
+    for (holder, baseline, hold) in &groups {
+        let mut these: Vec<&HorizonResult> = results
+            .iter()
+            .filter(|r| r.backend == "postgresql" && r.held_s.is_some())
+            .filter(|r| (&r.holder, r.baseline_s, r.hold_s) == (holder, *baseline, *hold))
+            .collect();
+        these.sort_by(|a, b| {
+            let k = |r: &HorizonResult| r.claim_p99_ratio.unwrap_or(f64::INFINITY);
+            k(a).total_cmp(&k(b))
+        });
+        let each: Vec<String> = these.iter().map(|r| one(r)).collect();
+        let lead = match these.as_slice() {
+            [only] => format!("Only {} ran", only.queue),
+            [first, ..] => format!("{} degrades least", first.queue),
+            [] => continue,
+        };
+        parts.push(format!(
+            "{holder} holder, {hold:.0} s hold: {lead}: {}.",
+            each.join("; ")
+        ));
+    }
+    for r in results
+        .iter()
+        .filter(|r| r.held_s.is_none() && r.holder != "none")
+    {
+        parts.push(format!("{}: {}.", r.test, r.note));
+    }
     for v in results.iter().filter(|r| r.backend == "valkey") {
         parts.push(format!(
-            "Valkey (the control, an idle connection held): e2e p99 ×{} over the same schedule.",
+            "Valkey (the control, an idle connection held, {:.0} s): e2e p99 ×{} over the same schedule.",
+            v.hold_s,
             v.e2e_p99_ratio.map_or("?".into(), |x| format!("{x:.2}"))
         ));
     }
@@ -395,6 +472,32 @@ pub fn finding(results: &[HorizonResult]) -> Option<Finding> {
         question: "8. Which design degrades least while a transaction is held, and how fast does it recover?".into(),
         answer: parts.join(" "),
     })
+}
+
+/// One design's line of finding 8.
+fn one(r: &HorizonResult) -> String {
+    let mut rec = match (r.degraded, r.recovered, r.recovery_s_measured) {
+        (false, _, _) => "no degradation to recover from".to_string(),
+        (true, Some(true), Some(t)) => format!("claims back to baseline {t:.0} s after release"),
+        (true, Some(false), _) => "claims not back to baseline within the recovery phase".into(),
+        _ => "recovery not measured".into(),
+    };
+    match (r.backlog_built, r.backlog_cleared_s) {
+        (true, Some(t)) => rec.push_str(&format!(", backlog worked off {t:.0} s after release")),
+        (true, None) => rec.push_str(", backlog not worked off by the test's end"),
+        _ => {}
+    }
+    let breach = r.breach_after_s.map_or(String::new(), |t| {
+        format!(", p99 over {} ms after {t:.0} s", r.slo_p99_ms)
+    });
+    format!(
+        "{} ×{} claim p99 at {} jobs/s ({} dead tuples at peak{breach}), {rec}",
+        r.queue,
+        r.claim_p99_ratio.map_or("?".into(), |x| format!("{x:.1}")),
+        thousands(r.rate_jobs_s),
+        r.peak_dead_tuples
+            .map_or("?".into(), |d| thousands(d as f64))
+    )
 }
 
 /// The console's horizon table.
@@ -411,7 +514,7 @@ pub fn table(results: &[HorizonResult]) -> String {
     );
     let _ = writeln!(
         o,
-        "{:<17} {:<9} {:>6} {:>17} {:>17} {:>9} {:>14} {:>10} {:>9} {:>10}",
+        "{:<17} {:<9} {:>6} {:>17} {:>17} {:>9} {:>14} {:>10} {:>9} {:>11} {:>12}",
         "Queue",
         "Holder",
         "j/s",
@@ -420,8 +523,9 @@ pub fn table(results: &[HorizonResult]) -> String {
         "breach s",
         "ms/10k dead",
         "dead peak",
-        "index ×",
-        "recovery"
+        "index +MB",
+        "claims back",
+        "backlog gone"
     );
     let f = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.1}"));
     for r in results {
@@ -432,18 +536,23 @@ pub fn table(results: &[HorizonResult]) -> String {
             _ => "-".into(),
         };
         let growth = r
-            .index_bytes_baseline
-            .zip(r.peak_index_bytes)
-            .filter(|(b, _)| *b > 0)
-            .map(|(b, p)| p as f64 / b as f64);
-        let recovery = match (r.recovered, r.recovery_s_measured) {
-            (Some(true), Some(t)) => format!("{t:.0} s"),
-            (Some(false), _) => "no".into(),
+            .index_bytes_hold_start
+            .zip(r.index_bytes_hold_end)
+            .map(|(a, b)| (b - a) as f64 / 1e6);
+        let recovery = match (r.degraded, r.recovered, r.recovery_s_measured) {
+            (false, _, _) => "not slowed".into(),
+            (true, Some(true), Some(t)) => format!("{t:.0} s"),
+            (true, Some(false), _) => "no".into(),
             _ => "-".into(),
+        };
+        let backlog = match (r.backlog_built, r.backlog_cleared_s) {
+            (false, _) => "none".into(),
+            (true, Some(t)) => format!("{t:.0} s"),
+            (true, None) => "no".into(),
         };
         let _ = writeln!(
             o,
-            "{:<17} {:<9} {:>6} {:>17} {:>17} {:>9} {:>14} {:>10} {:>9} {:>10}",
+            "{:<17} {:<9} {:>6} {:>17} {:>17} {:>9} {:>14} {:>10} {:>9} {:>11} {:>12}",
             r.queue,
             r.holder,
             thousands(r.rate_jobs_s),
@@ -454,7 +563,8 @@ pub fn table(results: &[HorizonResult]) -> String {
             r.peak_dead_tuples
                 .map_or("-".into(), |d| thousands(d as f64)),
             growth.map_or("-".into(), |g| format!("{g:.1}")),
-            recovery
+            recovery,
+            backlog
         );
     }
     o
@@ -480,14 +590,32 @@ mod tests {
     }
 
     #[test]
-    fn a_breach_needs_three_seconds_in_a_row() {
-        let rows: Vec<(f64, Option<f64>)> = [50.0, 150.0, 150.0, 40.0, 120.0, 130.0, 140.0, 200.0]
+    fn a_breach_needs_three_seconds_in_a_row_and_a_stall_is_one() {
+        let rows: Vec<Checked> = [50.0, 150.0, 150.0, 40.0, 120.0, 130.0, 140.0, 200.0]
             .iter()
             .enumerate()
-            .map(|(i, p)| (i as f64 + 1.0, Some(*p)))
+            .map(|(i, p)| Checked {
+                t_s: i as f64 + 1.0,
+                p99_ms: Some(*p),
+                waiting: true,
+            })
             .collect();
         assert_eq!(first_breach(&rows, 100.0), Some(5.0));
         assert_eq!(first_breach(&rows[..4], 100.0), None);
+        // Nothing completed while jobs waited: a stall, over any goal.
+        let mut stalled = rows[..4].to_vec();
+        for r in stalled.iter_mut().skip(1) {
+            r.p99_ms = None;
+        }
+        assert_eq!(first_breach(&stalled, 100.0), Some(2.0));
+        for r in stalled.iter_mut() {
+            r.waiting = false;
+        }
+        assert_eq!(
+            first_breach(&stalled, 100.0),
+            None,
+            "an idle queue is no breach"
+        );
     }
 
     #[test]
@@ -501,5 +629,9 @@ mod tests {
         assert_eq!(monotonic(&sawtooth), Some(false));
         assert_eq!(monotonic(&[1.0; 100]), Some(false));
         assert_eq!(monotonic(&rising[..5]), None);
+        // The hold's last seconds count too, however many there are.
+        let mut late_drop = rising[..19].to_vec();
+        late_drop[18] = 0.0;
+        assert_eq!(monotonic(&late_drop), Some(false));
     }
 }

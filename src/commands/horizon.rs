@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::cli::{HorizonArgs, HorizonCmdArgs, RunSuiteArgs};
+use crate::cli::{GlobalArgs, HorizonArgs, HorizonCmdArgs, RunSuiteArgs};
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::format::horizon::{HolderSpec, Phases};
@@ -13,14 +13,15 @@ use crate::queue::QueueKind;
 use crate::suite::{self, Outcome, Scenario, SuiteOptions};
 use crate::Ctx;
 
-/// The schedule: the flags, else the defaults (`--quick`'s shorter ones). With
+/// The schedule and rate: the flags, else the defaults (`--quick`'s shorter ones). With
 /// `total_s` (the command's `--duration`), the recovery is what the run leaves after
 /// the baseline and the hold.
-fn options_from(
+fn options_at(
     a: &HorizonArgs,
     quick: bool,
     slo_p99_ms: f64,
     total_s: Option<f64>,
+    rate: Option<f64>,
 ) -> Result<HorizonOptions, UsageError> {
     let (baseline, hold, recovery, query) = if quick {
         (15.0, 30.0, 30.0, 10.0)
@@ -57,39 +58,53 @@ fn options_from(
             recovery_s,
         },
         slo_p99_ms,
+        rate,
     };
     opts.check()?;
     Ok(opts)
 }
 
-/// `qbench horizon`'s options, checked before any server starts.
-pub fn options(a: &HorizonCmdArgs, cfg: &Config) -> Result<HorizonOptions> {
+/// `--rate` as given on the command line (a config file's rate is only the fallback).
+fn flag_rate(global: &GlobalArgs) -> Option<f64> {
+    match global.benchmark.production_rate {
+        Some(crate::config::Rate::Fixed(r)) => Some(r),
+        _ => None,
+    }
+}
+
+/// `qbench horizon`'s options, checked before any server starts. `--duration` on the
+/// command line is the whole run: the recovery is what it leaves.
+pub fn options(a: &HorizonCmdArgs, cfg: &Config, global: &GlobalArgs) -> Result<HorizonOptions> {
     QueueKind::parse_list(&a.queue)?;
     cfg.benchmark.wakeup.single()?;
-    let total = cfg
-        .benchmark_set
-        .contains("production_duration")
-        .then_some(cfg.benchmark.production_duration);
-    Ok(options_from(&a.horizon, a.quick, a.slo_p99_ms, total)?)
+    let total = global.benchmark.production_duration;
+    Ok(options_at(
+        &a.horizon,
+        a.quick,
+        a.slo_p99_ms,
+        total,
+        flag_rate(global),
+    )?)
 }
 
 /// run-suite's horizon options when its scenarios include horizon (the suite's
 /// `--duration` is each other test's length, so it does not shape the phases).
-pub fn suite_options(a: &RunSuiteArgs, _cfg: &Config) -> Result<Option<HorizonOptions>> {
+pub fn suite_options(a: &RunSuiteArgs, global: &GlobalArgs) -> Result<Option<HorizonOptions>> {
     let scenarios = Scenario::parse_list(&a.scenarios)?;
     if !scenarios.contains(&Scenario::Horizon) {
         return Ok(None);
     }
-    Ok(Some(options_from(
+    Ok(Some(options_at(
         &a.horizon,
         a.quick,
         a.capacity_args.slo_p99_ms,
         None,
+        flag_rate(global),
     )?))
 }
 
 pub async fn run(ctx: &mut Ctx, args: &HorizonCmdArgs) -> Result<()> {
-    let opts = options(args, &ctx.cfg)?;
+    let opts = options(args, &ctx.cfg, &ctx.global)?;
     let kinds = QueueKind::parse_list(&args.queue)?;
     let mut backends = vec![];
     for k in &kinds {
@@ -107,6 +122,7 @@ pub async fn run(ctx: &mut Ctx, args: &HorizonCmdArgs) -> Result<()> {
         wakeups: &wakeups,
         repeat: 1,
         label: None,
+        holder: Some(args.horizon.holder.name()),
     };
     let tests = suite::plan(&matrix, &args.out)?;
     let suite_opts = SuiteOptions {
@@ -132,4 +148,51 @@ pub async fn run(ctx: &mut Ctx, args: &HorizonCmdArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::horizon::Holder;
+
+    fn args() -> HorizonArgs {
+        HorizonArgs {
+            holder: Holder::Xid,
+            baseline: None,
+            hold: None,
+            recovery: None,
+            analytics_queries: 3,
+            analytics_seconds: None,
+        }
+    }
+
+    #[test]
+    fn defaults_quick_and_duration_shape_the_phases() {
+        let p = options_at(&args(), false, 100.0, None, None)
+            .expect("defaults")
+            .phases;
+        assert_eq!((p.baseline_s, p.hold_s, p.recovery_s), (60.0, 600.0, 300.0));
+        let p = options_at(&args(), true, 100.0, None, None)
+            .expect("quick")
+            .phases;
+        assert_eq!((p.baseline_s, p.hold_s, p.recovery_s), (15.0, 30.0, 30.0));
+        // --duration: the recovery is what is left after the baseline and the hold.
+        let p = options_at(&args(), false, 100.0, Some(1000.0), None)
+            .expect("total")
+            .phases;
+        assert_eq!(p.recovery_s, 340.0);
+        let e = options_at(&args(), false, 100.0, Some(500.0), None).expect_err("too short");
+        assert!(e.to_string().contains("longer than the run"), "{e}");
+        let mut a = args();
+        a.recovery = Some(10.0);
+        let e = options_at(&a, false, 100.0, Some(500.0), None).expect_err("disagrees");
+        assert!(e.to_string().contains("disagrees"), "{e}");
+        a.recovery = Some(-1.0);
+        let e = options_at(&a, false, 100.0, None, None).expect_err("negative");
+        assert!(e.to_string().contains("--recovery"), "{e}");
+        let mut a = args();
+        a.holder = Holder::Analytics;
+        a.analytics_seconds = Some(0.5);
+        assert!(options_at(&a, false, 100.0, None, None).is_err());
+    }
 }

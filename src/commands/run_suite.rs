@@ -25,6 +25,7 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
         wakeups: &wakeups,
         repeat: args.repeat,
         label: args.label.as_deref(),
+        holder: Some(args.horizon.holder.name()),
     };
     let tests = suite::plan(&matrix, &args.out)?;
     if args.capacity {
@@ -45,7 +46,7 @@ pub async fn run(ctx: &mut Ctx, args: &RunSuiteArgs) -> Result<()> {
         out: args.out.clone(),
         quick: args.quick,
         force: args.force,
-        horizon: crate::commands::horizon::suite_options(args, &ctx.cfg)?,
+        horizon: crate::commands::horizon::suite_options(args, &ctx.global)?,
     };
     let outcomes = suite::run(ctx, &opts).await?;
     let crash_lost = crash_trials(ctx, &opts, args.crash_trials).await?;

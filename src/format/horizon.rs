@@ -116,6 +116,9 @@ pub struct HorizonRow {
     /// transaction: buffers touched (hit + read) and its execution time.
     pub claim_buffers: Option<i64>,
     pub claim_explain_ms: Option<f64>,
+    /// Why the explained claim gave no figures (`timed out`, an error).
+    #[serde(default)]
+    pub claim_explain_error: Option<String>,
     /// Wait events of qbench's active sessions, `type:event=count` separated by spaces.
     pub wait_events: Option<String>,
     /// Valkey's used_memory.
@@ -163,6 +166,9 @@ pub struct HolderRecord {
     /// The server ended the holder before the release (a timeout): when, and its words.
     pub killed_s: Option<f64>,
     pub killed_by: Option<String>,
+    /// The holder could not start at all: nothing was held (`held` says why).
+    #[serde(default)]
+    pub never_held: bool,
 }
 
 /// The manifest's `horizon` object.
@@ -171,12 +177,15 @@ pub struct HorizonRecord {
     pub holder: HolderSpec,
     pub phases: Phases,
     pub rate_jobs_s: f64,
-    /// Where the rate came from: `--horizon-rate`, or half the design's MST (and which sweep).
+    /// Where the rate came from: `--rate`, half the MST of a named sweep file, or the default.
     pub rate_source: String,
     pub slo_p99_ms: f64,
     /// The server's vacuum settings as the test ran (autovacuum at its defaults on --local).
     pub settings: std::collections::BTreeMap<String, String>,
     pub outcome: HolderRecord,
+    /// The per-second sampler stopped early: its rows end there.
+    #[serde(default)]
+    pub sampler_error: Option<String>,
 }
 
 /// analyze's result of one horizon test (a row of `horizon.csv`).
@@ -191,6 +200,9 @@ pub struct HorizonResult {
     pub baseline_s: f64,
     pub hold_s: f64,
     pub recovery_s: f64,
+    /// How long the horizon was held: to the release, or to the server ending the
+    /// holder; empty when the holder never started (nothing was held).
+    pub held_s: Option<f64>,
     /// Claim p99 over the baseline (after its first 10 s when it is longer than 20 s)
     /// and over the hold's last third (where the pile is largest).
     pub baseline_claim_p99_ms: Option<f64>,
@@ -200,25 +212,40 @@ pub struct HorizonResult {
     pub hold_e2e_p99_ms: Option<f64>,
     pub e2e_p99_ratio: Option<f64>,
     /// The end-to-end goal, and when (seconds after the hold began) 3 seconds in a row
-    /// first broke it; empty if never during the hold and recovery.
+    /// first broke it (a second with jobs waiting and none completed counts as broken),
+    /// and in which phase; empty if never during the hold and recovery.
     pub slo_p99_ms: f64,
     pub breach_after_s: Option<f64>,
+    pub breach_phase: Option<String>,
     /// The baseline broke the goal already: a breach is not the hold's doing.
     pub breached_in_baseline: bool,
     /// Least-squares fit of per-second claim p99 against dead tuples during the hold.
     pub claim_ms_per_10k_dead: Option<f64>,
     pub fit_r2: Option<f64>,
+    /// The direct mechanism: buffers one explained claim touched against dead tuples.
+    pub buffers_per_10k_dead: Option<f64>,
+    pub buffers_fit_r2: Option<f64>,
     pub dead_at_hold_start: Option<i64>,
     pub peak_dead_tuples: Option<i64>,
-    /// Whether dead tuples rose during the hold in at least 90 % of its 10 s windows.
+    /// Whether dead tuples rose through the hold: the means of ten equal slices of it
+    /// never fall, and the last is above the first.
     pub dead_monotonic: Option<bool>,
-    pub index_bytes_baseline: Option<i64>,
-    pub peak_index_bytes: Option<i64>,
+    /// The design's indexes at the hold's start and end (they grow with live rows too:
+    /// skip_locked keeps completed rows, delete_returning archives them).
+    pub index_bytes_hold_start: Option<i64>,
+    pub index_bytes_hold_end: Option<i64>,
     pub peak_xmin_age: Option<i64>,
     /// Seconds after the release until a 10 s window's claim p99 was within 10 % of the
     /// baseline's; empty when it never was within the recovery phase.
     pub recovery_s_measured: Option<f64>,
     pub recovered: Option<bool>,
+    /// The hold made claims slower than the recovery rule allows (p99 above 1.1× the
+    /// baseline's); without that there is nothing to recover from.
+    pub degraded: bool,
+    /// The hold built a backlog (the depth above twice the baseline's largest), and
+    /// when, after the release, the depth was back to the baseline's largest.
+    pub backlog_built: bool,
+    pub backlog_cleared_s: Option<f64>,
     /// The share of the baseline's own 10 s windows that meet the recovery rule: how
     /// much of it is this machine's noise (1.0: none).
     pub baseline_windows_within: Option<f64>,

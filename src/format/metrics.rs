@@ -88,7 +88,7 @@ pub struct Summary {
     /// fast the wakeup is, apart from queueing behind busy workers.
     #[serde(default)]
     pub pickup_ms: Option<Percentiles>,
-    /// The claim call's round trip, for claims that returned a job (tag `claim`).
+    /// The claim call's round trip (tag `claim`).
     #[serde(default)]
     pub claim_ms: Option<Percentiles>,
     /// Claims that found the queue empty (polls, or blocking reads that timed out).

@@ -27,11 +27,15 @@ impl Timelines {
             return Ok(Timelines(vec![]));
         }
         let rows: Vec<TimelineRow> = crate::format::read::read_csv(&path)?;
+        // One panel per test run: a run's rows are consecutive, its clock only rises (two
+        // folders may hold tests of the same name).
         let mut tests: Vec<(String, Vec<TimelineRow>)> = vec![];
         for r in rows {
-            match tests.iter_mut().find(|(t, _)| *t == r.test) {
-                Some((_, v)) => v.push(r),
-                None => tests.push((r.test.clone(), vec![r])),
+            match tests.last_mut() {
+                Some((t, v)) if *t == r.test && v.last().is_some_and(|p| p.t_s < r.t_s) => {
+                    v.push(r)
+                }
+                _ => tests.push((r.test.clone(), vec![r])),
             }
         }
         Ok(Timelines(tests))

@@ -29,6 +29,9 @@ pub struct HorizonOptions {
     pub phases: Phases,
     /// The end-to-end goal a breach is judged against.
     pub slo_p99_ms: f64,
+    /// `--rate` on the command line: else half the design's MST from a sweep, else the
+    /// configured rate.
+    pub rate: Option<f64>,
 }
 
 impl HorizonOptions {
@@ -54,24 +57,31 @@ impl HorizonOptions {
         }
         let h = &self.holder;
         if h.kind == crate::format::horizon::Holder::Analytics
-            && !(h.query_s.is_finite() && h.query_s >= 1.0 && h.queries >= 1)
+            && !(h.query_s.is_finite()
+                && h.query_s >= 1.0
+                && h.query_s <= p.hold_s
+                && h.queries >= 1)
         {
             return Err(UsageError::new(format!(
-                "--analytics-queries {} and --analytics-seconds {} are invalid: at least 1 query of at least 1 s",
-                h.queries, h.query_s
+                "--analytics-queries {} and --analytics-seconds {} are invalid: at least 1 query, each from 1 s to the --hold ({} s), so they overlap within it",
+                h.queries, h.query_s, p.hold_s
             )));
         }
         Ok(())
     }
 }
 
-/// The rate a horizon test offers, and where it came from: `--rate` (or the config's
-/// production_rate) when set, else half the MST of a sweep of the same design in the
-/// same tier found under `dirs`, else the default rate.
-pub fn rate(kind: QueueKind, cfg: &Config, dirs: &[PathBuf]) -> Result<(f64, String)> {
-    let set = cfg.benchmark_set.contains("production_rate");
-    if let (true, Some(r)) = (set, cfg.benchmark.rate_jobs_s()) {
-        return Ok((r, "benchmark.production_rate (--rate)".into()));
+/// The rate a horizon test offers, and where it came from: `--rate` on the command line,
+/// else half the MST of a sweep of the same design, tier, workers and wakeup found under
+/// `dirs`, else the configured rate.
+pub fn rate(
+    kind: QueueKind,
+    cfg: &Config,
+    explicit: Option<f64>,
+    dirs: &[PathBuf],
+) -> Result<(f64, String)> {
+    if let Some(r) = explicit {
+        return Ok((r, "--rate".into()));
     }
     let tier = kind.backend().tier(cfg.benchmark.durability).name();
     for dir in dirs {
@@ -80,7 +90,11 @@ pub fn rate(kind: QueueKind, cfg: &Config, dirs: &[PathBuf]) -> Result<(f64, Str
             continue;
         }
         let sweep = read_sweep(&path)?;
-        if let (Some(mst), true) = (sweep.result.mst_jobs_s, sweep.tier == tier) {
+        // An MST measured with other workers or another wakeup is another queue's.
+        let same = sweep.tier == tier
+            && sweep.workers == cfg.benchmark.num_workers.get()
+            && (!kind.polls() || sweep.wakeup == cfg.benchmark.wakeup.single()?.name());
+        if let (Some(mst), true) = (sweep.result.mst_jobs_s, same) {
             let r = (mst / 2.0).round().max(1.0);
             return Ok((
                 r,
@@ -93,7 +107,10 @@ pub fn rate(kind: QueueKind, cfg: &Config, dirs: &[PathBuf]) -> Result<(f64, Str
         }
     }
     match cfg.benchmark.rate_jobs_s() {
-        Some(r) => Ok((r, "the default production_rate (no sweep of this design found)".into())),
+        Some(r) => Ok((
+            r,
+            "benchmark.production_rate (no sweep of this design with these workers found)".into(),
+        )),
         None => Err(crate::error::usage(
             "the horizon scenario offers a steady rate below capacity: set --rate to a number of jobs/s, not max",
         )),
@@ -121,8 +138,10 @@ pub async fn prepare(
     opts: &HorizonOptions,
     (rate, rate_source): (f64, String),
 ) -> Result<Prepared> {
-    let mut probe = queue.horizon().await?;
-    let settings = probe.settings().await?;
+    // Two probes: the holder's timing must not wait on the sampler's reads.
+    let mut sampler_probe = queue.horizon().await?;
+    let holder_probe = queue.horizon().await?;
+    let settings = sampler_probe.settings().await?;
     let b = &cfg.benchmark;
     let plan = Plan {
         produce: Some(ProducePlan::paced(
@@ -135,16 +154,28 @@ pub async fn prepare(
             timeout: Duration::from_secs_f64(b.drain_timeout_s),
         },
     };
+    let state: sidecar::Shared = Arc::new(std::sync::Mutex::new(sidecar::State::Idle));
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let sampler = Sampler {
-        probe,
+        probe: sampler_probe,
         holder: opts.holder,
         phases: opts.phases,
+        state: state.clone(),
+        started: Some(started_tx),
         rows: csv::Writer::from_writer(out.create(HORIZON_CSV)?),
         relations: csv::Writer::from_writer(out.create(RELATIONS_CSV)?),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let stop = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(sampler.run(rx, stop.clone()));
+    let sampler = tokio::spawn(sampler.run(rx, stop.clone()));
+    let holder = tokio::spawn(sidecar::hold(
+        holder_probe,
+        opts.holder,
+        opts.phases,
+        started_rx,
+        state,
+        stop.clone(),
+    ));
     let record = HorizonRecord {
         holder: opts.holder,
         phases: opts.phases,
@@ -153,10 +184,16 @@ pub async fn prepare(
         slo_p99_ms: opts.slo_p99_ms,
         settings,
         outcome: Default::default(),
+        sampler_error: None,
     };
     Ok(Prepared {
         plan,
-        sidecar: Box::new(HorizonSidecar { task, stop, record }),
+        sidecar: Box::new(HorizonSidecar {
+            sampler,
+            holder,
+            stop,
+            record,
+        }),
         ticks: tx,
     })
 }

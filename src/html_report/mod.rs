@@ -10,7 +10,7 @@ use anyhow::Result;
 use crate::format::summary::{Analysis, Row};
 
 /// The charts in the order the page shows them (files that are absent are skipped).
-const CHARTS: [&str; 10] = [
+const CHARTS: [&str; 11] = [
     "valkey_vs_best_pg",
     "latency_comparison",
     "throughput_comparison",
@@ -21,6 +21,7 @@ const CHARTS: [&str; 10] = [
     "capacity_comparison",
     "latency_vs_load",
     "worker_scaling",
+    "horizon_timeline",
 ];
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\
@@ -116,6 +117,16 @@ fn answers(a: &Analysis, o: &mut String) {
             "<h3>Capacity</h3><pre>{}</pre>",
             esc(&crate::analyze::capacity::table(&a.capacity))
         );
+    }
+    if !a.horizon.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h3>A transaction held open</h3><pre>{}</pre>",
+            esc(&crate::analyze::horizon::table(&a.horizon))
+        );
+        for r in &a.horizon {
+            let _ = writeln!(o, "<p>{}: {}</p>", esc(&r.test), esc(&r.note));
+        }
     }
 }
 

@@ -33,8 +33,9 @@ pub enum Metric {
     /// Intended enqueue → claimed, for jobs that arrived while their worker was idle
     /// (waiting for work since before they were due): the wakeup's own latency.
     Pickup,
-    /// The claim call's round trip, for claims that returned a job (an empty PostgreSQL
-    /// claim is a poll; an empty Valkey claim is a blocked read that timed out).
+    /// The claim call's round trip: every claim of a design that polls (an empty one
+    /// found nothing, at full cost), only those that returned a job where the claim
+    /// blocks (an empty Valkey claim is a read that waited out its BLOCK).
     Claim,
 }
 

@@ -401,7 +401,7 @@ async fn horizon_test(
     };
     let cfg = env.cfg.clone();
     let dirs = crate::horizon::sweep_dirs(&opts.out, &t.dir);
-    let rate = crate::horizon::rate(t.kind, &cfg, &dirs)?;
+    let rate = crate::horizon::rate(t.kind, &cfg, h.rate, &dirs)?;
     env.warnings
         .extend(workload::announce(cfg.benchmark.capacity_warning(rate.0)));
     let out = OutputDir::prepare(&t.dir, &t.name, true)?;

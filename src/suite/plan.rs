@@ -111,6 +111,8 @@ pub struct Matrix<'a> {
     pub wakeups: &'a Wakeups,
     pub repeat: u32,
     pub label: Option<&'a str>,
+    /// The horizon scenario's holder, part of its tests' names (`skip_locked_horizon_xid`).
+    pub holder: Option<&'a str>,
 }
 
 /// Refuses a label that would not make a plain file name.
@@ -152,6 +154,9 @@ pub fn plan(m: &Matrix, out: &Path) -> Result<Vec<Planned>, UsageError> {
             for wakeup in modes {
                 for &sc in m.scenarios {
                     let mut name = test_name(kind, sc, wakeup);
+                    if let (Scenario::Horizon, Some(h)) = (sc, m.holder) {
+                        name = format!("{name}_{h}");
+                    }
                     if let Some(l) = m.label {
                         name = format!("{name}.{l}");
                     }
@@ -222,6 +227,7 @@ mod tests {
             wakeups,
             repeat: 1,
             label: None,
+            holder: None,
         };
         plan(&m, out)
     }
@@ -236,6 +242,7 @@ mod tests {
             wakeups: &poll,
             repeat: 3,
             label: Some("A"),
+            holder: None,
         };
         let all = plan(&m, Path::new("r")).expect("plan");
         let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
@@ -272,10 +279,11 @@ mod tests {
     fn plans_the_seeds_matrix() {
         let out = Path::new("results");
         let poll = Wakeups::one(Wakeup::Poll);
+        let seed = [Scenario::Cold, Scenario::Warm, Scenario::Load];
         let all = plan4(
             &[Backend::Postgresql, Backend::Valkey],
             None,
-            &Scenario::ALL,
+            &seed,
             &poll,
             out,
         )
@@ -289,7 +297,7 @@ mod tests {
         assert_eq!(&names[9..], ["valkey_cold", "valkey_warm", "valkey_load"]);
         assert_eq!(all[0].dir, Path::new("results/vm1_pg"));
         assert_eq!(all[11].dir, Path::new("results/vm2_valkey"));
-        let pg = plan4(&[Backend::Postgresql], None, &Scenario::ALL, &poll, out).expect("pg");
+        let pg = plan4(&[Backend::Postgresql], None, &seed, &poll, out).expect("pg");
         assert_eq!(pg.len(), 9);
         let both: Wakeups = "poll,notify".parse().expect("modes");
         let v = plan4(&[Backend::Valkey], None, &[Scenario::Load], &both, out).expect("valkey");

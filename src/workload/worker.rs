@@ -160,6 +160,9 @@ async fn worker(
     // due after it arrived while the worker was idle, so its queue wait is the wakeup's
     // (tag `pickup`). A worker busy with a batch, or reconnecting, is not idle.
     let mut idle_since: Option<i64> = None;
+    // A polling design's empty claim is a full claim that found nothing (under a held
+    // horizon, the costliest: it walks every dead entry); a blocking one's is a wait.
+    let polls = queue.kind().polls();
     while !stop.is_cancelled() {
         let claim_began = clock.now_us();
         let claim_start = Instant::now();
@@ -184,6 +187,10 @@ async fn worker(
             }
         };
         if jobs.is_empty() {
+            if polls {
+                let round_trip = claim_start.elapsed().as_micros() as i64;
+                shard.with(|h| h.record(Metric::Claim, round_trip));
+            }
             idle_since.get_or_insert(claim_began);
             st.empty_claims.fetch_add(1, Ordering::Relaxed);
             // The design decides how an idle worker learns of new jobs.
