@@ -40,8 +40,14 @@ if [ -n "$CONTROL" ]; then
   "$Q" --local -q --rate "$RATE" horizon --queue "$CONTROL" --holder none \
     --baseline "$BASE_S" --hold "$HOLD_S" --recovery "$REC_S" --out "$OUT/control"
 fi
-args=()
-for d in "$OUT"/*/vm1_pg "$OUT"/*/vm2_valkey; do [ -d "$d" ] && args+=(--results "$d"); done
-"$Q" analyze "${args[@]}" --output "$OUT/analysis" | sed -n '/^HORIZON/,/^FINDINGS/p'
-"$Q" analyze "${args[@]}" --output "$OUT/analysis" | sed -n '/^8\./,/^$/p'
-"$Q" graph --input "$OUT/analysis/summary.csv" --output "$OUT/graphs" | tail -2
+# The full and short schedules give tests of the same name: analyzed apart.
+report() { # NAME FOLDER...
+  local name=$1 args=()
+  shift
+  for d in "$@"; do [ -d "$d" ] && args+=(--results "$d"); done
+  [ ${#args[@]} -gt 0 ] || return 0
+  "$Q" analyze "${args[@]}" --output "$OUT/analysis_$name" | sed -n '/^HORIZON/,/^RED FLAGS/p;/^8\./,/^$/p'
+  "$Q" graph --input "$OUT/analysis_$name/summary.csv" --output "$OUT/graphs_$name" | tail -2
+}
+report full "$OUT/full/vm1_pg"
+report short "$OUT/short/vm1_pg" "$OUT/short/vm2_valkey" "$OUT/control/vm1_pg"

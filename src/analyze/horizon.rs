@@ -294,16 +294,29 @@ fn compute(
     let judged = base_claim.filter(|_| degraded && p.recovery_s >= RECOVERY_WINDOW_S);
     let recovered_in = judged.and_then(|b| recovery(secs, b, released, p.total_s()));
     let breach = first_breach(&checked(&after), rec.slo_p99_ms);
-    // The queue's own recovery: when the backlog the hold built was worked off (the
-    // depth back to the baseline's largest), which can take far longer than the claims.
+    // The queue's own recovery: when the backlog the hold built (more than a second of
+    // arrivals, and twice the baseline's deepest) was worked off, which can take far
+    // longer than the claims. A test that drained to empty worked it off by its end.
     let base_depth = baseline.iter().filter_map(|r| r.depth).max().unwrap_or(0);
     let built = in_hold.iter().filter_map(|r| r.depth).max().unwrap_or(0);
-    let backlog_built = built > base_depth.max(1) * 2;
+    let backlog_built = built > base_depth.max(1) * 2 && built as f64 > rec.rate_jobs_s;
+    let drained_at = g
+        .parts
+        .iter()
+        .all(|p| p.summary.left_in_queue == Some(0))
+        .then(|| {
+            g.parts
+                .iter()
+                .map(|p| p.summary.duration_s)
+                .fold(0.0, f64::max)
+        });
     let backlog_cleared_s = rows
         .iter()
         .filter(|r| r.t_s - 0.5 > released)
         .find(|r| r.depth.is_some_and(|d| d <= base_depth))
-        .map(|r| r.t_s - released);
+        .map(|r| r.t_s)
+        .or(drained_at)
+        .map(|t| t - released);
     let mut r = HorizonResult {
         test: g.test.clone(),
         queue: m.queue.clone(),
@@ -483,7 +496,9 @@ fn one(r: &HorizonResult) -> String {
         _ => "recovery not measured".into(),
     };
     match (r.backlog_built, r.backlog_cleared_s) {
-        (true, Some(t)) => rec.push_str(&format!(", backlog worked off {t:.0} s after release")),
+        (true, Some(t)) => rec.push_str(&format!(
+            ", backlog worked off {t:.0} s after the hold ended"
+        )),
         (true, None) => rec.push_str(", backlog not worked off by the test's end"),
         _ => {}
     }

@@ -242,8 +242,9 @@ pub struct HorizonResult {
     /// The hold made claims slower than the recovery rule allows (p99 above 1.1× the
     /// baseline's); without that there is nothing to recover from.
     pub degraded: bool,
-    /// The hold built a backlog (the depth above twice the baseline's largest), and
-    /// when, after the release, the depth was back to the baseline's largest.
+    /// The hold built a backlog (the depth above twice the baseline's largest and above
+    /// a second of arrivals), and when, after the release, the depth was back to the
+    /// baseline's largest (or the test drained to empty).
     pub backlog_built: bool,
     pub backlog_cleared_s: Option<f64>,
     /// The share of the baseline's own 10 s windows that meet the recovery rule: how

@@ -405,7 +405,13 @@ async fn horizon_test(
     env.warnings
         .extend(workload::announce(cfg.benchmark.capacity_warning(rate.0)));
     let out = OutputDir::prepare(&t.dir, &t.name, true)?;
-    let p = crate::horizon::prepare(&env.queue, &cfg, &out, h, rate).await?;
+    let p = match crate::horizon::prepare(&env.queue, &cfg, &out, h, rate).await {
+        Ok(p) => p,
+        Err(e) => {
+            out.discard();
+            return Err(e);
+        }
+    };
     env.output = Some(out);
     env.sidecar = Some(p.sidecar);
     env.ticks = Some(p.ticks);
