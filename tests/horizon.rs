@@ -14,6 +14,15 @@ use std::time::Duration;
 use qbench::format::horizon::{read_rows, HorizonRecord, HorizonRow};
 use qbench::format::read::read_manifest;
 
+/// The server tests of this file take turns: an xid held in one test's database holds
+/// back the snapshots of every database of the shared server, so another test's
+/// "the horizon moved on" could not be told from this one's hold.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn file_arg(f: &tempfile::NamedTempFile) -> String {
     f.path().display().to_string()
 }
@@ -118,11 +127,15 @@ const SCHEDULE: [&str; 6] = ["--baseline", "4", "--hold", "12", "--recovery", "4
 /// the runs (Valkey's control included) give the horizon table, finding and timeline.
 #[test]
 fn dead_tuples_pile_up_only_while_a_transaction_is_held() {
+    let _turn = turn();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let held_cfg = rt.block_on(common::config("horizon_held"));
     let none_cfg = rt.block_on(common::config("horizon_none"));
     let dir = tempfile::tempdir().expect("dir");
 
+    // One after the other: a transaction with an xid holds back the snapshots of every
+    // database of the cluster (measured: the control's oldest snapshot aged with the held
+    // run's when they overlapped), so the control must not overlap the held run.
     let held_out = dir.path().join("held");
     let vacuum = Vacuum::start(&held_cfg);
     let file = common::config_file(&held_cfg);
@@ -205,7 +218,8 @@ fn dead_tuples_pile_up_only_while_a_transaction_is_held() {
     // Valkey's control: the same schedule, an idle connection, no tuples to count.
     let vk_cfg = rt.block_on(common::config("horizon_valkey"));
     let file = common::config_file(&vk_cfg);
-    horizon(&file_arg(&file), "valkey_streams", &SCHEDULE, &held_out);
+    let short = ["--baseline", "2", "--hold", "4", "--recovery", "2"];
+    horizon(&file_arg(&file), "valkey_streams", &short, &held_out);
     let (vk, vk_rec, _) = files(&held_out, "vm2_valkey", "valkey_horizon_xid");
     assert!(
         vk_rec.outcome.held.contains("idle connection"),
@@ -271,6 +285,7 @@ fn analyzed_and_drawn(out: &Path) {
 /// finishes, says when the holder was ended and by what, and analyze repeats it.
 #[test]
 fn a_server_that_forbids_the_holder_is_a_result() {
+    let _turn = turn();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let cfg = rt.block_on(common::config("horizon_killed"));
     rt.block_on(async {
@@ -319,6 +334,7 @@ fn a_server_that_forbids_the_holder_is_a_result() {
 /// are cancelled: no holder session outlives the run.
 #[test]
 fn analytics_queries_hold_the_horizon_and_end_with_the_hold() {
+    let _turn = turn();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let cfg = rt.block_on(common::config("horizon_analytics"));
     let dir = tempfile::tempdir().expect("dir");

@@ -223,6 +223,41 @@ fn hold_window(rec: &HorizonRecord) -> (f64, f64) {
     (start, end.max(start))
 }
 
+/// The queue's own recovery: whether the hold built a backlog (more than a second of
+/// arrivals, and twice the baseline's deepest), and when after the release it was
+/// worked off, which can take far longer than the claims. A test that drained to empty
+/// worked it off by its end.
+fn backlog(
+    g: &TestGroup,
+    rows: &[HorizonRow],
+    baseline: &[&HorizonRow],
+    in_hold: &[&HorizonRow],
+    released: f64,
+    rec: &HorizonRecord,
+) -> (bool, Option<f64>) {
+    let base_depth = baseline.iter().filter_map(|r| r.depth).max().unwrap_or(0);
+    let built = in_hold.iter().filter_map(|r| r.depth).max().unwrap_or(0);
+    let backlog_built = built > base_depth.max(1) * 2 && built as f64 > rec.rate_jobs_s;
+    let drained_at = g
+        .parts
+        .iter()
+        .all(|p| p.summary.left_in_queue == Some(0))
+        .then(|| {
+            g.parts
+                .iter()
+                .map(|p| p.summary.duration_s)
+                .fold(0.0, f64::max)
+        });
+    let cleared = rows
+        .iter()
+        .filter(|r| r.t_s - 0.5 > released)
+        .find(|r| r.depth.is_some_and(|d| d <= base_depth))
+        .map(|r| r.t_s)
+        .or(drained_at)
+        .map(|t| t - released);
+    (backlog_built, cleared.filter(|_| backlog_built))
+}
+
 /// A row's second lies inside (from, to] by its middle (rows are stamped at their end).
 fn within(r: &HorizonRow, from: f64, to: f64) -> bool {
     let mid = r.t_s - 0.5;
@@ -294,29 +329,7 @@ fn compute(
     let judged = base_claim.filter(|_| degraded && p.recovery_s >= RECOVERY_WINDOW_S);
     let recovered_in = judged.and_then(|b| recovery(secs, b, released, p.total_s()));
     let breach = first_breach(&checked(&after), rec.slo_p99_ms);
-    // The queue's own recovery: when the backlog the hold built (more than a second of
-    // arrivals, and twice the baseline's deepest) was worked off, which can take far
-    // longer than the claims. A test that drained to empty worked it off by its end.
-    let base_depth = baseline.iter().filter_map(|r| r.depth).max().unwrap_or(0);
-    let built = in_hold.iter().filter_map(|r| r.depth).max().unwrap_or(0);
-    let backlog_built = built > base_depth.max(1) * 2 && built as f64 > rec.rate_jobs_s;
-    let drained_at = g
-        .parts
-        .iter()
-        .all(|p| p.summary.left_in_queue == Some(0))
-        .then(|| {
-            g.parts
-                .iter()
-                .map(|p| p.summary.duration_s)
-                .fold(0.0, f64::max)
-        });
-    let backlog_cleared_s = rows
-        .iter()
-        .filter(|r| r.t_s - 0.5 > released)
-        .find(|r| r.depth.is_some_and(|d| d <= base_depth))
-        .map(|r| r.t_s)
-        .or(drained_at)
-        .map(|t| t - released);
+    let (backlog_built, backlog_cleared_s) = backlog(g, rows, &baseline, &in_hold, released, rec);
     let mut r = HorizonResult {
         test: g.test.clone(),
         queue: m.queue.clone(),
@@ -352,7 +365,7 @@ fn compute(
         recovered: judged.map(|_| recovered_in.is_some()),
         degraded,
         backlog_built,
-        backlog_cleared_s: backlog_cleared_s.filter(|_| backlog_built),
+        backlog_cleared_s,
         baseline_windows_within: base_claim.and_then(|b| baseline_within(secs, b, skip, hold_at)),
         holder_killed_s: rec.outcome.killed_s,
         holder_killed_by: rec.outcome.killed_by.clone(),
