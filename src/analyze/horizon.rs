@@ -291,9 +291,12 @@ fn compute(
     let hold_claim = p99(secs, late_hold, hold_end, claim);
     let base_e2e = p99(secs, skip, hold_at, e2e);
     let hold_e2e = p99(secs, late_hold, hold_end, e2e);
+    // The server's columns are read at a row's end, after its second: a row counts in
+    // the hold only if the holder still held when it was read.
     let in_hold: Vec<&HorizonRow> = rows
         .iter()
-        .filter(|r| within(r, hold_at, hold_end))
+        .filter(|r| r.t_s > hold_at && r.t_s <= hold_end)
+        .filter(|r| matches!(r.holder.as_str(), "holding" | "none"))
         .collect();
     let baseline: Vec<&HorizonRow> = rows.iter().filter(|r| within(r, skip, hold_at)).collect();
     let after: Vec<&HorizonRow> = rows

@@ -201,6 +201,7 @@ impl Sampler {
     ) -> Result<()> {
         let line = &tick.line;
         let t_s = line.t_s;
+        let before = get(&self.state);
         let sample = tokio::time::timeout(READ_TIMEOUT, self.probe.sample())
             .await
             .ok()
@@ -226,10 +227,13 @@ impl Sampler {
             t_s,
             // The interval's middle: the row at 60.003 s is the second before the hold.
             phase: self.phases.at(t_s - line.interval_s / 2.0).into(),
-            holder: if self.holder.kind == Holder::None {
-                "none".into()
-            } else {
-                get(&self.state).name().into()
+            // `holding` only if it held through the reads: a row read while the hold began
+            // or ended keeps the state that leaves it out of the hold.
+            holder: match (self.holder.kind, before, get(&self.state)) {
+                (Holder::None, _, _) => "none".into(),
+                (_, State::Holding, now) => now.name().into(),
+                (_, then, State::Holding) => then.name().into(),
+                (_, _, now) => now.name().into(),
             },
             xmin_age: sample.xmin_age,
             live_tuples: has.then(|| tables.clone().filter_map(|r| r.live_tuples).sum()),
