@@ -290,16 +290,7 @@ fn worker_scaling_fits_the_usl() {
     );
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     let graphs = dir.path().join("graphs");
-    let g = common::run_qbench(
-        &[
-            "graph",
-            "--input",
-            analysis.join("summary.csv").to_str().expect("utf8"),
-            "--output",
-            graphs.to_str().expect("utf8"),
-        ],
-        &[],
-    );
+    let g = common::graph(&analysis, &graphs);
     assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
     assert!(
         graphs.join("worker_scaling.svg").exists() && graphs.join("worker_scaling.png").exists()

@@ -282,16 +282,7 @@ fn analyzed_and_drawn(out: &Path) {
     );
     assert!(sl.held_s.is_some_and(|h| h >= 11.5), "{sl:?}");
     let graphs = out.join("graphs");
-    let o = common::run_qbench(
-        &[
-            "graph",
-            "--input",
-            analysis.join("summary.csv").to_str().expect("utf8"),
-            "--output",
-            graphs.to_str().expect("utf8"),
-        ],
-        &[],
-    );
+    let o = common::graph(&analysis, &graphs);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(graphs.join("horizon_timeline.svg").exists());
 }

@@ -251,3 +251,17 @@ pub fn summary_rows(dir: &std::path::Path) -> Vec<qbench::analyze::Row> {
     let mut r = csv::Reader::from_path(dir.join("summary.csv")).expect("summary.csv");
     r.deserialize().map(|x| x.expect("row")).collect()
 }
+
+/// `qbench graph` from an analysis folder's summary.csv into `out`.
+pub fn graph(analysis: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    run_qbench(
+        &[
+            "graph",
+            "--input",
+            analysis.join("summary.csv").to_str().expect("utf8"),
+            "--output",
+            out.to_str().expect("utf8"),
+        ],
+        &[],
+    )
+}
