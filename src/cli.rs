@@ -119,6 +119,13 @@ pub struct GraphArgs {
     /// strictest that both backends ran in)
     #[arg(long, value_name = "TIER")]
     pub tier: Option<String>,
+    /// Also draw TEST_timeline for every test: its seconds and the server's events,
+    /// from the per-second files in the folder each summary.csv row names
+    #[arg(long)]
+    pub timelines: bool,
+    /// The spike factor analyze used, to shade the same spikes
+    #[arg(long, value_name = "K", default_value_t = crate::timeline::spikes::FACTOR)]
+    pub spike_factor: f64,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +142,10 @@ pub struct AnalyzeArgs {
     /// Where summary.csv and summary.json go
     #[arg(long, value_name = "DIR", default_value = "results/analysis")]
     pub output: PathBuf,
+    /// A latency spike is a second whose end-to-end p99 is over K × the test's median
+    /// per-second p99 (spikes.csv, the findings)
+    #[arg(long, value_name = "K", default_value_t = crate::timeline::spikes::FACTOR)]
+    pub spike_factor: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

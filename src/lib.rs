@@ -23,6 +23,7 @@ pub mod shutdown;
 pub mod stats;
 pub mod suite;
 pub mod text;
+pub mod timeline;
 pub mod workload;
 
 use std::process::ExitCode;

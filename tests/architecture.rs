@@ -55,7 +55,7 @@ fn readers_and_formats_open_no_connection() {
         "tokio_postgres",
         "redis::",
     ];
-    for dir in ["analyze", "graph", "format", "html_report"] {
+    for dir in ["analyze", "graph", "format", "html_report", "timeline"] {
         let bad = offenders(dir, &forbidden);
         assert!(
             bad.is_empty(),
@@ -80,6 +80,7 @@ fn no_match_on_a_design_outside_the_queue_and_local_servers() {
         "stats",
         "config",
         "html_report",
+        "timeline",
     ] {
         // A match arm names the variant left of its `=>`.
         let bad: Vec<String> = offenders(dir, &["Backend::", "QueueKind::"])

@@ -9,6 +9,7 @@ pub mod horizon;
 pub mod load;
 pub mod repeats;
 pub mod report;
+pub mod spikes;
 pub mod summary;
 
 use std::path::PathBuf;
@@ -17,8 +18,13 @@ use anyhow::Result;
 
 pub use crate::format::summary::{write, Analysis, Finding, Row, SUMMARY_FORMAT};
 
-/// Reads every folder and computes the analysis.
+/// Reads every folder and computes the analysis, with the default spike factor.
 pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
+    analyze_with(folders, crate::timeline::spikes::FACTOR)
+}
+
+/// As [`analyze`]; a spike is a second whose p99 is over `spike_factor` × the median.
+pub fn analyze_with(folders: &[PathBuf], spike_factor: f64) -> Result<Analysis> {
     let mut read = vec![];
     for f in folders {
         read.push(load::read_folder(f)?);
@@ -44,16 +50,19 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
     let comparisons = repeats::comparisons(&rows);
     let groups: Vec<&load::TestGroup> = read.iter().flat_map(|f| f.tests.iter()).collect();
     let (horizon, horizon_timeline) = horizon::build(&groups)?;
+    let tails = spikes::build(&groups, &mut rows, spike_factor);
     let crash: Vec<_> = read.iter().flat_map(|f| f.crash.clone()).collect();
     // Findings speak of each figure's median across repeats; intervals come with them.
     let (mut findings, mut caveats) = findings::findings(&crate::format::summary::pooled(&rows));
     findings.extend(repeats::finding(&rows, &comparisons));
     findings.extend(capacity::finding(&caps));
     findings.extend(horizon::finding(&horizon));
+    findings.extend(tails.findings);
     caveats.extend(repeats::single_run_caveat(&rows));
     caveats.extend(findings::measured_durability(&crash));
     let mut warnings = flags::comparability(&read);
     warnings.extend(findings::tier_banner(&rows));
+    warnings.extend(tails.warnings);
     Ok(Analysis {
         format: SUMMARY_FORMAT.into(),
         version: crate::format::FORMAT_VERSION,
@@ -70,6 +79,8 @@ pub fn analyze(folders: &[PathBuf]) -> Result<Analysis> {
         scaling,
         horizon,
         horizon_timeline,
+        spikes: tails.spikes,
+        events: tails.events,
     })
 }
 

@@ -300,6 +300,7 @@ pub fn row(g: &TestGroup) -> Row {
             _ => None,
         },
         host: first.host.hostname.clone(),
+        results_dir: g.folder.display().to_string(),
         server_durability: first.server_durability.clone().unwrap_or_default(),
         durability_tier: first
             .durability_tier

@@ -35,7 +35,8 @@ fn inputs(args: &AnalyzeArgs) -> Result<Vec<PathBuf>> {
 
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let folders = inputs(args)?;
-    let analysis = analyze::analyze(&folders)?;
+    crate::timeline::spikes::check_factor(args.spike_factor)?;
+    let analysis = analyze::analyze_with(&folders, args.spike_factor)?;
     let (csv, json) = analyze::write(&analysis, &args.output)?;
     print!("{}", report::render(&analysis));
     println!(

@@ -6,6 +6,7 @@ use crate::cli::GraphArgs;
 use crate::graph::{self, Data};
 
 pub fn run(args: &GraphArgs) -> Result<()> {
+    crate::timeline::spikes::check_factor(args.spike_factor)?;
     let capacity = graph::capacity::CapacityData::beside(&args.input)?;
     let timelines = graph::horizon::Timelines::beside(&args.input)?;
     // analyze writes an empty summary.csv when its folders held sweeps only.
@@ -16,6 +17,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     } else {
         graph::read_summary(&args.input)?
     };
+    let all_rows = if args.timelines { rows.clone() } else { vec![] };
     // A folder of sweeps alone has no seed charts to draw, only the capacity ones.
     let data = match Data::from_rows(rows, args.tier.as_deref()) {
         Ok(d) => Some(d),
@@ -29,6 +31,8 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     crate::format::files::ensure_writable(&args.output, "--output")?;
     files.extend(graph::capacity::draw(&capacity, &args.output)?);
     files.extend(graph::horizon::draw(&timelines, &args.output)?);
+    let tests = graph::timeline::draw_all(&all_rows, &args.output, args.spike_factor)?;
+    files.extend(tests.files);
     for m in data.iter().flat_map(|d| d.missing.iter()) {
         eprintln!("qbench: note: {m}");
     }
@@ -41,5 +45,16 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     for f in files {
         println!("  {}", f.display());
     }
-    Ok(())
+    // A test whose per-second files are missing or cut: one line each, exit code 2,
+    // after every other chart is drawn.
+    let mut failed = tests.failed;
+    match failed.pop() {
+        None => Ok(()),
+        Some(last) => {
+            for f in failed {
+                eprintln!("qbench: error: no timeline: {f}");
+            }
+            Err(crate::error::usage(format!("no timeline: {last}")))
+        }
+    }
 }

@@ -169,6 +169,14 @@ fn report(opts: &SuiteOptions) {
             scaling: analysis.scaling.clone(),
         };
         graph::capacity::draw(&capacity, &graphs_dir)?;
+        let timelines = graph::timeline::draw_all(
+            &analysis.tests,
+            &graphs_dir,
+            crate::timeline::spikes::FACTOR,
+        )?;
+        for f in &timelines.failed {
+            eprintln!("qbench: warning: no timeline: {f}");
+        }
         let page = crate::html_report::write(
             &analysis_dir.join("summary.json"),
             &graphs_dir,

@@ -19,6 +19,7 @@ pub mod read;
 pub mod server_stats;
 pub mod summary;
 pub mod system;
+pub mod timeline;
 
 /// Bumped on any incompatible change of the manifest or metrics lines.
 pub const FORMAT_VERSION: u32 = 2;

@@ -27,6 +27,32 @@ pub struct DbRow {
     pub other_lock_waiting_sessions: i64,
     /// Share of block reads served from shared buffers during this second; empty if none.
     pub cache_hit_ratio: Option<f64>,
+    // The server's events (older files lack them: read as none).
+    /// Autoanalyze and manual VACUUM runs on the queue tables finished this second.
+    #[serde(default)]
+    pub autoanalyze_runs: i64,
+    #[serde(default)]
+    pub vacuum_runs: i64,
+    /// Vacuums under way in this database at the sample, `autovacuum TABLE` or
+    /// `vacuum TABLE`, `;`-separated; empty if none.
+    #[serde(default)]
+    pub vacuums_running: String,
+    /// Checkpoints begun this second, timed and requested (CHECKPOINT, WAL volume).
+    #[serde(default)]
+    pub checkpoints_timed: i64,
+    #[serde(default)]
+    pub checkpoints_requested: i64,
+    /// The checkpointer was busy at the sample (not waiting on CheckpointerMain).
+    #[serde(default)]
+    pub checkpointing: bool,
+    /// Milliseconds finished checkpoints spent writing and syncing, reported this second.
+    #[serde(default)]
+    pub checkpoint_write_ms: f64,
+    #[serde(default)]
+    pub checkpoint_sync_ms: f64,
+    /// WAL bytes the whole server wrote during this second.
+    #[serde(default)]
+    pub wal_bytes_s: f64,
 }
 
 /// One row of `TEST_valkey_stats.csv`.
@@ -42,4 +68,17 @@ pub struct ValkeyRow {
     pub stream_length: u64,
     pub pending_entries: u64,
     pub connected_clients: u64,
+    // The server's events (older files lack them: read as none).
+    /// A background AOF rewrite or RDB save was under way at the sample.
+    #[serde(default)]
+    pub aof_rewrite_in_progress: bool,
+    #[serde(default)]
+    pub rdb_bgsave_in_progress: bool,
+    /// Writes that waited on a slow fsync this second (aof_delayed_fsync).
+    #[serde(default)]
+    pub aof_delayed_fsync: u64,
+    /// `LATENCY LATEST` events new since the last sample, `event:ms`, `;`-separated
+    /// (needs latency-monitor-threshold > 0; `--local` sets 10 ms).
+    #[serde(default)]
+    pub latency_events: String,
 }

@@ -152,6 +152,19 @@ pub struct Row {
     /// or p99.
     #[serde(default)]
     pub mst_limited_by: String,
+    /// The end-to-end p99 of the seconds outside latency spikes (seconds whose p99 is
+    /// over `spike_factor` × the median second's), the number of spikes and the share of
+    /// the test's seconds they cover; `spikes.csv` lists each with its cause.
+    #[serde(default)]
+    pub p99_outside_spikes_ms: Option<f64>,
+    #[serde(default)]
+    pub spikes: Option<u64>,
+    #[serde(default)]
+    pub spike_time_share: Option<f64>,
+    /// The results folder this row was read from (where `graph --timelines` reads the
+    /// test's per-second files).
+    #[serde(default)]
+    pub results_dir: String,
 }
 
 impl Row {
@@ -250,6 +263,12 @@ pub struct Analysis {
     /// Their per-second series (`horizon_timeline.csv` only: too long for the JSON).
     #[serde(skip)]
     pub horizon_timeline: Vec<super::horizon::TimelineRow>,
+    /// Every latency spike with its cause (`spikes.csv` too).
+    #[serde(default)]
+    pub spikes: Vec<super::timeline::SpikeRow>,
+    /// Every test's events (`events.csv` only: too long for the JSON).
+    #[serde(skip)]
+    pub events: Vec<super::timeline::EventRow>,
 }
 
 /// Row indices by `Row::group`: the runs of one test across repeats.
@@ -433,6 +452,8 @@ pub fn write(a: &Analysis, dir: &Path) -> Result<(std::path::PathBuf, std::path:
     write_rows(&dir.join(super::capacity::SCALING_CSV), &a.scaling)?;
     write_rows(&dir.join(super::horizon::HORIZON_SUMMARY_CSV), &a.horizon)?;
     write_rows(&dir.join(super::horizon::TIMELINE_CSV), &a.horizon_timeline)?;
+    write_rows(&dir.join(super::timeline::SPIKES_CSV), &a.spikes)?;
+    write_rows(&dir.join(super::timeline::EVENTS_CSV), &a.events)?;
     super::files::write_atomic(&json_path, &serde_json::to_vec_pretty(a)?)?;
     Ok((csv_path, json_path))
 }

@@ -109,8 +109,8 @@ fn legend_of(names: &[(String, String, String)]) -> Vec<(String, RGBColor)> {
 pub struct LatencyVsLoad<'a>(pub &'a CapacityData);
 
 impl Chart for LatencyVsLoad<'_> {
-    fn name(&self) -> &'static str {
-        "latency_vs_load"
+    fn name(&self) -> String {
+        "latency_vs_load".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -230,8 +230,8 @@ impl Chart for LatencyVsLoad<'_> {
 pub struct CapacityComparison<'a>(pub &'a CapacityData);
 
 impl Chart for CapacityComparison<'_> {
-    fn name(&self) -> &'static str {
-        "capacity_comparison"
+    fn name(&self) -> String {
+        "capacity_comparison".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -316,8 +316,8 @@ impl IntoRgb for RGBAColor {
 pub struct WorkerScaling<'a>(pub &'a CapacityData);
 
 impl Chart for WorkerScaling<'_> {
-    fn name(&self) -> &'static str {
-        "worker_scaling"
+    fn name(&self) -> String {
+        "worker_scaling".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {

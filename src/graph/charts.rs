@@ -221,8 +221,8 @@ fn scenario_bars(data: &Data, value: Getter) -> (Vec<Bar>, f64) {
 pub struct Throughput<'a>(pub &'a Data);
 
 impl Chart for Throughput<'_> {
-    fn name(&self) -> &'static str {
-        "throughput_comparison"
+    fn name(&self) -> String {
+        "throughput_comparison".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -264,8 +264,8 @@ impl Chart for Throughput<'_> {
 pub struct CpuUsage<'a>(pub &'a Data);
 
 impl Chart for CpuUsage<'_> {
-    fn name(&self) -> &'static str {
-        "cpu_usage"
+    fn name(&self) -> String {
+        "cpu_usage".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -308,8 +308,8 @@ impl Chart for CpuUsage<'_> {
 pub struct LatencyComparison<'a>(pub &'a Data);
 
 impl Chart for LatencyComparison<'_> {
-    fn name(&self) -> &'static str {
-        "latency_comparison"
+    fn name(&self) -> String {
+        "latency_comparison".into()
     }
 
     fn height(&self) -> u32 {
@@ -412,8 +412,8 @@ impl Chart for LatencyComparison<'_> {
 pub struct LatencyDistribution<'a>(pub &'a Data);
 
 impl Chart for LatencyDistribution<'_> {
-    fn name(&self) -> &'static str {
-        "latency_distribution"
+    fn name(&self) -> String {
+        "latency_distribution".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -509,8 +509,8 @@ impl Chart for LatencyDistribution<'_> {
 pub struct ScenarioComparison<'a>(pub &'a Data);
 
 impl Chart for ScenarioComparison<'_> {
-    fn name(&self) -> &'static str {
-        "scenario_comparison"
+    fn name(&self) -> String {
+        "scenario_comparison".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -643,8 +643,8 @@ fn best_pg<'a>(d: &'a Data, sc: &str) -> Option<&'a Row> {
 }
 
 impl Chart for ValkeyVsBestPg<'_> {
-    fn name(&self) -> &'static str {
-        "valkey_vs_best_pg"
+    fn name(&self) -> String {
+        "valkey_vs_best_pg".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -759,8 +759,8 @@ impl Chart for ValkeyVsBestPg<'_> {
 pub struct RunSpread<'a>(pub &'a Data);
 
 impl Chart for RunSpread<'_> {
-    fn name(&self) -> &'static str {
-        "run_spread"
+    fn name(&self) -> String {
+        "run_spread".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {

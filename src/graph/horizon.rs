@@ -52,8 +52,8 @@ pub fn draw(t: &Timelines, dir: &Path) -> Result<Vec<PathBuf>> {
 pub struct HorizonTimeline<'a>(pub &'a Timelines);
 
 impl Chart for HorizonTimeline<'_> {
-    fn name(&self) -> &'static str {
-        "horizon_timeline"
+    fn name(&self) -> String {
+        "horizon_timeline".into()
     }
 
     fn height(&self) -> u32 {

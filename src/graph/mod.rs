@@ -5,6 +5,7 @@ pub mod capacity;
 pub mod charts;
 pub mod horizon;
 pub mod style;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -235,7 +236,8 @@ pub fn read_summary(path: &Path) -> Result<Vec<Row>> {
 
 /// A chart that can draw itself on any backend.
 pub trait Chart {
-    fn name(&self) -> &'static str;
+    /// The file name, without extension.
+    fn name(&self) -> String;
     fn height(&self) -> u32 {
         1800
     }

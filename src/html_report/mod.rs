@@ -79,6 +79,8 @@ pub fn render(a: &Analysis, graphs: &Path, base: &Path) -> Result<String> {
     answers(a, &mut o);
     tables(a, base, &mut o);
     charts(graphs, &mut o)?;
+    spikes(a, &mut o);
+    timelines(graphs, &mut o)?;
     flags(a, &mut o);
     machines(a, &mut o);
     o.push_str("</body></html>\n");
@@ -243,36 +245,55 @@ fn links(r: &Row, a: &Analysis, base: &Path) -> String {
     .join(" ")
 }
 
+/// Every latency spike and what lay under it.
+fn spikes(a: &Analysis, o: &mut String) {
+    if a.spikes.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Latency spikes</h2>\n<table><tr><th>test</th><th>from (s)</th><th>to (s)</th><th>peak p99 (ms)</th><th>over (ms)</th><th>stalled (s)</th><th>cause</th></tr>\n");
+    for s in &a.spikes {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1}</td><td>{:.1}</td><td>{:.0}</td><td class=\"l\">{}</td></tr>",
+            esc(&s.test),
+            s.start_s,
+            s.end_s,
+            s.peak_p99_ms,
+            s.threshold_ms,
+            s.stalled_s,
+            esc(&s.cause)
+        );
+    }
+    o.push_str("</table>\n");
+}
+
+/// Each test's timeline (`TEST_timeline.svg`), in name order.
+fn timelines(graphs: &Path, o: &mut String) -> Result<()> {
+    let mut names: Vec<String> = std::fs::read_dir(graphs)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter_map(|n| n.strip_suffix(".svg").map(str::to_string))
+                .filter(|n| n.ends_with("_timeline") && n != "horizon_timeline")
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        return Ok(());
+    }
+    names.sort();
+    o.push_str("<h2>Timelines</h2>\n");
+    for name in &names {
+        inline(graphs, name, o)?;
+    }
+    Ok(())
+}
+
 /// Each chart's SVG, inlined, with a viewBox so it scales to the page.
 fn charts(graphs: &Path, o: &mut String) -> Result<()> {
     o.push_str("<h2>Charts</h2>\n");
     let mut any = false;
     for name in CHARTS {
-        let path = graphs.join(format!("{name}.svg"));
-        let Ok(svg) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let Some(start) = svg.find("<svg") else {
-            return Err(crate::error::usage(format!(
-                "{}: not an SVG file; redraw it with `qbench graph`",
-                path.display()
-            )));
-        };
-        let mut svg = svg[start..].to_string();
-        if !svg[..svg.find('>').unwrap_or(0)].contains("viewBox") {
-            let attr = |k: &str| {
-                let at = svg.find(&format!("{k}=\""))? + k.len() + 2;
-                svg[at..].split('"').next().map(str::to_string)
-            };
-            if let (Some(w), Some(h)) = (attr("width"), attr("height")) {
-                svg = svg.replacen("<svg", &format!("<svg viewBox=\"0 0 {w} {h}\""), 1);
-            }
-        }
-        let _ = writeln!(
-            o,
-            "<figure id=\"{name}\">{svg}<figcaption>{name}</figcaption></figure>"
-        );
-        any = true;
+        any |= inline(graphs, name, o)?;
     }
     if !any {
         let _ = writeln!(
@@ -282,6 +303,35 @@ fn charts(graphs: &Path, o: &mut String) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Inlines chart `name` if its SVG is there; returns whether it was.
+fn inline(graphs: &Path, name: &str, o: &mut String) -> Result<bool> {
+    let path = graphs.join(format!("{name}.svg"));
+    let Ok(svg) = std::fs::read_to_string(&path) else {
+        return Ok(false);
+    };
+    let Some(start) = svg.find("<svg") else {
+        return Err(crate::error::usage(format!(
+            "{}: not an SVG file; redraw it with `qbench graph`",
+            path.display()
+        )));
+    };
+    let mut svg = svg[start..].to_string();
+    if !svg[..svg.find('>').unwrap_or(0)].contains("viewBox") {
+        let attr = |k: &str| {
+            let at = svg.find(&format!("{k}=\""))? + k.len() + 2;
+            svg[at..].split('"').next().map(str::to_string)
+        };
+        if let (Some(w), Some(h)) = (attr("width"), attr("height")) {
+            svg = svg.replacen("<svg", &format!("<svg viewBox=\"0 0 {w} {h}\""), 1);
+        }
+    }
+    let _ = writeln!(
+        o,
+        "<figure id=\"{name}\">{svg}<figcaption>{name}</figcaption></figure>"
+    );
+    Ok(true)
 }
 
 fn flags(a: &Analysis, o: &mut String) {

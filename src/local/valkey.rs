@@ -72,6 +72,9 @@ impl LocalValkey {
         let mut cmd = Command::new(&self.binary);
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(persistence_args(self.tier))
+            // Records stalls of 10 ms or more (forks, fsyncs, slow commands) for the
+            // timelines; the default 0 records none.
+            .args(["--latency-monitor-threshold", "10"])
             .args(["--daemonize", "no"])
             .arg("--dir")
             .arg(&self.dir)

@@ -35,7 +35,20 @@ impl StatsSampler for DbStats {
     ) -> JoinHandle<Result<BufWriter<File>>> {
         tokio::spawn(async move {
             let client = super::connect(&self.pg).await?;
-            let st = client.prepare(MONITOR.get("sample")).await?;
+            let version: i32 = client
+                .query_one("SELECT current_setting('server_version_num')::int", &[])
+                .await?
+                .try_get(0)?;
+            // PostgreSQL 17 moved the checkpoint counters to pg_stat_checkpointer.
+            let checkpoints = if version >= 170_000 {
+                "checkpoints"
+            } else {
+                "checkpoints_before_17"
+            };
+            let st = Statements {
+                sample: client.prepare(MONITOR.get("sample")).await?,
+                checkpoints: client.prepare(MONITOR.get(checkpoints)).await?,
+            };
             let first = sample(&client, &st, self.tables).await?;
             let source = Deltas {
                 base_autovacuums: first.autovacuums,
@@ -49,6 +62,11 @@ impl StatsSampler for DbStats {
     }
 }
 
+struct Statements {
+    sample: Statement,
+    checkpoints: Statement,
+}
+
 struct Sample {
     at: Instant,
     counters: [i64; 7],
@@ -57,13 +75,27 @@ struct Sample {
     autovacuums: i64,
     lock_waiting: i64,
     other_lock_waiting: i64,
+    autoanalyzes: i64,
+    vacuums: i64,
+    wal_bytes: i64,
+    vacuums_running: String,
+    checkpointing: bool,
+    /// Timed and requested checkpoints begun, cumulative.
+    checkpoints: [i64; 2],
+    /// Write and sync milliseconds, cumulative.
+    checkpoint_ms: [f64; 2],
 }
 
-async fn sample(client: &Client, st: &Statement, tables: &str) -> Result<Sample> {
-    let r = client.query_one(st, &[&tables]).await?;
+/// The two statements go out together (one round trip, pipelined on the client).
+async fn sample(client: &Client, st: &Statements, tables: &str) -> Result<Sample> {
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tables];
+    let (r, c) = tokio::try_join!(
+        client.query_one(&st.sample, &params),
+        client.query_one(&st.checkpoints, &[])
+    )?;
     let mut counters = [0i64; 7];
-    for (i, c) in counters.iter_mut().enumerate() {
-        *c = r.try_get(i)?;
+    for (i, v) in counters.iter_mut().enumerate() {
+        *v = r.try_get(i)?;
     }
     Ok(Sample {
         at: Instant::now(),
@@ -73,13 +105,20 @@ async fn sample(client: &Client, st: &Statement, tables: &str) -> Result<Sample>
         autovacuums: r.try_get(9)?,
         lock_waiting: r.try_get(10)?,
         other_lock_waiting: r.try_get(11)?,
+        autoanalyzes: r.try_get(12)?,
+        vacuums: r.try_get(13)?,
+        wal_bytes: r.try_get::<_, Option<i64>>(14)?.unwrap_or(0),
+        vacuums_running: r.try_get::<_, Option<String>>(15)?.unwrap_or_default(),
+        checkpointing: r.try_get(16)?,
+        checkpoints: [c.try_get(0)?, c.try_get(1)?],
+        checkpoint_ms: [c.try_get(2)?, c.try_get(3)?],
     })
 }
 
 /// Cumulative counters turned into per-second rates.
 struct Deltas {
     client: Client,
-    st: Statement,
+    st: Statements,
     prev: Sample,
     base_autovacuums: i64,
     tables: &'static str,
@@ -110,6 +149,15 @@ impl Source for Deltas {
             lock_waiting_sessions: s.lock_waiting,
             other_lock_waiting_sessions: s.other_lock_waiting,
             cache_hit_ratio: (hits + reads > 0.0).then(|| hits / (hits + reads)),
+            autoanalyze_runs: (s.autoanalyzes - prev.autoanalyzes).max(0),
+            vacuum_runs: (s.vacuums - prev.vacuums).max(0),
+            vacuums_running: s.vacuums_running.clone(),
+            checkpoints_timed: (s.checkpoints[0] - prev.checkpoints[0]).max(0),
+            checkpoints_requested: (s.checkpoints[1] - prev.checkpoints[1]).max(0),
+            checkpointing: s.checkpointing,
+            checkpoint_write_ms: (s.checkpoint_ms[0] - prev.checkpoint_ms[0]).max(0.0),
+            checkpoint_sync_ms: (s.checkpoint_ms[1] - prev.checkpoint_ms[1]).max(0.0),
+            wal_bytes_s: (s.wal_bytes - prev.wal_bytes).max(0) as f64 / dt,
         };
         self.prev = s;
         Some(row)

@@ -1,5 +1,6 @@
 //! `TEST_valkey_stats.csv`: Valkey's own counters once per second.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::time::Instant;
@@ -37,15 +38,23 @@ impl StatsSampler for ValkeyStats {
         tokio::spawn(async move {
             let client = super::client(&self.0)?;
             let mut conn = client.get_multiplexed_async_connection().await?;
-            let first: String = redis::cmd("INFO")
-                .arg("stats")
+            let (first, latency): (String, Value) = redis::pipe()
+                .cmd("INFO")
+                .arg("all")
+                .cmd("LATENCY")
+                .arg("LATEST")
                 .query_async(&mut conn)
                 .await?;
+            // Events before the test are not the test's.
+            let mut seen = BTreeMap::new();
+            new_latency_events(&latency, &mut seen);
             let source = Counters {
                 prev: (
                     Instant::now(),
                     info_field(&first, "total_commands_processed"),
                 ),
+                delayed_fsync: info_field(&first, "aof_delayed_fsync"),
+                seen,
                 conn,
                 cfg: self.0,
             };
@@ -58,6 +67,34 @@ struct Counters {
     conn: MultiplexedConnection,
     cfg: Valkey,
     prev: (Instant, u64),
+    delayed_fsync: u64,
+    /// The latest time (Unix seconds) each `LATENCY LATEST` event was seen at.
+    seen: BTreeMap<String, i64>,
+}
+
+/// `LATENCY LATEST` rows (`[event, unix time, latest ms, max ms, …]`) newer than `seen`,
+/// as `event:ms` joined by `;`; `seen` is brought up to date.
+fn new_latency_events(latest: &Value, seen: &mut BTreeMap<String, i64>) -> String {
+    let Value::Array(rows) = latest else {
+        return String::new();
+    };
+    let mut out = vec![];
+    for row in rows {
+        let Value::Array(f) = row else { continue };
+        let name = match f.first() {
+            Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+            Some(Value::SimpleString(s)) => s.clone(),
+            _ => continue,
+        };
+        let (Some(Value::Int(at)), Some(Value::Int(ms))) = (f.get(1), f.get(2)) else {
+            continue;
+        };
+        if seen.get(&name).is_none_or(|prev| at > prev) {
+            out.push(format!("{name}:{ms}"));
+            seen.insert(name, *at);
+        }
+    }
+    out.join(";")
 }
 
 #[async_trait::async_trait]
@@ -65,7 +102,7 @@ impl Source for Counters {
     type Row = ValkeyRow;
 
     async fn sample(&mut self, t_s: f64) -> Option<ValkeyRow> {
-        let (info, len, pending): (String, u64, Value) = redis::pipe()
+        let (info, len, pending, latency): (String, u64, Value, Value) = redis::pipe()
             .cmd("INFO")
             .arg("all")
             .cmd("XLEN")
@@ -73,6 +110,8 @@ impl Source for Counters {
             .cmd("XPENDING")
             .arg(&self.cfg.stream)
             .arg(&self.cfg.group)
+            .cmd("LATENCY")
+            .arg("LATEST")
             .query_async(&mut self.conn)
             .await
             .ok()?;
@@ -81,6 +120,8 @@ impl Source for Counters {
         let commands_s =
             total.saturating_sub(self.prev.1) as f64 / (now - self.prev.0).as_secs_f64().max(1e-3);
         self.prev = (now, total);
+        let delayed_fsync = info_field(&info, "aof_delayed_fsync");
+        let prev_delayed = std::mem::replace(&mut self.delayed_fsync, delayed_fsync);
         let pending = match pending {
             Value::Array(a) => match a.first() {
                 Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
@@ -97,6 +138,10 @@ impl Source for Counters {
             stream_length: len,
             pending_entries: pending,
             connected_clients: info_field(&info, "connected_clients"),
+            aof_rewrite_in_progress: info_field(&info, "aof_rewrite_in_progress") > 0,
+            rdb_bgsave_in_progress: info_field(&info, "rdb_bgsave_in_progress") > 0,
+            aof_delayed_fsync: delayed_fsync.saturating_sub(prev_delayed),
+            latency_events: new_latency_events(&latency, &mut self.seen),
         })
     }
 }

@@ -1,0 +1,299 @@
+//! Spikes and what caused them. A spike is a run of seconds whose end-to-end p99 is
+//! over `factor` × the test's median per-second p99, with the seconds just before it
+//! in which nothing completed (a stall shows only when its jobs finish). Its cause is
+//! every event that overlaps it or began at most 2 s before it; with none it is
+//! "unexplained", never dropped.
+
+use hdrhistogram::Histogram;
+
+use super::{quantile_ms, Event, Second, Timeline};
+use crate::stats::new_histogram;
+
+/// The default spike factor (`analyze --spike-factor`).
+pub const FACTOR: f64 = 5.0;
+/// A factor of 1 or less would call half of every test a spike.
+pub fn check_factor(k: f64) -> Result<(), crate::error::UsageError> {
+    if k.is_finite() && k > 1.0 {
+        Ok(())
+    } else {
+        Err(crate::error::UsageError::new(format!(
+            "--spike-factor {k} is invalid: give a number over 1 (the default is {FACTOR})"
+        )))
+    }
+}
+
+/// An event that began this long before a spike still counts as its cause.
+const LEAD_S: f64 = 2.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spike {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub peak_p99_ms: f64,
+    /// Seconds of it in which nothing completed while jobs waited.
+    pub stalled_s: f64,
+    /// The producer's schedule lag (p99, ms) in it: high means qbench itself fell behind.
+    pub producer_lag_p99_ms: Option<f64>,
+    /// Indexes into the timeline's events.
+    pub causes: Vec<usize>,
+}
+
+impl Spike {
+    pub fn duration_s(&self) -> f64 {
+        self.end_s - self.start_s
+    }
+
+    /// `autovacuum queue_jobs (85,000 dead tuples)`, or `unexplained`.
+    pub fn cause(&self, events: &[Event]) -> String {
+        if self.causes.is_empty() {
+            return "unexplained".into();
+        }
+        let mut labels: Vec<&str> = self
+            .causes
+            .iter()
+            .map(|&i| events[i].label.as_str())
+            .collect();
+        labels.dedup();
+        labels.join("; ")
+    }
+}
+
+/// What the spikes of a test come to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spikes {
+    pub factor: f64,
+    pub median_p99_ms: Option<f64>,
+    pub threshold_ms: Option<f64>,
+    pub list: Vec<Spike>,
+    /// p99 of every completion outside the spikes, merged from their seconds.
+    pub p99_outside_ms: Option<f64>,
+    /// Spike seconds / seconds with a completion or a stall.
+    pub time_share: f64,
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// A second in which jobs waited and none completed.
+fn stalled(s: &Second) -> bool {
+    s.completed == 0 && s.e2e.is_empty() && s.depth.unwrap_or(0) > 0
+}
+
+pub fn find(t: &Timeline, factor: f64) -> Spikes {
+    let secs = &t.seconds;
+    let p99: Vec<Option<f64>> = secs.iter().map(|s| quantile_ms(&s.e2e, 0.99)).collect();
+    let median_p99_ms = median(p99.iter().flatten().copied().collect());
+    let threshold_ms = median_p99_ms.map(|m| m * factor);
+    let over = |i: usize| matches!((p99[i], threshold_ms), (Some(v), Some(th)) if v > th);
+    let mut list = vec![];
+    let mut in_spike = vec![false; secs.len()];
+    let mut i = 0;
+    while i < secs.len() {
+        if !over(i) {
+            i += 1;
+            continue;
+        }
+        let mut a = i;
+        while a > 0 && stalled(&secs[a - 1]) && !in_spike[a - 1] {
+            a -= 1;
+        }
+        let mut b = i;
+        while b + 1 < secs.len() && (over(b + 1) || stalled(&secs[b + 1])) {
+            b += 1;
+        }
+        in_spike[a..=b].iter_mut().for_each(|x| *x = true);
+        list.push(spike(t, a, b, &p99));
+        i = b + 1;
+    }
+    let mut outside = new_histogram();
+    for (s, _) in secs.iter().zip(&in_spike).filter(|(_, x)| !**x) {
+        // Both come from one histogram shape: adding cannot fail.
+        let _ = outside.add(&s.e2e);
+    }
+    let counted = secs
+        .iter()
+        .zip(&in_spike)
+        .filter(|(s, x)| **x || !s.e2e.is_empty() || stalled(s))
+        .count();
+    let spiked = in_spike.iter().filter(|x| **x).count();
+    Spikes {
+        factor,
+        median_p99_ms,
+        threshold_ms,
+        list,
+        p99_outside_ms: quantile_ms(&outside, 0.99),
+        time_share: if counted == 0 {
+            0.0
+        } else {
+            spiked as f64 / counted as f64
+        },
+    }
+}
+
+fn spike(t: &Timeline, a: usize, b: usize, p99: &[Option<f64>]) -> Spike {
+    let secs = &t.seconds[a..=b];
+    // Second `t` covers (t-1, t].
+    let (start_s, end_s) = (secs[0].t_s - 1.0, secs[secs.len() - 1].t_s);
+    let mut lag: Histogram<u64> = new_histogram();
+    for s in secs {
+        let _ = lag.add(&s.schedule_lag);
+    }
+    let causes = t
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.phase)
+        .filter(|(_, e)| {
+            let overlaps = e.start_s <= end_s && e.end_s >= start_s;
+            let just_before = e.start_s >= start_s - LEAD_S && e.start_s <= start_s;
+            overlaps || just_before
+        })
+        .map(|(i, _)| i)
+        .collect();
+    Spike {
+        start_s,
+        end_s,
+        peak_p99_ms: p99[a..=b].iter().flatten().copied().fold(0.0, f64::max),
+        stalled_s: secs.iter().filter(|s| stalled(s)).count() as f64,
+        producer_lag_p99_ms: quantile_ms(&lag, 0.99),
+        causes,
+    }
+}
+
+/// "driven by one 6 s stall during autovacuum queue_jobs (85,000 dead tuples)"; the
+/// longest spike is named, the others counted.
+pub fn story(s: &Spikes, events: &[Event]) -> Option<String> {
+    let longest = s
+        .list
+        .iter()
+        .max_by(|a, b| a.duration_s().total_cmp(&b.duration_s()))?;
+    let cause = longest.cause(events);
+    let what = if cause == "unexplained" {
+        "with no server event to explain it (unexplained)".to_string()
+    } else {
+        format!("during {cause}")
+    };
+    let others = match s.list.len() - 1 {
+        0 => String::new(),
+        n => {
+            let unexplained = s
+                .list
+                .iter()
+                .filter(|x| x.causes.is_empty() && !std::ptr::eq(*x, longest))
+                .count();
+            format!(" and {n} more spike(s), {unexplained} of them unexplained")
+        }
+    };
+    Some(format!(
+        "driven by a {:.0} s spike at t = {:.0} s (p99 up to {}) {what}{others}",
+        longest.duration_s(),
+        longest.start_s,
+        crate::text::ms(Some(longest.peak_p99_ms)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn second(t: f64, p99_ms: Option<u64>, depth: u64) -> Second {
+        let mut s = Second::new(t);
+        if let Some(ms) = p99_ms {
+            for _ in 0..100 {
+                s.e2e.record(ms * 1000).expect("in range");
+            }
+            s.completed = 100;
+        }
+        s.depth = Some(depth);
+        s
+    }
+
+    fn timeline(seconds: Vec<Second>, events: Vec<Event>) -> Timeline {
+        Timeline {
+            test: "t".into(),
+            queue: "skip_locked".into(),
+            backend: "postgresql".into(),
+            smoke: false,
+            seconds,
+            events,
+        }
+    }
+
+    fn event(kind: &'static str, start_s: f64, end_s: f64) -> Event {
+        Event {
+            kind,
+            start_s,
+            end_s,
+            label: kind.into(),
+            phase: false,
+        }
+    }
+
+    /// 20 seconds at 10 ms, a stall at 9-10 (nothing completes) and 2 s ms jobs at 11.
+    fn stalled_run() -> Vec<Second> {
+        (1..=20)
+            .map(|t| match t {
+                9 | 10 => second(t as f64, None, 500),
+                11 => second(t as f64, Some(2000), 10),
+                _ => second(t as f64, Some(10), 5),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stall_is_one_spike_from_its_first_silent_second() {
+        let s = find(&timeline(stalled_run(), vec![]), FACTOR);
+        assert_eq!(s.list.len(), 1, "{s:?}");
+        let sp = &s.list[0];
+        assert_eq!((sp.start_s, sp.end_s, sp.stalled_s), (8.0, 11.0, 2.0));
+        assert!(sp.causes.is_empty());
+        assert_eq!(sp.cause(&[]), "unexplained");
+        assert!((s.time_share - 3.0 / 20.0).abs() < 1e-9, "{}", s.time_share);
+        // Outside the spike every completion took 10 ms.
+        let out = s.p99_outside_ms.expect("p99");
+        assert!((out - 10.0).abs() < 0.1, "{out}");
+    }
+
+    #[test]
+    fn overlapping_and_just_earlier_events_are_causes_later_and_phases_are_not() {
+        let events = vec![
+            event("vacuum", 6.5, 7.0),       // began 1.5 s before the spike
+            event("checkpoint", 9.0, 9.5),   // overlaps
+            event("autovacuum", 12.0, 13.0), // after it
+            event("lock_wait", 3.0, 5.0),    // ended 3 s before
+            Event {
+                phase: true,
+                ..event("pgbench", 0.0, 20.0)
+            },
+        ];
+        let t = timeline(stalled_run(), events);
+        let s = find(&t, FACTOR);
+        assert_eq!(s.list[0].causes, vec![0, 1]);
+        assert_eq!(s.list[0].cause(&t.events), "vacuum; checkpoint");
+        let story = story(&s, &t.events).expect("story");
+        assert!(
+            story.contains("3 s spike at t = 8 s") && story.contains("during vacuum"),
+            "{story}"
+        );
+    }
+
+    #[test]
+    fn a_steady_run_has_no_spike_and_a_higher_factor_finds_fewer() {
+        let steady: Vec<Second> = (1..=10).map(|t| second(t as f64, Some(10), 1)).collect();
+        assert!(find(&timeline(steady, vec![]), FACTOR).list.is_empty());
+        let mut run = stalled_run();
+        run[4] = second(5.0, Some(60), 1);
+        assert_eq!(find(&timeline(run.clone(), vec![]), FACTOR).list.len(), 2);
+        assert_eq!(find(&timeline(run, vec![]), 10.0).list.len(), 1);
+    }
+}

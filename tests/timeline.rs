@@ -1,0 +1,266 @@
+//! Timelines on real servers, sabotaged: a CHECKPOINT and a VACUUM forced into a test
+//! must appear as events at the seconds they ran, and explain any spike near them; a
+//! Valkey stopped with SIGSTOP for a second (no server event) must give a spike at
+//! that second reported as unexplained. A test whose per-second file is cut gets one
+//! line naming it and exit code 2 from `graph --timelines`, the other charts drawn.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use qbench::format::timeline::{EventRow, SpikeRow};
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    if !path.exists() {
+        return vec![];
+    }
+    let mut r = csv::Reader::from_path(path).expect("csv");
+    r.deserialize().map(|x| x.expect("row")).collect()
+}
+
+/// `run-suite` of one warm test (no warmup) at 300 jobs/s for 16 s, in the background.
+fn suite(
+    cfg: &qbench::config::Config,
+    backend: &str,
+    queue: &str,
+    out: &Path,
+) -> (Child, tempfile::NamedTempFile) {
+    let mut cfg = cfg.clone();
+    cfg.benchmark.warmup_duration = 0.0;
+    let file = common::config_file(&cfg);
+    let child = common::qbench()
+        .args([
+            "--config",
+            file.path().to_str().expect("utf8"),
+            "-q",
+            "--rate",
+            "300",
+            "--duration",
+            "16",
+            "run-suite",
+            "--backend",
+            backend,
+            "--queues",
+            queue,
+            "--scenarios",
+            "warm",
+            "--out",
+            out.to_str().expect("utf8"),
+        ])
+        .spawn()
+        .expect("run-suite");
+    (child, file)
+}
+
+/// Waits until the running test has written `n` seconds; returns its clock then (s).
+fn at_second(metrics: &Path, n: usize, child: &mut Child) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let lines: Vec<String> = std::fs::File::open(metrics)
+            .map(|f| {
+                std::io::BufReader::new(f)
+                    .lines()
+                    .map_while(Result::ok)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if lines.len() >= n {
+            let last: serde_json::Value =
+                serde_json::from_str(&lines[lines.len() - 1]).expect("json");
+            return last["t_s"].as_f64().expect("t_s");
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "run-suite ended before second {n}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no second {n} in {}",
+            metrics.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn finish(child: Child) {
+    let o = child.wait_with_output().expect("run-suite");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_forced_checkpoint_and_vacuum_are_events_at_their_seconds() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let cfg = rt.block_on(common::config("timeline_pg"));
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut child, _file) = suite(&cfg, "pg", "skip_locked", dir.path());
+    let metrics = dir
+        .path()
+        .join("vm1_pg/skip_locked_warm_metrics.jsonl.partial");
+    let client = rt.block_on(common::pg_client(&cfg));
+    let checkpoint_at = at_second(&metrics, 5, &mut child);
+    rt.block_on(client.batch_execute("CHECKPOINT"))
+        .expect("checkpoint");
+    let vacuum_at = at_second(&metrics, 10, &mut child);
+    rt.block_on(client.batch_execute("VACUUM queue_jobs"))
+        .expect("vacuum");
+    finish(child);
+
+    let analysis = dir.path().join("analysis");
+    let events: Vec<EventRow> = read(&analysis.join("events.csv"));
+    let near = |kind: &str, at: f64| {
+        events
+            .iter()
+            .find(|e| e.kind == kind && e.start_s <= at + 2.0 && e.end_s >= at - 1.0)
+    };
+    let ckpt = near("checkpoint", checkpoint_at)
+        .unwrap_or_else(|| panic!("no checkpoint near t = {checkpoint_at}: {events:?}"));
+    assert!(ckpt.label.contains("requested"), "{ckpt:?}");
+    let vac = near("vacuum", vacuum_at)
+        .unwrap_or_else(|| panic!("no vacuum near t = {vacuum_at}: {events:?}"));
+    assert!(vac.label.contains("dead tuples"), "{vac:?}");
+    // No checkpoint or vacuum was asked for anywhere else in the test.
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "checkpoint").count(),
+        1,
+        "{events:?}"
+    );
+    // A spike that began with the forced events is theirs.
+    let spikes: Vec<SpikeRow> = read(&analysis.join("spikes.csv"));
+    for s in &spikes {
+        let with = |at: f64| s.start_s <= at + 2.0 && s.end_s >= at;
+        if with(checkpoint_at) {
+            assert!(s.cause.contains("checkpoint"), "{s:?}");
+        }
+        if with(vacuum_at) {
+            assert!(s.cause.contains("vacuum"), "{s:?}");
+        }
+    }
+    let row = common::summary_rows(&analysis).pop().expect("row");
+    assert_eq!(row.spikes, Some(spikes.len() as u64));
+    assert!(row
+        .p99_outside_spikes_ms
+        .is_some_and(|v| v <= row.p99_ms.unwrap_or(0.0) + 1e-9));
+    let graphs = dir.path().join("graphs");
+    assert!(graphs.join("skip_locked_warm_timeline.png").exists());
+
+    cut_file_is_one_line_and_exit_2(dir.path(), &analysis);
+}
+
+/// A truncated db_stats.csv: `graph --timelines` names it in one line, exits 2, and
+/// still draws the other charts; analyze says the test has no timeline, and goes on.
+fn cut_file_is_one_line_and_exit_2(out: &Path, analysis: &Path) {
+    let stats = out.join("vm1_pg/skip_locked_warm_db_stats.csv");
+    let text = std::fs::read(&stats).expect("db_stats");
+    std::fs::write(&stats, &text[..text.len() - 7]).expect("cut");
+    let graphs: PathBuf = out.join("graphs2");
+    let o = common::run_qbench(
+        &[
+            "graph",
+            "--timelines",
+            "--input",
+            analysis.join("summary.csv").to_str().expect("utf8"),
+            "--output",
+            graphs.to_str().expect("utf8"),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("qbench: error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        stderr.contains("skip_locked_warm_db_stats.csv") && stderr.contains("truncated"),
+        "{stderr}"
+    );
+    assert!(graphs.join("latency_comparison.png").exists());
+    assert!(!graphs.join("skip_locked_warm_timeline.png").exists());
+    let again = out.join("analysis2");
+    let o = common::run_qbench(
+        &[
+            "analyze",
+            "--results",
+            out.join("vm1_pg").to_str().expect("utf8"),
+            "--output",
+            again.to_str().expect("utf8"),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        report.contains("no timeline for skip_locked_warm"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_stopped_valkey_is_an_unexplained_spike_at_that_second() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let cfg = rt.block_on(common::config("timeline_valkey"));
+    // No latency monitor: the shared Valkey fsyncs every write, so a SIGSTOP usually
+    // lands inside an fsync, and the monitor then records the stop itself as a slow
+    // fsync (seen: "aof-fsync-always 1001 ms"), which is an event. The stall under test
+    // must have none.
+    let mut conn = rt.block_on(common::valkey(&cfg));
+    let _: () = rt
+        .block_on(
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("latency-monitor-threshold")
+                .arg("0")
+                .query_async(&mut conn),
+        )
+        .expect("config set");
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut child, _file) = suite(&cfg, "valkey", "valkey_streams", dir.path());
+    let metrics = dir
+        .path()
+        .join("vm2_valkey/valkey_warm_metrics.jsonl.partial");
+    let stopped_at = at_second(&metrics, 6, &mut child);
+    let pid = common::valkey_pid();
+    qbench::local::process::send(pid, nix::sys::signal::Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(1));
+    qbench::local::process::send(pid, nix::sys::signal::Signal::SIGCONT);
+    finish(child);
+
+    let analysis = dir.path().join("analysis");
+    let spikes: Vec<SpikeRow> = read(&analysis.join("spikes.csv"));
+    let stall = spikes
+        .iter()
+        .find(|s| s.start_s <= stopped_at + 2.0 && s.end_s >= stopped_at)
+        .unwrap_or_else(|| panic!("no spike near t = {stopped_at}: {spikes:?}"));
+    assert_eq!(stall.cause, "unexplained", "{stall:?}");
+    assert!(stall.peak_p99_ms >= 500.0, "{stall:?}");
+    let report = common::run_qbench(
+        &[
+            "analyze",
+            "--results",
+            dir.path().join("vm2_valkey").to_str().expect("utf8"),
+            "--output",
+            dir.path().join("a2").to_str().expect("utf8"),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.contains("valkey_warm: p99"), "{text}");
+    assert!(text.contains("unexplained"), "{text}");
+}
+
+#[test]
+fn a_spike_factor_of_one_or_less_is_refused() {
+    for args in [
+        ["analyze", "--spike-factor", "1", "--results", "."],
+        ["graph", "--spike-factor", "0.5", "--input", "x.csv"],
+    ] {
+        let o = common::run_qbench(&args, &[]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--spike-factor"), "{stderr}");
+    }
+}
