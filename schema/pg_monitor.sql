@@ -18,11 +18,14 @@ SELECT d.xact_commit, d.xact_rollback, d.tup_inserted, d.tup_updated, d.tup_dele
        a.qbench_waiting, a.other_waiting,
        t.autoanalyzes, t.vacuums,
        (SELECT wal_bytes::bigint FROM pg_stat_wal) AS wal_bytes,
+       -- Without pg_read_all_stats another user's vacuum shows no relid or backend type:
+       -- it is still counted, as "vacuum (a table this user cannot see)".
        (SELECT string_agg(CASE WHEN s.backend_type = 'autovacuum worker'
-                               THEN 'autovacuum ' ELSE 'vacuum ' END || c.relname, ';'
+                               THEN 'autovacuum ' ELSE 'vacuum ' END
+                          || coalesce(c.relname, '(a table this user cannot see)'), ';'
                           ORDER BY c.relname)
         FROM pg_stat_progress_vacuum p
-        JOIN pg_class c ON c.oid = p.relid
+        LEFT JOIN pg_class c ON c.oid = p.relid
         LEFT JOIN pg_stat_activity s ON s.pid = p.pid
         WHERE p.datname = current_database()) AS vacuums_running,
        -- Idle, the checkpointer waits on CheckpointerMain; anything else is a checkpoint

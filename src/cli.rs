@@ -120,12 +120,10 @@ pub struct GraphArgs {
     #[arg(long, value_name = "TIER")]
     pub tier: Option<String>,
     /// Also draw TEST_timeline for every test: its seconds and the server's events,
-    /// from the per-second files in the folder each summary.csv row names
+    /// from the per-second files in the folder each summary.csv row names, with the
+    /// spikes analyze found (its --spike-factor, recorded in the row)
     #[arg(long)]
     pub timelines: bool,
-    /// The spike factor analyze used, to shade the same spikes
-    #[arg(long, value_name = "K", default_value_t = crate::timeline::spikes::FACTOR)]
-    pub spike_factor: f64,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,15 @@ pub fn thousands(v: f64) -> String {
     out
 }
 
+/// Milliseconds for prose: `1,627 ms`, `31 ms`, `4.2 ms`; `-` if none.
+pub fn ms_prose(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v >= 10.0 => format!("{} ms", thousands(v.round())),
+        Some(v) => format!("{v:.1} ms"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

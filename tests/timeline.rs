@@ -1,5 +1,6 @@
 //! Timelines on real servers, sabotaged: a CHECKPOINT and a VACUUM forced into a test
 //! must appear as events at the seconds they ran, and explain any spike near them; a
+//! table locked for 2 s must give a spike explained by qbench's lock waits; a
 //! Valkey stopped with SIGSTOP for a second (no server event) must give a spike at
 //! that second reported as unexplained. A test whose per-second file is cut gets one
 //! line naming it and exit code 2 from `graph --timelines`, the other charts drawn.
@@ -21,7 +22,7 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     r.deserialize().map(|x| x.expect("row")).collect()
 }
 
-/// `run-suite` of one warm test (no warmup) at 300 jobs/s for 16 s, in the background.
+/// `run-suite` of one warm test (no warmup) at 300 jobs/s for 18 s, in the background.
 fn suite(
     cfg: &qbench::config::Config,
     backend: &str,
@@ -39,7 +40,7 @@ fn suite(
             "--rate",
             "300",
             "--duration",
-            "16",
+            "18",
             "run-suite",
             "--backend",
             backend,
@@ -91,7 +92,7 @@ fn finish(child: Child) {
 }
 
 #[test]
-fn a_forced_checkpoint_and_vacuum_are_events_at_their_seconds() {
+fn forced_events_are_at_their_seconds_and_explain_their_spikes() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let cfg = rt.block_on(common::config("timeline_pg"));
     let dir = tempfile::tempdir().expect("dir");
@@ -103,9 +104,19 @@ fn a_forced_checkpoint_and_vacuum_are_events_at_their_seconds() {
     let checkpoint_at = at_second(&metrics, 5, &mut child);
     rt.block_on(client.batch_execute("CHECKPOINT"))
         .expect("checkpoint");
-    let vacuum_at = at_second(&metrics, 10, &mut child);
+    let vacuum_at = at_second(&metrics, 9, &mut child);
     rt.block_on(client.batch_execute("VACUUM queue_jobs"))
         .expect("vacuum");
+    // Every claim and insert waits behind this lock for 2 s: a stall with a cause.
+    let locked_at = at_second(&metrics, 12, &mut child);
+    rt.block_on(async {
+        client
+            .batch_execute("BEGIN; LOCK TABLE queue_jobs IN ACCESS EXCLUSIVE MODE")
+            .await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        client.batch_execute("COMMIT").await
+    })
+    .expect("lock");
     finish(child);
 
     let analysis = dir.path().join("analysis");
@@ -121,14 +132,15 @@ fn a_forced_checkpoint_and_vacuum_are_events_at_their_seconds() {
     let vac = near("vacuum", vacuum_at)
         .unwrap_or_else(|| panic!("no vacuum near t = {vacuum_at}: {events:?}"));
     assert!(vac.label.contains("dead tuples"), "{vac:?}");
-    // No checkpoint or vacuum was asked for anywhere else in the test.
-    assert_eq!(
-        events.iter().filter(|e| e.kind == "checkpoint").count(),
-        1,
-        "{events:?}"
-    );
-    // A spike that began with the forced events is theirs.
+    // The lock is a spike, and the lock waits under it are named as its cause.
     let spikes: Vec<SpikeRow> = read(&analysis.join("spikes.csv"));
+    let stall = spikes
+        .iter()
+        .find(|s| s.start_s <= locked_at + 2.0 && s.end_s >= locked_at + 1.0)
+        .unwrap_or_else(|| panic!("no spike near the lock at t = {locked_at}: {spikes:?}"));
+    assert!(stall.cause.contains("lock waits"), "{stall:?}\n{events:?}");
+    assert!(stall.peak_p99_ms >= 1000.0, "{stall:?}");
+    // A spike that began with the checkpoint or the vacuum is theirs.
     for s in &spikes {
         let with = |at: f64| s.start_s <= at + 2.0 && s.end_s >= at;
         if with(checkpoint_at) {
@@ -250,13 +262,22 @@ fn a_stopped_valkey_is_an_unexplained_spike_at_that_second() {
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(text.contains("valkey_warm: p99"), "{text}");
     assert!(text.contains("unexplained"), "{text}");
+    let _: () = rt
+        .block_on(
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("latency-monitor-threshold")
+                .arg("10")
+                .query_async(&mut conn),
+        )
+        .expect("config set");
 }
 
 #[test]
 fn a_spike_factor_of_one_or_less_is_refused() {
     for args in [
         ["analyze", "--spike-factor", "1", "--results", "."],
-        ["graph", "--spike-factor", "0.5", "--input", "x.csv"],
+        ["analyze", "--spike-factor", "0.5", "--results", "."],
     ] {
         let o = common::run_qbench(&args, &[]);
         let stderr = String::from_utf8_lossy(&o.stderr);

@@ -6,7 +6,7 @@
 use super::load::TestGroup;
 use super::{Finding, Row};
 use crate::format::timeline::{EventRow, SpikeRow};
-use crate::text::ms;
+use crate::text::ms_prose as ms;
 use crate::timeline::{self, spikes, Timeline};
 
 /// A p99 this many times the p50 is a tail worth explaining.
@@ -25,7 +25,7 @@ pub struct Built {
 pub fn build(groups: &[&TestGroup], rows: &mut [Row], factor: f64) -> Built {
     let mut out = Built::default();
     for g in groups {
-        let dir = g.folder.display().to_string();
+        let dir = super::summary::results_dir(&g.folder);
         let Some(row) = rows
             .iter_mut()
             .find(|r| r.test == g.test && r.results_dir == dir)
@@ -47,6 +47,7 @@ pub fn build(groups: &[&TestGroup], rows: &mut [Row], factor: f64) -> Built {
         row.p99_outside_spikes_ms = s.p99_outside_ms.map(|v| round(v, 3));
         row.spikes = Some(s.list.len() as u64);
         row.spike_time_share = Some(round(s.time_share, 4));
+        row.spike_factor = Some(factor);
         out.findings.extend(finding(row, &t, &s));
         out.events.extend(t.events.iter().map(|e| EventRow {
             test: t.test.clone(),
@@ -87,7 +88,7 @@ fn finding(row: &Row, t: &Timeline, s: &spikes::Spikes) -> Option<Finding> {
     if !heavy && !carried {
         return None;
     }
-    let answer = match spikes::story(s, &t.events) {
+    let answer = match spikes::story(s, &t.events).filter(|_| carried) {
         Some(story) => format!(
             "{}: p99 {}, {story}; outside spikes p99 was {} ({:.0} % of the test's seconds were in spikes).",
             t.test,
@@ -96,10 +97,14 @@ fn finding(row: &Row, t: &Timeline, s: &spikes::Spikes) -> Option<Finding> {
             s.time_share * 100.0
         ),
         None => format!(
-            "{}: p99 {} is {:.0}× its p50, but no second stands out (median per-second p99 {}, none over {:.0}× it): the tail is the steady state, not one event.",
+            "{}: p99 {} is {:.0}× its p50, and the tail is the steady state, not one event: {} (median per-second p99 {}, spikes over {:.0}× it).",
             t.test,
             ms(Some(p99)),
             p99 / p50.max(1e-9),
+            match s.list.len() {
+                0 => "no second stands out".to_string(),
+                n => format!("outside its {n} spike(s) p99 was still {}", ms(outside)),
+            },
             ms(s.median_p99_ms),
             s.factor
         ),

@@ -236,6 +236,14 @@ fn saturated(g: &TestGroup, row: &Row) -> String {
 }
 
 /// Computes a test's row. Percentiles come from the merged histograms.
+/// A folder as summary.csv names it: absolute, so graph finds it from anywhere.
+pub fn results_dir(folder: &std::path::Path) -> String {
+    std::fs::canonicalize(folder)
+        .unwrap_or_else(|_| folder.to_path_buf())
+        .display()
+        .to_string()
+}
+
 pub fn row(g: &TestGroup) -> Row {
     let parts = &g.parts;
     let first = &parts[0].manifest;
@@ -300,7 +308,7 @@ pub fn row(g: &TestGroup) -> Row {
             _ => None,
         },
         host: first.host.hostname.clone(),
-        results_dir: g.folder.display().to_string(),
+        results_dir: results_dir(&g.folder),
         server_durability: first.server_durability.clone().unwrap_or_default(),
         durability_tier: first
             .durability_tier

@@ -6,7 +6,6 @@ use crate::cli::GraphArgs;
 use crate::graph::{self, Data};
 
 pub fn run(args: &GraphArgs) -> Result<()> {
-    crate::timeline::spikes::check_factor(args.spike_factor)?;
     let capacity = graph::capacity::CapacityData::beside(&args.input)?;
     let timelines = graph::horizon::Timelines::beside(&args.input)?;
     // analyze writes an empty summary.csv when its folders held sweeps only.
@@ -31,7 +30,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     crate::format::files::ensure_writable(&args.output, "--output")?;
     files.extend(graph::capacity::draw(&capacity, &args.output)?);
     files.extend(graph::horizon::draw(&timelines, &args.output)?);
-    let tests = graph::timeline::draw_all(&all_rows, &args.output, args.spike_factor)?;
+    let tests = graph::timeline::draw_all(&all_rows, &args.output)?;
     files.extend(tests.files);
     for m in data.iter().flat_map(|d| d.missing.iter()) {
         eprintln!("qbench: note: {m}");

@@ -169,11 +169,7 @@ fn report(opts: &SuiteOptions) {
             scaling: analysis.scaling.clone(),
         };
         graph::capacity::draw(&capacity, &graphs_dir)?;
-        let timelines = graph::timeline::draw_all(
-            &analysis.tests,
-            &graphs_dir,
-            crate::timeline::spikes::FACTOR,
-        )?;
+        let timelines = graph::timeline::draw_all(&analysis.tests, &graphs_dir)?;
         for f in &timelines.failed {
             eprintln!("qbench: warning: no timeline: {f}");
         }

@@ -161,6 +161,10 @@ pub struct Row {
     pub spikes: Option<u64>,
     #[serde(default)]
     pub spike_time_share: Option<f64>,
+    /// The factor K those spikes were found with (`analyze --spike-factor`): graph
+    /// shades the same ones.
+    #[serde(default)]
+    pub spike_factor: Option<f64>,
     /// The results folder this row was read from (where `graph --timelines` reads the
     /// test's per-second files).
     #[serde(default)]

@@ -25,8 +25,9 @@ pub struct Drawn {
     pub failed: Vec<String>,
 }
 
-/// Draws a timeline for every row of summary.csv, from its results folder.
-pub fn draw_all(rows: &[Row], dir: &Path, factor: f64) -> Result<Drawn> {
+/// Draws a timeline for every row of summary.csv, from its results folder, shading
+/// the spikes found with the factor analyze recorded in the row.
+pub fn draw_all(rows: &[Row], dir: &Path) -> Result<Drawn> {
     let mut out = Drawn::default();
     let mut names = std::collections::BTreeSet::new();
     for r in rows {
@@ -53,7 +54,7 @@ pub fn draw_all(rows: &[Row], dir: &Path, factor: f64) -> Result<Drawn> {
             name = format!("{folder}_{}_timeline", r.test);
             names.insert(name.clone());
         }
-        let s = spikes::find(&t, factor);
+        let s = spikes::find(&t, r.spike_factor.unwrap_or(spikes::FACTOR));
         out.files
             .extend(render(&TestTimeline { t: &t, s: &s, name }, dir)?);
     }

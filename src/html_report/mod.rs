@@ -80,7 +80,7 @@ pub fn render(a: &Analysis, graphs: &Path, base: &Path) -> Result<String> {
     tables(a, base, &mut o);
     charts(graphs, &mut o)?;
     spikes(a, &mut o);
-    timelines(graphs, &mut o)?;
+    timelines(a, graphs, &mut o)?;
     flags(a, &mut o);
     machines(a, &mut o);
     o.push_str("</body></html>\n");
@@ -267,13 +267,19 @@ fn spikes(a: &Analysis, o: &mut String) {
     o.push_str("</table>\n");
 }
 
-/// Each test's timeline (`TEST_timeline.svg`), in name order.
-fn timelines(graphs: &Path, o: &mut String) -> Result<()> {
+/// The timeline of each test of this analysis (`TEST_timeline.svg`, or
+/// `FOLDER_TEST_timeline.svg`), in name order; another analysis's are not shown.
+fn timelines(a: &Analysis, graphs: &Path, o: &mut String) -> Result<()> {
+    let ours = |n: &str| {
+        a.tests.iter().any(|r| {
+            n == format!("{}_timeline", r.test) || n.ends_with(&format!("_{}_timeline", r.test))
+        })
+    };
     let mut names: Vec<String> = std::fs::read_dir(graphs)
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .filter_map(|n| n.strip_suffix(".svg").map(str::to_string))
-                .filter(|n| n.ends_with("_timeline") && n != "horizon_timeline")
+                .filter(|n| n != "horizon_timeline" && ours(n))
                 .collect()
         })
         .unwrap_or_default();

@@ -22,6 +22,9 @@ pub struct Event {
     /// A phase of the test (pgbench beside it, the warmup's end), drawn but never named
     /// as the cause of a spike: it spans the whole test, so it would explain them all.
     pub phase: bool,
+    /// How long the server itself reported being stalled (Valkey's latency monitor):
+    /// an event far shorter than a spike cannot be its cause alone.
+    pub stall_ms: Option<f64>,
 }
 
 impl Event {
@@ -32,6 +35,7 @@ impl Event {
             end_s: t_s,
             label,
             phase: false,
+            stall_ms: None,
         }
     }
 }
@@ -58,9 +62,11 @@ fn span_of(ts: &[f64], (a, b): (usize, usize)) -> (f64, f64) {
     (start.max(0.0), end)
 }
 
+/// The design's tables' dead tuples just before sample `i` (whatever table the event
+/// is on: the label says which it is).
 fn dead_before(rows: &[DbRow], i: usize) -> String {
     let dead = rows[i.saturating_sub(1)].dead_tuples;
-    format!("{} dead tuples", thousands(dead as f64))
+    format!("queue tables: {} dead tuples", thousands(dead as f64))
 }
 
 /// PostgreSQL's events, from `TEST_db_stats.csv`'s rows on the test's clock.
@@ -89,6 +95,7 @@ pub fn of_postgres(rows: &[DbRow]) -> Vec<Event> {
                 end_s,
                 label: format!("{name} ({})", dead_before(rows, span.0)),
                 phase: false,
+                stall_ms: None,
             });
         }
     }
@@ -124,6 +131,7 @@ pub fn of_postgres(rows: &[DbRow]) -> Vec<Event> {
             end_s,
             label: format!("lock waits (up to {most} qbench sessions)"),
             phase: false,
+            stall_ms: None,
         });
     }
     out
@@ -165,6 +173,7 @@ fn checkpoints(rows: &[DbRow], ts: &[f64]) -> Vec<Event> {
                 }
             ),
             phase: false,
+            stall_ms: None,
         });
     }
     out
@@ -188,6 +197,7 @@ pub fn of_valkey(rows: &[ValkeyRow]) -> Vec<Event> {
                 end_s,
                 label: label.into(),
                 phase: false,
+                stall_ms: None,
             });
         }
     }
@@ -198,14 +208,55 @@ pub fn of_valkey(rows: &[ValkeyRow]) -> Vec<Event> {
         }
         if !r.latency_events.is_empty() {
             let what = r.latency_events.replace(':', " ").replace(';', " ms, ");
-            out.push(Event::at(
-                "latency_monitor",
-                r.t_s,
-                format!("latency monitor: {what} ms"),
-            ));
+            let longest = r
+                .latency_events
+                .split(';')
+                .filter_map(|e| e.rsplit_once(':')?.1.parse::<f64>().ok())
+                .fold(0.0, f64::max);
+            out.push(Event {
+                stall_ms: Some(longest),
+                ..Event::at(
+                    "latency_monitor",
+                    r.t_s,
+                    format!("latency monitor: {what} ms"),
+                )
+            });
         }
     }
     out
+}
+
+/// Outages are seen by every process of a test: overlapping ones are one.
+pub fn merge_outages(events: Vec<Event>) -> Vec<Event> {
+    let (mut outages, mut rest): (Vec<Event>, Vec<Event>) =
+        events.into_iter().partition(|e| e.kind == "outage");
+    outages.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    let mut merged: Vec<Event> = vec![];
+    for o in outages {
+        match merged.last_mut() {
+            Some(m) if o.start_s <= m.end_s => m.end_s = m.end_s.max(o.end_s),
+            _ => merged.push(o),
+        }
+    }
+    rest.extend(merged);
+    rest
+}
+
+/// An event under way for more than half the test (a spread checkpoint, a vacuum of a
+/// big table) would be named beside every spike: it is shown as a background phase,
+/// and said so, not given as a cause.
+pub fn background(events: &mut [Event], test_s: f64) {
+    for e in events.iter_mut().filter(|e| !e.phase) {
+        let share = (e.end_s - e.start_s) / test_s.max(1.0);
+        if share > 0.5 {
+            e.phase = true;
+            e.label = format!(
+                "{} (under way for {:.0} % of the test: background, not named as a cause)",
+                e.label,
+                share.min(1.0) * 100.0
+            );
+        }
+    }
 }
 
 /// The test's own events: outages, pgbench beside it, the warmup before it. `t0` is
@@ -218,9 +269,13 @@ pub fn of_test(m: &Manifest, summary: &Summary, t0: f64) -> Vec<Event> {
         out.push(Event {
             kind: "outage",
             start_s,
-            end_s: o.end_epoch_s.map_or(end.max(start_s), |e| e - t0),
+            end_s: o
+                .end_epoch_s
+                .or(summary.window_end_epoch_s)
+                .map_or(end.max(start_s), |e| e - t0),
             label: format!("server unreachable ({} failed calls)", o.errors),
             phase: false,
+            stall_ms: None,
         });
     }
     if let Some(p) = m.extra.get("pgbench") {
@@ -231,6 +286,7 @@ pub fn of_test(m: &Manifest, summary: &Summary, t0: f64) -> Vec<Event> {
             end_s: window,
             label: "pgbench beside the queue".into(),
             phase: true,
+            stall_ms: None,
         });
     }
     if m.extra.contains_key("warmup") {
@@ -240,6 +296,7 @@ pub fn of_test(m: &Manifest, summary: &Summary, t0: f64) -> Vec<Event> {
             end_s: 0.0,
             label: "warmup end".into(),
             phase: true,
+            stall_ms: None,
         });
     }
     out
@@ -293,5 +350,32 @@ mod tests {
             "{}",
             ev[1].label
         );
+    }
+
+    #[test]
+    fn outages_seen_by_two_processes_are_one_and_long_events_are_background() {
+        let ev = |kind: &'static str, a: f64, b: f64| Event {
+            kind,
+            start_s: a,
+            end_s: b,
+            label: kind.into(),
+            phase: false,
+            stall_ms: None,
+        };
+        let merged = merge_outages(vec![
+            ev("outage", 5.0, 8.0),
+            ev("outage", 5.3, 8.4),
+            ev("vacuum", 1.0, 2.0),
+        ]);
+        let outages: Vec<(f64, f64)> = merged
+            .iter()
+            .filter(|e| e.kind == "outage")
+            .map(|e| (e.start_s, e.end_s))
+            .collect();
+        assert_eq!(outages, vec![(5.0, 8.4)]);
+        let mut events = vec![ev("checkpoint", 10.0, 170.0), ev("vacuum", 1.0, 2.0)];
+        background(&mut events, 180.0);
+        assert!(events[0].phase && events[0].label.contains("background"));
+        assert!(!events[1].phase);
     }
 }

@@ -74,6 +74,26 @@ impl Seconds {
         let k = t_s.round().max(1.0) as i64;
         self.0.entry(k).or_insert_with(|| Second::new(k as f64))
     }
+
+    /// A collect that waited on a stalled server covers several seconds and lands on
+    /// the last: the seconds it skipped are added, empty, with the depth before them,
+    /// so a stall keeps its length.
+    fn fill_gaps(&mut self) {
+        let (Some(&a), Some(&b)) = (self.0.keys().next(), self.0.keys().next_back()) else {
+            return;
+        };
+        let mut depth = None;
+        for k in a..=b {
+            match self.0.get(&k) {
+                Some(s) => depth = s.depth.or(depth),
+                None => {
+                    let mut s = Second::new(k as f64);
+                    s.depth = depth;
+                    self.0.insert(k, s);
+                }
+            }
+        }
+    }
 }
 
 /// One process's files of the test.
@@ -108,6 +128,9 @@ pub fn load(folder: &Path, test: &str) -> Result<Timeline> {
         .ok_or_else(|| bad(&file(&parts[0], "latency.hlog"), "holds no intervals"))?;
     let mut secs = Seconds::default();
     let mut events = vec![];
+    // Every process of a test samples the same server: one process's rows are enough,
+    // and more would count each vacuum once per process.
+    let mut server_read = false;
     for ((p, hlog), start) in parts.iter().zip(&hlogs).zip(&starts) {
         let offset = start.map_or(0.0, |s| s - t0);
         for i in hlog {
@@ -131,9 +154,17 @@ pub fn load(folder: &Path, test: &str) -> Result<Timeline> {
             s.completed += iv.completed;
             s.depth = s.depth.max(iv.depth);
         }
-        events.extend(server_events(folder, p, offset, &mut secs)?);
+        if !server_read {
+            let server = server_events(folder, p, offset, &mut secs)?;
+            server_read = server.is_some();
+            events.extend(server.unwrap_or_default());
+        }
         events.extend(events::of_test(&p.manifest, &summary, t0));
     }
+    secs.fill_gaps();
+    let span = secs.0.keys().next_back().map_or(0.0, |k| *k as f64);
+    let mut events = events::merge_outages(events);
+    events::background(&mut events, span);
     events.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let m = &parts[0].manifest;
     Ok(Timeline {
@@ -197,8 +228,14 @@ fn read_whole_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>>
     parse_csv(&bytes, path)
 }
 
-/// The server's per-second statistics the part wrote, if its manifest names them.
-fn server_events(folder: &Path, p: &Part, offset: f64, secs: &mut Seconds) -> Result<Vec<Event>> {
+/// The server's events from the per-second statistics the part wrote; none if its
+/// manifest names no such file.
+fn server_events(
+    folder: &Path,
+    p: &Part,
+    offset: f64,
+    secs: &mut Seconds,
+) -> Result<Option<Vec<Event>>> {
     let names = |kind: &str| p.manifest.files.iter().any(|f| f.ends_with(kind));
     let path = |kind: &str| folder.join(format!("{}_{kind}", p.stem));
     if names(DB_STATS) {
@@ -207,7 +244,7 @@ fn server_events(folder: &Path, p: &Part, offset: f64, secs: &mut Seconds) -> Re
             r.t_s += offset;
             secs.at(r.t_s).dead_tuples = Some(r.dead_tuples);
         }
-        return Ok(events::of_postgres(&rows));
+        return Ok(Some(events::of_postgres(&rows)));
     }
     if names(VALKEY_STATS) {
         let mut rows: Vec<ValkeyRow> = read_whole_csv(&path(VALKEY_STATS))?;
@@ -215,7 +252,36 @@ fn server_events(folder: &Path, p: &Part, offset: f64, secs: &mut Seconds) -> Re
             r.t_s += offset;
             secs.at(r.t_s).valkey_memory_mb = Some(r.used_memory_bytes as f64 / 1_048_576.0);
         }
-        return Ok(events::of_valkey(&rows));
+        return Ok(Some(events::of_valkey(&rows)));
     }
-    Ok(vec![])
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_a_late_collect_skipped_are_there_empty_with_the_depth_before() {
+        let mut secs = Seconds::default();
+        secs.at(1.0).depth = Some(7);
+        secs.at(1.0).completed = 10;
+        // One collect covered seconds 2 to 4 and was written at 4.
+        secs.at(4.02).completed = 30;
+        secs.fill_gaps();
+        let got: Vec<(f64, u64, Option<u64>)> = secs
+            .0
+            .values()
+            .map(|s| (s.t_s, s.completed, s.depth))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1.0, 10, Some(7)),
+                (2.0, 0, Some(7)),
+                (3.0, 0, Some(7)),
+                (4.0, 30, None)
+            ]
+        );
+    }
 }

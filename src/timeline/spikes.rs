@@ -22,6 +22,10 @@ pub fn check_factor(k: f64) -> Result<(), crate::error::UsageError> {
     }
 }
 
+/// A spike's seconds are also this far above the median: on a sub-millisecond Valkey,
+/// 5x the median is scheduler noise.
+pub const MIN_RISE_MS: f64 = 5.0;
+
 /// An event that began this long before a spike still counts as its cause.
 const LEAD_S: f64 = 2.0;
 
@@ -36,6 +40,9 @@ pub struct Spike {
     pub producer_lag_p99_ms: Option<f64>,
     /// Indexes into the timeline's events.
     pub causes: Vec<usize>,
+    /// The longest stall the server reported in it that was too short to explain it
+    /// (under a tenth of its peak p99), if any.
+    pub minor_stall_ms: Option<f64>,
 }
 
 impl Spike {
@@ -43,18 +50,33 @@ impl Spike {
         self.end_s - self.start_s
     }
 
-    /// `autovacuum queue_jobs (85,000 dead tuples)`, or `unexplained`.
+    /// `autovacuum queue_jobs (85,000 dead tuples)`, or `unexplained`. Several events
+    /// of one kind are named once, with how many there were.
     pub fn cause(&self, events: &[Event]) -> String {
         if self.causes.is_empty() {
-            return "unexplained".into();
+            return match self.minor_stall_ms {
+                Some(ms) => format!(
+                    "unexplained (the server reported stalls of at most {ms:.0} ms, too short for it)"
+                ),
+                None => "unexplained".into(),
+            };
         }
-        let mut labels: Vec<&str> = self
-            .causes
+        let mut kinds: Vec<(&str, &str, usize)> = vec![];
+        for &i in &self.causes {
+            let e = &events[i];
+            match kinds.iter_mut().find(|(k, _, _)| *k == e.kind) {
+                Some((_, _, n)) => *n += 1,
+                None => kinds.push((e.kind, &e.label, 1)),
+            }
+        }
+        kinds
             .iter()
-            .map(|&i| events[i].label.as_str())
-            .collect();
-        labels.dedup();
-        labels.join("; ")
+            .map(|(kind, label, n)| match n {
+                1 => label.to_string(),
+                n => format!("{label} and {} more {kind} event(s)", n - 1),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -93,7 +115,7 @@ pub fn find(t: &Timeline, factor: f64) -> Spikes {
     let secs = &t.seconds;
     let p99: Vec<Option<f64>> = secs.iter().map(|s| quantile_ms(&s.e2e, 0.99)).collect();
     let median_p99_ms = median(p99.iter().flatten().copied().collect());
-    let threshold_ms = median_p99_ms.map(|m| m * factor);
+    let threshold_ms = median_p99_ms.map(|m| (m * factor).max(m + MIN_RISE_MS));
     let over = |i: usize| matches!((p99[i], threshold_ms), (Some(v), Some(th)) if v > th);
     let mut list = vec![];
     let mut in_spike = vec![false; secs.len()];
@@ -148,7 +170,8 @@ fn spike(t: &Timeline, a: usize, b: usize, p99: &[Option<f64>]) -> Spike {
     for s in secs {
         let _ = lag.add(&s.schedule_lag);
     }
-    let causes = t
+    let peak_p99_ms = p99[a..=b].iter().flatten().copied().fold(0.0, f64::max);
+    let near: Vec<usize> = t
         .events
         .iter()
         .enumerate()
@@ -160,13 +183,26 @@ fn spike(t: &Timeline, a: usize, b: usize, p99: &[Option<f64>]) -> Spike {
         })
         .map(|(i, _)| i)
         .collect();
+    // A 15 ms fsync does not make a 300 ms p99: such events are said, not named.
+    let too_short = |i: &usize| {
+        t.events[*i]
+            .stall_ms
+            .is_some_and(|ms| ms < peak_p99_ms / 10.0)
+    };
+    let minor_stall_ms = near
+        .iter()
+        .filter(|i| too_short(i))
+        .filter_map(|i| t.events[*i].stall_ms)
+        .reduce(f64::max);
+    let causes = near.into_iter().filter(|i| !too_short(i)).collect();
     Spike {
         start_s,
         end_s,
-        peak_p99_ms: p99[a..=b].iter().flatten().copied().fold(0.0, f64::max),
+        peak_p99_ms,
         stalled_s: secs.iter().filter(|s| stalled(s)).count() as f64,
         producer_lag_p99_ms: quantile_ms(&lag, 0.99),
         causes,
+        minor_stall_ms,
     }
 }
 
@@ -178,10 +214,12 @@ pub fn story(s: &Spikes, events: &[Event]) -> Option<String> {
         .iter()
         .max_by(|a, b| a.duration_s().total_cmp(&b.duration_s()))?;
     let cause = longest.cause(events);
-    let what = if cause == "unexplained" {
-        "with no server event to explain it (unexplained)".to_string()
-    } else {
-        format!("during {cause}")
+    let what = match (longest.causes.is_empty(), longest.minor_stall_ms) {
+        (false, _) => format!("during {cause}"),
+        (true, None) => "with no server event under it: unexplained".into(),
+        (true, Some(ms)) => format!(
+            "with no server event to explain it: unexplained (the server's own stalls were at most {ms:.0} ms)"
+        ),
     };
     let others = match s.list.len() - 1 {
         0 => String::new(),
@@ -198,7 +236,7 @@ pub fn story(s: &Spikes, events: &[Event]) -> Option<String> {
         "driven by a {:.0} s spike at t = {:.0} s (p99 up to {}) {what}{others}",
         longest.duration_s(),
         longest.start_s,
-        crate::text::ms(Some(longest.peak_p99_ms)),
+        crate::text::ms_prose(Some(longest.peak_p99_ms)),
     ))
 }
 
@@ -236,6 +274,7 @@ mod tests {
             end_s,
             label: kind.into(),
             phase: false,
+            stall_ms: None,
         }
     }
 
@@ -273,6 +312,7 @@ mod tests {
             event("lock_wait", 3.0, 5.0),    // ended 3 s before
             Event {
                 phase: true,
+                stall_ms: None,
                 ..event("pgbench", 0.0, 20.0)
             },
         ];
@@ -295,5 +335,35 @@ mod tests {
         run[4] = second(5.0, Some(60), 1);
         assert_eq!(find(&timeline(run.clone(), vec![]), FACTOR).list.len(), 2);
         assert_eq!(find(&timeline(run, vec![]), 10.0).list.len(), 1);
+    }
+
+    #[test]
+    fn a_server_stall_far_shorter_than_the_spike_is_said_not_named() {
+        let stall = |ms: f64, at: f64| Event {
+            stall_ms: Some(ms),
+            ..event("latency_monitor", at - 1.0, at)
+        };
+        let t = timeline(stalled_run(), vec![stall(15.0, 9.0)]);
+        let s = find(&t, FACTOR);
+        assert!(s.list[0].causes.is_empty());
+        assert_eq!(
+            s.list[0].cause(&t.events),
+            "unexplained (the server reported stalls of at most 15 ms, too short for it)"
+        );
+        // Two long ones are named once, counted.
+        let t = timeline(stalled_run(), vec![stall(1500.0, 9.0), stall(900.0, 10.0)]);
+        let s = find(&t, FACTOR);
+        assert_eq!(
+            s.list[0].cause(&t.events),
+            "latency_monitor and 1 more latency_monitor event(s)"
+        );
+    }
+
+    #[test]
+    fn a_tiny_median_needs_a_real_rise() {
+        // 0.4 ms seconds and one of 3 ms: 5x the median, but no spike under 5 ms more.
+        let mut run: Vec<Second> = (1..=10).map(|t| second(t as f64, Some(0), 1)).collect();
+        run[4] = second(5.0, Some(3), 1);
+        assert!(find(&timeline(run, vec![]), FACTOR).list.is_empty());
     }
 }

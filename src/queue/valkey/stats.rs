@@ -38,16 +38,14 @@ impl StatsSampler for ValkeyStats {
         tokio::spawn(async move {
             let client = super::client(&self.0)?;
             let mut conn = client.get_multiplexed_async_connection().await?;
-            let (first, latency): (String, Value) = redis::pipe()
-                .cmd("INFO")
-                .arg("all")
-                .cmd("LATENCY")
-                .arg("LATEST")
-                .query_async(&mut conn)
-                .await?;
-            // Events before the test are not the test's.
+            let first: String = redis::cmd("INFO").arg("all").query_async(&mut conn).await?;
+            // Events before the test are not the test's. A server that refuses LATENCY
+            // (an ACL, a managed service) still gets every other column.
             let mut seen = BTreeMap::new();
-            new_latency_events(&latency, &mut seen);
+            let latency = latest(&mut conn).await;
+            if let Some(l) = &latency {
+                new_latency_events(l, &mut seen);
+            }
             let source = Counters {
                 prev: (
                     Instant::now(),
@@ -55,6 +53,7 @@ impl StatsSampler for ValkeyStats {
                 ),
                 delayed_fsync: info_field(&first, "aof_delayed_fsync"),
                 seen,
+                latency_monitor: latency.is_some(),
                 conn,
                 cfg: self.0,
             };
@@ -70,6 +69,16 @@ struct Counters {
     delayed_fsync: u64,
     /// The latest time (Unix seconds) each `LATENCY LATEST` event was seen at.
     seen: BTreeMap<String, i64>,
+    /// False once the server refused `LATENCY LATEST`.
+    latency_monitor: bool,
+}
+
+async fn latest(conn: &mut MultiplexedConnection) -> Option<Value> {
+    redis::cmd("LATENCY")
+        .arg("LATEST")
+        .query_async(conn)
+        .await
+        .ok()
 }
 
 /// `LATENCY LATEST` rows (`[event, unix time, latest ms, max ms, …]`) newer than `seen`,
@@ -102,7 +111,7 @@ impl Source for Counters {
     type Row = ValkeyRow;
 
     async fn sample(&mut self, t_s: f64) -> Option<ValkeyRow> {
-        let (info, len, pending, latency): (String, u64, Value, Value) = redis::pipe()
+        let (info, len, pending): (String, u64, Value) = redis::pipe()
             .cmd("INFO")
             .arg("all")
             .cmd("XLEN")
@@ -110,8 +119,6 @@ impl Source for Counters {
             .cmd("XPENDING")
             .arg(&self.cfg.stream)
             .arg(&self.cfg.group)
-            .cmd("LATENCY")
-            .arg("LATEST")
             .query_async(&mut self.conn)
             .await
             .ok()?;
@@ -120,6 +127,16 @@ impl Source for Counters {
         let commands_s =
             total.saturating_sub(self.prev.1) as f64 / (now - self.prev.0).as_secs_f64().max(1e-3);
         self.prev = (now, total);
+        let latency_events = match self.latency_monitor {
+            true => match latest(&mut self.conn).await {
+                Some(l) => new_latency_events(&l, &mut self.seen),
+                None => {
+                    self.latency_monitor = false;
+                    String::new()
+                }
+            },
+            false => String::new(),
+        };
         let delayed_fsync = info_field(&info, "aof_delayed_fsync");
         let prev_delayed = std::mem::replace(&mut self.delayed_fsync, delayed_fsync);
         let pending = match pending {
@@ -141,7 +158,7 @@ impl Source for Counters {
             aof_rewrite_in_progress: info_field(&info, "aof_rewrite_in_progress") > 0,
             rdb_bgsave_in_progress: info_field(&info, "rdb_bgsave_in_progress") > 0,
             aof_delayed_fsync: delayed_fsync.saturating_sub(prev_delayed),
-            latency_events: new_latency_events(&latency, &mut self.seen),
+            latency_events,
         })
     }
 }
