@@ -66,7 +66,7 @@ fn span_of(ts: &[f64], (a, b): (usize, usize)) -> (f64, f64) {
 /// is on: the label says which it is).
 fn dead_before(rows: &[DbRow], i: usize) -> String {
     let dead = rows[i.saturating_sub(1)].dead_tuples;
-    format!("queue tables: {} dead tuples", thousands(dead as f64))
+    thousands(dead as f64)
 }
 
 /// PostgreSQL's events, from `TEST_db_stats.csv`'s rows on the test's clock.
@@ -93,7 +93,10 @@ pub fn of_postgres(rows: &[DbRow]) -> Vec<Event> {
                 kind,
                 start_s,
                 end_s,
-                label: format!("{name} ({})", dead_before(rows, span.0)),
+                label: format!(
+                    "{name} (queue tables: {} dead tuples)",
+                    dead_before(rows, span.0)
+                ),
                 phase: false,
                 stall_ms: None,
             });
@@ -106,11 +109,17 @@ pub fn of_postgres(rows: &[DbRow]) -> Vec<Event> {
     };
     for (i, r) in rows.iter().enumerate() {
         if r.autovacuum_runs > 0 && !seen(&out, "autovacuum", r.t_s) {
-            let label = format!("autovacuum of the queue tables ({})", dead_before(rows, i));
+            let label = format!(
+                "autovacuum of the queue tables ({} dead tuples)",
+                dead_before(rows, i)
+            );
             out.push(Event::at("autovacuum", r.t_s, label));
         }
         if r.vacuum_runs > 0 && !seen(&out, "vacuum", r.t_s) {
-            let label = format!("vacuum of the queue tables ({})", dead_before(rows, i));
+            let label = format!(
+                "vacuum of the queue tables ({} dead tuples)",
+                dead_before(rows, i)
+            );
             out.push(Event::at("vacuum", r.t_s, label));
         }
         if r.autoanalyze_runs > 0 {
