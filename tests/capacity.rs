@@ -202,11 +202,27 @@ fn a_goal_no_rate_meets_ends_without_an_mst() {
         2,
         "the first failure is run twice before it counts"
     );
-    assert_eq!(
-        sweep.result.limited_by.as_deref(),
-        Some("p99"),
+    // 40 ms of work can never meet a 20 ms p99: every step fails on it. On a busy
+    // machine the producer's lag may fail too and be named first (seen in a fresh-clone
+    // run: "producer"), so the named limit is one the last step really failed.
+    assert!(
+        sweep
+            .steps
+            .iter()
+            .all(|s| s.failed.iter().any(|f| f == "p99")),
         "{:?}",
         sweep.steps
+    );
+    let last = sweep.steps.last().expect("steps");
+    assert!(
+        sweep
+            .result
+            .limited_by
+            .as_ref()
+            .is_some_and(|l| last.failed.contains(l)),
+        "{:?} not among {:?}",
+        sweep.result.limited_by,
+        last.failed
     );
     assert!(
         stdout.contains("failed twice") && stdout.contains("--start-rate"),
