@@ -10,7 +10,7 @@ use crate::config::{BenchmarkLayer, Overrides};
 #[derive(Debug, Parser)]
 #[command(
     name = "qbench",
-    version,
+    version = crate::VERSION,
     about = "Should our job queue be a PostgreSQL table or a Valkey Stream? Measure it.",
     long_about = "qbench benchmarks three PostgreSQL queue designs (skip_locked, delete_returning, \
 partitioned) against Valkey Streams: throughput, tail latency, CPU and memory, cold, warm and \
@@ -91,6 +91,24 @@ pub enum Command {
     Graph(GraphArgs),
     /// Write report.html: findings, tables, charts and caveats in one self-contained page
     Report(ReportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print qbench's man page, or write one page per command into --out DIR
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// e.g. `qbench completions bash > /etc/bash_completion.d/qbench`
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write qbench.1 and qbench-COMMAND.1 here instead of the top page to stdout
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -309,8 +327,9 @@ pub struct ProduceArgs {
     /// skip_locked, delete_returning, partitioned or valkey_streams
     #[arg(long, value_name = "QUEUE")]
     pub queue: String,
-    /// Produce exactly N jobs instead of for --duration seconds
-    #[arg(long, value_name = "N", conflicts_with = "production_duration")]
+    /// Produce exactly N jobs instead of for --duration seconds (not both; checked in
+    /// `run`, as clap cannot see a global flag from a subcommand's definition)
+    #[arg(long, value_name = "N")]
     pub count: Option<u64>,
     #[command(flatten)]
     pub out: OutArgs,

@@ -38,6 +38,14 @@ use crate::error::{exit_code, one_line, usage};
 use crate::local::LocalServers;
 use crate::shutdown::Shutdown;
 
+/// The version and the commit it was built from, as `--version` and manifests say it.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("QBENCH_COMMIT"),
+    ")"
+);
+
 /// Secrets of the effective config, scrubbed from any error line as a last defence.
 static SECRETS: OnceLock<Vec<String>> = OnceLock::new();
 
@@ -117,6 +125,12 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 /// As [`run`], with a shutdown handle the caller controls (tests interrupt runs with it).
 pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
+    // Generated from the flags alone: no config, no server.
+    match &cli.command {
+        Command::Completions(a) => return commands::shell_docs::completions(a),
+        Command::Man(a) => return commands::shell_docs::man(a),
+        _ => {}
+    }
     let env = |k: &str| std::env::var(k).ok();
     let (cfg, source) = Config::load(cli.global.config.as_deref(), &env, &cli.global.overrides())?;
     let _ = SECRETS.set(cfg.secrets());
@@ -153,6 +167,13 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
     }
     // Flags that can be checked without a server are, before --local starts any.
     match &cli.command {
+        Command::Produce(a)
+            if a.count.is_some() && cli.global.benchmark.production_duration.is_some() =>
+        {
+            return Err(usage(
+                "the argument '--count <N>' cannot be used with '--duration <S>'; see `qbench produce --help`",
+            ));
+        }
         Command::Sweep(a) => {
             commands::sweep::precheck(a, &cfg)?;
         }
@@ -221,5 +242,7 @@ async fn dispatch(command: Command, ctx: &mut Ctx) -> Result<()> {
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Report(args) => commands::report::run(&args),
+        Command::Completions(args) => commands::shell_docs::completions(&args),
+        Command::Man(args) => commands::shell_docs::man(&args),
     }
 }

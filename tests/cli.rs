@@ -143,3 +143,68 @@ fn local_setup_schema_twice_leaves_no_process_behind() {
     let leaked: Vec<_> = after.difference(&before).collect();
     assert!(leaked.is_empty(), "processes still running in {leaked:?}");
 }
+
+/// Completions and man pages come from the parser's own definitions; `--version` names
+/// the commit the binary was built from.
+#[test]
+fn completions_man_page_and_version_come_from_the_binary() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run_qbench(&["completions", shell], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let s = text(&o.stdout);
+        assert!(
+            s.contains("run-suite") && s.contains("spike-factor"),
+            "{shell}: {s}"
+        );
+    }
+    let o = run_qbench(&["completions", "tcsh"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+
+    let o = run_qbench(&["man"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let page = text(&o.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH qbench"),
+        "{page}"
+    );
+    assert!(page.contains("run\\-suite"), "{page}");
+    let dir = tempfile::tempdir().expect("dir");
+    let o = run_qbench(&["man", "--out", dir.path().to_str().expect("utf8")], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let sub = std::fs::read_to_string(dir.path().join("qbench-run-suite.1")).expect("page");
+    assert!(sub.contains("\\-\\-scenarios"), "{sub}");
+
+    let o = run_qbench(&["--version"], &[]);
+    let v = text(&o.stdout);
+    assert!(
+        v.starts_with(&format!("qbench {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{v}"
+    );
+    // Built from this checkout: the commit it names is HEAD's.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git");
+    assert!(head.status.success(), "the tests run from a git checkout");
+    let head = text(&head.stdout);
+    assert!(v.contains(head.trim()), "{v} vs {head}");
+}
+
+#[test]
+fn count_and_duration_together_are_refused_before_any_server() {
+    let o = run_qbench(
+        &[
+            "produce",
+            "--queue",
+            "skip_locked",
+            "--count",
+            "5",
+            "--duration",
+            "3",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("'--count <N>' cannot be used with '--duration <S>'"));
+}

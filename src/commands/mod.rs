@@ -9,6 +9,7 @@ pub mod produce;
 pub mod report;
 pub mod run_suite;
 pub mod setup_schema;
+pub mod shell_docs;
 pub mod show_config;
 pub mod sweep;
 pub mod test_setup;

@@ -187,7 +187,7 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
         started_at: rfc3339(p.started_at),
         ended_at: rfc3339(p.ended_at),
         knobs: knobs(&p.env.cfg, p.plan),
-        qbench_version: env!("CARGO_PKG_VERSION").into(),
+        qbench_version: crate::VERSION.into(),
         server_version: p.server.as_ref().map(|s| s.version.clone()),
         server_durability: durability.map(|d| d.to_string()),
         durability_tier: durability.map(|d| d.tier()),
