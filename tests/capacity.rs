@@ -84,8 +84,12 @@ fn the_mst_lands_on_the_known_capacity() {
         bd.jobs_s,
         off * 100.0
     );
+    // The bisection stops when the passing and failing rates are 5 % (--precision)
+    // apart, and the first failing rate is at least 0.97 of the burn-down (below): the
+    // MST may sit up to 1 - 0.97/1.05 = 7.6 % under the burn-down by construction, and
+    // the burn-down is a second, noisy measurement. A fresh-clone run saw 5.03 %.
     assert!(
-        off <= 0.05,
+        off <= 0.08,
         "MST {mst} is {:.1} % from the burn-down's {}",
         off * 100.0,
         bd.jobs_s
