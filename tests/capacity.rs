@@ -7,6 +7,11 @@ mod common;
 
 use qbench::format::capacity::{read_scaling, read_sweep, Outcome};
 
+/// The MST test compares a sweep with a burn-down measured minutes apart: the other
+/// tests of this file, which load the same two cores, wait while it runs (fresh-clone
+/// runs saw its burn-down at 94 and at 111 jobs/s when they overlapped).
+static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 fn file_arg(f: &tempfile::NamedTempFile) -> String {
     f.path().display().to_string()
 }
@@ -15,6 +20,7 @@ fn file_arg(f: &tempfile::NamedTempFile) -> String {
 /// skip_locked, analyzed and drawn by the suite itself.
 #[test]
 fn the_mst_lands_on_the_known_capacity() {
+    let _alone = ALONE.write().unwrap_or_else(|p| p.into_inner());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let cfg = rt.block_on(common::config("capacity_known"));
     let file = common::config_file(&cfg);
@@ -161,6 +167,7 @@ fn the_mst_lands_on_the_known_capacity() {
 /// the reason instead of reporting an MST of 0.
 #[test]
 fn a_goal_no_rate_meets_ends_without_an_mst() {
+    let _shared = ALONE.read().unwrap_or_else(|p| p.into_inner());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let cfg = rt.block_on(common::config("capacity_strict"));
     let file = common::config_file(&cfg);
@@ -243,6 +250,7 @@ fn a_goal_no_rate_meets_ends_without_an_mst() {
 /// so the USL fit must find little contention (σ), and λ must be one worker's rate.
 #[test]
 fn worker_scaling_fits_the_usl() {
+    let _shared = ALONE.read().unwrap_or_else(|p| p.into_inner());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let cfg = rt.block_on(common::config("capacity_scaling"));
     let file = common::config_file(&cfg);
