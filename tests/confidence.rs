@@ -73,15 +73,6 @@ fn headless(args: &[&str], page: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn analyze(folders: &[&Path], out: &Path) -> std::process::Output {
-    let mut args = vec!["analyze".to_string()];
-    for f in folders {
-        args.extend(["--results".into(), f.display().to_string()]);
-    }
-    args.extend(["--output".into(), out.display().to_string()]);
-    common::run_qbench(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
-}
-
 fn find<'a>(a: &'a Analysis, x: &str, y: &str, figure: &str) -> &'a Comparison {
     a.comparisons
         .iter()
@@ -127,7 +118,7 @@ async fn aa_is_no_difference_and_ab_is_one() {
     }
     let folder = folders[0].clone();
     let out = dir.path().join("analysis");
-    let o = analyze(
+    let o = common::analyze(
         &folders.iter().map(|f| f.as_path()).collect::<Vec<_>>(),
         &out,
     );
@@ -169,16 +160,7 @@ async fn aa_is_no_difference_and_ab_is_one() {
 
     // The charts draw medians with error bars, and every run in run_spread.
     let graphs = dir.path().join("graphs");
-    let o = common::run_qbench(
-        &[
-            "graph",
-            "--input",
-            out.join("summary.csv").to_str().expect("utf8"),
-            "--output",
-            graphs.to_str().expect("utf8"),
-        ],
-        &[],
-    );
+    let o = common::graph(&out, &graphs);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let svg = std::fs::read_to_string(graphs.join("run_spread.svg")).expect("run_spread.svg");
     assert!(svg.contains("<circle"), "one dot per run");
@@ -248,7 +230,7 @@ async fn aa_is_no_difference_and_ab_is_one() {
     // A folder given twice (once through a link) would count its runs twice.
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(&folder, &link).expect("symlink");
-    let o = analyze(&[&folder, &link], &dir.path().join("an3"));
+    let o = common::analyze(&[&folder, &link], &dir.path().join("an3"));
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -256,7 +238,7 @@ async fn aa_is_no_difference_and_ab_is_one() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("given twice"));
-    let o = analyze(&[&folder, &other], &dir.path().join("an2"));
+    let o = common::analyze(&[&folder, &other], &dir.path().join("an2"));
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

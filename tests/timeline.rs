@@ -168,17 +168,7 @@ fn cut_file_is_one_line_and_exit_2(out: &Path, analysis: &Path) {
     let text = std::fs::read(&stats).expect("db_stats");
     std::fs::write(&stats, &text[..text.len() - 7]).expect("cut");
     let graphs: PathBuf = out.join("graphs2");
-    let o = common::run_qbench(
-        &[
-            "graph",
-            "--timelines",
-            "--input",
-            analysis.join("summary.csv").to_str().expect("utf8"),
-            "--output",
-            graphs.to_str().expect("utf8"),
-        ],
-        &[],
-    );
+    let o = common::graph_with(analysis, &graphs, &["--timelines"]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     let errors: Vec<&str> = stderr
@@ -193,16 +183,7 @@ fn cut_file_is_one_line_and_exit_2(out: &Path, analysis: &Path) {
     assert!(graphs.join("latency_comparison.png").exists());
     assert!(!graphs.join("skip_locked_warm_timeline.png").exists());
     let again = out.join("analysis2");
-    let o = common::run_qbench(
-        &[
-            "analyze",
-            "--results",
-            out.join("vm1_pg").to_str().expect("utf8"),
-            "--output",
-            again.to_str().expect("utf8"),
-        ],
-        &[],
-    );
+    let o = common::analyze(&[&out.join("vm1_pg")], &again);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -249,16 +230,7 @@ fn a_stopped_valkey_is_an_unexplained_spike_at_that_second() {
         .unwrap_or_else(|| panic!("no spike near t = {stopped_at}: {spikes:?}"));
     assert_eq!(stall.cause, "unexplained", "{stall:?}");
     assert!(stall.peak_p99_ms >= 500.0, "{stall:?}");
-    let report = common::run_qbench(
-        &[
-            "analyze",
-            "--results",
-            dir.path().join("vm2_valkey").to_str().expect("utf8"),
-            "--output",
-            dir.path().join("a2").to_str().expect("utf8"),
-        ],
-        &[],
-    );
+    let report = common::analyze(&[&dir.path().join("vm2_valkey")], &dir.path().join("a2"));
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(text.contains("valkey_warm: p99"), "{text}");
     assert!(text.contains("unexplained"), "{text}");

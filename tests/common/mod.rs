@@ -254,14 +254,33 @@ pub fn summary_rows(dir: &std::path::Path) -> Vec<qbench::analyze::Row> {
 
 /// `qbench graph` from an analysis folder's summary.csv into `out`.
 pub fn graph(analysis: &std::path::Path, out: &std::path::Path) -> std::process::Output {
-    run_qbench(
-        &[
-            "graph",
-            "--input",
-            analysis.join("summary.csv").to_str().expect("utf8"),
-            "--output",
-            out.to_str().expect("utf8"),
-        ],
-        &[],
-    )
+    graph_with(analysis, out, &[])
+}
+
+/// As [`graph`], with more flags (e.g. `--timelines`).
+pub fn graph_with(
+    analysis: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let summary = analysis.join("summary.csv");
+    let mut args = vec![
+        "graph",
+        "--input",
+        summary.to_str().expect("utf8"),
+        "--output",
+        out.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    run_qbench(&args, &[])
+}
+
+/// `qbench analyze` over `folders` (each as `--results`) into `out`.
+pub fn analyze(folders: &[&std::path::Path], out: &std::path::Path) -> std::process::Output {
+    let mut args = vec!["analyze".to_string()];
+    for f in folders {
+        args.extend(["--results".into(), f.display().to_string()]);
+    }
+    args.extend(["--output".into(), out.display().to_string()]);
+    run_qbench(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
 }
