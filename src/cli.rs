@@ -40,6 +40,10 @@ pub struct GlobalArgs {
     /// Start a throwaway PostgreSQL and Valkey for this command, and stop them after
     #[arg(long, global = true)]
     pub local: bool,
+    /// With --local (or `local start`): both servers accept only TLS, with a throwaway CA,
+    /// and qbench connects with verify-full (Valkey behind stunnel4)
+    #[arg(long, global = true)]
+    pub tls: bool,
     /// No progress lines on stderr
     #[arg(long, short, global = true)]
     pub quiet: bool,

@@ -24,6 +24,7 @@ pub mod stats;
 pub mod suite;
 pub mod text;
 pub mod timeline;
+pub mod tls;
 pub mod workload;
 
 use std::process::ExitCode;
@@ -188,6 +189,19 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
         }
         _ => {}
     }
+    let local_start =
+        matches!(&cli.command, Command::Local(a) if matches!(a.action, cli::LocalAction::Start));
+    if cli.global.tls && !(cli.global.local || local_start) {
+        return Err(usage(
+            "--tls starts throwaway TLS servers, so it needs --local (or `qbench local start`); \
+             for your own servers set postgres.sslmode and a rediss:// valkey.url",
+        ));
+    }
+    if needs_servers && !cli.global.local {
+        // An unreadable CA or key, or a verify mode without a CA, before anything runs.
+        queue::pg::tls::connector(&cfg.postgres)?;
+        queue::valkey::client(&cfg.valkey)?;
+    }
     if cli.global.local && matches!(cli.command, Command::Local(_)) {
         return Err(usage(
             "--local does not apply to `local`: `qbench local start` starts servers by itself",
@@ -202,13 +216,13 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
         servers: None,
     };
     if cli.global.local && needs_servers {
-        local::preflight()?;
+        local::preflight(cli.global.tls)?;
         if !cli.global.quiet {
             eprintln!("qbench: starting local PostgreSQL and Valkey …");
         }
         // Not raced against Ctrl-C: dropping a half-done start would leave its data
         // directory behind. It takes about a second; then the servers are stopped.
-        let started = LocalServers::start(&ctx.cfg, false).await;
+        let started = LocalServers::start(&ctx.cfg, false, cli.global.tls).await;
         if ctx.shutdown.is_triggered() {
             if let Ok(s) = started {
                 s.stop().await;

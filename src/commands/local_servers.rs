@@ -33,13 +33,17 @@ async fn start(ctx: &Ctx) -> Result<()> {
             )));
         }
     }
-    let servers = LocalServers::start(&ctx.cfg, true).await?;
+    local::preflight(ctx.global.tls)?;
+    let servers = LocalServers::start(&ctx.cfg, true, ctx.global.tls).await?;
+    let mut reach = ctx.cfg.clone();
+    servers.apply_to(&mut reach);
     // A pgpass file lets psql and pgbench in; the password itself is never printed.
     let pgpass = servers.root().join("pgpass");
     std::fs::write(
         &pgpass,
         format!(
-            "127.0.0.1:{}:*:{}:{}\n",
+            "{}:{}:*:{}:{}\n",
+            reach.postgres.host,
             servers.postgres.port,
             ctx.cfg.postgres.user,
             ctx.cfg
@@ -50,16 +54,23 @@ async fn start(ctx: &Ctx) -> Result<()> {
         ),
     )?;
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600))?;
-    let valkey_url = servers.valkey.url();
     let state = servers.into_state(&ctx.cfg);
     std::fs::write(local::state_file(), serde_json::to_string_pretty(&state)?)
         .context("writing the local servers' state file")?;
-    println!("export PGHOST=127.0.0.1");
+    println!("export PGHOST={}", reach.postgres.host);
     println!("export PGPORT={}", state.postgres_port);
     println!("export PGUSER={}", state.user);
     println!("export PGDATABASE={}", state.database);
     println!("export PGPASSFILE={}", pgpass.display());
-    println!("export QBENCH_VALKEY_URL={valkey_url}");
+    println!("export QBENCH_VALKEY_URL={}", reach.valkey.url);
+    if ctx.global.tls {
+        println!("export PGSSLMODE={}", reach.postgres.sslmode.name());
+        println!("export PGSSLROOTCERT={}", reach.postgres.sslrootcert);
+        println!(
+            "export QBENCH_VALKEY_TLS_CA_FILE={}",
+            reach.valkey.tls_ca_file
+        );
+    }
     println!("# The password is the configured postgres.password (not printed).");
     println!("# Stop them with: qbench local stop");
     Ok(())
@@ -70,6 +81,9 @@ async fn stop() -> Result<()> {
         println!("no local servers are running");
         return Ok(());
     };
+    if let Some(pid) = s.stunnel_pid {
+        process::stop(pid, None, Signal::SIGTERM, Duration::from_secs(5)).await;
+    }
     tokio::join!(
         process::stop(
             s.postgres_pid,

@@ -2,10 +2,12 @@
 //!
 //! Layers, lowest first: built-in defaults (the seed's values), the TOML file
 //! (`--config FILE`, else `./qbench.toml` if present), the environment (libpq's
-//! `PG*` variables and `QBENCH_VALKEY_URL`), then command-line flags.
+//! `PG*` variables, `QBENCH_VALKEY_URL` and `QBENCH_VALKEY_TLS_CA_FILE`), then
+//! command-line flags.
 //! Every error here is a [`UsageError`]: one line, exit code 2, before anything runs.
 
 mod benchmark;
+mod tls;
 mod workers;
 
 use std::collections::BTreeSet;
@@ -17,6 +19,7 @@ use crate::error::UsageError;
 use crate::mask::{mask_url_password, url_password, MASK};
 use benchmark::in_range;
 pub use benchmark::{Benchmark, BenchmarkLayer, DurabilityChoice, Rate, Setting, Wakeup, Wakeups};
+pub use tls::SslMode;
 pub use workers::Workers;
 
 /// The file read when `--config` is not given, if it exists.
@@ -64,6 +67,13 @@ pub struct Postgres {
     pub password: String,
     /// Shell command that restarts the server for the cold scenario; empty: none.
     pub restart_command: String,
+    /// TLS as libpq's `sslmode`; default `prefer`, as libpq (and so pgbench) does.
+    pub sslmode: SslMode,
+    /// PEM file of the CA(s) to trust, or `system` for the OS's store; empty: none.
+    pub sslrootcert: String,
+    /// Client certificate and key (PEM) for servers that ask for one; empty: none.
+    pub sslcert: String,
+    pub sslkey: String,
     /// `synchronous_commit` for qbench's sessions, from `benchmark.durability` (not a
     /// file key: the tier is chosen once, for both servers).
     #[serde(skip)]
@@ -79,6 +89,10 @@ impl Default for Postgres {
             user: "bench_user".into(),
             password: "bench_pass".into(),
             restart_command: String::new(),
+            sslmode: SslMode::Prefer,
+            sslrootcert: String::new(),
+            sslcert: String::new(),
+            sslkey: String::new(),
             synchronous_commit: None,
         }
     }
@@ -94,7 +108,13 @@ impl Postgres {
             .user(&self.user)
             .password(&self.password)
             .application_name("qbench")
-            .connect_timeout(std::time::Duration::from_secs(10));
+            .connect_timeout(std::time::Duration::from_secs(10))
+            // The verify modes are TLS-or-nothing too; what they check is the connector's.
+            .ssl_mode(match self.sslmode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                _ => tokio_postgres::config::SslMode::Require,
+            });
         if let Some(on) = self.synchronous_commit {
             c.options(if on {
                 "-c synchronous_commit=on"
@@ -129,6 +149,11 @@ pub struct Valkey {
     pub block_ms: u64,
     /// Shell command that restarts the server for the cold scenario; empty: none.
     pub restart_command: String,
+    /// For rediss:// URLs: PEM file of the CA(s) to trust; empty: the OS's store.
+    pub tls_ca_file: String,
+    /// Client certificate and key (PEM) for servers that ask for one; empty: none.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
 }
 
 impl Default for Valkey {
@@ -139,6 +164,9 @@ impl Default for Valkey {
             group: "bench_workers".into(),
             block_ms: 1000,
             restart_command: String::new(),
+            tls_ca_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
         }
     }
 }
@@ -151,6 +179,11 @@ impl Valkey {
 
     pub fn is_local(&self) -> bool {
         url_host(&self.url).is_some_and(is_local_host)
+    }
+
+    /// Whether the URL asks for TLS.
+    pub fn is_tls(&self) -> bool {
+        self.url.starts_with("rediss://") || self.url.starts_with("valkeys://")
     }
 }
 
@@ -272,8 +305,23 @@ impl Config {
         if let Some(v) = env("PGDATABASE").filter(|v| !v.is_empty()) {
             pg.database = v;
         }
+        for (var, field) in [
+            ("PGSSLROOTCERT", &mut pg.sslrootcert),
+            ("PGSSLCERT", &mut pg.sslcert),
+            ("PGSSLKEY", &mut pg.sslkey),
+        ] {
+            if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+                *field = v;
+            }
+        }
+        if let Some(v) = env("PGSSLMODE").filter(|v| !v.is_empty()) {
+            pg.sslmode = SslMode::parse(&v, "environment variable PGSSLMODE")?;
+        }
         if let Some(v) = env("QBENCH_VALKEY_URL").filter(|v| !v.is_empty()) {
             self.valkey.url = v;
+        }
+        if let Some(v) = env("QBENCH_VALKEY_TLS_CA_FILE").filter(|v| !v.is_empty()) {
+            self.valkey.tls_ca_file = v;
         }
         Ok(())
     }
@@ -301,8 +349,17 @@ impl Config {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(bad());
         }
+        let (url, tls) = tls::split_url(url);
         let parsed: tokio_postgres::Config = url.parse().map_err(|_| bad())?;
         let pg = &mut self.postgres;
+        for (k, v) in tls {
+            match k.as_str() {
+                "sslmode" => pg.sslmode = SslMode::parse(&v, "--pg-url")?,
+                "sslrootcert" => pg.sslrootcert = v,
+                "sslcert" => pg.sslcert = v,
+                _ => pg.sslkey = v,
+            }
+        }
         if let Some(tokio_postgres::config::Host::Tcp(h)) = parsed.get_hosts().first() {
             pg.host = h.clone();
         }
@@ -339,6 +396,11 @@ impl Config {
         }
         identifier("postgres.database", &pg.database)?;
         identifier("postgres.user", &pg.user)?;
+        if pg.sslcert.is_empty() != pg.sslkey.is_empty() {
+            return Err(UsageError::new(
+                "postgres.sslcert and postgres.sslkey go together: set both (PGSSLCERT, PGSSLKEY) or neither",
+            ));
+        }
 
         let v = &self.valkey;
         if !(v.url.starts_with("redis://")
@@ -349,6 +411,18 @@ impl Config {
         {
             return Err(UsageError::new(format!(
                 "valkey.url {} must start with redis:// (or rediss://, valkey://, unix://)",
+                v.display_url()
+            )));
+        }
+        if v.tls_cert_file.is_empty() != v.tls_key_file.is_empty() {
+            return Err(UsageError::new(
+                "valkey.tls_cert_file and valkey.tls_key_file go together: set both or neither",
+            ));
+        }
+        let tls_files = !(v.tls_ca_file.is_empty() && v.tls_cert_file.is_empty());
+        if tls_files && !v.is_tls() {
+            return Err(UsageError::new(format!(
+                "valkey.tls_ca_file or tls_cert_file is set but valkey.url {} is not TLS: use rediss://",
                 v.display_url()
             )));
         }

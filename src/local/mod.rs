@@ -4,6 +4,7 @@
 pub mod binaries;
 pub mod postgres;
 pub mod process;
+pub mod tls;
 pub mod valkey;
 
 use std::path::{Path, PathBuf};
@@ -21,14 +22,20 @@ pub struct LocalServers {
     root: PathBuf,
     pub postgres: LocalPostgres,
     pub valkey: LocalValkey,
+    /// `--tls`: the throwaway CA and certificate, and the TLS terminator before Valkey.
+    pub certs: Option<tls::Certificates>,
+    pub stunnel: Option<tls::Stunnel>,
     detached: bool,
     stopped: bool,
 }
 
 /// Finds both servers' binaries, so a missing one is refused before anything starts.
-pub fn preflight() -> Result<(), crate::error::UsageError> {
+pub fn preflight(tls: bool) -> Result<(), crate::error::UsageError> {
     binaries::pg_bin_dir()?;
     binaries::valkey_server()?;
+    if tls {
+        binaries::stunnel()?;
+    }
     Ok(())
 }
 
@@ -42,7 +49,8 @@ const OWNER_FILE: &str = "owner.pids";
 
 impl LocalServers {
     /// Starts both servers. `detached`: they outlive this process (`qbench local start`).
-    pub async fn start(cfg: &Config, detached: bool) -> Result<LocalServers> {
+    /// `tls`: both accept only TLS, with a throwaway CA (see [`tls`]).
+    pub async fn start(cfg: &Config, detached: bool, tls: bool) -> Result<LocalServers> {
         cleanup_stale();
         let root = tempfile::Builder::new()
             .prefix("qbench-local-")
@@ -53,7 +61,7 @@ impl LocalServers {
         std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         std::fs::write(root.join(OWNER_FILE), std::process::id().to_string())?;
 
-        let result = Self::start_in(&root, cfg, detached).await;
+        let result = Self::start_in(&root, cfg, detached, tls).await;
         match result {
             Ok(s) => Ok(s),
             Err(e) => {
@@ -63,13 +71,30 @@ impl LocalServers {
         }
     }
 
-    async fn start_in(root: &Path, cfg: &Config, detached: bool) -> Result<LocalServers> {
+    async fn start_in(
+        root: &Path,
+        cfg: &Config,
+        detached: bool,
+        tls: bool,
+    ) -> Result<LocalServers> {
         let tier = cfg.benchmark.durability.valkey();
         let mut valkey = LocalValkey::prepare(root, free_port()?, tier)?;
         let pg_port = free_port()?;
+        let certs = if tls {
+            Some(tls::Certificates::create(root)?)
+        } else {
+            None
+        };
+        let mut stunnel = match &certs {
+            Some(c) => Some(tls::Stunnel::prepare(root, c, free_port()?, valkey.port)?),
+            None => None,
+        };
         let (pg, vk) = tokio::join!(
             async {
                 let mut pg = LocalPostgres::init(root, &cfg.postgres, pg_port).await?;
+                if let Some(c) = &certs {
+                    pg.require_tls(c)?;
+                }
                 pg.start(detached).await?;
                 pg.provision(&cfg.postgres).await?;
                 anyhow::Ok(pg)
@@ -88,26 +113,52 @@ impl LocalServers {
             valkey.process.kill_now();
             return Err(e.context("starting the local Valkey"));
         }
+        if let Some(st) = stunnel.as_mut() {
+            if let Err(e) = st.start(detached).await {
+                st.process.kill_now();
+                postgres.process.kill_now();
+                valkey.process.kill_now();
+                return Err(e.context("starting stunnel in front of the local Valkey"));
+            }
+        }
         if detached {
+            let tls_pid = stunnel
+                .as_ref()
+                .map_or(String::new(), |s| format!(" {}", s.process.pid));
             std::fs::write(
                 root.join(OWNER_FILE),
-                format!("{} {}", postgres.process.pid, valkey.process.pid),
+                format!("{} {}{tls_pid}", postgres.process.pid, valkey.process.pid),
             )?;
         }
         Ok(LocalServers {
             root: root.to_path_buf(),
             postgres,
             valkey,
+            certs,
+            stunnel,
             detached,
             stopped: false,
         })
     }
 
-    /// Points the config at these servers; credentials stay the configured ones.
+    /// Points the config at these servers; credentials stay the configured ones. With
+    /// TLS, both are reached by the certificate's name and checked as verify-full.
     pub fn apply_to(&self, cfg: &mut Config) {
-        cfg.postgres.host = "127.0.0.1".into();
         cfg.postgres.port = self.postgres.port;
-        cfg.valkey.url = self.valkey.url();
+        match (&self.certs, &self.stunnel) {
+            (Some(certs), Some(st)) => {
+                let ca = certs.ca.display().to_string();
+                cfg.postgres.host = tls::TLS_HOST.into();
+                cfg.postgres.sslmode = crate::config::SslMode::VerifyFull;
+                cfg.postgres.sslrootcert = ca.clone();
+                cfg.valkey.url = format!("rediss://{}:{}", tls::TLS_HOST, st.port);
+                cfg.valkey.tls_ca_file = ca;
+            }
+            _ => {
+                cfg.postgres.host = "127.0.0.1".into();
+                cfg.valkey.url = self.valkey.url();
+            }
+        }
     }
 
     pub fn info(&self) -> LocalInfo {
@@ -126,6 +177,14 @@ impl LocalServers {
                 self.valkey.tier.name(),
                 valkey::persistence_args(self.valkey.tier).join(" ")
             ),
+            tls: self.stunnel.as_ref().map(|st| {
+                format!(
+                    "throwaway CA; PostgreSQL ssl = on, TCP logins without TLS rejected; \
+                     Valkey behind {} on port {}",
+                    st.binary.display(),
+                    st.port
+                )
+            }),
         }
     }
 
@@ -171,6 +230,9 @@ impl LocalServers {
 
     /// Stops both servers and removes their directory.
     pub async fn stop(mut self) {
+        if let Some(st) = self.stunnel.as_mut() {
+            st.process.stop().await;
+        }
         tokio::join!(self.postgres.process.stop(), self.valkey.process.stop());
         let _ = std::fs::remove_dir_all(&self.root);
         self.stopped = true;
@@ -185,6 +247,7 @@ impl LocalServers {
             postgres_port: self.postgres.port,
             valkey_pid: self.valkey.process.pid,
             valkey_port: self.valkey.port,
+            stunnel_pid: self.stunnel.as_ref().map(|s| s.process.pid),
             user: cfg.postgres.user.clone(),
             database: cfg.postgres.database.clone(),
         }
@@ -195,6 +258,9 @@ impl Drop for LocalServers {
     fn drop(&mut self) {
         // Reached on early returns and panics; normal paths call stop().
         if !self.stopped && !self.detached {
+            if let Some(st) = self.stunnel.as_mut() {
+                st.process.kill_now();
+            }
             self.postgres.process.kill_now();
             self.valkey.process.kill_now();
             let _ = std::fs::remove_dir_all(&self.root);
@@ -218,6 +284,9 @@ pub struct LocalState {
     pub postgres_port: u16,
     pub valkey_pid: u32,
     pub valkey_port: u16,
+    /// `local start --tls`: stunnel, stopped with the servers.
+    #[serde(default)]
+    pub stunnel_pid: Option<u32>,
     pub user: String,
     pub database: String,
 }

@@ -255,6 +255,36 @@ impl LocalPostgres {
         Ok(())
     }
 
+    /// TLS only: `ssl = on` with the throwaway certificate, and pg_hba.conf rejecting
+    /// every TCP login that is not encrypted (first match wins, so these lines go first).
+    /// Called before the first start.
+    pub fn require_tls(&self, certs: &super::tls::Certificates) -> Result<()> {
+        // The server user must own a key only it can read.
+        let key = self.data_dir.join("server.key");
+        std::fs::copy(&certs.key, &key).context("copying the TLS key")?;
+        chown(&key, &self.run_as)?;
+        let conf = format!(
+            "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+            certs.cert.display(),
+            key.display()
+        );
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(self.data_dir.join("postgresql.conf"))?;
+        std::io::Write::write_all(&mut f, conf.as_bytes())?;
+        let hba = self.data_dir.join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).context("reading pg_hba.conf")?;
+        std::fs::write(
+            &hba,
+            format!(
+                "# qbench --local --tls: TCP logins must be encrypted\n\
+                 hostnossl all all 0.0.0.0/0 reject\nhostnossl all all ::/0 reject\n{rest}"
+            ),
+        )
+        .context("writing pg_hba.conf")?;
+        Ok(())
+    }
+
     /// Stop, then start on the same port and data: a cold server process.
     pub async fn restart(&mut self, detached: bool) -> Result<()> {
         self.process.stop().await;

@@ -257,6 +257,8 @@ pub trait Server: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
     pub version: String,
+    /// Whether qbench's own sessions are encrypted, and how (`off` when not).
+    pub tls: String,
     /// The settings that decide whether a completed job survives a crash; `None` when
     /// the server would not say (CONFIG disabled on a managed Valkey).
     pub durability: Option<Durability>,

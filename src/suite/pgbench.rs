@@ -60,7 +60,20 @@ impl Pgbench {
             // The password goes through the environment, never the command line.
             .env("PGPASSWORD", &self.pg.password)
             .env("PGAPPNAME", "qbench-pgbench")
+            // The same TLS as qbench's own sessions, so both pay for it alike.
+            .env("PGSSLMODE", self.pg.sslmode.name())
             .stdin(Stdio::null());
+        for (var, v) in [
+            ("PGSSLROOTCERT", &self.pg.sslrootcert),
+            ("PGSSLCERT", &self.pg.sslcert),
+            ("PGSSLKEY", &self.pg.sslkey),
+        ] {
+            if v.is_empty() {
+                c.env_remove(var);
+            } else {
+                c.env(var, v);
+            }
+        }
         c
     }
 

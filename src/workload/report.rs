@@ -189,6 +189,7 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
         knobs: knobs(&p.env.cfg, p.plan),
         qbench_version: crate::VERSION.into(),
         server_version: p.server.as_ref().map(|s| s.version.clone()),
+        server_tls: p.server.as_ref().map(|s| s.tls.clone()),
         server_durability: durability.map(|d| d.to_string()),
         durability_tier: durability.map(|d| d.tier()),
         clock: p.clock,

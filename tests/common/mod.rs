@@ -8,54 +8,77 @@ use std::sync::OnceLock;
 use qbench::config::Config;
 use qbench::local::LocalServers;
 
-struct Shared {
-    base: Config,
-    servers: LocalServers,
+pub struct Shared {
+    pub base: Config,
+    pub servers: LocalServers,
 }
 
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        // Started on a runtime of its own: the servers outlive every test's runtime and
-        // die with the test process (they are tied to it by PR_SET_PDEATHSIG).
-        std::thread::spawn(|| {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            rt.block_on(async {
-                let mut base = Config::default();
-                let servers = LocalServers::start(&base, false)
-                    .await
-                    .expect("starting the test servers (run setup/prepare_machine.sh)");
-                servers.apply_to(&mut base);
-                let _ = AT_EXIT.set((
-                    servers.root().to_path_buf(),
-                    servers.postgres.process.pid,
-                    servers.valkey.process.pid,
-                ));
-                // SAFETY: registering a plain extern "C" function.
-                unsafe { nix::libc::atexit(stop_at_exit) };
-                Shared { base, servers }
-            })
-        })
-        .join()
-        .expect("server start thread")
-    })
+    SHARED.get_or_init(|| start_shared(false))
 }
 
-static AT_EXIT: OnceLock<(std::path::PathBuf, u32, u32)> = OnceLock::new();
+/// Servers that accept only TLS (`--local --tls`), and a config that reaches them with
+/// verify-full.
+pub fn shared_tls() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| start_shared(true))
+}
+
+fn start_shared(tls: bool) -> Shared {
+    // Started on a runtime of its own: the servers outlive every test's runtime and
+    // die with the test process (they are tied to it by PR_SET_PDEATHSIG).
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let mut base = Config::default();
+            let servers = LocalServers::start(&base, false, tls)
+                .await
+                .expect("starting the test servers (run setup/prepare_machine.sh)");
+            servers.apply_to(&mut base);
+            let mut pids = vec![servers.postgres.process.pid, servers.valkey.process.pid];
+            pids.extend(servers.stunnel.as_ref().map(|s| s.process.pid));
+            let mut at_exit = AT_EXIT.lock().unwrap_or_else(|p| p.into_inner());
+            if at_exit.is_empty() {
+                // SAFETY: registering a plain extern "C" function.
+                unsafe { nix::libc::atexit(stop_at_exit) };
+            }
+            at_exit.push((servers.root().to_path_buf(), pids));
+            Shared { base, servers }
+        })
+    })
+    .join()
+    .expect("server start thread")
+}
+
+type Started = (std::path::PathBuf, Vec<u32>);
+static AT_EXIT: std::sync::Mutex<Vec<Started>> = std::sync::Mutex::new(Vec::new());
 
 /// The test harness leaves through `exit`, which skips statics' destructors but runs
 /// atexit handlers: stop the servers and remove their files here.
 extern "C" fn stop_at_exit() {
     use qbench::local::process;
-    if let Some((root, pg, vk)) = AT_EXIT.get() {
-        process::send(*pg, nix::sys::signal::Signal::SIGQUIT);
-        process::send(*vk, nix::sys::signal::Signal::SIGTERM);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        while (process::is_alive(*pg) || process::is_alive(*vk))
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(20));
+    let started = AT_EXIT.lock().unwrap_or_else(|p| p.into_inner());
+    for (_, pids) in started.iter() {
+        // PostgreSQL first in each list: an immediate shutdown, then the others.
+        for (i, pid) in pids.iter().enumerate() {
+            let sig = if i == 0 {
+                nix::sys::signal::Signal::SIGQUIT
+            } else {
+                nix::sys::signal::Signal::SIGTERM
+            };
+            process::send(*pid, sig);
         }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while started
+        .iter()
+        .any(|(_, pids)| pids.iter().any(|p| process::is_alive(*p)))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for (root, _) in started.iter() {
         let _ = std::fs::remove_dir_all(root);
     }
 }
@@ -81,7 +104,12 @@ pub fn qbench() -> std::process::Command {
         "PGUSER",
         "PGPASSWORD",
         "PGDATABASE",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "PGSSLCERT",
+        "PGSSLKEY",
         "QBENCH_VALKEY_URL",
+        "QBENCH_VALKEY_TLS_CA_FILE",
     ] {
         c.env_remove(v);
     }

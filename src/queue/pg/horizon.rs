@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
-use tokio_postgres::{CancelToken, Client, NoTls};
+use tokio_postgres::{CancelToken, Client};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Postgres;
@@ -51,7 +51,7 @@ async fn holder_connection(pg: &Postgres) -> Result<(Client, Ended)> {
     let mut cfg = pg.client_config();
     cfg.application_name("qbench_holder");
     let (client, conn) = cfg
-        .connect(NoTls)
+        .connect(super::tls::connector(pg)?)
         .await
         .map_err(|e| super::connect_error(&e, pg))?;
     let ended: Ended = Arc::default();
@@ -107,6 +107,7 @@ impl PgHorizon {
         let sql = SQL.get("analytics").replace("{table}", self.table);
         let stmt = client.prepare(&sql).await?;
         let cancel: CancelToken = client.cancel_token();
+        let tls = super::tls::connector(&self.pg)?;
         Ok(tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(offset) => {}
@@ -118,7 +119,7 @@ impl PgHorizon {
                 let result = tokio::select! {
                     r = run => r,
                     _ = stop.cancelled() => {
-                        let _ = cancel.cancel_query(NoTls).await;
+                        let _ = cancel.cancel_query(tls).await;
                         return;
                     }
                 };

@@ -8,11 +8,12 @@ mod horizon;
 mod producer;
 mod server;
 mod stats;
+pub mod tls;
 mod wakeup;
 
 use anyhow::{Context, Result};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, Row};
 
 use crate::config::Postgres;
 use crate::error::UsageError;
@@ -27,7 +28,7 @@ pub use wakeup::Claims;
 pub async fn connect(pg: &Postgres) -> Result<Client> {
     let (client, conn) = pg
         .client_config()
-        .connect(NoTls)
+        .connect(tls::connector(pg)?)
         .await
         .map_err(|e| connect_error(&e, pg))?;
     tokio::spawn(async move {
@@ -41,7 +42,7 @@ pub async fn connect(pg: &Postgres) -> Result<Client> {
 pub fn pool(pg: &Postgres, max_size: usize) -> Result<Pool> {
     let mgr = Manager::from_config(
         pg.client_config(),
-        NoTls,
+        tls::connector(pg)?,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -71,6 +72,12 @@ pub fn connect_error(e: &tokio_postgres::Error, pg: &Postgres) -> anyhow::Error 
     let at = pg.display();
     let msg = if let Some(db) = e.as_db_error() {
         match db.code().code() {
+            // pg_hba.conf's `hostnossl … reject`, or no hostnossl line at all.
+            "28000" if db.message().ends_with("no encryption") => format!(
+                "PostgreSQL at {at} accepts only TLS connections ({}); set postgres.sslmode \
+                 (PGSSLMODE, ?sslmode=) to verify-full, verify-ca or require",
+                db.message()
+            ),
             "28P01" | "28000" => format!(
                 "PostgreSQL at {at} refused the login: {}; check postgres.password or PGPASSWORD",
                 db.message()
@@ -86,11 +93,43 @@ pub fn connect_error(e: &tokio_postgres::Error, pg: &Postgres) -> anyhow::Error 
             .map(|s| s.to_string())
             .unwrap_or_else(|| e.to_string());
         format!(
-            "cannot connect to PostgreSQL at {at}: {cause}; is the server running? \
-             (qbench --local starts one; setup/install_pg.sh installs one)"
+            "cannot connect to PostgreSQL at {at}: {cause}; {}",
+            tls_hint(&cause, pg)
         )
     };
     anyhow::Error::new(UsageError::new(msg))
+}
+
+/// What to do about a failed connection, from the TLS error it carries (if any).
+fn tls_hint(cause: &str, pg: &Postgres) -> String {
+    let root = if pg.sslrootcert.is_empty() {
+        "~/.postgresql/root.crt".to_string()
+    } else {
+        pg.sslrootcert.clone()
+    };
+    if cause.contains("UnknownIssuer") || cause.contains("BadSignature") {
+        format!(
+            "the server's certificate is not signed by a CA in postgres.sslrootcert ({root}); \
+             give the CA that signed it (PGSSLROOTCERT, ?sslrootcert=)"
+        )
+    } else if cause.contains("NotValidForName") || cause.contains("not valid for name") {
+        format!(
+            "the server's certificate was not issued for host {:?}; connect by a name the \
+             certificate names, or use sslmode=verify-ca to check the CA only",
+            pg.host
+        )
+    } else if cause.contains("does not support TLS") {
+        format!(
+            "postgres.sslmode = {} needs TLS, which the server does not offer; enable ssl on \
+             the server, or use sslmode=prefer",
+            pg.sslmode.name()
+        )
+    } else if cause.contains("certificate") || cause.contains("handshake") {
+        "the TLS handshake failed; check postgres.sslmode, sslrootcert, sslcert and sslkey".into()
+    } else {
+        "is the server running? (qbench --local starts one; setup/install_pg.sh installs one)"
+            .into()
+    }
 }
 
 pub async fn query_i64(client: &Client, sql: &str) -> Result<i64> {

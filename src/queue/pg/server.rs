@@ -72,6 +72,13 @@ impl crate::queue::Server for PgServer {
             )
             .await?;
         let (unlogged, all): (i64, i64) = (counts.try_get(0)?, counts.try_get(1)?);
+        let tls = c
+            .query_opt(
+                "SELECT version || ' ' || cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+                &[],
+            )
+            .await?
+            .map_or(Ok("off".to_string()), |r| r.try_get(0))?;
         let tables = match unlogged {
             // No table found (another schema, or setup never ran): nothing to vouch for.
             _ if all == 0 => "missing",
@@ -81,6 +88,7 @@ impl crate::queue::Server for PgServer {
         };
         Ok(ServerInfo {
             version: row.try_get(0)?,
+            tls,
             durability: Some(Durability::Postgres {
                 fsync: row.try_get(1)?,
                 synchronous_commit: row.try_get(2)?,

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
 
 use crate::config::{Postgres, Wakeup};
 use crate::queue::{Claimed, Consumer, WakeupReport};
@@ -157,7 +157,7 @@ async fn listen(
 ) -> Result<(Client, JoinHandle<()>)> {
     let (client, mut conn) = pg
         .client_config()
-        .connect(NoTls)
+        .connect(super::tls::connector(pg)?)
         .await
         .map_err(|e| super::connect_error(&e, pg))?;
     let driver = tokio::spawn(async move {

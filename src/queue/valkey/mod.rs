@@ -21,14 +21,48 @@ use crate::format::manifest::LocalInfo;
 use crate::samplers::system::ServerProcs;
 use crate::samplers::StatsSampler;
 
-/// The client for a configured URL (a malformed URL is the user's to fix).
+/// The client for a configured URL (a malformed URL or an unreadable TLS file is the
+/// user's to fix). A rediss:// URL without a CA file trusts the OS's store.
 pub fn client(v: &Valkey) -> Result<redis::Client> {
-    redis::Client::open(v.url.as_str()).map_err(|e| {
+    let invalid = |e: redis::RedisError| {
         anyhow::Error::new(UsageError::new(format!(
             "valkey.url {} is invalid: {e}",
             v.display_url()
         )))
-    })
+    };
+    if v.tls_ca_file.is_empty() && v.tls_cert_file.is_empty() {
+        return redis::Client::open(v.url.as_str()).map_err(invalid);
+    }
+    let read = |path: &str, key: &str| crate::tls::read(path, key);
+    let root_cert = match v.tls_ca_file.as_str() {
+        "" => None,
+        ca => {
+            // Parsed here so a file that is not PEM is named, not "invalid trust anchors".
+            crate::tls::read_certs(ca, "valkey.tls_ca_file")?;
+            Some(read(ca, "valkey.tls_ca_file")?)
+        }
+    };
+    let client_tls = match v.tls_cert_file.as_str() {
+        "" => None,
+        cert => {
+            crate::tls::read_certs(cert, "valkey.tls_cert_file")?;
+            crate::tls::read_key(&v.tls_key_file, "valkey.tls_key_file")?;
+            Some(redis::ClientTlsConfig {
+                client_cert: read(cert, "valkey.tls_cert_file")?,
+                client_key: read(&v.tls_key_file, "valkey.tls_key_file")?,
+            })
+        }
+    };
+    // The redis crate builds its TLS config from the process's default provider.
+    let _ = crate::tls::provider().install_default();
+    redis::Client::build_with_tls(
+        v.url.as_str(),
+        redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        },
+    )
+    .map_err(invalid)
 }
 
 /// A connection whose response timeout outlasts any BLOCK (the crate's default of 500 ms
@@ -58,10 +92,35 @@ pub async fn manager(client: &redis::Client, v: &Valkey) -> Result<ConnectionMan
 
 pub fn connect_error(e: &redis::RedisError, v: &Valkey) -> anyhow::Error {
     let url = v.display_url();
-    let hint = if e.to_string().contains("WRONGPASS") || e.to_string().contains("NOAUTH") {
-        "check the password in valkey.url or QBENCH_VALKEY_URL"
+    let text = e.to_string();
+    let hint = if text.contains("WRONGPASS") || text.contains("NOAUTH") {
+        "check the password in valkey.url or QBENCH_VALKEY_URL".to_string()
+    } else if text.contains("UnknownIssuer") || text.contains("BadSignature") {
+        format!(
+            "the server's certificate is not signed by a CA in valkey.tls_ca_file ({}); give \
+             the CA that signed it",
+            if v.tls_ca_file.is_empty() {
+                "empty: the OS's store"
+            } else {
+                &v.tls_ca_file
+            }
+        )
+    } else if text.contains("NotValidForName") || text.contains("not valid for name") {
+        "the server's certificate was not issued for the URL's host; connect by a name the \
+         certificate names"
+            .to_string()
+    } else if !v.is_tls() && e.is_io_error() {
+        "is the server running? If it speaks only TLS (managed services do), use a rediss:// \
+         URL (qbench --local starts one; setup/install_valkey.sh installs one)"
+            .to_string()
+    } else if v.is_tls() && (e.is_timeout() || text.contains("corrupt message")) {
+        // A plaintext Valkey reads a ClientHello as a partial command and waits.
+        "the server did not complete a TLS handshake: if this port does not speak TLS, use \
+         redis://, or the server's TLS port"
+            .to_string()
     } else {
         "is the server running? (qbench --local starts one; setup/install_valkey.sh installs one)"
+            .to_string()
     };
     anyhow::Error::new(UsageError::new(format!(
         "cannot connect to Valkey at {url}: {e}; {hint}"
@@ -115,6 +174,12 @@ impl super::Server for ValkeyServer {
         };
         Ok(ServerInfo {
             version,
+            // The client cannot see the negotiated version; the scheme says TLS or not.
+            tls: if self.cfg.is_tls() {
+                "rediss".into()
+            } else {
+                "off".into()
+            },
             durability,
         })
     }

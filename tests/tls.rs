@@ -1,0 +1,371 @@
+//! TLS on real servers that accept nothing else (`--local --tls`: PostgreSQL with
+//! `hostnossl … reject`, Valkey behind stunnel): verify-full with the right CA works end
+//! to end; a wrong CA, a wrong host name and plaintext each fail with one line, exit 2.
+
+mod common;
+
+use std::process::Output;
+
+use qbench::config::{Config, SslMode};
+
+const PASSWORD: &str = "tls-Secret-pw-9";
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The shared TLS servers' config, as a test changes it.
+fn tls_config() -> Config {
+    common::shared_tls().base.clone()
+}
+
+/// `setup-schema --queue Q` with `cfg`: connects and creates, or fails.
+fn setup(cfg: &Config, queue: &str) -> Output {
+    let f = common::config_file(cfg);
+    common::run_qbench(
+        &[
+            "--config",
+            f.path().to_str().expect("utf8"),
+            "setup-schema",
+            "--queue",
+            queue,
+        ],
+        &[],
+    )
+}
+
+/// Exit 2, one line on stderr holding `needle`, no password anywhere.
+fn refused(o: &Output, needle: &str, what: &str) {
+    let all = text(o);
+    assert_eq!(o.status.code(), Some(2), "{what}: {all}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line: {err}");
+    assert!(
+        err.contains(needle),
+        "{what}: expected {needle:?} in: {err}"
+    );
+    assert!(!all.contains(PASSWORD), "{what}: password leaked: {all}");
+}
+
+/// A CA nobody signed the servers' certificate with.
+fn other_ca(dir: &std::path::Path) -> String {
+    let (ca, _, _) = qbench::local::tls::generate().expect("generate a CA");
+    let p = dir.join("other-ca.crt");
+    std::fs::write(&p, ca).expect("write CA");
+    p.display().to_string()
+}
+
+#[test]
+fn verify_full_with_the_right_ca_connects_and_checks_what_it_should() {
+    let base = tls_config();
+    assert_eq!(base.postgres.sslmode, SslMode::VerifyFull);
+    assert!(
+        base.valkey.url.starts_with("rediss://localhost:"),
+        "{}",
+        base.valkey.url
+    );
+    for q in ["skip_locked", "valkey_streams"] {
+        let o = setup(&base, q);
+        assert!(o.status.success(), "{q} over verify-full: {}", text(&o));
+    }
+    // verify-ca checks the chain only: 127.0.0.1 is not on the certificate, yet it passes.
+    let mut by_ip = base.clone();
+    by_ip.postgres.host = "127.0.0.1".into();
+    by_ip.postgres.sslmode = SslMode::VerifyCa;
+    let o = setup(&by_ip, "skip_locked");
+    assert!(o.status.success(), "verify-ca by IP: {}", text(&o));
+    // require without a CA encrypts and checks nothing (libpq's meaning).
+    by_ip.postgres.sslmode = SslMode::Require;
+    by_ip.postgres.sslrootcert.clear();
+    let o = setup(&by_ip, "skip_locked");
+    assert!(o.status.success(), "require without CA: {}", text(&o));
+}
+
+#[test]
+fn a_wrong_ca_or_host_name_is_refused_with_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let wrong = other_ca(dir.path());
+    let mut base = tls_config();
+    base.postgres.password = PASSWORD.into();
+
+    let mut c = base.clone();
+    c.postgres.sslrootcert = wrong.clone();
+    refused(
+        &setup(&c, "skip_locked"),
+        "not signed by a CA in postgres.sslrootcert",
+        "pg wrong CA",
+    );
+    // verify-ca does not excuse a wrong CA.
+    c.postgres.sslmode = SslMode::VerifyCa;
+    refused(
+        &setup(&c, "skip_locked"),
+        "not signed by a CA",
+        "pg verify-ca wrong CA",
+    );
+
+    let mut c = base.clone();
+    c.postgres.host = "127.0.0.1".into();
+    refused(
+        &setup(&c, "skip_locked"),
+        "not issued for host \"127.0.0.1\"",
+        "pg wrong host",
+    );
+
+    let mut c = base.clone();
+    c.valkey.tls_ca_file = wrong;
+    refused(
+        &setup(&c, "valkey_streams"),
+        "not signed by a CA in valkey.tls_ca_file",
+        "valkey wrong CA",
+    );
+
+    let mut c = base.clone();
+    c.valkey.url = c.valkey.url.replace("localhost", "127.0.0.1");
+    refused(
+        &setup(&c, "valkey_streams"),
+        "not issued for the URL's host",
+        "valkey wrong host",
+    );
+}
+
+#[test]
+fn plaintext_to_a_tls_only_server_says_so() {
+    let mut base = tls_config();
+    base.postgres.password = PASSWORD.into();
+    let mut c = base.clone();
+    c.postgres.sslmode = SslMode::Disable;
+    refused(
+        &setup(&c, "skip_locked"),
+        "accepts only TLS connections",
+        "pg plaintext",
+    );
+
+    // redis:// to stunnel's port: the terminator hangs up on a plaintext command.
+    let mut c = base.clone();
+    c.valkey.url = c.valkey.url.replace("rediss://", "redis://");
+    c.valkey.tls_ca_file.clear();
+    let started = std::time::Instant::now();
+    refused(
+        &setup(&c, "valkey_streams"),
+        "use a rediss:// URL",
+        "valkey plaintext",
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "a plaintext try must fail at once, not after a timeout: {:?}",
+        started.elapsed()
+    );
+
+    // rediss:// to Valkey's own plaintext port: it waits for the rest of a "command", so
+    // this ends at the 10-s connect timeout.
+    let port = common::shared_tls().servers.valkey.port;
+    let mut c = base.clone();
+    c.valkey.url = format!("rediss://localhost:{port}");
+    refused(
+        &setup(&c, "valkey_streams"),
+        "did not complete a TLS handshake",
+        "valkey TLS to plaintext",
+    );
+}
+
+#[test]
+fn bad_tls_settings_are_refused_before_any_connection() {
+    let mut base = tls_config();
+    base.postgres.password = PASSWORD.into();
+    let mut c = base.clone();
+    c.postgres.sslrootcert = "/nonexistent/ca.pem".into();
+    refused(
+        &setup(&c, "skip_locked"),
+        "cannot read postgres.sslrootcert /nonexistent/ca.pem",
+        "pg CA missing",
+    );
+
+    let mut c = base.clone();
+    c.valkey.tls_ca_file = "/etc/hostname".into();
+    refused(
+        &setup(&c, "valkey_streams"),
+        "valkey.tls_ca_file /etc/hostname holds no certificate",
+        "valkey CA not PEM",
+    );
+
+    let mut c = base.clone();
+    c.postgres.sslcert = base.postgres.sslrootcert.clone();
+    c.postgres.sslkey = "/nonexistent/client.key".into();
+    refused(
+        &setup(&c, "skip_locked"),
+        "cannot read postgres.sslkey",
+        "pg key missing",
+    );
+
+    let f = common::config_file(&base);
+    let cfg = f.path().to_str().expect("utf8");
+    let o = common::run_qbench(
+        &["--config", cfg, "setup-schema"],
+        &[("PGSSLMODE", "verify_full")],
+    );
+    refused(
+        &o,
+        "PGSSLMODE: sslmode \"verify_full\" does not exist",
+        "bad PGSSLMODE",
+    );
+    let url = "postgres://u:tls-Secret-pw-9@localhost/db?sslmode=strict";
+    let o = common::run_qbench(&["--config", cfg, "--pg-url", url, "setup-schema"], &[]);
+    refused(
+        &o,
+        "--pg-url: sslmode \"strict\" does not exist",
+        "bad URL sslmode",
+    );
+
+    let mut c = base.clone();
+    c.postgres.sslrootcert.clear();
+    refused(
+        &setup(&c, "skip_locked"),
+        "needs the CA that signed the server's certificate",
+        "verify-full without CA",
+    );
+
+    let o = common::run_qbench(&["--tls", "config"], &[]);
+    refused(
+        &o,
+        "--tls starts throwaway TLS servers",
+        "--tls without --local",
+    );
+}
+
+/// The whole `--local --tls` path: both servers TLS-only, pgbench through the same TLS,
+/// an exact audit, and the manifests saying what was encrypted.
+#[test]
+fn local_tls_suite_runs_exact_over_tls_and_records_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = tempfile::NamedTempFile::new().expect("file");
+    std::io::Write::write_all(
+        &mut cfg,
+        b"[benchmark]\nproduction_duration = 2\nproduction_rate = 200\nwarmup_duration = 1\nwarmup_rate = 200\n",
+    )
+    .expect("write");
+    let o = common::run_qbench(
+        &[
+            "--config",
+            cfg.path().to_str().expect("utf8"),
+            "--local",
+            "--tls",
+            "run-suite",
+            "--backend",
+            "all",
+            "--queues",
+            "skip_locked,valkey_streams",
+            "--scenarios",
+            "load",
+            "--quick",
+            "--out",
+            dir.path().to_str().expect("utf8"),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    for (sub, test, tls) in [
+        ("vm1_pg", "skip_locked_load", "TLSv1."),
+        ("vm2_valkey", "valkey_load", "rediss"),
+    ] {
+        let path = dir.path().join(sub).join(format!("{test}_manifest.json"));
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("manifest")).expect("json");
+        let server_tls = m["server_tls"].as_str().unwrap_or_default();
+        assert!(
+            server_tls.starts_with(tls),
+            "{test}: server_tls {server_tls:?}"
+        );
+        assert!(
+            m["local_servers"]["tls"]
+                .as_str()
+                .is_some_and(|t| t.contains("stunnel")),
+            "{test}: {}",
+            m["local_servers"]
+        );
+        assert_eq!(m["summary"]["lost"], 0, "{test}");
+        assert_eq!(m["summary"]["duplicated"], 0, "{test}");
+        assert_eq!(m["summary"]["audit"], "exact", "{test}");
+        assert!(
+            m["summary"]["completed"].as_u64().unwrap_or(0) > 0,
+            "{test}: {}",
+            m["summary"]
+        );
+        // pgbench reached the TLS-only server too (the load scenario's neighbour).
+        let pgbench = dir.path().join(sub).join(format!("{test}_pgbench.csv"));
+        let rows = std::fs::read_to_string(&pgbench).expect("pgbench.csv");
+        assert!(rows.lines().count() > 1, "{test}: pgbench wrote no rows");
+    }
+}
+
+/// The children of `pid` called `name`.
+fn children_named(pid: u32, name: &str) -> Vec<u32> {
+    common::processes_named(name)
+        .into_iter()
+        .filter(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let after = s.rsplit_once(')')?.1.split_whitespace().nth(1)?.to_string();
+                    after.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// `kill -9` of qbench takes its stunnel down too (tied by PR_SET_PDEATHSIG).
+#[test]
+fn kill_9_of_qbench_leaves_no_stunnel_behind() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = common::qbench()
+        .args([
+            "--local",
+            "--tls",
+            "--duration",
+            "60",
+            "--rate",
+            "50",
+            "run-suite",
+            "--backend",
+            "valkey",
+            "--scenarios",
+            "warm",
+            "--out",
+            dir.path().to_str().expect("utf8"),
+        ])
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let stunnel = loop {
+        let found: Vec<u32> = ["stunnel4", "stunnel"]
+            .iter()
+            .flat_map(|n| children_named(child.id(), n))
+            .collect();
+        if let Some(p) = found.first() {
+            break *p;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "qbench ended before stunnel was seen"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stunnel child within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while qbench::local::process::is_alive(stunnel) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stunnel {stunnel} outlived its qbench by 15 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
