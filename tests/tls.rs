@@ -369,3 +369,71 @@ fn kill_9_of_qbench_leaves_no_stunnel_behind() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// postgres.sslcert/sslkey: a database that demands a client certificate signed by a CA of
+/// the test's own lets in the client that presents one, and refuses the one that does not.
+#[test]
+fn a_client_certificate_gets_in_where_one_is_demanded() {
+    let shared = common::shared_tls();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let admin_cfg = shared.base.clone();
+    rt.block_on(async {
+        let admin = common::admin_client(&admin_cfg).await;
+        for sql in ["DROP DATABASE IF EXISTS mtls_db", "CREATE DATABASE mtls_db"] {
+            admin.batch_execute(sql).await.expect(sql);
+        }
+    });
+    // A client CA the server is told to trust, and an identity it signed; the files live
+    // where the server's user can read them.
+    let tls_dir = shared.servers.root().join("tls");
+    let (ca, cert, key) = qbench::local::tls::generate().expect("client identity");
+    let (ca_path, cert_path, key_path) = (
+        tls_dir.join("client-ca.crt"),
+        tls_dir.join("client.crt"),
+        tls_dir.join("client.key"),
+    );
+    std::fs::write(&ca_path, ca).expect("write");
+    std::fs::write(&cert_path, cert).expect("write");
+    std::fs::write(&key_path, key).expect("write");
+    let hba = shared.servers.postgres.data_dir.join("pg_hba.conf");
+    let rest = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        format!("hostssl mtls_db all 127.0.0.1/32 scram-sha-256 clientcert=verify-ca\n{rest}"),
+    )
+    .expect("write pg_hba.conf");
+    rt.block_on(async {
+        let admin = common::admin_client(&admin_cfg).await;
+        let trust = format!("ALTER SYSTEM SET ssl_ca_file = '{}'", ca_path.display());
+        for sql in [trust.as_str(), "SELECT pg_reload_conf()"] {
+            admin.batch_execute(sql).await.expect(sql);
+        }
+    });
+
+    // The right password; only the certificate is missing.
+    let mut bare = tls_config();
+    bare.postgres.database = "mtls_db".into();
+    // The reload is asynchronous: wait until the server demands the certificate.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let o = setup(&bare, "skip_locked");
+        if o.status.code() == Some(2) {
+            assert!(text(&o).contains("certificate"), "{}", text(&o));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never asked for a certificate: {}",
+            text(&o)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bare.postgres.sslcert = cert_path.display().to_string();
+    bare.postgres.sslkey = key_path.display().to_string();
+    let o = setup(&bare, "skip_locked");
+    assert!(
+        o.status.success(),
+        "with a client certificate: {}",
+        text(&o)
+    );
+}

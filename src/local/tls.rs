@@ -66,7 +66,11 @@ pub fn generate() -> Result<(String, String, String), rcgen::Error> {
 
     let mut server = CertificateParams::new(vec![TLS_HOST.to_string()])?;
     server.distinguished_name.push(DnType::CommonName, TLS_HOST);
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Client use too, so a test can present the same kind of certificate as a client.
+    server.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let key = KeyPair::generate()?;
     let cert = server.signed_by(&key, &ca_cert, &ca_key)?;
     Ok((ca_cert.pem(), cert.pem(), key.serialize_pem()))
