@@ -40,8 +40,8 @@ pub struct GlobalArgs {
     /// Start a throwaway PostgreSQL and Valkey for this command, and stop them after
     #[arg(long, global = true)]
     pub local: bool,
-    /// With --local (or `local start`): both servers accept only TLS, with a throwaway CA,
-    /// and qbench connects with verify-full (Valkey behind stunnel4)
+    /// With --local (or `local start`): both servers take only TLS from the network (Valkey
+    /// behind stunnel4), with a throwaway CA; qbench connects with verify-full
     #[arg(long, global = true)]
     pub tls: bool,
     /// No progress lines on stderr

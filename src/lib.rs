@@ -92,6 +92,8 @@ pub fn main_entry() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return cli::flag_error(e),
     };
+    // One TLS provider for the process (the redis crate takes the default one).
+    let _ = tls::provider().install_default();
     let threads = runtime_threads();
     let _ = RUNTIME_THREADS.set(threads);
     let rt = match tokio::runtime::Builder::new_multi_thread()

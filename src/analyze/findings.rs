@@ -148,6 +148,39 @@ pub fn tier_banner(all: &[Row]) -> Option<String> {
     ))
 }
 
+/// Encryption costs CPU and round-trip time: say so when the backends differ in it.
+fn tls_mismatch(all: &[Row]) -> Option<String> {
+    let on = |b: &str| {
+        let mut v: Vec<bool> = all
+            .iter()
+            .filter(|r| r.complete && r.backend == b)
+            // Empty: a summary written before TLS support, when all was plaintext.
+            .filter_map(|r| match r.server_tls.as_str() {
+                "" | "off" => Some(false),
+                "unknown" => None,
+                _ => Some(true),
+            })
+            .collect();
+        v.dedup();
+        v
+    };
+    let (pg, vk) = (on("postgresql"), on("valkey"));
+    let word = |v: &[bool]| match v {
+        [true] => "encrypted",
+        [false] => "plaintext",
+        _ => "partly encrypted",
+    };
+    (!pg.is_empty() && !vk.is_empty() && pg != vk).then(|| {
+        format!(
+            "NOT LIKE FOR LIKE in TLS: PostgreSQL's sessions were {} and Valkey's {} \
+             (server_tls in summary.csv); comparisons across the backends include TLS's cost \
+             on one side only",
+            word(&pg),
+            word(&vk)
+        )
+    })
+}
+
 /// The findings over rows of one tier. Rankings and latency comparisons take
 /// comparable rows only (complete, every job accounted for once, drained, not
 /// saturated); saturated rows still count for throughput.
@@ -165,6 +198,9 @@ fn findings_in(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
     }
     let below = capacity_caveat(&rows, all, &mut caveats);
     if let Some(c) = durability(&rows) {
+        caveats.push(c);
+    }
+    if let Some(c) = tls_mismatch(all) {
         caveats.push(c);
     }
 
@@ -595,6 +631,28 @@ mod tests {
         assert!(f[4].answer.starts_with("Cannot answer"));
         assert!(caveats.iter().any(|c| c.contains("by construction")));
         assert!(caveats.iter().any(|c| c.contains("were not recorded")));
+    }
+
+    #[test]
+    fn tls_on_one_side_only_is_a_caveat() {
+        let caveats = |pg: &str, vk: &str| {
+            let mut rows = vec![
+                row("skip_locked", "warm", 10.0, 20.0, 1000.0),
+                row(VK, "warm", 5.0, 8.0, 1000.0),
+            ];
+            rows[0].server_tls = pg.into();
+            rows[1].server_tls = vk.into();
+            findings(&rows).1
+        };
+        let c = caveats("TLSv1.3 TLS_AES_256_GCM_SHA384", "off");
+        assert!(
+            c.iter().any(|c| c.contains("NOT LIKE FOR LIKE in TLS: PostgreSQL's sessions were encrypted and Valkey's plaintext")),
+            "{c:?}"
+        );
+        for (pg, vk) in [("off", "off"), ("TLSv1.3 X", "rediss")] {
+            let c = caveats(pg, vk);
+            assert!(!c.iter().any(|c| c.contains("in TLS")), "{pg}/{vk}: {c:?}");
+        }
     }
 
     #[test]

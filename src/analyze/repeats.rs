@@ -62,6 +62,11 @@ pub fn check_settings(folders: &[Folder]) -> Result<()> {
                 serde_json::to_value(&m.server_version)?,
             );
             k.insert("host".into(), serde_json::to_value(&m.host.hostname)?);
+            // Encrypted and plaintext runs are different experiments (none recorded: off).
+            k.insert(
+                "server_tls".into(),
+                m.server_tls.as_deref().unwrap_or("off").into(),
+            );
             k.insert("smoke".into(), m.smoke.into());
         }
         let path = g.parts[0].manifest_path.as_path();

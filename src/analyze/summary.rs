@@ -314,6 +314,7 @@ pub fn row(g: &TestGroup) -> Row {
             .durability_tier
             .map(|t| t.name().to_string())
             .unwrap_or_default(),
+        server_tls: first.server_tls.clone().unwrap_or_else(|| "off".into()),
         ..Row::default()
     };
     audit(g, &mut row);

@@ -25,7 +25,11 @@ fn read_state() -> Option<LocalState> {
 
 async fn start(ctx: &Ctx) -> Result<()> {
     if let Some(s) = read_state() {
-        if process::is_alive(s.postgres_pid) || process::is_alive(s.valkey_pid) {
+        let alive = [Some(s.postgres_pid), Some(s.valkey_pid), s.stunnel_pid]
+            .into_iter()
+            .flatten()
+            .any(process::is_alive);
+        if alive {
             return Err(usage(format!(
                 "local servers are already running (PostgreSQL on port {}, Valkey on port {}); \
                  run `qbench local stop` first",
@@ -65,11 +69,14 @@ async fn start(ctx: &Ctx) -> Result<()> {
     println!("export QBENCH_VALKEY_URL={}", reach.valkey.url);
     if ctx.global.tls {
         println!("export PGSSLMODE={}", reach.postgres.sslmode.name());
-        println!("export PGSSLROOTCERT={}", reach.postgres.sslrootcert);
+        println!("export PGSSLROOTCERT='{}'", reach.postgres.sslrootcert);
         println!(
-            "export QBENCH_VALKEY_TLS_CA_FILE={}",
+            "export QBENCH_VALKEY_TLS_CA_FILE='{}'",
             reach.valkey.tls_ca_file
         );
+    } else {
+        // What an earlier `local start --tls` exported would point at servers now gone.
+        println!("unset PGSSLMODE PGSSLROOTCERT PGSSLCERT PGSSLKEY QBENCH_VALKEY_TLS_CA_FILE");
     }
     println!("# The password is the configured postgres.password (not printed).");
     println!("# Stop them with: qbench local stop");

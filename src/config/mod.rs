@@ -110,7 +110,7 @@ impl Postgres {
             .application_name("qbench")
             .connect_timeout(std::time::Duration::from_secs(10))
             // The verify modes are TLS-or-nothing too; what they check is the connector's.
-            .ssl_mode(match self.sslmode {
+            .ssl_mode(match crate::queue::pg::tls::effective_mode(self) {
                 SslMode::Disable => tokio_postgres::config::SslMode::Disable,
                 SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
                 _ => tokio_postgres::config::SslMode::Require,
@@ -340,16 +340,28 @@ impl Config {
     /// Takes host, port, user, password and database from a `postgres://` URL;
     /// parts the URL leaves out keep their lower-layer values.
     fn apply_pg_url(&mut self, url: &str) -> Result<(), UsageError> {
+        // The query may hold a password too: never echo it.
+        let shown = mask_url_password(url.split('?').next().unwrap_or(url));
         let bad = || {
             UsageError::new(format!(
-                "--pg-url {} is not a URL of the form postgres://user:password@host:port/database",
-                mask_url_password(url)
+                "--pg-url {shown} is not a URL of the form postgres://user:password@host:port/database"
             ))
         };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(bad());
         }
         let (url, tls) = tls::split_url(url);
+        // A parameter qbench would drop (channel_binding=require, options, …) must not
+        // be silently ignored: the run would not be what the user asked for.
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        for key in query.split('&').filter_map(|p| p.split('=').next()) {
+            if !key.is_empty() && !["host", "port", "user", "password", "dbname"].contains(&key) {
+                return Err(UsageError::new(format!(
+                    "--pg-url {shown}: parameter {key:?} is not supported; qbench takes host, \
+                     port, user, password, dbname, sslmode, sslrootcert, sslcert and sslkey"
+                )));
+            }
+        }
         let parsed: tokio_postgres::Config = url.parse().map_err(|_| bad())?;
         let pg = &mut self.postgres;
         for (k, v) in tls {
@@ -357,7 +369,8 @@ impl Config {
                 "sslmode" => pg.sslmode = SslMode::parse(&v, "--pg-url")?,
                 "sslrootcert" => pg.sslrootcert = v,
                 "sslcert" => pg.sslcert = v,
-                _ => pg.sslkey = v,
+                "sslkey" => pg.sslkey = v,
+                _ => unreachable!("split_url returns only URL_KEYS"),
             }
         }
         if let Some(tokio_postgres::config::Host::Tcp(h)) = parsed.get_hosts().first() {

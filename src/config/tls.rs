@@ -33,6 +33,11 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
+            "allow" => {
+                return Err(UsageError::new(format!(
+                    "{origin}: sslmode \"allow\" is not supported; use {SSLMODES}"
+                )))
+            }
             other => {
                 return Err(UsageError::new(format!(
                     "{origin}: sslmode {other:?} does not exist; use {SSLMODES}"
@@ -49,11 +54,6 @@ impl SslMode {
             SslMode::VerifyCa => "verify-ca",
             SslMode::VerifyFull => "verify-full",
         }
-    }
-
-    /// Whether the server's certificate must chain to a trusted root.
-    pub fn verifies(self) -> bool {
-        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
     }
 }
 

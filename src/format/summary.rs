@@ -101,6 +101,9 @@ pub struct Row {
     /// The server's durability settings as its manifest recorded them; empty if unknown.
     pub server_durability: String,
     pub durability_tier: String,
+    /// The manifest's `server_tls` (`off` when it recorded none, as before TLS support).
+    #[serde(default)]
+    pub server_tls: String,
     /// The variant's label (`run-suite --label`); empty when none.
     #[serde(default)]
     pub label: String,

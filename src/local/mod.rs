@@ -155,7 +155,20 @@ impl LocalServers {
                 cfg.valkey.tls_ca_file = ca;
             }
             _ => {
+                // Plaintext servers: TLS settings meant for another server (PGSSLMODE=require
+                // for RDS in the shell) would only make the connection fail.
                 cfg.postgres.host = "127.0.0.1".into();
+                cfg.postgres.sslmode = crate::config::SslMode::Prefer;
+                for f in [
+                    &mut cfg.postgres.sslrootcert,
+                    &mut cfg.postgres.sslcert,
+                    &mut cfg.postgres.sslkey,
+                    &mut cfg.valkey.tls_ca_file,
+                    &mut cfg.valkey.tls_cert_file,
+                    &mut cfg.valkey.tls_key_file,
+                ] {
+                    f.clear();
+                }
                 cfg.valkey.url = self.valkey.url();
             }
         }

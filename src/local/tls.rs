@@ -4,7 +4,7 @@
 //! verify-full fails: that is the wrong-host-name case the tests use.
 
 use std::fs::OpenOptions;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,9 +43,13 @@ impl Certificates {
         };
         std::fs::write(&c.ca, ca_pem)?;
         std::fs::write(&c.cert, cert_pem)?;
-        std::fs::write(&c.key, key_pem)?;
-        // PostgreSQL refuses a key others can read.
-        std::fs::set_permissions(&c.key, std::fs::Permissions::from_mode(0o600))?;
+        // Readable by its owner only from the start (PostgreSQL refuses any other key).
+        let mut key = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&c.key)?;
+        std::io::Write::write_all(&mut key, key_pem.as_bytes())?;
         Ok(c)
     }
 }

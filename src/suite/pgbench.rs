@@ -60,9 +60,22 @@ impl Pgbench {
             // The password goes through the environment, never the command line.
             .env("PGPASSWORD", &self.pg.password)
             .env("PGAPPNAME", "qbench-pgbench")
-            // The same TLS as qbench's own sessions, so both pay for it alike.
+            // The same TLS as qbench's own sessions, so both pay for it alike; libpq
+            // settings qbench does not have would make pgbench's sessions differ.
             .env("PGSSLMODE", self.pg.sslmode.name())
+            .env("PGGSSENCMODE", "disable")
             .stdin(Stdio::null());
+        for var in [
+            "PGSERVICE",
+            "PGSSLNEGOTIATION",
+            "PGCHANNELBINDING",
+            "PGREQUIREAUTH",
+            "PGSSLCRL",
+            "PGSSLMINPROTOCOLVERSION",
+            "PGSSLMAXPROTOCOLVERSION",
+        ] {
+            c.env_remove(var);
+        }
         for (var, v) in [
             ("PGSSLROOTCERT", &self.pg.sslrootcert),
             ("PGSSLCERT", &self.pg.sslcert),

@@ -113,6 +113,11 @@ pub fn qbench() -> std::process::Command {
     ] {
         c.env_remove(v);
     }
+    // libpq's defaults live in $HOME (~/.postgresql/root.crt); a developer's must not
+    // change what a test sees.
+    static HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let home = HOME.get_or_init(|| tempfile::tempdir().expect("empty HOME"));
+    c.env("HOME", home.path());
     c.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     c

@@ -50,10 +50,7 @@ enum Held {
 async fn holder_connection(pg: &Postgres) -> Result<(Client, Ended)> {
     let mut cfg = pg.client_config();
     cfg.application_name("qbench_holder");
-    let (client, conn) = cfg
-        .connect(super::tls::connector(pg)?)
-        .await
-        .map_err(|e| super::connect_error(&e, pg))?;
+    let (client, conn) = super::bounded(pg, cfg.connect(super::tls::connector(pg)?)).await?;
     let ended: Ended = Arc::default();
     let mark = ended.clone();
     tokio::spawn(async move {

@@ -26,16 +26,36 @@ pub use wakeup::Claims;
 /// A connection of its own (workers and producers never share one).
 /// Dropping the client closes it, which rolls back any open transaction on the server.
 pub async fn connect(pg: &Postgres) -> Result<Client> {
-    let (client, conn) = pg
-        .client_config()
-        .connect(tls::connector(pg)?)
-        .await
-        .map_err(|e| connect_error(&e, pg))?;
+    let (client, conn) = bounded(pg, pg.client_config().connect(tls::connector(pg)?)).await?;
     tokio::spawn(async move {
         // The error, if any, surfaces on the client's next call.
         let _ = conn.await;
     });
     Ok(client)
+}
+
+/// tokio-postgres bounds only the TCP connect; the TLS handshake and the login get a
+/// bound here too (a port that is not PostgreSQL's can otherwise hold them forever).
+pub async fn bounded<T>(
+    pg: &Postgres,
+    connecting: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(LOGIN_TIMEOUT, connecting).await {
+        Ok(r) => r.map_err(|e| connect_error(&e, pg)),
+        Err(_) => Err(login_timeout(pg)),
+    }
+}
+
+const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn login_timeout(pg: &Postgres) -> anyhow::Error {
+    anyhow::Error::new(UsageError::new(format!(
+        "PostgreSQL at {}: connected, but no login within {} s; is this port a PostgreSQL \
+         server, and does postgres.sslmode ({}) match what it speaks?",
+        pg.display(),
+        LOGIN_TIMEOUT.as_secs(),
+        pg.sslmode.name()
+    )))
 }
 
 /// A small shared pool for setup, sampling and the reaper.
@@ -49,6 +69,8 @@ pub fn pool(pg: &Postgres, max_size: usize) -> Result<Pool> {
     );
     Pool::builder(mgr)
         .max_size(max_size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .create_timeout(Some(LOGIN_TIMEOUT))
         .build()
         .context("building the PostgreSQL connection pool")
 }
@@ -63,6 +85,7 @@ pub async fn open_pool(pg: &Postgres) -> Result<Pool> {
 pub async fn pooled(pool: &Pool, pg: &Postgres) -> Result<Object> {
     pool.get().await.map_err(|e| match e {
         deadpool_postgres::PoolError::Backend(e) => connect_error(&e, pg),
+        deadpool_postgres::PoolError::Timeout(_) => login_timeout(pg),
         other => anyhow::anyhow!("PostgreSQL pool for {}: {other}", pg.display()),
     })
 }
@@ -76,6 +99,12 @@ pub fn connect_error(e: &tokio_postgres::Error, pg: &Postgres) -> anyhow::Error 
             "28000" if db.message().ends_with("no encryption") => format!(
                 "PostgreSQL at {at} accepts only TLS connections ({}); set postgres.sslmode \
                  (PGSSLMODE, ?sslmode=) to verify-full, verify-ca or require",
+                db.message()
+            ),
+            // pg_hba.conf's clientcert=…, or `cert` authentication.
+            "28000" if db.message().contains("certificate") => format!(
+                "PostgreSQL at {at} wants a client certificate ({}); set postgres.sslcert and \
+                 postgres.sslkey (PGSSLCERT, PGSSLKEY) to one its CA signed",
                 db.message()
             ),
             "28P01" | "28000" => format!(
@@ -124,6 +153,10 @@ fn tls_hint(cause: &str, pg: &Postgres) -> String {
              the server, or use sslmode=prefer",
             pg.sslmode.name()
         )
+    } else if cause.contains("received fatal alert") {
+        "the server refused the TLS handshake (its alert above): it may want a client \
+         certificate (postgres.sslcert, sslkey) it trusts, or a newer TLS version"
+            .into()
     } else if cause.contains("certificate") || cause.contains("handshake") {
         "the TLS handshake failed; check postgres.sslmode, sslrootcert, sslcert and sslkey".into()
     } else {

@@ -72,13 +72,18 @@ impl crate::queue::Server for PgServer {
             )
             .await?;
         let (unlogged, all): (i64, i64) = (counts.try_get(0)?, counts.try_get(1)?);
-        let tls = c
+        // Behind a pooler (PgBouncer, RDS Proxy) this is the pooler's link, not qbench's.
+        let tls = match c
             .query_opt(
                 "SELECT version || ' ' || cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
                 &[],
             )
-            .await?
-            .map_or(Ok("off".to_string()), |r| r.try_get(0))?;
+            .await
+        {
+            Ok(Some(r)) => r.try_get(0)?,
+            Ok(None) => "off".to_string(),
+            Err(_) => "unknown".to_string(),
+        };
         let tables = match unlogged {
             // No table found (another schema, or setup never ran): nothing to vouch for.
             _ if all == 0 => "missing",

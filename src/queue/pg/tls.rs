@@ -3,7 +3,7 @@
 //! root CA given, as libpq does), or the chain and the host name (verify-full).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -12,6 +12,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{Postgres, SslMode};
@@ -19,15 +21,83 @@ use crate::error::UsageError;
 use crate::tls::{provider, read_certs, read_key, system_roots};
 
 /// The connector for `pg`'s TLS settings; files that cannot be read are the user's to fix.
-pub fn connector(pg: &Postgres) -> Result<MakeRustlsConnect, UsageError> {
+/// Built once per settings and shared (a reconnect in a crash trial reads no file).
+pub fn connector(pg: &Postgres) -> Result<PgTls, UsageError> {
+    type Key = (SslMode, String, String, String);
+    static BUILT: Mutex<Vec<(Key, PgTls)>> = Mutex::new(Vec::new());
+    let key = (
+        effective_mode(pg),
+        pg.sslrootcert.clone(),
+        pg.sslcert.clone(),
+        pg.sslkey.clone(),
+    );
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, c)) = built.iter().find(|(k, _)| *k == key) {
+        return Ok(c.clone());
+    }
+    let c = PgTls(build(pg)?);
+    built.push((key, c.clone()));
+    Ok(c)
+}
+
+/// libpq ignores sslmode on a Unix socket, where TLS never runs.
+pub fn effective_mode(pg: &Postgres) -> SslMode {
+    if pg.host.starts_with('/') {
+        SslMode::Disable
+    } else {
+        pg.sslmode
+    }
+}
+
+/// tokio-postgres asks for a connector even for a Unix socket, with an empty host name
+/// rustls would refuse; none is used there (the mode is disable), so any name will do.
+#[derive(Clone)]
+pub struct PgTls(MakeRustlsConnect);
+
+impl<S> MakeTlsConnect<S> for PgTls
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = <MakeRustlsConnect as MakeTlsConnect<S>>::Stream;
+    type TlsConnect = <MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect;
+    type Error = <MakeRustlsConnect as MakeTlsConnect<S>>::Error;
+
+    fn make_tls_connect(&mut self, host: &str) -> Result<Self::TlsConnect, Self::Error> {
+        let host = if host.is_empty() { "localhost" } else { host };
+        MakeTlsConnect::<S>::make_tls_connect(&mut self.0, host)
+    }
+}
+
+fn build(pg: &Postgres) -> Result<MakeRustlsConnect, UsageError> {
     let provider = Arc::new(provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| UsageError::new(format!("TLS setup: {e}")))?;
+    let mode = effective_mode(pg);
+    if mode == SslMode::Disable {
+        // No TLS: no file is read (libpq reads none either).
+        return Ok(MakeRustlsConnect::new(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+                .with_no_client_auth(),
+        ));
+    }
+    if pg.sslrootcert == "system" && mode != SslMode::VerifyFull {
+        // A public CA signs certificates for anyone's domain: only the name makes it safe
+        // (libpq 16 refuses the same).
+        return Err(UsageError::new(format!(
+            "postgres.sslrootcert = system needs sslmode = verify-full (it is {}): any \
+             publicly trusted certificate would pass a weaker check",
+            mode.name()
+        )));
+    }
     let roots = roots(pg)?;
-    let verifier: Arc<dyn ServerCertVerifier> = match (pg.sslmode, roots) {
+    let verifier: Arc<dyn ServerCertVerifier> = match (mode, roots) {
         (SslMode::VerifyFull, Some(r)) => webpki(r, &provider)?,
-        (SslMode::VerifyCa | SslMode::Require, Some(r)) => {
+        // libpq checks the chain whenever a root CA is there, whatever the mode; a
+        // failed check stops qbench where libpq's prefer would retry without TLS.
+        (SslMode::VerifyCa | SslMode::Require | SslMode::Prefer, Some(r)) => {
             Arc::new(ChainOnly(webpki(r, &provider)?))
         }
         (SslMode::VerifyFull | SslMode::VerifyCa, None) => {
@@ -35,7 +105,7 @@ pub fn connector(pg: &Postgres) -> Result<MakeRustlsConnect, UsageError> {
                 "postgres.sslmode = {} needs the CA that signed the server's certificate: set \
                  postgres.sslrootcert (PGSSLROOTCERT, ?sslrootcert=) to its PEM file, or to \
                  \"system\" for the OS's trust store",
-                pg.sslmode.name()
+                mode.name()
             )))
         }
         _ => Arc::new(AnyCert(provider.clone())),

@@ -155,11 +155,8 @@ async fn listen(
     wake: Arc<Wake>,
     counts: Arc<WakeupCounts>,
 ) -> Result<(Client, JoinHandle<()>)> {
-    let (client, mut conn) = pg
-        .client_config()
-        .connect(super::tls::connector(pg)?)
-        .await
-        .map_err(|e| super::connect_error(&e, pg))?;
+    let (client, mut conn) =
+        super::bounded(pg, pg.client_config().connect(super::tls::connector(pg)?)).await?;
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
         while let Some(Ok(m)) = messages.next().await {
