@@ -324,6 +324,14 @@ pub struct OutArgs {
     /// Print the result as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
+    /// Begin the load at this UTC time (RFC 3339, e.g. 2026-12-01T17:30:00Z), after every
+    /// connection is open: processes on several hosts start together
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
+    /// The coordinated run this process belongs to; analyze refuses to merge one test's
+    /// files from different runs
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

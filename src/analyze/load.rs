@@ -159,6 +159,7 @@ pub fn read_folder(path: &Path) -> Result<Folder> {
             .push(part);
     }
     for (test, parts) in groups {
+        one_coordinated_run(path, &test, &parts)?;
         let last = super::audit::last_look(&parts);
         let mut latency = HistSet::default();
         for (i, p) in parts.iter().enumerate() {
@@ -174,6 +175,26 @@ pub fn read_folder(path: &Path) -> Result<Folder> {
         });
     }
     Ok(folder)
+}
+
+/// The processes of one test that name a `--run-id` must name the same one: files of an
+/// earlier coordinated run would otherwise be summed into this one's.
+fn one_coordinated_run(folder: &Path, test: &str, parts: &[Part]) -> Result<()> {
+    let mut ids: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| p.manifest.coordinated_run_id.as_deref())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > 1 {
+        return Err(anyhow::Error::new(UsageError::new(format!(
+            "{test} in {} holds files of the coordinated runs {}: move the other run's files \
+             away (their --run-id differs), then analyze again",
+            folder.display(),
+            ids.join(" and ")
+        ))));
+    }
+    Ok(())
 }
 
 /// Adds one process's `.hlog` into the test's histograms, checking it against its summary.

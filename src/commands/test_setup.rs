@@ -1,8 +1,10 @@
 //! What `produce` and `work` share when setting up a test from their command lines.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use crate::cli::OutArgs;
+use crate::error::usage;
 use crate::format::files::OutputDir;
 use crate::format::manifest::Role;
 use crate::progress;
@@ -38,9 +40,51 @@ fn env(ctx: &Ctx, queue: Arc<dyn Queue>, output: Option<OutputDir>) -> Env {
     }
 }
 
+/// `--start-at` and `--run-id`, checked: a start more than a minute past is a mistake
+/// (a stale command line), not "start now".
+pub fn coordination(out: &OutArgs) -> anyhow::Result<(Option<SystemTime>, Option<String>)> {
+    let at = match &out.start_at {
+        None => None,
+        Some(s) => {
+            let at =
+                humantime::parse_rfc3339_weak(s.trim().trim_end_matches('Z')).map_err(|e| {
+                    usage(format!(
+                        "--start-at {s:?} is not a UTC time like 2026-12-01T17:30:00Z ({e}); \
+                     `date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ` prints one"
+                    ))
+                })?;
+            if let Ok(ago) = SystemTime::now().duration_since(at) {
+                if ago > Duration::from_secs(60) {
+                    return Err(usage(format!(
+                        "--start-at {s} is {} s in the past; give a time ahead of every host's \
+                         clock (a stale command line?)",
+                        ago.as_secs()
+                    )));
+                }
+            }
+            Some(at)
+        }
+    };
+    if let Some(id) = &out.run_id {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return Err(usage(format!(
+                "--run-id {id:?} is invalid: use 1-64 letters, digits or _ - ."
+            )));
+        }
+    }
+    Ok((at, out.run_id.clone()))
+}
+
 /// Where this process's files go: `--out DIR --name TEST`, as TEST, TEST.INSTANCE, or
-/// TEST.producer[.INSTANCE]; `None` without `--out`.
+/// TEST.producer[.INSTANCE]; `None` without `--out`. Checks `--start-at`/`--run-id` too,
+/// so a bad one is refused before anything connects.
 pub fn output(out: &OutArgs, role_suffix: Option<&str>) -> anyhow::Result<Option<OutputDir>> {
+    coordination(out)?;
     let (Some(dir), Some(name)) = (&out.out, &out.name) else {
         return Ok(None);
     };
@@ -72,11 +116,25 @@ pub async fn run(
         eprintln!("qbench: warning: {w}");
         warnings.push(w);
     }
+    let (start_at, run_id) = coordination(out)?;
+    if let Some(at) = start_at {
+        if let Ok(left) = at.duration_since(SystemTime::now()) {
+            eprintln!(
+                "qbench: load begins at {} (in {:.1} s), once every connection is open",
+                humantime::format_rfc3339_millis(at),
+                left.as_secs_f64()
+            );
+        }
+    }
     workload::run(Spec {
-        id: identity(kind, out, role),
+        id: Identity {
+            coordinated_run_id: run_id,
+            ..identity(kind, out, role)
+        },
         plan,
         env: Env {
             warnings,
+            start_at,
             ..env(ctx, queue, output)
         },
     })

@@ -21,6 +21,12 @@ async fn burndown(ctx: &Ctx, kind: QueueKind, args: &WorkArgs, n: u64) -> Result
             "--burndown 0 drains nothing: give a number of jobs above 0",
         ));
     }
+    if args.out.start_at.is_some() || args.out.run_id.is_some() {
+        return Err(usage(
+            "--start-at and --run-id coordinate open-loop produce and work processes; a \
+             burn-down pre-fills and drains by itself",
+        ));
+    }
     ctx.cfg.benchmark.wakeup.single()?;
     let name = args
         .out

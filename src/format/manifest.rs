@@ -87,6 +87,14 @@ pub struct Manifest {
     pub instance: Option<String>,
     /// This process's run: its audit file carries the same id.
     pub run_id: String,
+    /// `--run-id`: the coordinated run (several processes, maybe several hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinated_run_id: Option<String>,
+    /// `--start-at`, and how late after it this process's load began, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_late_ms: Option<f64>,
     pub role: Role,
     /// The design's name (`skip_locked`, …) and its server (`postgresql`, `valkey`).
     pub queue: String,

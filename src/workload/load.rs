@@ -43,6 +43,7 @@ impl Load {
         outages: &Arc<Outages>,
         visibility: Duration,
         acked: Option<Arc<AtomicU64>>,
+        gate: &Gate,
     ) -> Result<Load> {
         let workers = match &plan.work {
             Some(w) => {
@@ -52,7 +53,10 @@ impl Load {
         };
         let producer = match &plan.produce {
             Some(p) => {
-                match producer::start(queue.clone(), p, recorders, outages.clone(), acked).await {
+                let started =
+                    producer::start(queue.clone(), p, recorders, outages.clone(), acked, gate)
+                        .await;
+                match started {
                     Ok(p) => Some(p),
                     Err(e) => {
                         if let Some(w) = workers {
@@ -62,7 +66,17 @@ impl Load {
                     }
                 }
             }
-            None => None,
+            // Workers alone: already claiming (nothing is there before the producers
+            // begin); the test's clock starts at the gate.
+            None => {
+                if let Err(e) = gate.wait().await {
+                    if let Some(w) = workers {
+                        w.stop().await;
+                    }
+                    return Err(e);
+                }
+                None
+            }
         };
         Ok(Load { producer, workers })
     }
@@ -138,6 +152,27 @@ impl Done {
                     .state
                     .as_ref()
                     .map_or(0, |s| s.errors.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// `--start-at`: when load begins, so processes on several hosts begin together.
+pub struct Gate {
+    pub at: Option<std::time::SystemTime>,
+    pub shutdown: crate::shutdown::Shutdown,
+}
+
+impl Gate {
+    /// Waits until the start time (at once without one, or if it has passed); Ctrl-C
+    /// during the wait ends the test before it began.
+    pub async fn wait(&self) -> Result<()> {
+        let Some(at) = self.at else { return Ok(()) };
+        let Ok(left) = at.duration_since(std::time::SystemTime::now()) else {
+            return Ok(());
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(left) => Ok(()),
+            _ = self.shutdown.cancelled() => Err(crate::error::Interrupted.into()),
         }
     }
 }

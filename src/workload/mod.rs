@@ -133,6 +133,10 @@ impl Running {
         let outages = Arc::new(outages::Outages::default());
         let wakeup_before = env.queue.server().wakeup();
         let visibility = Duration::from_secs_f64(env.cfg.benchmark.visibility_timeout_s);
+        let gate = load::Gate {
+            at: env.start_at,
+            shutdown: env.shutdown.clone(),
+        };
         let load = Load::start(
             &plan,
             &env.queue,
@@ -140,6 +144,7 @@ impl Running {
             &outages,
             visibility,
             env.acked.clone(),
+            &gate,
         )
         .await?;
         let server = env.queue.server().info().await.ok();

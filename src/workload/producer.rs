@@ -223,6 +223,7 @@ pub async fn start(
     recorders: &Recorders,
     outages: Arc<Outages>,
     tap: Option<Arc<AtomicU64>>,
+    gate: &super::load::Gate,
 ) -> Result<ProducerHandle> {
     let mut producers = Vec::with_capacity(plan.connections);
     for _ in 0..plan.connections.max(1) {
@@ -232,6 +233,8 @@ pub async fn start(
     // A bounded run takes all its numbers at once; an open-ended one a million at a time.
     let block = total.clamp(1, 1 << 20);
     let first = queue.allocate(block).await?;
+    // Connections open and numbers in hand: the schedule starts at the gate.
+    gate.wait().await?;
     let t0 = Instant::now();
     let shared = Arc::new(Shared {
         t0,

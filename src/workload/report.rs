@@ -177,6 +177,15 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
         test: p.id.test.clone(),
         instance: p.id.instance.clone(),
         run_id: p.run_id.to_string(),
+        coordinated_run_id: p.id.coordinated_run_id.clone(),
+        start_at: p.env.start_at.map(rfc3339),
+        started_late_ms: p
+            .env
+            .start_at
+            .map(|at| match p.started_at.duration_since(at) {
+                Ok(late) => late.as_secs_f64() * 1000.0,
+                Err(early) => -early.duration().as_secs_f64() * 1000.0,
+            }),
         role: p.id.role,
         queue: kind.name().into(),
         backend: kind.backend().name().into(),

@@ -26,6 +26,8 @@ pub struct Identity {
     pub smoke: bool,
     /// What the progress line calls it.
     pub label: String,
+    /// `--run-id`: the coordinated run this process belongs to.
+    pub coordinated_run_id: Option<String>,
 }
 
 impl Identity {
@@ -38,6 +40,7 @@ impl Identity {
             role,
             scenario: None,
             smoke: false,
+            coordinated_run_id: None,
         }
     }
 }
@@ -97,6 +100,8 @@ pub struct Env {
     /// Each second's interval as it is written, for a caller that acts on the test while
     /// it runs (the horizon scenario's phases and sampler).
     pub ticks: Option<tokio::sync::mpsc::UnboundedSender<Tick>>,
+    /// `--start-at`: load begins at this time, once every connection is open.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// One second of a running test: its clock and the interval just written.
@@ -122,6 +127,7 @@ impl Env {
             sidecar: None,
             acked: None,
             ticks: None,
+            start_at: None,
         }
     }
 }
