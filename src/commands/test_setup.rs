@@ -46,13 +46,22 @@ pub fn coordination(out: &OutArgs) -> anyhow::Result<(Option<SystemTime>, Option
     let at = match &out.start_at {
         None => None,
         Some(s) => {
-            let at =
-                humantime::parse_rfc3339_weak(s.trim().trim_end_matches('Z')).map_err(|e| {
-                    usage(format!(
-                        "--start-at {s:?} is not a UTC time like 2026-12-01T17:30:00Z ({e}); \
-                     `date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ` prints one"
-                    ))
-                })?;
+            // Strict: a time without its Z, or with an offset, would be read as UTC and
+            // start hours off without a word.
+            let at = humantime::parse_rfc3339(s.trim()).map_err(|e| {
+                usage(format!(
+                    "--start-at {s:?} is not a UTC time like 2026-12-01T17:30:00Z ({e}; \
+                     offsets are not taken); `date -u -d '+2 min' +%Y-%m-%dT%H:%M:%SZ` prints one"
+                ))
+            })?;
+            if at
+                .duration_since(SystemTime::now())
+                .is_ok_and(|d| d > Duration::from_secs(86_400))
+            {
+                return Err(usage(format!(
+                    "--start-at {s} is more than a day ahead: a typo? qbench would wait until then"
+                )));
+            }
             if let Ok(ago) = SystemTime::now().duration_since(at) {
                 if ago > Duration::from_secs(60) {
                     return Err(usage(format!(

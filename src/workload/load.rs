@@ -17,6 +17,8 @@ use crate::stats::Recorders;
 pub struct Load {
     producer: Option<ProducerHandle>,
     workers: Option<Workers>,
+    /// When the load began: the producer's t0, else when the workers were let go.
+    began: Instant,
 }
 
 /// What the load did, once stopped.
@@ -45,10 +47,21 @@ impl Load {
         acked: Option<Arc<AtomicU64>>,
         gate: &Gate,
     ) -> Result<Load> {
+        // Workers alone wait at the gate with their connections open, and claim nothing
+        // before it (their empty polls would count); beside a producer, the producer waits.
+        let worker_gate = plan.produce.is_none().then_some(gate);
         let workers = match &plan.work {
-            Some(w) => {
-                Some(worker::start(queue.clone(), w, recorders, visibility, outages.clone()).await?)
-            }
+            Some(w) => Some(
+                worker::start(
+                    queue.clone(),
+                    w,
+                    recorders,
+                    visibility,
+                    outages.clone(),
+                    worker_gate,
+                )
+                .await?,
+            ),
             None => None,
         };
         let producer = match &plan.produce {
@@ -66,26 +79,22 @@ impl Load {
                     }
                 }
             }
-            // Workers alone: already claiming (nothing is there before the producers
-            // begin); the test's clock starts at the gate.
-            None => {
-                if let Err(e) = gate.wait().await {
-                    if let Some(w) = workers {
-                        w.stop().await;
-                    }
-                    return Err(e);
-                }
-                None
-            }
+            None => None,
         };
-        Ok(Load { producer, workers })
+        let began = producer.as_ref().map_or_else(
+            || workers.as_ref().map_or_else(Instant::now, |w| w.began),
+            ProducerHandle::t0,
+        );
+        Ok(Load {
+            producer,
+            workers,
+            began,
+        })
     }
 
-    /// When load started: the producer's t0, else now.
+    /// When load started: the producer's t0, else when the workers began.
     pub fn t0(&self) -> Instant {
-        self.producer
-            .as_ref()
-            .map_or_else(Instant::now, ProducerHandle::t0)
+        self.began
     }
 
     pub fn counts(&self) -> Counts {

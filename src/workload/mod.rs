@@ -133,6 +133,10 @@ impl Running {
         let outages = Arc::new(outages::Outages::default());
         let wakeup_before = env.queue.server().wakeup();
         let visibility = Duration::from_secs_f64(env.cfg.benchmark.visibility_timeout_s);
+        // Read while the server is quiet (before the load, and before a --start-at wait
+        // ends), so the clock offset's round trips are not widened by the load.
+        let server = env.queue.server().info().await.ok();
+        let clock = clock_offset(&env.queue).await;
         let gate = load::Gate {
             at: env.start_at,
             shutdown: env.shutdown.clone(),
@@ -147,8 +151,6 @@ impl Running {
             &gate,
         )
         .await?;
-        let server = env.queue.server().info().await.ok();
-        let clock = clock_offset(&env.queue).await;
         // The test starts when load starts: after every connection is open (SCRAM logins
         // of dozens of connections take a noticeable time), at the producer's t0.
         let started = load.t0();

@@ -91,6 +91,8 @@ pub struct Workers {
     tasks: Vec<JoinHandle<()>>,
     reaper: Option<JoinHandle<()>>,
     stop: CancellationToken,
+    /// When the workers were let go (after `--start-at`'s gate, if any).
+    pub began: Instant,
 }
 
 /// Opens every worker's connection first (failures here are the user's), then starts them.
@@ -100,6 +102,7 @@ pub async fn start(
     recorders: &Recorders,
     visibility_timeout: Duration,
     outages: Arc<Outages>,
+    gate: Option<&super::load::Gate>,
 ) -> anyhow::Result<Workers> {
     let state = Arc::new(WorkState {
         outages,
@@ -110,6 +113,10 @@ pub async fn start(
     for i in 0..plan.workers {
         consumers.push(queue.consumer(i).await?);
     }
+    if let Some(g) = gate {
+        g.wait().await?;
+    }
+    let began = Instant::now();
     let tasks = consumers
         .into_iter()
         .enumerate()
@@ -136,6 +143,7 @@ pub async fn start(
         tasks,
         reaper,
         stop,
+        began,
     })
 }
 
