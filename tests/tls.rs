@@ -476,3 +476,91 @@ fn a_unix_socket_host_connects_whatever_the_sslmode() {
         text(&o)
     );
 }
+
+/// valkey.tls_cert_file/tls_key_file: a TLS endpoint that demands a client certificate
+/// signed by a CA of the test's own (a second stunnel, in front of the same Valkey) lets
+/// in the client that presents one, and refuses the one that does not.
+#[test]
+fn a_valkey_client_certificate_gets_in_where_one_is_demanded() {
+    let shared = common::shared_tls();
+    let certs = shared
+        .servers
+        .certs
+        .as_ref()
+        .expect("TLS servers have certificates");
+    let dir = tempfile::tempdir().expect("dir");
+    let (ca, cert, key) = qbench::local::tls::generate().expect("client identity");
+    let (ca_path, cert_path, key_path) = (
+        dir.path().join("client-ca.crt"),
+        dir.path().join("client.crt"),
+        dir.path().join("client.key"),
+    );
+    std::fs::write(&ca_path, ca).expect("write");
+    std::fs::write(&cert_path, cert).expect("write");
+    std::fs::write(&key_path, key).expect("write");
+    let port = qbench::local::free_port().expect("port");
+    let conf = dir.path().join("stunnel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\npid =\nsyslog = no\ndebug = warning\n[mtls]\naccept = 127.0.0.1:{port}\n\
+             connect = 127.0.0.1:{}\ncert = {}\nkey = {}\nverifyChain = yes\nCAfile = {}\n",
+            shared.servers.valkey.port,
+            certs.cert.display(),
+            certs.key.display(),
+            ca_path.display()
+        ),
+    )
+    .expect("write stunnel.conf");
+    let bin = qbench::local::binaries::stunnel().expect("stunnel4 (setup/prepare_machine.sh)");
+    // Killed however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut guard = Killed(
+        std::process::Command::new(bin)
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn stunnel"),
+    );
+    let stunnel = &mut guard.0;
+    // Ready when it accepts connections.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            stunnel.try_wait().expect("wait").is_none(),
+            "stunnel exited"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stunnel never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut c = tls_config();
+    c.valkey.url = format!("rediss://localhost:{port}");
+    c.postgres.password = PASSWORD.into();
+    let bare = setup(&c, "valkey_streams");
+    c.valkey.tls_cert_file = cert_path.display().to_string();
+    c.valkey.tls_key_file = key_path.display().to_string();
+    c.postgres.password = tls_config().postgres.password;
+    let with_cert = setup(&c, "valkey_streams");
+    drop(guard);
+    refused(
+        &bare,
+        "client certificate",
+        "valkey without a client certificate",
+    );
+    assert!(
+        with_cert.status.success(),
+        "with a client certificate: {}",
+        text(&with_cert)
+    );
+}

@@ -113,6 +113,10 @@ pub fn connect_error(e: &redis::RedisError, v: &Valkey) -> anyhow::Error {
         "is the server running? If it speaks only TLS (managed services do), use a rediss:// \
          URL (qbench --local starts one; setup/install_valkey.sh installs one)"
             .to_string()
+    } else if text.contains("received fatal alert") || text.contains("CertificateRequired") {
+        "the server refused the TLS handshake: it may want a client certificate it trusts \
+         (valkey.tls_cert_file, tls_key_file)"
+            .to_string()
     } else if v.is_tls() && (e.is_timeout() || text.contains("corrupt message")) {
         // A plaintext Valkey reads a ClientHello as a partial command and waits.
         "the server did not complete a TLS handshake: if this port does not speak TLS, use \
