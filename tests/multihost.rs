@@ -135,6 +135,8 @@ async fn two_hosts_make_one_exact_result(kind: QueueKind) {
         Some(1600.0),
         "{kind}: 8 workers × 1000 / 5 ms"
     );
+    let late = r.started_late_max_ms.expect("started_late_max_ms");
+    assert!((0.0..2000.0).contains(&late), "{kind}: {late}");
 
     // Sabotage: one producer's files now claim another coordinated run.
     let p2 = dir.path().join("m.producer.p2_manifest.json");

@@ -80,6 +80,12 @@ fn audit_flags(r: &Row, f: &mut Vec<String>) {
             r.negative
         ));
     }
+    if let Some(ms) = r.started_late_max_ms.filter(|ms| *ms > 1000.0) {
+        f.push(format!(
+            "a process began {:.1} s after --start-at (still connecting, or its host's clock is behind): the processes did not start together",
+            ms / 1000.0
+        ));
+    }
     if let Some(s) = r.clock_spread_ms.filter(|s| *s > 1.0) {
         f.push(format!(
             "the processes' clocks differ by {s:.1} ms against the server: latencies that cross hosts carry that error (synchronise them with NTP)"
@@ -223,6 +229,7 @@ mod tests {
         r.clamped = "e2e:1".into();
         r.negative = "queue_wait:2".into();
         r.clock_spread_ms = Some(3.5);
+        r.started_late_max_ms = Some(2500.0);
         r.saturated = "completed 900 jobs/s while 1000 were offered, 10.0% short".into();
         r.server_busiest_thread_cores = Some(0.97);
         let mut rows = vec![r, row()];
@@ -235,6 +242,7 @@ mod tests {
             "audit inconclusive: the queue could not be read",
             "e2e:1",
             "queue_wait:2",
+            "a process began 2.5 s after --start-at",
             "clocks differ by 3.5 ms",
             "saturated (completed 900",
             "busiest thread used 0.97",

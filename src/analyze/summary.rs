@@ -154,6 +154,12 @@ fn audit(g: &TestGroup, row: &mut Row) {
     };
     row.clamped = tags(|s| &s.clamped);
     row.negative = tags(|s| &s.negative);
+    row.started_late_max_ms = g
+        .parts
+        .iter()
+        .filter_map(|p| p.manifest.started_late_ms)
+        .reduce(f64::max)
+        .map(|ms| round(ms, 1));
     // How far apart two processes' clocks are at least: the difference of their offsets
     // to the server, less what their readings' round trips leave uncertain.
     let clocks: Vec<_> = g.parts.iter().filter_map(|p| p.manifest.clock).collect();

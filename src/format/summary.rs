@@ -80,6 +80,9 @@ pub struct Row {
     /// How far apart two processes' clocks are at least, ms: the difference of their
     /// offsets to the server beyond what the readings' round trips leave uncertain.
     pub clock_spread_ms: Option<f64>,
+    /// `--start-at` runs: the latest any process began after the start time, ms.
+    #[serde(default)]
+    pub started_late_max_ms: Option<f64>,
     /// Averages over the measured window (first claim to last completion).
     pub cpu_pct: Option<f64>,
     pub cpu_cores: Option<f64>,
