@@ -26,10 +26,42 @@ pub fn system_roots() -> Result<RootCertStore, UsageError> {
     Ok(store)
 }
 
+/// Why a TLS handshake failed, read from the error text both clients' errors carry
+/// (rustls's), so each server's message can name its own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The certificate does not chain to a trusted CA.
+    UnknownCa,
+    /// The certificate was not issued for the host connected to.
+    WrongName,
+    /// The server sent an alert: it refused us (often: no client certificate it trusts).
+    Refused,
+}
+
+pub fn failure(text: &str) -> Option<Failure> {
+    if text.contains("UnknownIssuer") || text.contains("BadSignature") {
+        Some(Failure::UnknownCa)
+    } else if text.contains("NotValidForName") || text.contains("not valid for name") {
+        Some(Failure::WrongName)
+    } else if text.contains("received fatal alert") || text.contains("CertificateRequired") {
+        Some(Failure::Refused)
+    } else {
+        None
+    }
+}
+
 /// Every certificate in a PEM file.
 pub fn read_certs(path: &str, key: &str) -> Result<Vec<CertificateDer<'static>>, UsageError> {
-    let bytes = read(path, key)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
+    parse_certs(&read(path, key)?, path, key)
+}
+
+/// Every certificate in a PEM file's bytes; `path` and `key` name it in errors.
+pub fn parse_certs(
+    bytes: &[u8],
+    path: &str,
+    key: &str,
+) -> Result<Vec<CertificateDer<'static>>, UsageError> {
+    let certs = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| UsageError::new(format!("{key} {path} is not PEM: {e}")))?;
     if certs.is_empty() {
@@ -42,8 +74,15 @@ pub fn read_certs(path: &str, key: &str) -> Result<Vec<CertificateDer<'static>>,
 
 /// The private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
 pub fn read_key(path: &str, key: &str) -> Result<PrivateKeyDer<'static>, UsageError> {
-    let bytes = read(path, key)?;
-    PrivateKeyDer::from_pem_slice(&bytes)
+    parse_key(&read(path, key)?, path, key)
+}
+
+pub fn parse_key(
+    bytes: &[u8],
+    path: &str,
+    key: &str,
+) -> Result<PrivateKeyDer<'static>, UsageError> {
+    PrivateKeyDer::from_pem_slice(bytes)
         .map_err(|e| UsageError::new(format!("{key} {path} holds no private key: {e}")))
 }
 

@@ -42,7 +42,7 @@ fn env(ctx: &Ctx, queue: Arc<dyn Queue>, output: Option<OutputDir>) -> Env {
 
 /// `--start-at` and `--run-id`, checked: a start more than a minute past is a mistake
 /// (a stale command line), not "start now".
-pub fn coordination(out: &OutArgs) -> anyhow::Result<(Option<SystemTime>, Option<String>)> {
+fn coordination(out: &OutArgs) -> anyhow::Result<(Option<SystemTime>, Option<String>)> {
     let at = match &out.start_at {
         None => None,
         Some(s) => {
@@ -89,23 +89,38 @@ pub fn coordination(out: &OutArgs) -> anyhow::Result<(Option<SystemTime>, Option
     Ok((at, out.run_id.clone()))
 }
 
-/// Where this process's files go: `--out DIR --name TEST`, as TEST, TEST.INSTANCE, or
-/// TEST.producer[.INSTANCE]; `None` without `--out`. Checks `--start-at`/`--run-id` too,
-/// so a bad one is refused before anything connects.
-pub fn output(out: &OutArgs, role_suffix: Option<&str>) -> anyhow::Result<Option<OutputDir>> {
-    coordination(out)?;
-    let (Some(dir), Some(name)) = (&out.out, &out.name) else {
-        return Ok(None);
-    };
-    let mut stem = name.clone();
-    for part in [role_suffix, out.instance.as_deref()].into_iter().flatten() {
-        stem.push('.');
-        stem.push_str(part);
-    }
-    Ok(Some(OutputDir::prepare(dir, &stem, out.force)?))
+/// What a standalone test takes from its command line before anything connects.
+pub struct Prepared {
+    /// Where the files go; `None` without `--out`.
+    pub dir: Option<OutputDir>,
+    pub start_at: Option<SystemTime>,
+    pub run_id: Option<String>,
 }
 
-/// Runs a standalone `produce` or `work` test: into `output` (from [`output`]), with the
+/// Where this process's files go: `--out DIR --name TEST`, as TEST, TEST.INSTANCE, or
+/// TEST.producer[.INSTANCE]; and `--start-at`/`--run-id`, checked once, here, so a bad one
+/// is refused before anything connects (and before `--force` removes old files).
+pub fn output(out: &OutArgs, role_suffix: Option<&str>) -> anyhow::Result<Prepared> {
+    let (start_at, run_id) = coordination(out)?;
+    let dir = match (&out.out, &out.name) {
+        (Some(dir), Some(name)) => {
+            let mut stem = name.clone();
+            for part in [role_suffix, out.instance.as_deref()].into_iter().flatten() {
+                stem.push('.');
+                stem.push_str(part);
+            }
+            Some(OutputDir::prepare(dir, &stem, out.force)?)
+        }
+        _ => None,
+    };
+    Ok(Prepared {
+        dir,
+        start_at,
+        run_id,
+    })
+}
+
+/// Runs a standalone `produce` or `work` test: as [`output`] prepared it, with the
 /// warnings announced before it, the progress line on stderr.
 pub async fn run(
     ctx: &Ctx,
@@ -113,7 +128,7 @@ pub async fn run(
     out: &OutArgs,
     role: Role,
     plan: Plan,
-    output: Option<OutputDir>,
+    prepared: Prepared,
     warnings: Vec<String>,
 ) -> anyhow::Result<Report> {
     let kind = queue.kind();
@@ -125,7 +140,11 @@ pub async fn run(
         eprintln!("qbench: warning: {w}");
         warnings.push(w);
     }
-    let (start_at, run_id) = coordination(out)?;
+    let Prepared {
+        dir,
+        start_at,
+        run_id,
+    } = prepared;
     if let Some(at) = start_at {
         if let Ok(left) = at.duration_since(SystemTime::now()) {
             eprintln!(
@@ -144,7 +163,7 @@ pub async fn run(
         env: Env {
             warnings,
             start_at,
-            ..env(ctx, queue, output)
+            ..env(ctx, queue, dir)
         },
     })
     .await

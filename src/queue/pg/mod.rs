@@ -136,12 +136,13 @@ fn tls_hint(cause: &str, pg: &Postgres) -> String {
     } else {
         pg.sslrootcert.clone()
     };
-    if cause.contains("UnknownIssuer") || cause.contains("BadSignature") {
+    let tls = crate::tls::failure(cause);
+    if tls == Some(crate::tls::Failure::UnknownCa) {
         format!(
             "the server's certificate is not signed by a CA in postgres.sslrootcert ({root}); \
              give the CA that signed it (PGSSLROOTCERT, ?sslrootcert=)"
         )
-    } else if cause.contains("NotValidForName") || cause.contains("not valid for name") {
+    } else if tls == Some(crate::tls::Failure::WrongName) {
         format!(
             "the server's certificate was not issued for host {:?}; connect by a name the \
              certificate names, or use sslmode=verify-ca to check the CA only",
@@ -153,7 +154,7 @@ fn tls_hint(cause: &str, pg: &Postgres) -> String {
              the server, or use sslmode=prefer",
             pg.sslmode.name()
         )
-    } else if cause.contains("received fatal alert") {
+    } else if tls == Some(crate::tls::Failure::Refused) {
         "the server refused the TLS handshake (its alert above): it may want a client \
          certificate (postgres.sslcert, sslkey) it trusts, or a newer TLS version"
             .into()

@@ -33,25 +33,27 @@ pub fn client(v: &Valkey) -> Result<redis::Client> {
     if v.tls_ca_file.is_empty() && v.tls_cert_file.is_empty() {
         return redis::Client::open(v.url.as_str()).map_err(invalid);
     }
-    let read = |path: &str, key: &str| crate::tls::read(path, key);
+    // Each file is read once and parsed here, so one that is not PEM is named (the
+    // crate would say "invalid trust anchors"); the crate gets the same bytes.
+    let pem = |path: &str, key: &str, is_key: bool| -> Result<Vec<u8>> {
+        let bytes = crate::tls::read(path, key)?;
+        if is_key {
+            crate::tls::parse_key(&bytes, path, key)?;
+        } else {
+            crate::tls::parse_certs(&bytes, path, key)?;
+        }
+        Ok(bytes)
+    };
     let root_cert = match v.tls_ca_file.as_str() {
         "" => None,
-        ca => {
-            // Parsed here so a file that is not PEM is named, not "invalid trust anchors".
-            crate::tls::read_certs(ca, "valkey.tls_ca_file")?;
-            Some(read(ca, "valkey.tls_ca_file")?)
-        }
+        ca => Some(pem(ca, "valkey.tls_ca_file", false)?),
     };
     let client_tls = match v.tls_cert_file.as_str() {
         "" => None,
-        cert => {
-            crate::tls::read_certs(cert, "valkey.tls_cert_file")?;
-            crate::tls::read_key(&v.tls_key_file, "valkey.tls_key_file")?;
-            Some(redis::ClientTlsConfig {
-                client_cert: read(cert, "valkey.tls_cert_file")?,
-                client_key: read(&v.tls_key_file, "valkey.tls_key_file")?,
-            })
-        }
+        cert => Some(redis::ClientTlsConfig {
+            client_cert: pem(cert, "valkey.tls_cert_file", false)?,
+            client_key: pem(&v.tls_key_file, "valkey.tls_key_file", true)?,
+        }),
     };
     // The redis crate builds its TLS config from the process's default provider.
     let _ = crate::tls::provider().install_default();
@@ -93,9 +95,10 @@ pub async fn manager(client: &redis::Client, v: &Valkey) -> Result<ConnectionMan
 pub fn connect_error(e: &redis::RedisError, v: &Valkey) -> anyhow::Error {
     let url = v.display_url();
     let text = e.to_string();
+    let tls = crate::tls::failure(&text);
     let hint = if text.contains("WRONGPASS") || text.contains("NOAUTH") {
         "check the password in valkey.url or QBENCH_VALKEY_URL".to_string()
-    } else if text.contains("UnknownIssuer") || text.contains("BadSignature") {
+    } else if tls == Some(crate::tls::Failure::UnknownCa) {
         format!(
             "the server's certificate is not signed by a CA in valkey.tls_ca_file ({}); give \
              the CA that signed it",
@@ -105,7 +108,7 @@ pub fn connect_error(e: &redis::RedisError, v: &Valkey) -> anyhow::Error {
                 &v.tls_ca_file
             }
         )
-    } else if text.contains("NotValidForName") || text.contains("not valid for name") {
+    } else if tls == Some(crate::tls::Failure::WrongName) {
         "the server's certificate was not issued for the URL's host; connect by a name the \
          certificate names"
             .to_string()
@@ -113,7 +116,7 @@ pub fn connect_error(e: &redis::RedisError, v: &Valkey) -> anyhow::Error {
         "is the server running? If it speaks only TLS (managed services do), use a rediss:// \
          URL (qbench --local starts one; setup/install_valkey.sh installs one)"
             .to_string()
-    } else if text.contains("received fatal alert") || text.contains("CertificateRequired") {
+    } else if tls == Some(crate::tls::Failure::Refused) {
         "the server refused the TLS handshake: it may want a client certificate it trusts \
          (valkey.tls_cert_file, tls_key_file)"
             .to_string()
