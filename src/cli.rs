@@ -44,6 +44,10 @@ pub struct GlobalArgs {
     /// behind stunnel4), with a throwaway CA; qbench connects with verify-full
     #[arg(long, global = true)]
     pub tls: bool,
+    /// With --local (or `local start`): Valkey as a cluster of N primaries on this machine,
+    /// the queue spread over N streams, one per primary
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub valkey_cluster: Option<u16>,
     /// No progress lines on stderr
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -57,6 +61,35 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// `--tls` and `--valkey-cluster` start servers, so they need `--local` (or
+    /// `local start`: `local_start`), and not every pair of them can be started.
+    pub fn check_local(&self, local_start: bool) -> Result<(), crate::error::UsageError> {
+        let local = self.local || local_start;
+        if self.valkey_cluster.is_some() && !local {
+            return Err(crate::error::UsageError::new(
+                "--valkey-cluster starts a throwaway cluster, so it needs --local (or `qbench \
+                 local start`); for your own cluster set valkey.cluster = true or a \
+                 redis+cluster:// URL",
+            ));
+        }
+        self.local_options().check()?;
+        if self.tls && !local {
+            return Err(crate::error::UsageError::new(
+                "--tls starts throwaway TLS servers, so it needs --local (or `qbench local \
+                 start`); for your own servers set postgres.sslmode and a rediss:// valkey.url",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What `--local` is to start beyond the plain pair.
+    pub fn local_options(&self) -> crate::local::Options {
+        crate::local::Options {
+            tls: self.tls,
+            valkey_cluster: self.valkey_cluster.unwrap_or(0),
+        }
+    }
+
     pub fn overrides(&self) -> Overrides {
         Overrides {
             pg_url: self.pg_url.clone(),

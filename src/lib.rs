@@ -193,16 +193,11 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
     }
     let local_start =
         matches!(&cli.command, Command::Local(a) if matches!(a.action, cli::LocalAction::Start));
-    if cli.global.tls && !(cli.global.local || local_start) {
-        return Err(usage(
-            "--tls starts throwaway TLS servers, so it needs --local (or `qbench local start`); \
-             for your own servers set postgres.sslmode and a rediss:// valkey.url",
-        ));
-    }
+    cli.global.check_local(local_start)?;
     if needs_servers && !cli.global.local {
         // An unreadable CA or key, or a verify mode without a CA, before anything runs.
         queue::pg::tls::connector(&cfg.postgres)?;
-        queue::valkey::client(&cfg.valkey)?;
+        queue::valkey::conn::Client::open(&cfg.valkey)?;
     }
     if cli.global.local && matches!(cli.command, Command::Local(_)) {
         return Err(usage(
@@ -218,13 +213,13 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
         servers: None,
     };
     if cli.global.local && needs_servers {
-        local::preflight(cli.global.tls)?;
+        local::preflight(&cli.global.local_options())?;
         if !cli.global.quiet {
             eprintln!("qbench: starting local PostgreSQL and Valkey …");
         }
         // Not raced against Ctrl-C: dropping a half-done start would leave its data
         // directory behind. It takes about a second; then the servers are stopped.
-        let started = LocalServers::start(&ctx.cfg, false, cli.global.tls).await;
+        let started = LocalServers::start(&ctx.cfg, false, &cli.global.local_options()).await;
         if ctx.shutdown.is_triggered() {
             if let Ok(s) = started {
                 s.stop().await;

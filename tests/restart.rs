@@ -69,7 +69,7 @@ async fn restarts_are_survived_and_reported() {
     cfg.benchmark.visibility_timeout_s = 2.0;
     // The seed's mix: Valkey without persistence, so a restart can lose jobs.
     cfg.benchmark.durability = qbench::config::DurabilityChoice::Seed;
-    let mut servers = LocalServers::start(&cfg, false, false)
+    let mut servers = LocalServers::start(&cfg, false, &qbench::local::Options::default())
         .await
         .expect("servers");
     servers.apply_to(&mut cfg);

@@ -53,7 +53,7 @@ async fn the_password_appears_nowhere() {
     cfg.benchmark.warmup_duration = 1.0;
     cfg.pgbench.scale = 1;
     cfg.pgbench.clients = 2;
-    let servers = LocalServers::start(&cfg, false, false)
+    let servers = LocalServers::start(&cfg, false, &qbench::local::Options::default())
         .await
         .expect("starting servers (run setup/prepare_machine.sh)");
     servers.apply_to(&mut cfg);

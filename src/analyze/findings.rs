@@ -181,6 +181,30 @@ fn tls_mismatch(all: &[Row]) -> Option<String> {
     })
 }
 
+/// A Valkey Cluster against one PostgreSQL server: more server processes on one side.
+fn cluster_caveat(all: &[Row]) -> Option<String> {
+    let n = all
+        .iter()
+        .filter(|r| r.complete && r.backend == "valkey")
+        .filter_map(|r| r.shards)
+        .max()?;
+    let pg = all.iter().any(|r| r.complete && r.backend == "postgresql");
+    Some(format!(
+        "Valkey ran as a cluster of {n} primaries{}: each primary is its own single-threaded \
+         server, so on shared cores the comparison is of {n} servers against one{}",
+        if pg {
+            " and PostgreSQL as one server"
+        } else {
+            ""
+        },
+        if pg {
+            "; it is not like for like in servers"
+        } else {
+            ""
+        }
+    ))
+}
+
 /// The findings over rows of one tier. Rankings and latency comparisons take
 /// comparable rows only (complete, every job accounted for once, drained, not
 /// saturated); saturated rows still count for throughput.
@@ -201,6 +225,9 @@ fn findings_in(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
         caveats.push(c);
     }
     if let Some(c) = tls_mismatch(all) {
+        caveats.push(c);
+    }
+    if let Some(c) = cluster_caveat(all) {
         caveats.push(c);
     }
 

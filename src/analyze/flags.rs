@@ -86,6 +86,12 @@ fn audit_flags(r: &Row, f: &mut Vec<String>) {
             ms / 1000.0
         ));
     }
+    if let (Some(skew), Some(n)) = (r.shard_skew.filter(|s| *s > 1.25), r.shards) {
+        f.push(format!(
+            "the cluster's {n} primaries shared the work unevenly (skew {skew:.2}: the busiest processed {skew:.2}× the mean commands; jobs completed per primary {}): each runs commands on one thread, so the cluster's capacity is its busiest primary's",
+            r.shard_completed
+        ));
+    }
     if let Some(s) = r.clock_spread_ms.filter(|s| *s > 1.0) {
         f.push(format!(
             "the processes' clocks differ by {s:.1} ms against the server: latencies that cross hosts carry that error (synchronise them with NTP)"

@@ -9,6 +9,7 @@ pub mod horizon;
 pub mod load;
 pub mod repeats;
 pub mod report;
+pub mod shards;
 pub mod spikes;
 pub mod summary;
 

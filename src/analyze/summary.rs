@@ -341,6 +341,7 @@ pub fn row(g: &TestGroup) -> Row {
         ..Row::default()
     };
     audit(g, &mut row);
+    super::shards::fill(g, &mut row);
     cpu(parts, &mut row);
     wakeup(g, &mut row);
     row.saturated = saturated(g, &row);

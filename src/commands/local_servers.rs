@@ -28,6 +28,7 @@ async fn start(ctx: &Ctx) -> Result<()> {
         let alive = [Some(s.postgres_pid), Some(s.valkey_pid), s.stunnel_pid]
             .into_iter()
             .flatten()
+            .chain(s.valkey_node_pids.iter().copied())
             .any(process::is_alive);
         if alive {
             return Err(usage(format!(
@@ -37,8 +38,9 @@ async fn start(ctx: &Ctx) -> Result<()> {
             )));
         }
     }
-    local::preflight(ctx.global.tls)?;
-    let servers = LocalServers::start(&ctx.cfg, true, ctx.global.tls).await?;
+    let options = ctx.global.local_options();
+    local::preflight(&options)?;
+    let servers = LocalServers::start(&ctx.cfg, true, &options).await?;
     let mut reach = ctx.cfg.clone();
     servers.apply_to(&mut reach);
     // A pgpass file lets psql and pgbench in; the password itself is never printed.
@@ -100,6 +102,9 @@ async fn stop() -> Result<()> {
         ),
         process::stop(s.valkey_pid, None, Signal::SIGTERM, Duration::from_secs(15)),
     );
+    for &pid in &s.valkey_node_pids {
+        process::stop(pid, None, Signal::SIGTERM, Duration::from_secs(15)).await;
+    }
     let _ = std::fs::remove_dir_all(&s.root);
     let _ = std::fs::remove_file(local::state_file());
     println!(

@@ -154,6 +154,11 @@ pub struct Valkey {
     /// Client certificate and key (PEM) for servers that ask for one; empty: none.
     pub tls_cert_file: String,
     pub tls_key_file: String,
+    /// The URL names one node of a Valkey Cluster (a `redis+cluster://h1:p1,h2:p2` URL
+    /// says so too): the queue is spread over several streams, one or more per primary.
+    pub cluster: bool,
+    /// Cluster mode: how many streams the queue is spread over; 0: one per primary.
+    pub cluster_streams: u32,
 }
 
 impl Default for Valkey {
@@ -167,6 +172,8 @@ impl Default for Valkey {
             tls_ca_file: String::new(),
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
+            cluster: false,
+            cluster_streams: 0,
         }
     }
 }
@@ -183,7 +190,40 @@ impl Valkey {
 
     /// Whether the URL asks for TLS.
     pub fn is_tls(&self) -> bool {
-        self.url.starts_with("rediss://") || self.url.starts_with("valkeys://")
+        [
+            "rediss://",
+            "valkeys://",
+            "rediss+cluster://",
+            "valkeys+cluster://",
+        ]
+        .iter()
+        .any(|p| self.url.starts_with(p))
+    }
+
+    /// Whether the server is a Valkey Cluster (`cluster = true` or a `+cluster` URL).
+    pub fn is_cluster(&self) -> bool {
+        self.cluster || self.url.contains("+cluster://")
+    }
+
+    /// Cluster mode: one URL per seed node (a `+cluster` URL's hosts, each with the
+    /// URL's credentials), else the URL itself.
+    pub fn seed_urls(&self) -> Vec<String> {
+        let Some((scheme, rest)) = self.url.split_once("+cluster://") else {
+            return vec![self.url.clone()];
+        };
+        let (userinfo, hosts) = match rest.rsplit_once('@') {
+            Some((u, h)) => (format!("{u}@"), h),
+            None => (String::new(), rest),
+        };
+        let (hosts, db) = match hosts.split_once('/') {
+            Some((h, d)) => (h, format!("/{d}")),
+            None => (hosts, String::new()),
+        };
+        hosts
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("{scheme}://{userinfo}{h}{db}"))
+            .collect()
     }
 }
 
@@ -416,17 +456,36 @@ impl Config {
         }
 
         let v = &self.valkey;
-        if !(v.url.starts_with("redis://")
-            || v.url.starts_with("rediss://")
-            || v.url.starts_with("valkey://")
-            || v.url.starts_with("valkeys://")
-            || v.url.starts_with("unix://"))
-        {
+        let schemes = [
+            "redis://",
+            "rediss://",
+            "valkey://",
+            "valkeys://",
+            "unix://",
+            "redis+cluster://",
+            "rediss+cluster://",
+            "valkey+cluster://",
+            "valkeys+cluster://",
+        ];
+        if !schemes.iter().any(|p| v.url.starts_with(p)) {
             return Err(UsageError::new(format!(
-                "valkey.url {} must start with redis:// (or rediss://, valkey://, unix://)",
+                "valkey.url {} must start with redis:// (or rediss://, valkey://, unix://, \
+                 redis+cluster://h1:p1,h2:p2 for a cluster)",
                 v.display_url()
             )));
         }
+        if v.is_cluster() && v.url.starts_with("unix://") {
+            return Err(UsageError::new(
+                "valkey.cluster needs TCP nodes: a cluster's nodes announce host:port, not a socket",
+            ));
+        }
+        if v.seed_urls().is_empty() {
+            return Err(UsageError::new(format!(
+                "valkey.url {} names no node: list them as redis+cluster://h1:p1,h2:p2",
+                v.display_url()
+            )));
+        }
+        in_range("valkey.cluster_streams", v.cluster_streams, 0, 1024)?;
         if v.tls_cert_file.is_empty() != v.tls_key_file.is_empty() {
             return Err(UsageError::new(
                 "valkey.tls_cert_file and valkey.tls_key_file go together: set both or neither",

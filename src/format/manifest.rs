@@ -124,6 +124,10 @@ pub struct Manifest {
     pub host: Host,
     pub config: Config,
     pub local_servers: Option<LocalInfo>,
+    /// A queue spread over a Valkey Cluster: each stream, where it lives, and its jobs at
+    /// the end of the test (counted since the last reset); absent on one server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<Shard>,
     pub warnings: Vec<String>,
     pub files: Vec<String>,
     /// Scenario details: cold-start actions, pgbench, warmup.
@@ -141,6 +145,23 @@ pub struct Tuning {
     pub max_connections: u32,
 }
 
+/// One stream of a queue spread over a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shard {
+    pub stream: String,
+    /// The primary that serves the stream's slot, `host:port`.
+    pub node: String,
+    pub slot: u16,
+    /// Jobs added to this stream (the reaper's re-adds not counted).
+    pub produced: u64,
+    /// Jobs completed from it.
+    pub completed: u64,
+    /// Commands the primary processed (`total_commands_processed`; every client's, and
+    /// the same for each stream on one primary).
+    #[serde(default)]
+    pub node_commands: u64,
+}
+
 /// What the manifest records about servers qbench started itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LocalInfo {
@@ -154,6 +175,9 @@ pub struct LocalInfo {
     pub valkey_binary: PathBuf,
     pub valkey_is_redis_fallback: bool,
     pub valkey_persistence: String,
+    /// `--valkey-cluster N`: every node's pid (the first is `valkey_pid`); empty without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub valkey_cluster_pids: Vec<u32>,
     /// `--tls`: how the servers were put behind TLS; absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<String>,

@@ -107,6 +107,16 @@ pub struct Row {
     /// The manifest's `server_tls` (`off` when it recorded none, as before TLS support).
     #[serde(default)]
     pub server_tls: String,
+    /// A queue spread over a Valkey Cluster: how many primaries served its streams.
+    #[serde(default)]
+    pub shards: Option<u32>,
+    /// The busiest primary's commands processed during the test over the mean per
+    /// primary (1.0: even), measured on the servers.
+    #[serde(default)]
+    pub shard_skew: Option<f64>,
+    /// Completed jobs per primary, `host:port=n` separated by spaces.
+    #[serde(default)]
+    pub shard_completed: String,
     /// The variant's label (`run-suite --label`); empty when none.
     #[serde(default)]
     pub label: String,

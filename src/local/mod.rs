@@ -6,6 +6,7 @@ pub mod postgres;
 pub mod process;
 pub mod tls;
 pub mod valkey;
+pub mod valkey_cluster;
 
 use std::path::{Path, PathBuf};
 
@@ -18,10 +19,22 @@ use crate::queue::Backend;
 pub use postgres::{LocalPostgres, Tuning};
 pub use valkey::LocalValkey;
 
+/// What `--local` starts beyond the plain pair.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Both servers take only TLS (see [`tls`]).
+    pub tls: bool,
+    /// Valkey as a cluster of this many primaries (0: one server).
+    pub valkey_cluster: u16,
+}
+
 pub struct LocalServers {
     root: PathBuf,
     pub postgres: LocalPostgres,
+    /// The Valkey server, or the first node of a `--valkey-cluster`.
     pub valkey: LocalValkey,
+    /// A cluster's other nodes.
+    pub valkey_nodes: Vec<LocalValkey>,
     /// `--tls`: the throwaway CA and certificate, and the TLS terminator before Valkey.
     pub certs: Option<tls::Certificates>,
     pub stunnel: Option<tls::Stunnel>,
@@ -29,14 +42,30 @@ pub struct LocalServers {
     stopped: bool,
 }
 
-/// Finds both servers' binaries, so a missing one is refused before anything starts.
-pub fn preflight(tls: bool) -> Result<(), crate::error::UsageError> {
+/// Finds both servers' binaries, and refuses what cannot be started, before anything
+/// starts.
+pub fn preflight(o: &Options) -> Result<(), crate::error::UsageError> {
+    o.check()?;
     binaries::pg_bin_dir()?;
     binaries::valkey_server()?;
-    if tls {
+    if o.tls {
         binaries::stunnel()?;
     }
     Ok(())
+}
+
+impl Options {
+    /// Refuses what cannot be started, before any server starts.
+    pub fn check(&self) -> Result<(), crate::error::UsageError> {
+        if self.valkey_cluster > 0 && self.tls {
+            return Err(crate::error::UsageError::new(
+            "--tls with --valkey-cluster is not supported: the local Valkey's TLS is a stunnel \
+             in front of one node, and a cluster's nodes announce their own ports; test a TLS \
+             cluster with rediss+cluster:// against your own",
+        ));
+        }
+        Ok(())
+    }
 }
 
 /// A port the kernel just handed out (there is a small race until the server binds it).
@@ -50,7 +79,7 @@ const OWNER_FILE: &str = "owner.pids";
 impl LocalServers {
     /// Starts both servers. `detached`: they outlive this process (`qbench local start`).
     /// `tls`: both accept only TLS, with a throwaway CA (see [`tls`]).
-    pub async fn start(cfg: &Config, detached: bool, tls: bool) -> Result<LocalServers> {
+    pub async fn start(cfg: &Config, detached: bool, o: &Options) -> Result<LocalServers> {
         cleanup_stale();
         let root = tempfile::Builder::new()
             .prefix("qbench-local-")
@@ -61,7 +90,7 @@ impl LocalServers {
         std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         std::fs::write(root.join(OWNER_FILE), std::process::id().to_string())?;
 
-        let result = Self::start_in(&root, cfg, detached, tls).await;
+        let result = Self::start_in(&root, cfg, detached, o).await;
         match result {
             Ok(s) => Ok(s),
             Err(e) => {
@@ -75,12 +104,13 @@ impl LocalServers {
         root: &Path,
         cfg: &Config,
         detached: bool,
-        tls: bool,
+        o: &Options,
     ) -> Result<LocalServers> {
-        let tier = cfg.benchmark.durability.valkey();
-        let mut valkey = LocalValkey::prepare(root, free_port()?, tier)?;
+        let (mut valkey, mut valkey_nodes, ports) =
+            prepare_valkey(root, cfg.benchmark.durability.valkey(), o)?;
+        let cluster = o.valkey_cluster > 0;
         let pg_port = free_port()?;
-        let certs = if tls {
+        let certs = if o.tls {
             Some(tls::Certificates::create(root)?)
         } else {
             None
@@ -108,9 +138,16 @@ impl LocalServers {
                 return Err(e.context("starting the local PostgreSQL"));
             }
         };
+        let vk = match vk {
+            Ok(()) => start_nodes(&mut valkey_nodes, &ports, detached, cluster).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = vk {
             postgres.process.kill_now();
             valkey.process.kill_now();
+            for n in &mut valkey_nodes {
+                n.process.kill_now();
+            }
             return Err(e.context("starting the local Valkey"));
         }
         if let Some(st) = stunnel.as_mut() {
@@ -125,15 +162,23 @@ impl LocalServers {
             let tls_pid = stunnel
                 .as_ref()
                 .map_or(String::new(), |s| format!(" {}", s.process.pid));
+            let node_pids: String = valkey_nodes
+                .iter()
+                .map(|n| format!(" {}", n.process.pid))
+                .collect();
             std::fs::write(
                 root.join(OWNER_FILE),
-                format!("{} {}{tls_pid}", postgres.process.pid, valkey.process.pid),
+                format!(
+                    "{} {}{tls_pid}{node_pids}",
+                    postgres.process.pid, valkey.process.pid
+                ),
             )?;
         }
         Ok(LocalServers {
             root: root.to_path_buf(),
             postgres,
             valkey,
+            valkey_nodes,
             certs,
             stunnel,
             detached,
@@ -169,9 +214,28 @@ impl LocalServers {
                 ] {
                     f.clear();
                 }
-                cfg.valkey.url = self.valkey.url();
+                cfg.valkey.url = self.valkey_url();
             }
         }
+    }
+
+    /// The plain server's URL, or every cluster node's as a `redis+cluster://` URL.
+    fn valkey_url(&self) -> String {
+        if !self.valkey.cluster {
+            return self.valkey.url();
+        }
+        let nodes: Vec<String> = std::iter::once(&self.valkey)
+            .chain(&self.valkey_nodes)
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    fn valkey_ports(&self) -> Vec<u16> {
+        std::iter::once(&self.valkey)
+            .chain(&self.valkey_nodes)
+            .map(|n| n.port)
+            .collect()
     }
 
     pub fn info(&self) -> LocalInfo {
@@ -185,6 +249,13 @@ impl LocalServers {
             valkey_pid: self.valkey.process.pid,
             valkey_binary: self.valkey.binary.clone(),
             valkey_is_redis_fallback: self.valkey.flavor == binaries::ValkeyFlavor::RedisFallback,
+            valkey_cluster_pids: match self.valkey.cluster {
+                true => std::iter::once(&self.valkey)
+                    .chain(&self.valkey_nodes)
+                    .map(|n| n.process.pid)
+                    .collect(),
+                false => vec![],
+            },
             valkey_persistence: format!(
                 "{} ({})",
                 self.valkey.tier.name(),
@@ -209,7 +280,17 @@ impl LocalServers {
     pub async fn restart(&mut self, backend: Backend) -> Result<()> {
         match backend {
             Backend::Postgresql => self.postgres.restart(false).await,
-            Backend::Valkey => self.valkey.restart(false).await,
+            Backend::Valkey => {
+                // Every node, then until they have found each other again.
+                self.valkey.restart(false).await?;
+                for n in &mut self.valkey_nodes {
+                    n.restart(false).await?;
+                }
+                if self.valkey.cluster {
+                    valkey_cluster::wait_whole(&self.valkey_ports()).await?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -226,6 +307,12 @@ impl LocalServers {
                 let unclean = self.postgres.left_by_a_crash()?;
                 self.postgres.start(self.detached).await?;
                 unclean
+            }
+            Backend::Valkey if self.valkey.cluster => {
+                return Err(crate::error::usage(
+                    "crash trials of a --valkey-cluster are not supported: run them against \
+                     one server (leave --valkey-cluster out)",
+                ));
             }
             Backend::Valkey => {
                 let from = self.valkey.log_len();
@@ -247,6 +334,9 @@ impl LocalServers {
             st.process.stop().await;
         }
         tokio::join!(self.postgres.process.stop(), self.valkey.process.stop());
+        for n in &mut self.valkey_nodes {
+            n.process.stop().await;
+        }
         let _ = std::fs::remove_dir_all(&self.root);
         self.stopped = true;
     }
@@ -260,6 +350,7 @@ impl LocalServers {
             postgres_port: self.postgres.port,
             valkey_pid: self.valkey.process.pid,
             valkey_port: self.valkey.port,
+            valkey_node_pids: self.valkey_nodes.iter().map(|n| n.process.pid).collect(),
             stunnel_pid: self.stunnel.as_ref().map(|s| s.process.pid),
             user: cfg.postgres.user.clone(),
             database: cfg.postgres.database.clone(),
@@ -276,9 +367,48 @@ impl Drop for LocalServers {
             }
             self.postgres.process.kill_now();
             self.valkey.process.kill_now();
+            for n in &mut self.valkey_nodes {
+                n.process.kill_now();
+            }
             let _ = std::fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// The Valkey server, or a cluster's first node and the others, on their ports.
+fn prepare_valkey(
+    root: &Path,
+    tier: crate::format::durability::Tier,
+    o: &Options,
+) -> Result<(LocalValkey, Vec<LocalValkey>, Vec<u16>)> {
+    let ports = match o.valkey_cluster {
+        0 => vec![free_port()?],
+        n => valkey_cluster::cluster_ports(usize::from(n))?,
+    };
+    let cluster = o.valkey_cluster > 0;
+    let first = LocalValkey::prepare_named(root, "valkey", ports[0], tier, cluster)?;
+    let mut others = vec![];
+    for (i, &port) in ports.iter().enumerate().skip(1) {
+        let name = format!("valkey-node{i}");
+        others.push(LocalValkey::prepare_named(root, &name, port, tier, true)?);
+    }
+    Ok((first, others, ports))
+}
+
+/// Starts a cluster's other nodes, then joins them all (`ports`, the first one's too).
+async fn start_nodes(
+    nodes: &mut [LocalValkey],
+    ports: &[u16],
+    detached: bool,
+    cluster: bool,
+) -> Result<()> {
+    if !cluster {
+        return Ok(());
+    }
+    for n in nodes.iter_mut() {
+        n.start(detached).await?;
+    }
+    valkey_cluster::form(ports).await
 }
 
 /// A crash of a `--local` server.
@@ -300,6 +430,9 @@ pub struct LocalState {
     /// `local start --tls`: stunnel, stopped with the servers.
     #[serde(default)]
     pub stunnel_pid: Option<u32>,
+    /// `local start --valkey-cluster N`: the nodes after the first.
+    #[serde(default)]
+    pub valkey_node_pids: Vec<u32>,
     pub user: String,
     pub database: String,
 }

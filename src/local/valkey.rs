@@ -33,21 +33,35 @@ pub struct LocalValkey {
     pub flavor: ValkeyFlavor,
     pub process: Supervised,
     pub tier: Tier,
+    /// A node of a `--valkey-cluster` (its cluster state file lives in `dir`).
+    pub cluster: bool,
 }
 
 impl LocalValkey {
     pub fn prepare(root: &Path, port: u16, tier: Tier) -> Result<LocalValkey> {
+        Self::prepare_named(root, "valkey", port, tier, false)
+    }
+
+    /// A server whose files are `root/name` and `root/name.log`.
+    pub fn prepare_named(
+        root: &Path,
+        name: &str,
+        port: u16,
+        tier: Tier,
+        cluster: bool,
+    ) -> Result<LocalValkey> {
         let (binary, flavor) = binaries::valkey_server()?;
-        let dir = root.join("valkey");
+        let dir = root.join(name);
         std::fs::create_dir_all(&dir)?;
         Ok(LocalValkey {
             port,
-            log: root.join("valkey.log"),
+            log: root.join(format!("{name}.log")),
             dir,
             binary,
             flavor,
             process: Supervised::new(Signal::SIGTERM, Duration::from_secs(15), Signal::SIGKILL),
             tier,
+            cluster,
         })
     }
 
@@ -76,6 +90,16 @@ impl LocalValkey {
             // timelines; the default 0 records none.
             .args(["--latency-monitor-threshold", "10"])
             .args(["--daemonize", "no"])
+            .args(match self.cluster {
+                // nodes.conf is relative to --dir: the node finds its cluster after a restart.
+                true => &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                ][..],
+                false => &[],
+            })
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")

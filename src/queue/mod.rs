@@ -179,7 +179,11 @@ pub(crate) enum Handle {
         payload: Vec<u8>,
         created_at: std::time::SystemTime,
     },
-    Entry(Vec<u8>),
+    /// A stream entry, and which of the queue's streams holds it.
+    Entry {
+        stream: usize,
+        id: Vec<u8>,
+    },
 }
 
 #[async_trait]
@@ -209,6 +213,10 @@ pub trait Queue: registry::Kind + Send + Sync {
     async fn snapshot(&self) -> Result<Snapshot>;
     /// The horizon scenario's holder and sampler, on connections of their own.
     async fn horizon(&self) -> Result<Box<dyn Horizon>>;
+    /// A queue spread over a cluster: each part and its jobs so far; empty on one server.
+    async fn shards(&self) -> Result<Vec<crate::format::manifest::Shard>> {
+        Ok(vec![])
+    }
 }
 
 /// What a transaction held open elsewhere does to a design: a holder that keeps old row

@@ -25,6 +25,8 @@ pub enum ServerProcs {
         root: Option<u32>,
         children: bool,
     },
+    /// A server of several processes started apart (a local cluster's nodes).
+    Pids { names: &'static str, pids: Vec<u32> },
     /// The server runs elsewhere: its columns stay empty.
     Remote,
 }
@@ -345,19 +347,23 @@ struct ServerUsage {
 
 /// The server's processes' summed CPU and memory; `None` when none is on this machine.
 fn server_usage(sys: &System, server: &ServerProcs) -> Option<ServerUsage> {
-    let ServerProcs::Local {
-        names,
-        root,
-        children,
-    } = *server
-    else {
-        return None;
+    let (names, root, children, set) = match server {
+        ServerProcs::Local {
+            names,
+            root,
+            children,
+        } => (*names, root.map(Pid::from_u32), *children, &[][..]),
+        ServerProcs::Pids { names, pids } => (*names, None, false, &pids[..]),
+        ServerProcs::Remote => return None,
     };
-    let root = root.map(Pid::from_u32);
     let pick = |p: &sysinfo::Process| {
         let name = p.name().to_string_lossy();
         let named = names.split('|').any(|n| name.starts_with(n));
-        named && root.is_none_or(|r| p.pid() == r || (children && p.parent() == Some(r)))
+        let chosen = match root {
+            Some(r) => p.pid() == r || (children && p.parent() == Some(r)),
+            None => set.is_empty() || set.contains(&p.pid().as_u32()),
+        };
+        named && chosen
     };
     let mut u = ServerUsage {
         cores: 0.0,

@@ -83,6 +83,8 @@ struct Running {
     /// The queue's wakeup counts before this test: a queue reused from a warmup has
     /// counted the warmup's notifications too.
     wakeup_before: crate::queue::WakeupReport,
+    /// A cluster's per-stream counts before the load (a warm-up's jobs are not the test's).
+    shards_before: Vec<crate::format::manifest::Shard>,
     clock: Option<ClockOffset>,
     /// This process's run: its manifest and audit file carry it.
     run_id: String,
@@ -137,6 +139,7 @@ impl Running {
         // ends), so the clock offset's round trips are not widened by the load.
         let server = env.queue.server().info().await.ok();
         let clock = clock_offset(&env.queue).await;
+        let shards_before = env.queue.shards().await.unwrap_or_default();
         let gate = load::Gate {
             at: env.start_at,
             shutdown: env.shutdown.clone(),
@@ -180,6 +183,7 @@ impl Running {
             collector,
             server,
             wakeup_before,
+            shards_before,
             started,
             started_at,
         })
@@ -247,6 +251,7 @@ impl Running {
             saturation,
             server,
             wakeup_before,
+            shards_before,
             clock,
             run_id,
             started,
@@ -305,6 +310,13 @@ impl Running {
         let mut warnings = env.warnings.clone();
         warnings.extend(saturation.warning);
         warnings.extend(found);
+        let shards = match env.queue.shards().await {
+            Ok(s) => report::shards_since(s, &shards_before),
+            Err(e) => {
+                warnings.push(format!("could not read the per-shard job counts: {e:#}"));
+                vec![]
+            }
+        };
         let parts = report::ManifestParts {
             id: &id,
             plan: &plan,
@@ -318,6 +330,7 @@ impl Running {
             server,
             run_id: &run_id,
             clock,
+            shards,
         };
         let (files, warnings) = report::close(collector, parts, &audit, warnings).await?;
         Ok(Report {

@@ -166,6 +166,7 @@ pub struct ManifestParts<'a> {
     pub server: Option<ServerInfo>,
     pub run_id: &'a str,
     pub clock: Option<ClockOffset>,
+    pub shards: Vec<crate::format::manifest::Shard>,
 }
 
 pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
@@ -207,6 +208,7 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
             .context("reading host information")?,
         config: p.env.cfg.masked(),
         local_servers: p.env.local.clone(),
+        shards: p.shards,
         warnings: p.warnings,
         files: p.files,
         extra: p.env.extra.clone(),
@@ -230,4 +232,19 @@ pub async fn close(
         crate::format::files::write_atomic(path, &serde_json::to_vec_pretty(&m)?)?;
     }
     Ok((closed.files, warnings))
+}
+
+/// Each stream's jobs during the test: its counts at the end less those at the start.
+pub fn shards_since(
+    mut end: Vec<crate::format::manifest::Shard>,
+    before: &[crate::format::manifest::Shard],
+) -> Vec<crate::format::manifest::Shard> {
+    for s in &mut end {
+        if let Some(b) = before.iter().find(|b| b.stream == s.stream) {
+            s.produced = s.produced.saturating_sub(b.produced);
+            s.completed = s.completed.saturating_sub(b.completed);
+            s.node_commands = s.node_commands.saturating_sub(b.node_commands);
+        }
+    }
+    end
 }

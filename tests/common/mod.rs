@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use qbench::config::Config;
-use qbench::local::LocalServers;
+use qbench::local::{LocalServers, Options};
 
 pub struct Shared {
     pub base: Config,
@@ -15,29 +15,46 @@ pub struct Shared {
 
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| start_shared(false))
+    SHARED.get_or_init(|| start_shared(Options::default()))
 }
 
 /// Servers that accept only TLS (`--local --tls`), and a config that reaches them with
 /// verify-full.
 pub fn shared_tls() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| start_shared(true))
+    SHARED.get_or_init(|| {
+        start_shared(Options {
+            tls: true,
+            ..Options::default()
+        })
+    })
 }
 
-fn start_shared(tls: bool) -> Shared {
+/// PostgreSQL and a Valkey Cluster of three primaries (`--local --valkey-cluster 3`).
+pub fn shared_cluster() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        start_shared(Options {
+            valkey_cluster: 3,
+            ..Options::default()
+        })
+    })
+}
+
+fn start_shared(options: Options) -> Shared {
     // Started on a runtime of its own: the servers outlive every test's runtime and
     // die with the test process (they are tied to it by PR_SET_PDEATHSIG).
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
             let mut base = Config::default();
-            let servers = LocalServers::start(&base, false, tls)
+            let servers = LocalServers::start(&base, false, &options)
                 .await
                 .expect("starting the test servers (run setup/prepare_machine.sh)");
             servers.apply_to(&mut base);
             let mut pids = vec![servers.postgres.process.pid, servers.valkey.process.pid];
             pids.extend(servers.stunnel.as_ref().map(|s| s.process.pid));
+            pids.extend(servers.valkey_nodes.iter().map(|n| n.process.pid));
             let mut at_exit = AT_EXIT.lock().unwrap_or_else(|p| p.into_inner());
             if at_exit.is_empty() {
                 // SAFETY: registering a plain extern "C" function.
@@ -178,6 +195,16 @@ pub async fn config(name: &str) -> Config {
         del.arg(format!("{}:{suffix}", cfg.valkey.stream));
     }
     let _: () = del.query_async(&mut conn).await.expect("clear test stream");
+    cfg
+}
+
+/// A config pointing at PostgreSQL and the three-primary cluster, with a stream name of
+/// its own (the cluster is new for each test binary, so nothing needs clearing).
+pub fn cluster_config(name: &str) -> Config {
+    let mut cfg = shared_cluster().base.clone();
+    cfg.valkey.stream = format!("t_{name}");
+    cfg.valkey.group = format!("g_{name}");
+    cfg.valkey.block_ms = 100;
     cfg
 }
 

@@ -12,17 +12,28 @@ use crate::config::Valkey;
 use crate::format::horizon::{ClaimCost, Holder, HolderSpec, ServerSample};
 
 pub struct ValkeyHorizon {
+    /// The first node: settings and the holder.
     cfg: Valkey,
     conn: MultiplexedConnection,
+    /// Every node (a cluster's primaries), whose memory is summed.
+    nodes: Vec<MultiplexedConnection>,
     idle: Option<MultiplexedConnection>,
 }
 
 impl ValkeyHorizon {
-    pub async fn open(cfg: &Valkey) -> Result<ValkeyHorizon> {
-        let client = super::client(cfg)?;
+    /// `nodes`: the server alone, or every primary of a cluster.
+    pub async fn open(nodes: &[Valkey]) -> Result<ValkeyHorizon> {
+        let mut conns = vec![];
+        for n in nodes {
+            conns.push(super::node_conn(n).await?);
+        }
+        let (Some(cfg), Some(conn)) = (nodes.first(), conns.first()) else {
+            anyhow::bail!("no Valkey node to sample");
+        };
         Ok(ValkeyHorizon {
-            conn: super::connect(&client, cfg).await?,
+            conn: conn.clone(),
             cfg: cfg.clone(),
+            nodes: conns,
             idle: None,
         })
     }
@@ -60,8 +71,7 @@ impl crate::queue::Horizon for ValkeyHorizon {
         if spec.kind == Holder::None {
             return Ok("nothing (a control run)".into());
         }
-        let client = super::client(&self.cfg)?;
-        let mut conn = super::connect(&client, &self.cfg).await?;
+        let mut conn = super::node_conn(&self.cfg).await?;
         redis::cmd("CLIENT")
             .arg("SETNAME")
             .arg("qbench_holder")
@@ -83,12 +93,15 @@ impl crate::queue::Horizon for ValkeyHorizon {
     }
 
     async fn sample(&mut self) -> Result<ServerSample> {
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .query_async(&mut self.conn)
-            .await?;
+        let mut memory = None;
+        for conn in &mut self.nodes {
+            let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+            if let Some(m) = info_field(&info, "used_memory") {
+                memory = Some(memory.unwrap_or(0) + m);
+            }
+        }
         Ok(ServerSample {
-            memory_bytes: info_field(&info, "used_memory"),
+            memory_bytes: memory,
             ..ServerSample::default()
         })
     }

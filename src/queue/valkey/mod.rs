@@ -1,6 +1,8 @@
 //! Valkey, the server: connections, errors that tell the user what to do, what the
 //! manifest records of it, its process and its statistics.
 
+pub mod cluster;
+pub mod conn;
 mod horizon;
 mod stats;
 
@@ -21,7 +23,7 @@ use crate::format::manifest::LocalInfo;
 use crate::samplers::system::ServerProcs;
 use crate::samplers::StatsSampler;
 
-/// The client for a configured URL (a malformed URL or an unreadable TLS file is the
+/// The client for one node's URL (a malformed URL or an unreadable TLS file is the
 /// user's to fix). A rediss:// URL without a CA file trusts the OS's store.
 pub fn client(v: &Valkey) -> Result<redis::Client> {
     let invalid = |e: redis::RedisError| {
@@ -30,11 +32,22 @@ pub fn client(v: &Valkey) -> Result<redis::Client> {
             v.display_url()
         )))
     };
-    if v.tls_ca_file.is_empty() && v.tls_cert_file.is_empty() {
-        return redis::Client::open(v.url.as_str()).map_err(invalid);
+    match tls_files(v)? {
+        None => redis::Client::open(v.url.as_str()).map_err(invalid),
+        Some(certs) => redis::Client::build_with_tls(v.url.as_str(), certs).map_err(invalid),
     }
-    // Each file is read once and parsed here, so one that is not PEM is named (the
-    // crate would say "invalid trust anchors"); the crate gets the same bytes.
+}
+
+/// The CA and client certificate files, read once and parsed here, so one that is not
+/// PEM is named (the crate would say "invalid trust anchors"); `None`: none given.
+pub fn tls_files(v: &Valkey) -> Result<Option<redis::TlsCertificates>> {
+    if v.is_tls() {
+        // The redis crate builds its TLS config from the process's default provider.
+        let _ = crate::tls::provider().install_default();
+    }
+    if v.tls_ca_file.is_empty() && v.tls_cert_file.is_empty() {
+        return Ok(None);
+    }
     let pem = |path: &str, key: &str, is_key: bool| -> Result<Vec<u8>> {
         let bytes = crate::tls::read(path, key)?;
         if is_key {
@@ -55,16 +68,10 @@ pub fn client(v: &Valkey) -> Result<redis::Client> {
             client_key: pem(&v.tls_key_file, "valkey.tls_key_file", true)?,
         }),
     };
-    // The redis crate builds its TLS config from the process's default provider.
-    let _ = crate::tls::provider().install_default();
-    redis::Client::build_with_tls(
-        v.url.as_str(),
-        redis::TlsCertificates {
-            client_tls,
-            root_cert,
-        },
-    )
-    .map_err(invalid)
+    Ok(Some(redis::TlsCertificates {
+        client_tls,
+        root_cert,
+    }))
 }
 
 /// A connection whose response timeout outlasts any BLOCK (the crate's default of 500 ms
@@ -134,10 +141,59 @@ pub fn connect_error(e: &redis::RedisError, v: &Valkey) -> anyhow::Error {
     )))
 }
 
-/// The Valkey server behind a design.
+/// The Valkey server behind a design: one node, or a cluster's primaries.
 pub struct ValkeyServer {
     pub cfg: Valkey,
-    pub conn: ConnectionManager,
+    /// Shared: setup, depth, state and the reaper (see [`conn::Client::shared`]).
+    pub conn: conn::Conn,
+    /// Each node reached alone, for what only a node can say (INFO, CONFIG, TIME):
+    /// the server, or every primary of the cluster.
+    pub nodes: Vec<Valkey>,
+    /// The queue's streams, for the statistics.
+    pub streams: Vec<String>,
+}
+
+/// One node's version and durability settings.
+async fn node_info(
+    c: &mut impl redis::aio::ConnectionLike,
+) -> Result<(String, Option<Durability>)> {
+    let info: String = redis::cmd("INFO").arg("server").query_async(c).await?;
+    let get = |k: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+    };
+    let version = match (get("valkey_version:"), get("redis_version:")) {
+        (Some(v), _) => format!("valkey {v}"),
+        (None, Some(v)) => format!("redis {v}"),
+        _ => "unknown".into(),
+    };
+    // CONFIG may be renamed away on managed servers: then durability is unknown.
+    let mut settings = Vec::new();
+    for key in ["appendonly", "appendfsync", "save"] {
+        let r: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(key)
+            .query_async(c)
+            .await;
+        match r.ok().and_then(|kv| kv.get(1).cloned()) {
+            Some(v) => settings.push(v),
+            None => break,
+        }
+    }
+    let durability = match <[String; 3]>::try_from(settings) {
+        Ok([appendonly, appendfsync, save]) => Some(Durability::Valkey {
+            appendonly,
+            appendfsync,
+            save,
+        }),
+        Err(_) => None,
+    };
+    Ok((version, durability))
+}
+
+/// A connection to one node alone.
+pub async fn node_conn(node: &Valkey) -> Result<MultiplexedConnection> {
+    connect(&client(node)?, node).await
 }
 
 #[async_trait]
@@ -147,47 +203,28 @@ impl super::Server for ValkeyServer {
     }
 
     async fn info(&self) -> Result<ServerInfo> {
-        let mut c = self.conn.clone();
-        let info: String = redis::cmd("INFO").arg("server").query_async(&mut c).await?;
-        let get = |k: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
-        };
-        let version = match (get("valkey_version:"), get("redis_version:")) {
-            (Some(v), _) => format!("valkey {v}"),
-            (None, Some(v)) => format!("redis {v}"),
-            _ => "unknown".into(),
-        };
-        // CONFIG may be renamed away on managed servers: then durability is unknown.
-        let mut settings = Vec::new();
-        for key in ["appendonly", "appendfsync", "save"] {
-            let r: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
-                .arg("GET")
-                .arg(key)
-                .query_async(&mut c)
-                .await;
-            match r.ok().and_then(|kv| kv.get(1).cloned()) {
-                Some(v) => settings.push(v),
-                None => break,
-            }
+        let tls = if self.cfg.is_tls() { "rediss" } else { "off" };
+        // The client cannot see the negotiated version; the scheme says TLS or not.
+        if !self.cfg.is_cluster() {
+            let (version, durability) = node_info(&mut self.conn.clone()).await?;
+            return Ok(ServerInfo {
+                version,
+                tls: tls.into(),
+                durability,
+            });
         }
-        let durability = match <[String; 3]>::try_from(settings) {
-            Ok([appendonly, appendfsync, save]) => Some(Durability::Valkey {
-                appendonly,
-                appendfsync,
-                save,
-            }),
-            Err(_) => None,
-        };
+        let mut seen = vec![];
+        for node in &self.nodes {
+            seen.push(node_info(&mut node_conn(node).await?).await?);
+        }
+        let (version, durability) = seen.first().cloned().unwrap_or(("unknown".into(), None));
+        // Primaries that persist differently have no one tier: say unknown, never one
+        // node's.
+        let same = seen.iter().all(|(_, d)| *d == durability);
         Ok(ServerInfo {
-            version,
-            // The client cannot see the negotiated version; the scheme says TLS or not.
-            tls: if self.cfg.is_tls() {
-                "rediss".into()
-            } else {
-                "off".into()
-            },
-            durability,
+            version: format!("{version}, cluster of {} primaries", seen.len()),
+            tls: tls.into(),
+            durability: durability.filter(|_| same),
         })
     }
 
@@ -200,6 +237,10 @@ impl super::Server for ValkeyServer {
     fn procs(&self, local: Option<&LocalInfo>) -> ServerProcs {
         const NAMES: &str = "valkey-server|redis-server";
         match local {
+            Some(l) if !l.valkey_cluster_pids.is_empty() => ServerProcs::Pids {
+                names: NAMES,
+                pids: l.valkey_cluster_pids.clone(),
+            },
             Some(l) => ServerProcs::single(NAMES, Some(l.valkey_pid)),
             None if self.cfg.is_local() => ServerProcs::single(NAMES, None),
             None => ServerProcs::Remote,
@@ -207,7 +248,11 @@ impl super::Server for ValkeyServer {
     }
 
     fn stats(&self) -> Box<dyn StatsSampler> {
-        Box::new(stats::ValkeyStats(self.cfg.clone()))
+        Box::new(stats::ValkeyStats {
+            cfg: self.cfg.clone(),
+            nodes: self.nodes.clone(),
+            streams: self.streams.clone(),
+        })
     }
 
     /// XREADGROUP BLOCK: the server hands a job to a waiting worker as it arrives.

@@ -15,7 +15,13 @@ use crate::config::Valkey;
 use crate::format::server_stats::{ValkeyRow, VALKEY_STATS};
 use crate::samplers::{per_second, Source, StatsSampler};
 
-pub struct ValkeyStats(pub Valkey);
+/// One node's, or the sum over a cluster's primaries (each sampled alone); the stream
+/// columns sum over the queue's streams.
+pub struct ValkeyStats {
+    pub cfg: Valkey,
+    pub nodes: Vec<Valkey>,
+    pub streams: Vec<String>,
+}
 
 fn info_field(info: &str, key: &str) -> u64 {
     info.lines()
@@ -36,41 +42,76 @@ impl StatsSampler for ValkeyStats {
         stop: CancellationToken,
     ) -> JoinHandle<Result<BufWriter<File>>> {
         tokio::spawn(async move {
-            let client = super::client(&self.0)?;
-            let mut conn = client.get_multiplexed_async_connection().await?;
-            let first: String = redis::cmd("INFO").arg("all").query_async(&mut conn).await?;
-            // Events before the test are not the test's. A server that refuses LATENCY
-            // (an ACL, a managed service) still gets every other column.
-            let mut seen = BTreeMap::new();
-            let latency = latest(&mut conn).await;
-            if let Some(l) = &latency {
-                new_latency_events(l, &mut seen);
+            let mut nodes = vec![];
+            for node in &self.nodes {
+                nodes.push(Node::open(node).await?);
             }
-            let source = Counters {
-                prev: (
-                    Instant::now(),
-                    info_field(&first, "total_commands_processed"),
+            // One server: the stream's counts go in the node's pipeline, as they always
+            // did; a cluster's streams are read through its routing.
+            let queue = match self.cfg.is_cluster() {
+                true => Some(
+                    super::conn::Client::open(&self.cfg)?
+                        .connect(&self.cfg)
+                        .await?,
                 ),
-                delayed_fsync: info_field(&first, "aof_delayed_fsync"),
-                seen,
-                latency_monitor: latency.is_some(),
-                conn,
-                cfg: self.0,
+                false => None,
+            };
+            let source = Counters {
+                nodes,
+                queue,
+                cfg: self.cfg,
+                streams: self.streams,
             };
             per_second(source, out, started, stop).await
         })
     }
 }
 
-struct Counters {
+/// One node's counters between samples.
+struct Node {
     conn: MultiplexedConnection,
-    cfg: Valkey,
     prev: (Instant, u64),
     delayed_fsync: u64,
     /// The latest time (Unix seconds) each `LATENCY LATEST` event was seen at.
     seen: BTreeMap<String, i64>,
     /// False once the server refused `LATENCY LATEST`.
     latency_monitor: bool,
+}
+
+impl Node {
+    async fn open(cfg: &Valkey) -> Result<Node> {
+        // The crate's default response timeout (500 ms): a row is skipped, not waited
+        // for, while the server restarts.
+        let mut conn = super::client(cfg)?
+            .get_multiplexed_async_connection()
+            .await?;
+        let first: String = redis::cmd("INFO").arg("all").query_async(&mut conn).await?;
+        // Events before the test are not the test's. A server that refuses LATENCY
+        // (an ACL, a managed service) still gets every other column.
+        let mut seen = BTreeMap::new();
+        let latency = latest(&mut conn).await;
+        if let Some(l) = &latency {
+            new_latency_events(l, &mut seen);
+        }
+        Ok(Node {
+            prev: (
+                Instant::now(),
+                info_field(&first, "total_commands_processed"),
+            ),
+            delayed_fsync: info_field(&first, "aof_delayed_fsync"),
+            seen,
+            latency_monitor: latency.is_some(),
+            conn,
+        })
+    }
+}
+
+struct Counters {
+    nodes: Vec<Node>,
+    /// A cluster's streams, through its routing; `None` on one server.
+    queue: Option<super::conn::Conn>,
+    cfg: Valkey,
+    streams: Vec<String>,
 }
 
 async fn latest(conn: &mut MultiplexedConnection) -> Option<Value> {
@@ -106,22 +147,19 @@ fn new_latency_events(latest: &Value, seen: &mut BTreeMap<String, i64>) -> Strin
     out.join(";")
 }
 
-#[async_trait::async_trait]
-impl Source for Counters {
-    type Row = ValkeyRow;
-
-    async fn sample(&mut self, t_s: f64) -> Option<ValkeyRow> {
-        let (info, len, pending): (String, u64, Value) = redis::pipe()
-            .cmd("INFO")
-            .arg("all")
-            .cmd("XLEN")
-            .arg(&self.cfg.stream)
-            .cmd("XPENDING")
-            .arg(&self.cfg.stream)
-            .arg(&self.cfg.group)
-            .query_async(&mut self.conn)
-            .await
-            .ok()?;
+impl Node {
+    /// This node's part of a row: the INFO columns, and the counts of `streams` (none:
+    /// left zero) read in the same pipeline.
+    async fn sample(&mut self, t_s: f64, streams: &[String], group: &str) -> Option<ValkeyRow> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("INFO").arg("all");
+        for s in streams {
+            pipe.cmd("XLEN").arg(s).cmd("XPENDING").arg(s).arg(group);
+        }
+        let mut replies: Vec<Value> = pipe.query_async(&mut self.conn).await.ok()?;
+        let counts = replies.split_off(1);
+        let info: String = redis::from_redis_value(replies.pop()?).ok()?;
+        let (stream_length, pending_entries) = stream_counts(counts)?;
         let now = Instant::now();
         let total = info_field(&info, "total_commands_processed");
         let commands_s =
@@ -139,21 +177,14 @@ impl Source for Counters {
         };
         let delayed_fsync = info_field(&info, "aof_delayed_fsync");
         let prev_delayed = std::mem::replace(&mut self.delayed_fsync, delayed_fsync);
-        let pending = match pending {
-            Value::Array(a) => match a.first() {
-                Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
-                _ => 0,
-            },
-            _ => 0,
-        };
         Some(ValkeyRow {
             t_s,
             ops_s: info_field(&info, "instantaneous_ops_per_sec"),
             commands_s,
             commands_processed: total,
             used_memory_bytes: info_field(&info, "used_memory"),
-            stream_length: len,
-            pending_entries: pending,
+            stream_length,
+            pending_entries,
             connected_clients: info_field(&info, "connected_clients"),
             aof_rewrite_in_progress: info_field(&info, "aof_rewrite_in_progress") > 0,
             rdb_bgsave_in_progress: info_field(&info, "rdb_bgsave_in_progress") > 0,
@@ -161,4 +192,71 @@ impl Source for Counters {
             latency_events,
         })
     }
+}
+
+#[async_trait::async_trait]
+impl Source for Counters {
+    type Row = ValkeyRow;
+
+    async fn sample(&mut self, t_s: f64) -> Option<ValkeyRow> {
+        let mut rows = vec![];
+        let on_node: &[String] = match self.queue {
+            Some(_) => &[],
+            None => &self.streams,
+        };
+        for node in &mut self.nodes {
+            rows.push(node.sample(t_s, on_node, &self.cfg.group).await?);
+        }
+        let mut sum = rows.pop()?;
+        for r in rows.into_iter().rev() {
+            sum.ops_s += r.ops_s;
+            sum.commands_s += r.commands_s;
+            sum.commands_processed += r.commands_processed;
+            sum.used_memory_bytes += r.used_memory_bytes;
+            sum.connected_clients += r.connected_clients;
+            sum.aof_rewrite_in_progress |= r.aof_rewrite_in_progress;
+            sum.rdb_bgsave_in_progress |= r.rdb_bgsave_in_progress;
+            sum.aof_delayed_fsync += r.aof_delayed_fsync;
+            if !r.latency_events.is_empty() {
+                sum.latency_events = match sum.latency_events.is_empty() {
+                    true => r.latency_events,
+                    false => format!("{};{}", r.latency_events, sum.latency_events),
+                };
+            }
+        }
+        if let Some(queue) = &mut self.queue {
+            let mut pipe = redis::pipe();
+            for st in &self.streams {
+                // One pipeline per stream: a cluster routes a pipeline to one slot's node.
+                pipe.cmd("XLEN")
+                    .arg(st)
+                    .cmd("XPENDING")
+                    .arg(st)
+                    .arg(&self.cfg.group);
+                let counts: Vec<Value> = pipe.query_async(queue).await.ok()?;
+                pipe.clear();
+                let (len, pending) = stream_counts(counts)?;
+                sum.stream_length += len;
+                sum.pending_entries += pending;
+            }
+        }
+        Some(sum)
+    }
+}
+
+/// Sums `[XLEN, XPENDING, …]` replies: entries, and of those delivered and unacknowledged.
+fn stream_counts(replies: Vec<Value>) -> Option<(u64, u64)> {
+    let (mut len, mut pending) = (0, 0);
+    for pair in replies.chunks(2) {
+        let [l, p] = pair else { return None };
+        len += redis::from_redis_value_ref::<u64>(l).ok()?;
+        pending += match p {
+            Value::Array(a) => match a.first() {
+                Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+                _ => 0,
+            },
+            _ => 0,
+        };
+    }
+    Some((len, pending))
 }

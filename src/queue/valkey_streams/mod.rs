@@ -2,24 +2,30 @@
 //! with XREADGROUP … BLOCK, each on its own connection; completion is XACK plus XDEL so
 //! memory stays bounded. The reaper takes entries idle longer than the visibility timeout
 //! with XAUTOCLAIM and re-adds them (one Lua call, so nothing is lost in between).
+//!
+//! On a Valkey Cluster (`valkey.cluster`) one logical queue is K streams spread over the
+//! primaries ([`crate::queue::valkey::cluster`]); everything here then runs per stream
+//! and sums, and the audit reads every stream.
 
 mod reply;
 mod scripts;
+mod workers;
 
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use async_trait::async_trait;
-use redis::aio::MultiplexedConnection;
 use redis::{Script, Value};
 
 use super::registry::{Design, DesignInfo};
-use super::valkey::{self, ValkeyServer};
-use super::{
-    Backend, Claimed, Consumer, Handle, NewJob, Producer, Queue, QueueState, Server, Snapshot,
-};
+use super::valkey::cluster::{self, Topology};
+use super::valkey::conn::{Client, Conn};
+use super::valkey::ValkeyServer;
+use super::{Backend, Consumer, Producer, Queue, QueueState, Server, Snapshot};
 use crate::config::{Config, Valkey};
-use reply::{as_u64, field_u64, parse_read_reply};
+use crate::format::manifest::Shard;
+use reply::{as_u64, field_u64};
+use workers::{StreamConsumer, StreamProducer};
 
 /// The keys beside the stream (see [`scripts`]).
 #[derive(Clone)]
@@ -54,11 +60,17 @@ fn fresh_base() -> i64 {
 
 pub struct ValkeyStreams {
     cfg: Valkey,
-    keys: Keys,
-    client: redis::Client,
+    /// One stream, or a cluster's K; the first one's counter hands out every number.
+    streams: Arc<[Keys]>,
+    /// A cluster's primaries and where the streams went; `None` on one node.
+    topology: Option<Topology>,
+    client: Client,
     /// Setup, depth, state and the reaper share its connection, which reconnects by
     /// itself after a server restart.
     server: ValkeyServer,
+    /// Where this process's workers start on the streams (from its pid), so several
+    /// processes with fewer workers than streams do not all block on the same ones.
+    home_offset: usize,
     payload: Arc<[u8]>,
     visibility_ms: u64,
     reap_batch: usize,
@@ -81,36 +93,95 @@ impl Design for ValkeyStreams {
             ));
         }
         let v = &cfg.valkey;
-        let client = valkey::client(v)?;
+        // A cluster is read, and refused unless whole, before anything else.
+        let topology = match v.is_cluster() {
+            true => Some(cluster::discover(v).await?),
+            false => None,
+        };
+        let client = Client::open(v)?;
         // Fail now, with a clear line, if the server is unreachable.
-        drop(valkey::connect(&client, v).await?);
-        let conn = valkey::manager(&client, v).await?;
+        drop(client.connect(v).await?);
+        let conn = client.shared(v).await?;
+        if topology.is_none() {
+            refuse_cluster_node(&mut conn.clone(), v).await?;
+        }
         let host = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "host".into());
-        Ok(ValkeyStreams {
+        let (streams, nodes): (Vec<Keys>, Vec<Valkey>) = match &topology {
+            Some(t) => (
+                t.streams.iter().map(|p| Keys::of(&p.stream)).collect(),
+                t.primaries.iter().map(|p| p.cfg.clone()).collect(),
+            ),
+            None => (vec![Keys::of(&v.stream)], vec![v.clone()]),
+        };
+        let q = ValkeyStreams {
             cfg: v.clone(),
-            keys: Keys::of(&v.stream),
-            client,
             server: ValkeyServer {
                 cfg: v.clone(),
                 conn,
+                nodes,
+                streams: streams.iter().map(|k| k.stream.clone()).collect(),
             },
+            streams: streams.into(),
+            topology,
+            client,
+            home_offset: std::process::id() as usize,
             payload: super::payload(cfg.benchmark.job_size_bytes),
             visibility_ms: (cfg.benchmark.visibility_timeout_s * 1000.0).ceil() as u64,
             reap_batch: 1000,
             batch: cfg.benchmark.dequeue_batch as usize,
             consumer_prefix: format!("{host}-{}", std::process::id()),
-        })
+        };
+        q.ensure_bases().await?;
+        Ok(q)
     }
 }
 
+/// A node of a cluster of several primaries, reached as a single server, would answer
+/// MOVED for most keys: say so. A cluster-mode endpoint of one shard serving every slot
+/// works as a single server, and is taken as one.
+async fn refuse_cluster_node(conn: &mut Conn, v: &Valkey) -> Result<()> {
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    if !info.lines().any(|l| l.trim() == "cluster_enabled:1") {
+        return Ok(());
+    }
+    let state: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    let one_shard = state.lines().any(|l| l.trim() == "cluster_size:1")
+        && state.lines().any(|l| l.trim() == "cluster_slots_assigned:16384");
+    if one_shard {
+        return Ok(());
+    }
+    Err(crate::error::usage(format!(
+        "valkey.url {} is a node of a Valkey Cluster: set valkey.cluster = true (or use a \
+         redis+cluster:// URL) so the queue is spread over its primaries",
+        v.display_url()
+    )))
+}
+
 impl ValkeyStreams {
-    async fn create_group(&self) -> Result<bool> {
+    /// Creates every stream's group; whether any was new.
+    async fn create_groups(&self) -> Result<bool> {
+        let mut created = false;
+        for k in self.streams.iter() {
+            created |= self.create_group(&k.stream).await?;
+        }
+        Ok(created)
+    }
+
+    async fn create_group(&self, stream: &str) -> Result<bool> {
         let mut c = self.server.conn.clone();
         let r: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
-            .arg(&self.cfg.stream)
+            .arg(stream)
             .arg(&self.cfg.group)
             .arg("0")
             .arg("MKSTREAM")
@@ -123,14 +194,34 @@ impl ValkeyStreams {
         }
     }
 
-    /// Every entry's seq and intended time, read in pages.
-    async fn entries(&self) -> Result<Vec<(i64, i64)>> {
+    /// On a cluster, the other streams' bitmaps count from the first one's counter:
+    /// gives each a base where it has none (a new stream, a node that lost its data).
+    async fn ensure_bases(&self) -> Result<()> {
+        if self.streams.len() < 2 {
+            return Ok(());
+        }
+        let next = self.allocate(0).await?;
+        let mut c = self.server.conn.clone();
+        for k in &self.streams[1..] {
+            redis::cmd("HSETNX")
+                .arg(&k.seq)
+                .arg("base")
+                .arg(next)
+                .query_async::<()>(&mut c)
+                .await
+                .with_context(|| format!("setting up {}", k.seq))?;
+        }
+        Ok(())
+    }
+
+    /// Every entry's seq and intended time in one stream, read in pages.
+    async fn entries(&self, stream: &str) -> Result<Vec<(i64, i64)>> {
         let mut c = self.server.conn.clone();
         let mut out = vec![];
         let mut from = "-".to_string();
         loop {
             let page: Value = redis::cmd("XRANGE")
-                .arg(&self.keys.stream)
+                .arg(stream)
                 .arg(&from)
                 .arg("+")
                 .arg("COUNT")
@@ -152,72 +243,33 @@ impl ValkeyStreams {
     }
 }
 
-#[async_trait]
-impl Queue for ValkeyStreams {
-    fn server(&self) -> &dyn Server {
-        &self.server
-    }
+/// One stream's state: XINFO, XPENDING and the requeue and completion counters.
+struct StreamState {
+    length: u64,
+    in_flight: u64,
+    /// Jobs added, the reaper's re-adds not counted.
+    produced: u64,
+    completed: u64,
+}
 
-    async fn setup(&self, reset: bool) -> Result<String> {
-        if reset {
-            self.reset().await?;
-            return Ok(format!(
-                "stream {} with group {} ready, emptied",
-                self.cfg.stream, self.cfg.group
-            ));
-        }
-        let created = self.create_group().await?;
-        Ok(format!(
-            "stream {} with group {} {}",
-            self.cfg.stream,
-            self.cfg.group,
-            if created { "created" } else { "ready" }
-        ))
-    }
-
-    async fn reset(&self) -> Result<()> {
-        let mut c = self.server.conn.clone();
-        let k = &self.keys;
-        Script::new(scripts::RESET)
-            .key(&k.stream)
-            .key(&k.seq)
-            .key(&k.produced)
-            .key(&k.done)
-            .key(&k.requeued)
-            .key(&k.completed)
-            .invoke_async::<()>(&mut c)
-            .await
-            .context("emptying the stream")?;
-        self.create_group().await?;
-        Ok(())
-    }
-
-    async fn depth(&self) -> Result<u64> {
-        let mut c = self.server.conn.clone();
-        // Completed entries are deleted, so the length is exactly what is left to do.
-        Ok(redis::cmd("XLEN")
-            .arg(&self.cfg.stream)
-            .query_async(&mut c)
-            .await?)
-    }
-
-    async fn state(&self) -> Result<QueueState> {
+impl ValkeyStreams {
+    async fn stream_state(&self, k: &Keys) -> Result<StreamState> {
         let mut c = self.server.conn.clone();
         let (info, pending, requeued, completed): (Value, Value, Option<u64>, Option<u64>) =
             redis::pipe()
                 .cmd("XINFO")
                 .arg("STREAM")
-                .arg(&self.cfg.stream)
+                .arg(&k.stream)
                 .cmd("XPENDING")
-                .arg(&self.cfg.stream)
+                .arg(&k.stream)
                 .arg(&self.cfg.group)
                 .cmd("GET")
-                .arg(&self.keys.requeued)
+                .arg(&k.requeued)
                 .cmd("GET")
-                .arg(&self.keys.completed)
+                .arg(&k.completed)
                 .query_async(&mut c)
                 .await
-                .context("reading the stream's state")?;
+                .with_context(|| format!("reading the state of stream {}", k.stream))?;
         let length = field_u64(&info, "length").ok_or_else(|| anyhow!("XINFO: no length"))?;
         let added = field_u64(&info, "entries-added")
             .ok_or_else(|| anyhow!("XINFO: no entries-added (Valkey/Redis ≥ 7 needed)"))?;
@@ -225,74 +277,24 @@ impl Queue for ValkeyStreams {
             Value::Array(a) => a.first().and_then(as_u64).unwrap_or(0),
             _ => 0,
         };
-        // Re-added entries were counted by entries-added a second time.
-        let produced = added.saturating_sub(requeued.unwrap_or(0));
-        Ok(QueueState {
-            pending: length.saturating_sub(in_flight),
+        Ok(StreamState {
+            length,
             in_flight,
+            // Re-added entries were counted by entries-added a second time.
+            produced: added.saturating_sub(requeued.unwrap_or(0)),
             completed: completed.unwrap_or(0),
-            produced,
         })
     }
 
-    async fn producer(&self) -> Result<Box<dyn Producer>> {
-        let conn = valkey::connect(&self.client, &self.cfg).await?;
-        Ok(Box::new(StreamProducer {
-            conn,
-            keys: self.keys.clone(),
-            payload: self.payload.clone(),
-            script: Script::new(scripts::ENQUEUE),
-        }))
-    }
-
-    async fn consumer(&self, worker: usize) -> Result<Box<dyn Consumer>> {
-        let conn = valkey::connect(&self.client, &self.cfg).await?;
-        Ok(Box::new(StreamConsumer {
-            conn,
-            keys: self.keys.clone(),
-            group: self.cfg.group.clone(),
-            name: format!("{}-w{worker}", self.consumer_prefix),
-            block_ms: self.cfg.block_ms,
-            batch: self.batch,
-            script: Script::new(scripts::COMPLETE),
-        }))
-    }
-
-    async fn reap(&self) -> Result<Option<u64>> {
-        let mut c = self.server.conn.clone();
-        let n: u64 = Script::new(scripts::REAP)
-            .key(&self.keys.stream)
-            .key(&self.keys.requeued)
-            .arg(&self.cfg.group)
-            .arg(format!("{}-reaper", self.consumer_prefix))
-            .arg(self.visibility_ms)
-            .arg(self.reap_batch)
-            .invoke_async(&mut c)
-            .await
-            .context("reaping expired stream entries")?;
-        Ok(Some(n))
-    }
-
-    async fn allocate(&self, n: u64) -> Result<i64> {
-        let mut c = self.server.conn.clone();
-        Script::new(scripts::ALLOCATE)
-            .key(&self.keys.seq)
-            .arg(n)
-            .arg(fresh_base())
-            .invoke_async(&mut c)
-            .await
-            .context("taking a block of sequence numbers")
-    }
-
-    async fn snapshot(&self) -> Result<Snapshot> {
-        let left = self.entries().await?;
+    /// One stream's completed seqs, from its bitmap and its own base.
+    async fn completed(&self, k: &Keys) -> Result<Vec<i64>> {
         let mut c = self.server.conn.clone();
         let (base, done): (Option<i64>, Option<Vec<u8>>) = redis::pipe()
             .cmd("HGET")
-            .arg(&self.keys.seq)
+            .arg(&k.seq)
             .arg("base")
             .cmd("GET")
-            .arg(&self.keys.done)
+            .arg(&k.done)
             .query_async(&mut c)
             .await
             .context("reading the completion bitmap")?;
@@ -307,116 +309,192 @@ impl Queue for ValkeyStreams {
                 }
             }
         }
-        Ok(Snapshot { left, completed })
+        Ok(completed)
+    }
+
+    fn names(&self) -> String {
+        match self.streams.len() {
+            1 => format!("stream {}", self.cfg.stream),
+            n => format!(
+                "{n} streams {}…{} over {} primaries",
+                self.streams[0].stream,
+                self.streams[n - 1].stream,
+                self.server.nodes.len()
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for ValkeyStreams {
+    fn server(&self) -> &dyn Server {
+        &self.server
+    }
+
+    async fn setup(&self, reset: bool) -> Result<String> {
+        if reset {
+            self.reset().await?;
+            return Ok(format!(
+                "{} with group {} ready, emptied",
+                self.names(),
+                self.cfg.group
+            ));
+        }
+        let created = self.create_groups().await?;
+        self.ensure_bases().await?;
+        Ok(format!(
+            "{} with group {} {}",
+            self.names(),
+            self.cfg.group,
+            if created { "created" } else { "ready" }
+        ))
+    }
+
+    async fn reset(&self) -> Result<()> {
+        let mut c = self.server.conn.clone();
+        let mut next = None;
+        let script = Script::new(scripts::RESET);
+        for k in self.streams.iter() {
+            let mut call = script.prepare_invoke();
+            call.key(&k.stream)
+                .key(&k.seq)
+                .key(&k.produced)
+                .key(&k.done)
+                .key(&k.requeued)
+                .key(&k.completed);
+            if let Some(n) = next {
+                call.arg(n);
+            }
+            call.invoke_async::<()>(&mut c)
+                .await
+                .context("emptying the stream")?;
+            if self.streams.len() > 1 && next.is_none() {
+                // The first stream's counter (made if new) numbers every stream's jobs.
+                next = Some(self.allocate(0).await?);
+            }
+        }
+        self.create_groups().await?;
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<u64> {
+        let mut c = self.server.conn.clone();
+        let mut depth = 0;
+        // Completed entries are deleted, so the lengths are exactly what is left to do.
+        for k in self.streams.iter() {
+            depth += redis::cmd("XLEN")
+                .arg(&k.stream)
+                .query_async::<u64>(&mut c)
+                .await?;
+        }
+        Ok(depth)
+    }
+
+    async fn state(&self) -> Result<QueueState> {
+        let mut sum = QueueState::default();
+        for k in self.streams.iter() {
+            let s = self.stream_state(k).await?;
+            sum.pending += s.length.saturating_sub(s.in_flight);
+            sum.in_flight += s.in_flight;
+            sum.completed += s.completed;
+            sum.produced += s.produced;
+        }
+        Ok(sum)
+    }
+
+    async fn producer(&self) -> Result<Box<dyn Producer>> {
+        Ok(Box::new(StreamProducer {
+            conn: self.client.connect(&self.cfg).await?,
+            streams: self.streams.clone(),
+            payload: self.payload.clone(),
+            script: Script::new(scripts::ENQUEUE),
+        }))
+    }
+
+    async fn consumer(&self, worker: usize) -> Result<Box<dyn Consumer>> {
+        Ok(Box::new(StreamConsumer {
+            conn: self.client.connect(&self.cfg).await?,
+            streams: self.streams.clone(),
+            home: (worker + self.home_offset) % self.streams.len(),
+            group: self.cfg.group.clone(),
+            name: format!("{}-w{worker}", self.consumer_prefix),
+            block_ms: self.cfg.block_ms,
+            batch: self.batch,
+            script: Script::new(scripts::COMPLETE),
+        }))
+    }
+
+    async fn reap(&self) -> Result<Option<u64>> {
+        let mut c = self.server.conn.clone();
+        let mut n = 0;
+        for k in self.streams.iter() {
+            n += Script::new(scripts::REAP)
+                .key(&k.stream)
+                .key(&k.requeued)
+                .arg(&self.cfg.group)
+                .arg(format!("{}-reaper", self.consumer_prefix))
+                .arg(self.visibility_ms)
+                .arg(self.reap_batch)
+                .invoke_async::<u64>(&mut c)
+                .await
+                .context("reaping expired stream entries")?;
+        }
+        Ok(Some(n))
+    }
+
+    async fn allocate(&self, n: u64) -> Result<i64> {
+        let mut c = self.server.conn.clone();
+        Script::new(scripts::ALLOCATE)
+            .key(&self.streams[0].seq)
+            .arg(n)
+            .arg(fresh_base())
+            .invoke_async(&mut c)
+            .await
+            .context("taking a block of sequence numbers")
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let mut out = Snapshot::default();
+        for k in self.streams.iter() {
+            out.left.extend(self.entries(&k.stream).await?);
+            out.completed.extend(self.completed(k).await?);
+        }
+        Ok(out)
+    }
+
+    async fn shards(&self) -> Result<Vec<Shard>> {
+        let Some(t) = &self.topology else {
+            return Ok(vec![]);
+        };
+        let mut commands = vec![];
+        for p in &t.primaries {
+            let mut c = super::valkey::node_conn(&p.cfg).await?;
+            let info: String = redis::cmd("INFO").arg("stats").query_async(&mut c).await?;
+            commands.push(
+                info.lines()
+                    .find_map(|l| l.strip_prefix("total_commands_processed:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0),
+            );
+        }
+        let mut out = vec![];
+        for (p, k) in t.streams.iter().zip(self.streams.iter()) {
+            let s = self.stream_state(k).await?;
+            out.push(Shard {
+                stream: p.stream.clone(),
+                node: t.primaries[p.primary].addr.clone(),
+                slot: p.slot,
+                produced: s.produced,
+                completed: s.completed,
+                node_commands: commands[p.primary],
+            });
+        }
+        Ok(out)
     }
 
     async fn horizon(&self) -> Result<Box<dyn crate::queue::Horizon>> {
         Ok(Box::new(
-            crate::queue::valkey::ValkeyHorizon::open(&self.cfg).await?,
+            crate::queue::valkey::ValkeyHorizon::open(&self.server.nodes).await?,
         ))
     }
-}
-
-struct StreamProducer {
-    conn: MultiplexedConnection,
-    keys: Keys,
-    payload: Arc<[u8]>,
-    script: Script,
-}
-
-#[async_trait]
-impl Producer for StreamProducer {
-    /// Always through the script, first attempts too: the bitmap it sets is what makes a
-    /// later retry of the same jobs add nothing.
-    async fn enqueue(&mut self, jobs: &[NewJob], _retry: bool) -> Result<()> {
-        let mut call = self.script.key(&self.keys.stream);
-        call.key(&self.keys.produced)
-            .key(&self.keys.seq)
-            .arg(&self.payload[..]);
-        for j in jobs {
-            call.arg(j.seq).arg(j.enqueued_at_us);
-        }
-        call.invoke_async::<u64>(&mut self.conn).await?;
-        Ok(())
-    }
-}
-
-struct StreamConsumer {
-    conn: MultiplexedConnection,
-    keys: Keys,
-    group: String,
-    name: String,
-    block_ms: u64,
-    batch: usize,
-    script: Script,
-}
-
-impl StreamConsumer {
-    /// A server restarted without persistence has lost the stream and its group: recreate
-    /// them (the jobs it held are gone; the audit names them).
-    async fn recreate_group(&mut self) -> Result<()> {
-        let r: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&self.keys.stream)
-            .arg(&self.group)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut self.conn)
-            .await;
-        match r {
-            Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
-            _ => Ok(()),
-        }
-    }
-}
-
-#[async_trait]
-impl Consumer for StreamConsumer {
-    async fn claim(&mut self) -> Result<Vec<Claimed>> {
-        let reply: redis::RedisResult<Value> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(&self.group)
-            .arg(&self.name)
-            .arg("COUNT")
-            .arg(self.batch)
-            .arg("BLOCK")
-            .arg(self.block_ms)
-            .arg("STREAMS")
-            .arg(&self.keys.stream)
-            .arg(">")
-            .query_async(&mut self.conn)
-            .await;
-        match reply {
-            Ok(reply) => parse_read_reply(reply),
-            Err(e) if e.code() == Some("NOGROUP") => {
-                self.recreate_group().await?;
-                Ok(Vec::new())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>> {
-        let mut call = self.script.key(&self.keys.stream);
-        call.key(&self.keys.completed)
-            .key(&self.keys.done)
-            .key(&self.keys.seq)
-            .arg(&self.group);
-        let mut any = false;
-        for j in &jobs {
-            if let Handle::Entry(id) = &j.handle {
-                call.arg(&id[..]).arg(j.seq);
-                any = true;
-            }
-        }
-        if !any {
-            return Ok(vec![]);
-        }
-        // XACK, XDEL, the done bit and the count in one round trip, fenced by XACK.
-        let late: Vec<i64> = call.invoke_async(&mut self.conn).await?;
-        Ok(late)
-    }
-
-    /// Nothing to wait for: the claim itself blocked for `valkey.block_ms`.
-    async fn idle(&mut self) {}
 }

@@ -39,8 +39,8 @@ pub fn field_u64(v: &Value, key: &str) -> Option<u64> {
     }
 }
 
-/// One entry `[id, [field, value, …]]` as a claimed job.
-fn entry(e: Value) -> Result<Claimed> {
+/// One entry `[id, [field, value, …]]` of stream number `stream` as a claimed job.
+fn entry(e: Value, stream: usize) -> Result<Claimed> {
     let Value::Array(mut idf) = e else {
         bail!("unexpected stream entry")
     };
@@ -73,7 +73,7 @@ fn entry(e: Value) -> Result<Claimed> {
         enqueued_at_us: t,
         attempts: u32::try_from(a + 1).unwrap_or(u32::MAX),
         payload_len: len,
-        handle: Handle::Entry(id),
+        handle: Handle::Entry { stream, id },
     })
 }
 
@@ -84,8 +84,9 @@ fn as_i64(v: &Value) -> Option<i64> {
     }
 }
 
-/// XREADGROUP's reply: nil on timeout, else [[stream, [[id, [field, value, …]], …]]].
-pub fn parse_read_reply(reply: Value) -> Result<Vec<Claimed>> {
+/// XREADGROUP's reply from stream number `stream`: nil on timeout, else
+/// [[stream, [[id, [field, value, …]], …]]].
+pub fn parse_read_reply(reply: Value, stream: usize) -> Result<Vec<Claimed>> {
     let streams = match reply {
         Value::Nil => return Ok(Vec::new()),
         Value::Array(a) => a,
@@ -104,7 +105,7 @@ pub fn parse_read_reply(reply: Value) -> Result<Vec<Claimed>> {
             bail!("unexpected XREADGROUP entries")
         };
         for e in entries {
-            out.push(entry(e)?);
+            out.push(entry(e, stream)?);
         }
     }
     Ok(out)
@@ -120,8 +121,8 @@ pub fn entries(reply: Value) -> Result<Vec<Entry>> {
     };
     list.into_iter()
         .map(|e| {
-            let job = entry(e)?;
-            let Handle::Entry(id) = job.handle else {
+            let job = entry(e, 0)?;
+            let Handle::Entry { id, .. } = job.handle else {
                 bail!("stream entry without an id")
             };
             Ok((id, (job.seq, job.enqueued_at_us)))
@@ -155,12 +156,13 @@ mod tests {
                 ]),
             ])]),
         ])]);
-        let jobs = parse_read_reply(reply).expect("parses");
+        let jobs = parse_read_reply(reply, 2).expect("parses");
         assert_eq!(jobs.len(), 1);
         assert_eq!((jobs[0].seq, jobs[0].enqueued_at_us), (7, 123));
         assert_eq!(jobs[0].attempts, 2);
         assert_eq!(jobs[0].payload_len, 3);
-        assert!(parse_read_reply(Value::Nil).expect("nil").is_empty());
-        assert!(parse_read_reply(Value::Int(3)).is_err());
+        assert!(matches!(jobs[0].handle, Handle::Entry { stream: 2, .. }));
+        assert!(parse_read_reply(Value::Nil, 0).expect("nil").is_empty());
+        assert!(parse_read_reply(Value::Int(3), 0).is_err());
     }
 }

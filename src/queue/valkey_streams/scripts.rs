@@ -1,10 +1,13 @@
 //! The Lua scripts of the valkey_streams design: each runs atomically on the server, so
 //! what one script does is never half done.
 //!
-//! Keys beside the stream `S` (all share its hash tag, so they sit on its cluster slot):
+//! Keys beside the stream `S` (all share its hash tag, so they sit on its cluster slot,
+//! and one script touches one slot):
 //! `S:seq` (hash: `next`, the first sequence number not handed out, `base`, the first
 //! since the last reset, and `run`, the server's run_id when it last allocated), `S:produced` and `S:done` (bitmaps by `seq − base`: jobs added,
-//! and jobs completed), `S:requeued` and `S:completed` (counters).
+//! and jobs completed), `S:requeued` and `S:completed` (counters). On a cluster, numbers
+//! are handed out by the first stream's counter alone; the others' hashes hold only
+//! `base`.
 
 /// Makes sure the counter exists (seeded from the clock: numbers stay unique even after a
 /// server without persistence restarts), hands out ARGV[1] numbers, returns the first.
@@ -90,10 +93,11 @@ return n
 
 /// Empties the queue: the stream and its records go, the counter stays (numbers stay
 /// unique) and the bitmaps count from its current value. KEYS: stream, seq hash,
-/// produced, done, requeued, completed.
+/// produced, done, requeued, completed. ARGV: on a cluster's other streams, whose
+/// numbers come from the first stream's counter, that counter's value.
 pub const RESET: &str = r#"
 redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
-local nxt = redis.call('HGET', KEYS[2], 'next')
+local nxt = ARGV[1] or redis.call('HGET', KEYS[2], 'next')
 if nxt then redis.call('HSET', KEYS[2], 'base', nxt) end
 return 1
 "#;
