@@ -93,9 +93,11 @@ fn the_mst_lands_on_the_known_capacity() {
     // The bisection stops when the passing and failing rates are 5 % (--precision)
     // apart, and the first failing rate is at least 0.97 of the burn-down (below): the
     // MST may sit up to 1 - 0.97/1.05 = 7.6 % under the burn-down by construction, and
-    // the burn-down is a second, noisy measurement. A fresh-clone run saw 5.03 %.
+    // the burn-down is a second, noisy measurement: a fresh-clone run saw 5.03 %, and 8 %
+    // failed once in a full run. 11 % leaves the burn-down ±3 % of noise and still fails
+    // a search that is one ramp step (×1.5, 33 %) off.
     assert!(
-        off <= 0.08,
+        off <= 0.11,
         "MST {mst} is {:.1} % from the burn-down's {}",
         off * 100.0,
         bd.jobs_s

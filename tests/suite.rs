@@ -239,7 +239,11 @@ fn short_config(seconds: u32, extra: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().expect("file");
     std::io::Write::write_all(
         &mut f,
-        format!("[benchmark]\nproduction_duration = {seconds}\nproduction_rate = 200\n{extra}")
+        // pgbench's smallest scale: initialising 1,000,000 rows (scale 10) is not what the
+        // tests check.
+        format!(
+            "[pgbench]\nscale = 1\n[benchmark]\nproduction_duration = {seconds}\nproduction_rate = 200\n{extra}"
+        )
             .as_bytes(),
     )
     .expect("write");
