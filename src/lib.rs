@@ -163,6 +163,12 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown) -> Result<()> {
         Command::RunSuite(a) => a.crash_trials > 0,
         _ => false,
     };
+    if crashes && cli.global.valkey_cluster.is_some() {
+        return Err(usage(
+            "crash trials of a --valkey-cluster are not supported: run them against one \
+             Valkey (leave --valkey-cluster out)",
+        ));
+    }
     if crashes && !cli.global.local {
         return Err(usage(
             "crash trials SIGKILL the servers: run them with --local, which starts throwaway ones (qbench never kills a server it did not start)",

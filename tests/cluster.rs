@@ -341,6 +341,18 @@ async fn what_is_not_a_whole_cluster_is_refused() {
         &[],
     );
     refused(&o, "--tls with --valkey-cluster is not supported");
+    let o = common::run_qbench(
+        &[
+            "--local",
+            "--valkey-cluster",
+            "2",
+            "crash-test",
+            "--queue",
+            "valkey_streams",
+        ],
+        &[],
+    );
+    refused(&o, "crash trials of a --valkey-cluster are not supported");
 }
 
 /// The command a user runs: a two-primary cluster started, restarted for the cold
