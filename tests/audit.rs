@@ -7,35 +7,12 @@
 mod common;
 
 use std::io::BufRead;
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qbench::config::Config;
 use qbench::queue::{self, QueueKind};
-
-fn spawn(cfg: &Path, args: &[&str]) -> Child {
-    let mut c = common::qbench();
-    c.arg("--config").arg(cfg).arg("--quiet").args(args);
-    c.spawn().expect("spawn qbench")
-}
-
-fn analyze_row(dir: &Path) -> (std::process::Output, qbench::analyze::Row) {
-    let out = dir.join("analysis");
-    let a = common::run_qbench(
-        &[
-            "analyze",
-            "--results",
-            dir.to_str().expect("utf8"),
-            "--output",
-            out.to_str().expect("utf8"),
-        ],
-        &[],
-    );
-    let row = common::summary_rows(&out).pop().expect("a row");
-    (a, row)
-}
 
 async fn prepared(name: &str, kind: QueueKind, tweak: impl FnOnce(&mut Config)) -> Config {
     let mut cfg = common::config(name).await;
@@ -93,7 +70,7 @@ async fn many_processes(kind: QueueKind, sabotage: bool) {
     let workers: Vec<Child> = ["w1", "w2", "w3"]
         .iter()
         .map(|i| {
-            spawn(
+            common::spawn_quiet(
                 file.path(),
                 &[
                     "work",
@@ -118,7 +95,7 @@ async fn many_processes(kind: QueueKind, sabotage: bool) {
     let producers: Vec<Child> = ["p1", "p2"]
         .iter()
         .map(|i| {
-            spawn(
+            common::spawn_quiet(
                 file.path(),
                 &[
                     "produce",
@@ -157,7 +134,7 @@ async fn many_processes(kind: QueueKind, sabotage: bool) {
             String::from_utf8_lossy(&o.stderr)
         );
     }
-    let (a, row) = analyze_row(dir.path());
+    let (a, row) = common::analyze_row(dir.path());
     assert_eq!(row.processes, 5, "{kind}");
     assert_eq!(row.audit, "exact", "{kind}: {}", row.audit_note);
     assert_eq!(row.produced, Some(600), "{kind}");
@@ -230,8 +207,8 @@ async fn frozen_worker_completes_late(kind: QueueKind) {
             i,
         ]
     };
-    let frozen = spawn(file.path(), &work("frozen"));
-    let p = spawn(
+    let frozen = common::spawn_quiet(file.path(), &work("frozen"));
+    let p = common::spawn_quiet(
         file.path(),
         &[
             "produce",
@@ -258,7 +235,7 @@ async fn frozen_worker_completes_late(kind: QueueKind) {
     }
     let pid = nix::unistd::Pid::from_raw(frozen.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
-    let other = spawn(file.path(), &work("other"));
+    let other = common::spawn_quiet(file.path(), &work("other"));
     // The other worker must have redelivered work before the frozen one wakes.
     let o = other.wait_with_output().expect("other");
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT");
@@ -275,7 +252,7 @@ async fn frozen_worker_completes_late(kind: QueueKind) {
             String::from_utf8_lossy(&o.stderr)
         );
     }
-    let (a, row) = analyze_row(dir.path());
+    let (a, row) = common::analyze_row(dir.path());
     assert!(
         a.status.success(),
         "{kind}: {}",
@@ -405,7 +382,7 @@ async fn a_work_process_alone_sees_saturation() {
     up_rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the work process never started");
-    let p = spawn(
+    let p = common::spawn_quiet(
         file.path(),
         &[
             "produce",
@@ -485,7 +462,7 @@ async fn pinned_valkey(busy: bool) -> qbench::analyze::Row {
     if let Some(h) = holder {
         h.await.expect("holder");
     }
-    let (a, row) = analyze_row(dir.path());
+    let (a, row) = common::analyze_row(dir.path());
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     row
 }

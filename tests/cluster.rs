@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use qbench::config::Config;
@@ -21,18 +20,6 @@ const KIND: QueueKind = QueueKind::ValkeyStreams;
 /// The skew is measured on the primaries, whatever sends them commands: tests that put
 /// load on the shared cluster take turns.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn spawn(cfg: &Path, args: &[&str]) -> Child {
-    let mut c = common::qbench();
-    c.arg("--config").arg(cfg).arg("--quiet").args(args);
-    c.spawn().expect("spawn qbench")
-}
-
-fn analyze_row(dir: &Path) -> (std::process::Output, qbench::analyze::Row) {
-    let out = dir.join("analysis");
-    let a = common::analyze(&[dir], &out);
-    (a, common::summary_rows(&out).pop().expect("a row"))
-}
 
 fn manifests(dir: &Path) -> Vec<serde_json::Value> {
     let mut out = vec![];
@@ -59,7 +46,7 @@ async fn run(cfg: &Config, count: &str, sabotage: bool) -> (tempfile::TempDir, O
     let dir = tempfile::tempdir().expect("dir");
     let out = dir.path().to_str().expect("utf8");
     let work = |i: &str| {
-        spawn(
+        common::spawn_quiet(
             file.path(),
             &[
                 "work",
@@ -81,7 +68,7 @@ async fn run(cfg: &Config, count: &str, sabotage: bool) -> (tempfile::TempDir, O
         )
     };
     let produce = |i: &str| {
-        spawn(
+        common::spawn_quiet(
             file.path(),
             &[
                 "produce",
@@ -191,7 +178,7 @@ async fn delete_a_waiting_entry(cfg: &Config, stream: &str) -> i64 {
 async fn three_primaries_share_one_exact_queue() {
     let cfg = common::cluster_config("even");
     let (dir, _) = run(&cfg, "300", false).await;
-    let (a, row) = analyze_row(dir.path());
+    let (a, row) = common::analyze_row(dir.path());
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     assert_eq!(row.audit, "exact", "{}", row.audit_note);
     assert_eq!(
@@ -238,7 +225,7 @@ async fn a_job_deleted_on_one_shard_is_named_lost() {
     let cfg = common::cluster_config("lost");
     let (dir, removed) = run(&cfg, "300", true).await;
     let seq = removed.expect("a job was removed");
-    let (a, row) = analyze_row(dir.path());
+    let (a, row) = common::analyze_row(dir.path());
     assert_eq!(a.status.code(), Some(1), "a loss fails analyze");
     assert_eq!(row.audit, "exact", "{}", row.audit_note);
     assert_eq!((row.lost, row.duplicated), (Some(1), Some(0)));
@@ -251,7 +238,7 @@ async fn four_streams_on_three_primaries_are_flagged_as_skewed() {
     // Stream 4 lands on the first primary beside stream 1: it gets half the jobs.
     cfg.valkey.cluster_streams = 4;
     let (dir, _) = run(&cfg, "200", false).await;
-    let (_, row) = analyze_row(dir.path());
+    let (_, row) = common::analyze_row(dir.path());
     assert_eq!((row.lost, row.completed), (Some(0), Some(400)));
     assert_eq!(row.shards, Some(3));
     let skew = row.shard_skew.expect("a skew");

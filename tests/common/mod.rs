@@ -140,6 +140,21 @@ pub fn qbench() -> std::process::Command {
     c
 }
 
+/// The binary with `--config cfg --quiet args`, started in the background.
+pub fn spawn_quiet(cfg: &std::path::Path, args: &[&str]) -> std::process::Child {
+    let mut c = qbench();
+    c.arg("--config").arg(cfg).arg("--quiet").args(args);
+    c.spawn().expect("spawn qbench")
+}
+
+/// `analyze` over one result folder into its `analysis/`: the command's output and the
+/// test's row (the folder holds one test).
+pub fn analyze_row(dir: &std::path::Path) -> (std::process::Output, qbench::analyze::Row) {
+    let out = dir.join("analysis");
+    let a = analyze(&[dir], &out);
+    (a, summary_rows(&out).pop().expect("a row"))
+}
+
 /// Runs the binary to its end with `args` and extra environment `env`.
 pub fn run_qbench(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut c = qbench();
