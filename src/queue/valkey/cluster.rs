@@ -44,7 +44,8 @@ fn usage(text: String) -> anyhow::Error {
     anyhow::Error::new(UsageError::new(text))
 }
 
-fn info_value<'a>(info: &'a str, key: &str) -> Option<&'a str> {
+/// One field of an INFO or CLUSTER INFO reply (`key:value` lines).
+pub fn info_value<'a>(info: &'a str, key: &str) -> Option<&'a str> {
     info.lines()
         .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')))
         .map(str::trim)
@@ -242,6 +243,38 @@ async fn place(
         });
     }
     Ok(out)
+}
+
+/// A node of a cluster of several primaries, reached as a single server, would answer
+/// MOVED for most keys: say so. A cluster-mode endpoint of one shard serving every slot
+/// works as a single server, and is taken as one.
+pub async fn refuse_node_of_many(
+    conn: &mut impl redis::aio::ConnectionLike,
+    v: &Valkey,
+) -> Result<()> {
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    if info_value(&info, "cluster_enabled") != Some("1") {
+        return Ok(());
+    }
+    let state: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    if info_value(&state, "cluster_size") == Some("1")
+        && info_value(&state, "cluster_slots_assigned") == Some("16384")
+    {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "valkey.url {} is a node of a Valkey Cluster: set valkey.cluster = true (or use a \
+         redis+cluster:// URL) so the queue is spread over its primaries",
+        v.display_url()
+    )))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use redis::{Script, Value};
 
 use super::registry::{Design, DesignInfo};
 use super::valkey::cluster::{self, Topology};
-use super::valkey::conn::{Client, Conn};
+use super::valkey::conn::Client;
 use super::valkey::ValkeyServer;
 use super::{Backend, Consumer, Producer, Queue, QueueState, Server, Snapshot};
 use crate::config::{Config, Valkey};
@@ -103,7 +103,7 @@ impl Design for ValkeyStreams {
         drop(client.connect(v).await?);
         let conn = client.shared(v).await?;
         if topology.is_none() {
-            refuse_cluster_node(&mut conn.clone(), v).await?;
+            cluster::refuse_node_of_many(&mut conn.clone(), v).await?;
         }
         let host = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -136,35 +136,6 @@ impl Design for ValkeyStreams {
         q.ensure_bases().await?;
         Ok(q)
     }
-}
-
-/// A node of a cluster of several primaries, reached as a single server, would answer
-/// MOVED for most keys: say so. A cluster-mode endpoint of one shard serving every slot
-/// works as a single server, and is taken as one.
-async fn refuse_cluster_node(conn: &mut Conn, v: &Valkey) -> Result<()> {
-    let info: String = redis::cmd("INFO")
-        .arg("cluster")
-        .query_async(conn)
-        .await
-        .unwrap_or_default();
-    if !info.lines().any(|l| l.trim() == "cluster_enabled:1") {
-        return Ok(());
-    }
-    let state: String = redis::cmd("CLUSTER")
-        .arg("INFO")
-        .query_async(conn)
-        .await
-        .unwrap_or_default();
-    let one_shard = state.lines().any(|l| l.trim() == "cluster_size:1")
-        && state.lines().any(|l| l.trim() == "cluster_slots_assigned:16384");
-    if one_shard {
-        return Ok(());
-    }
-    Err(crate::error::usage(format!(
-        "valkey.url {} is a node of a Valkey Cluster: set valkey.cluster = true (or use a \
-         redis+cluster:// URL) so the queue is spread over its primaries",
-        v.display_url()
-    )))
 }
 
 impl ValkeyStreams {
@@ -471,9 +442,8 @@ impl Queue for ValkeyStreams {
             let mut c = super::valkey::node_conn(&p.cfg).await?;
             let info: String = redis::cmd("INFO").arg("stats").query_async(&mut c).await?;
             commands.push(
-                info.lines()
-                    .find_map(|l| l.strip_prefix("total_commands_processed:"))
-                    .and_then(|v| v.trim().parse().ok())
+                cluster::info_value(&info, "total_commands_processed")
+                    .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
             );
         }
