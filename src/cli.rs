@@ -10,7 +10,7 @@ use crate::config::{BenchmarkLayer, Overrides};
 #[derive(Debug, Parser)]
 #[command(
     name = "qbench",
-    version = crate::VERSION,
+    version = crate::build::VERSION,
     about = "Should our job queue be a PostgreSQL table or a Valkey Stream? Measure it.",
     long_about = "qbench benchmarks three PostgreSQL queue designs (skip_locked, delete_returning, \
 partitioned) against Valkey Streams: throughput, tail latency, CPU and memory, cold, warm and \
@@ -90,12 +90,17 @@ impl GlobalArgs {
         }
     }
 
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            pg_url: self.pg_url.clone(),
+    /// The flags' layer of the config; a `--pg-url` is read here, as libpq reads it.
+    pub fn overrides(&self) -> Result<Overrides, crate::error::UsageError> {
+        Ok(Overrides {
+            pg_url: self
+                .pg_url
+                .as_deref()
+                .map(crate::queue::pg::url::parse)
+                .transpose()?,
             valkey_url: self.valkey_url.clone(),
             benchmark: self.benchmark.clone(),
-        }
+        })
     }
 }
 
@@ -252,6 +257,8 @@ pub struct RunSuiteArgs {
     /// analyze compares the same design across labels (an A/B or A/A check)
     #[arg(long, value_name = "NAME")]
     pub label: Option<String>,
+    #[command(flatten)]
+    pub end: EndArgs,
 }
 
 /// A positive number (a flag's value).
@@ -324,6 +331,8 @@ pub struct SweepArgs {
     pub out: std::path::PathBuf,
     #[command(flatten)]
     pub capacity: CapacityArgs,
+    #[command(flatten)]
+    pub end: EndArgs,
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +346,17 @@ pub struct CrashTestArgs {
     /// Where DESIGN_TIER_crash.json go
     #[arg(long, value_name = "DIR", default_value = "results/crash")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub end: EndArgs,
+}
+
+/// How a command that writes results ends.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EndArgs {
+    /// Do not analyze, graph and write report.html when the command ends (`analyze`,
+    /// `graph` and `report` do it later)
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// Where a test's result files go.
@@ -365,6 +385,8 @@ pub struct OutArgs {
     /// files from different runs
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
+    #[command(flatten)]
+    pub end: EndArgs,
 }
 
 #[derive(Debug, Args)]
@@ -512,4 +534,6 @@ pub struct HorizonCmdArgs {
     pub slo_p99_ms: f64,
     #[command(flatten)]
     pub horizon: HorizonArgs,
+    #[command(flatten)]
+    pub end: EndArgs,
 }

@@ -18,19 +18,18 @@ use crate::format::capacity::{
 use crate::format::files::OutputDir;
 use crate::format::manifest::Role;
 use crate::format::FORMAT_VERSION;
-use crate::progress;
 use crate::queue::{self, QueueKind};
+use crate::session::Session;
 use crate::text::thousands;
 use crate::workload::producer::ProducePlan;
 use crate::workload::worker::WorkPlan;
 use crate::workload::{self, Env, Identity, Plan, Spec, StopRule};
-use crate::Ctx;
 
 /// The drain ends once the queue has been empty this long with no job in hand.
 const IDLE: Duration = Duration::from_secs(1);
 
 /// Fills the reset queue with `n` jobs, as fast as the server takes them.
-async fn prefill(ctx: &Ctx, kind: QueueKind, cfg: &Config, n: u64) -> Result<()> {
+async fn prefill(s: &Session, kind: QueueKind, cfg: &Config, n: u64) -> Result<()> {
     let queue = queue::open(kind, cfg).await?;
     queue.setup(true).await?;
     let b = &cfg.benchmark;
@@ -47,7 +46,7 @@ async fn prefill(ctx: &Ctx, kind: QueueKind, cfg: &Config, n: u64) -> Result<()>
             work: None,
             stop: StopRule::ProducerDone,
         },
-        env: Env::new(queue, cfg.clone(), ctx.shutdown.clone()),
+        env: Env::new(queue, cfg.clone(), s.shutdown.clone()),
     })
     .await?;
     if report.interrupted {
@@ -63,7 +62,7 @@ async fn prefill(ctx: &Ctx, kind: QueueKind, cfg: &Config, n: u64) -> Result<()>
 /// Pre-fills `n` jobs, drains them with the config's workers into `dir/name_*` (no
 /// files without a `dir`), and returns what was measured (`files` relative to `rel_to`).
 pub async fn run(
-    ctx: &Ctx,
+    s: &Session,
     kind: QueueKind,
     cfg: &Config,
     n: u64,
@@ -72,7 +71,7 @@ pub async fn run(
     rel_to: &Path,
 ) -> Result<Burndown> {
     let out = dir.map(|d| OutputDir::prepare(d, name, true)).transpose()?;
-    prefill(ctx, kind, cfg, n).await?;
+    prefill(s, kind, cfg, n).await?;
     let queue = queue::open(kind, cfg).await?;
     let b = &cfg.benchmark;
     let workers = b.num_workers.get();
@@ -100,11 +99,8 @@ pub async fn run(
         },
         env: Env {
             output: out,
-            progress: progress::Mode::detect(ctx.global.quiet),
-            local: ctx.local.clone(),
-            server: queue.server().procs(ctx.local.as_ref()),
             extra,
-            ..Env::new(queue.clone(), cfg.clone(), ctx.shutdown.clone())
+            ..s.env(queue.clone(), cfg)
         },
     })
     .await?;
@@ -152,7 +148,7 @@ pub async fn run(
 
 /// `DIR/DESIGN_burndown.json` with its test under `DIR/DESIGN/burndown/`.
 pub async fn write_one(
-    ctx: &Ctx,
+    s: &Session,
     kind: QueueKind,
     cfg: &Config,
     n: u64,
@@ -160,7 +156,7 @@ pub async fn write_one(
 ) -> Result<Burndown> {
     let sub = dir.join(kind.name()).join("burndown");
     let name = format!("{}_burndown", kind.name());
-    let bd = run(ctx, kind, cfg, n, Some(&sub), &name, dir).await?;
+    let bd = run(s, kind, cfg, n, Some(&sub), &name, dir).await?;
     capacity::write(&bd, &dir.join(capacity::burndown_file(kind.name())))?;
     println!("{}", describe(&bd));
     Ok(bd)
@@ -183,7 +179,7 @@ pub fn describe(bd: &Burndown) -> String {
 /// Burn-down at each worker count, then the USL fit: `DIR/DESIGN_scaling.json`,
 /// rewritten after each count.
 pub async fn scaling(
-    ctx: &Ctx,
+    s: &Session,
     kind: QueueKind,
     cfg: &Config,
     counts: &[u32],
@@ -209,7 +205,7 @@ pub async fn scaling(
         c.benchmark.num_workers = w.into();
         let sub = dir.join(kind.name()).join(format!("workers_{w}"));
         let name = format!("{}_workers_{w}", kind.name());
-        let bd = run(ctx, kind, &c, n, Some(&sub), &name, dir).await?;
+        let bd = run(s, kind, &c, n, Some(&sub), &name, dir).await?;
         println!(
             "{kind} scaling: {w} worker(s): {} jobs/s (burn-down of {} jobs, audit {})",
             thousands(bd.jobs_s),

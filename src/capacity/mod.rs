@@ -15,11 +15,13 @@ use anyhow::{Context, Result};
 use crate::clock::rfc3339;
 use crate::config::Config;
 use crate::error::Interrupted;
-use crate::format::capacity::{self, Goal, Outcome, Step, SweepFile, SweepResult, SWEEP_FORMAT};
+use crate::format::capacity::{
+    self, Goal, Outcome, Step, SweepFile, SweepResult, CRITERIA, SWEEP_FORMAT,
+};
 use crate::format::FORMAT_VERSION;
 use crate::queue::{self, QueueKind};
+use crate::session::Session;
 use crate::text::thousands;
-use crate::Ctx;
 use search::{Next, Search, SearchPlan};
 
 /// Jobs a step's window must hold for its p99 to mean something (with 200, the p99 is
@@ -170,7 +172,7 @@ fn print_step(kind: QueueKind, n: usize, s: &Step) {
 
 /// The sweep file before its first step: settings, server and goal.
 async fn header(
-    ctx: &Ctx,
+    s: &Session,
     kind: QueueKind,
     cfg: &Config,
     opts: &SweepOptions,
@@ -178,7 +180,7 @@ async fn header(
     let queue = queue::open(kind, cfg).await?;
     queue.setup(true).await?;
     // The tier asked for, as every test checks it (a mismatch is refused unless accepted).
-    let accept = ctx.global.accept_durability_mismatch;
+    let accept = s.choices.accept_durability_mismatch;
     if let Some(w) = crate::workload::tier::check(&queue, cfg.benchmark.durability, accept).await? {
         eprintln!("qbench: warning: {kind}: {w}");
     }
@@ -228,7 +230,7 @@ async fn header(
 /// Sweeps one design: steps until the search ends, `DIR/sweep/DESIGN_sweep.json`
 /// rewritten after each (Ctrl-C keeps the steps so far, marked incomplete).
 pub async fn sweep(
-    ctx: &Ctx,
+    s: &Session,
     kind: QueueKind,
     cfg: &Config,
     opts: &SweepOptions,
@@ -236,10 +238,8 @@ pub async fn sweep(
     std::fs::create_dir_all(&opts.dir)
         .with_context(|| format!("creating {}", opts.dir.display()))?;
     let path = opts.dir.join(capacity::sweep_file(kind.name()));
-    let mut file = header(ctx, kind, cfg, opts).await?;
-    if !ctx.global.quiet {
-        eprintln!("qbench: sweep {kind}: {}", file.bottleneck);
-    }
+    let mut file = header(s, kind, cfg, opts).await?;
+    s.note(&format!("qbench: sweep {kind}: {}", file.bottleneck));
     let mut search = Search::new(opts.search);
     loop {
         let next = search.next();
@@ -255,7 +255,7 @@ pub async fn sweep(
             file.steps.len() + 1,
             thousands(rate)
         );
-        let step = step::run(ctx, kind, cfg, opts, rate, &label).await;
+        let step = step::run(s, kind, cfg, opts, rate, &label).await;
         let step = match step {
             Ok(Some(s)) => s,
             other => {
@@ -273,4 +273,31 @@ pub async fn sweep(
         file.ended_at = rfc3339(std::time::SystemTime::now());
         capacity::write(&file, &path)?;
     }
+}
+
+/// Sweeps (and burns down) each design in turn; the criteria are named once up front.
+pub async fn sweep_all(
+    s: &Session,
+    kinds: &[QueueKind],
+    cfg: &Config,
+    opts: &SweepOptions,
+    burndown_jobs: u64,
+) -> Result<()> {
+    s.note(&format!(
+        "qbench: each step passes only if {}: e2e p99 ≤ {} ms, completions ≥ 99 % of offered, a flat depth, producer lag p99 ≤ {} ms, and a clean exact audit",
+        CRITERIA.join(", "),
+        opts.goal.slo_p99_ms,
+        opts.goal.max_lag_p99_ms
+    ));
+    for &kind in kinds {
+        sweep(s, kind, cfg, opts).await?;
+        if burndown_jobs > 0 {
+            burndown::write_one(s, kind, cfg, burndown_jobs, &opts.dir).await?;
+        } else {
+            // An older burn-down would stand beside this sweep's MST as if it were its own.
+            let stale = opts.dir.join(capacity::burndown_file(kind.name()));
+            let _ = std::fs::remove_file(stale);
+        }
+    }
+    Ok(())
 }

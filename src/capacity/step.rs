@@ -14,12 +14,11 @@ use crate::format::capacity::Step;
 use crate::format::files::OutputDir;
 use crate::format::manifest::Role;
 use crate::format::{hlog, metrics};
-use crate::progress;
 use crate::queue::{self, QueueKind};
+use crate::session::Session;
 use crate::workload::producer::ProducePlan;
 use crate::workload::worker::WorkPlan;
 use crate::workload::{self, Env, Identity, Plan, Spec, StopRule};
-use crate::Ctx;
 
 /// A step's folder, relative to the sweep file: `DESIGN/step_RATE`.
 pub fn folder(kind: QueueKind, rate: f64) -> String {
@@ -34,7 +33,7 @@ fn drain_bound(cfg: &Config, opts: &SweepOptions) -> Duration {
 
 /// Runs and judges the step at `rate`. `None` when Ctrl-C ended it.
 pub async fn run(
-    ctx: &Ctx,
+    s: &Session,
     kind: QueueKind,
     cfg: &Config,
     opts: &SweepOptions,
@@ -76,11 +75,8 @@ pub async fn run(
         plan,
         env: Env {
             output: Some(out),
-            progress: progress::Mode::detect(ctx.global.quiet),
-            local: ctx.local.clone(),
-            server: queue.server().procs(ctx.local.as_ref()),
             extra,
-            ..Env::new(queue.clone(), cfg.clone(), ctx.shutdown.clone())
+            ..s.env(queue.clone(), cfg)
         },
     })
     .await?;

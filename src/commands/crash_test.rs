@@ -3,29 +3,37 @@
 
 use anyhow::Result;
 
-use crate::cli::CrashTestArgs;
+use crate::cli::{CrashTestArgs, GlobalArgs};
+use crate::config::Config;
 use crate::error::{usage, AuditFailed};
 use crate::queue::QueueKind;
+use crate::session::Session;
 use crate::suite::crash::{self, Target};
-use crate::Ctx;
 
-pub async fn run(ctx: &mut Ctx, args: &CrashTestArgs) -> Result<()> {
-    let kinds = QueueKind::parse_list(&args.queue)?;
+pub fn check(args: CrashTestArgs, cfg: &Config, global: &GlobalArgs) -> Result<CrashTestArgs> {
+    super::crashes_allowed(global)?;
+    QueueKind::parse_list(&args.queue)?;
     if args.trials == 0 {
         return Err(usage("--trials 0 runs nothing: give at least 1"));
     }
+    cfg.benchmark.wakeup.single()?;
+    super::servers(args, cfg, global)
+}
+
+pub async fn run(s: &Session, args: &CrashTestArgs) -> Result<()> {
+    let kinds = QueueKind::parse_list(&args.queue)?;
     crate::format::files::ensure_writable(&args.out, "--out")?;
-    ctx.cfg.benchmark.wakeup.single()?;
     let targets = kinds
         .into_iter()
         .map(|kind| Target {
             kind,
-            cfg: ctx.cfg.clone(),
+            cfg: s.cfg.clone(),
             dir: args.out.clone(),
         })
         .collect();
-    let files = crash::run_all(ctx, targets, args.trials).await?;
+    let files = crash::run_all(s, targets, args.trials).await?;
     print!("{}", crate::analyze::report::crash_table(&files));
+    super::ending::report(s, &args.out, &args.end, false);
     match crash::strict_broken(&files) {
         Some(b) => Err(AuditFailed(b).into()),
         None => Ok(()),

@@ -6,14 +6,24 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 
-use crate::cli::{LocalAction, LocalArgs};
+use crate::cli::{GlobalArgs, LocalAction, LocalArgs};
 use crate::error::usage;
 use crate::local::{self, process, LocalServers, LocalState};
-use crate::Ctx;
+use crate::session::Session;
 
-pub async fn run(ctx: &Ctx, args: &LocalArgs) -> Result<()> {
+/// `--local` starts servers for one command; `local` manages its own.
+pub fn check(args: LocalArgs, global: &GlobalArgs) -> Result<super::Job> {
+    if global.local {
+        return Err(usage(
+            "--local does not apply to `local`: `qbench local start` starts servers by itself",
+        ));
+    }
+    Ok(super::Job::Local(args, global.local_options()))
+}
+
+pub async fn run(s: &Session, args: &LocalArgs, options: &local::Options) -> Result<()> {
     match args.action {
-        LocalAction::Start => start(ctx).await,
+        LocalAction::Start => start(s, options).await,
         LocalAction::Stop => stop().await,
     }
 }
@@ -23,25 +33,28 @@ fn read_state() -> Option<LocalState> {
     serde_json::from_str(&text).ok()
 }
 
-async fn start(ctx: &Ctx) -> Result<()> {
-    if let Some(s) = read_state() {
-        let alive = [Some(s.postgres_pid), Some(s.valkey_pid), s.stunnel_pid]
-            .into_iter()
-            .flatten()
-            .chain(s.valkey_node_pids.iter().copied())
-            .any(process::is_alive);
+async fn start(s: &Session, options: &local::Options) -> Result<()> {
+    if let Some(old) = read_state() {
+        let alive = [
+            Some(old.postgres_pid),
+            Some(old.valkey_pid),
+            old.stunnel_pid,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(old.valkey_node_pids.iter().copied())
+        .any(process::is_alive);
         if alive {
             return Err(usage(format!(
                 "local servers are already running (PostgreSQL on port {}, Valkey on port {}); \
                  run `qbench local stop` first",
-                s.postgres_port, s.valkey_port
+                old.postgres_port, old.valkey_port
             )));
         }
     }
-    let options = ctx.global.local_options();
-    local::preflight(&options)?;
-    let servers = LocalServers::start(&ctx.cfg, true, &options).await?;
-    let mut reach = ctx.cfg.clone();
+    local::preflight(options)?;
+    let servers = LocalServers::start(&s.cfg, true, options).await?;
+    let mut reach = s.cfg.clone();
     servers.apply_to(&mut reach);
     // A pgpass file lets psql and pgbench in; the password itself is never printed.
     let pgpass = servers.root().join("pgpass");
@@ -51,8 +64,8 @@ async fn start(ctx: &Ctx) -> Result<()> {
             "{}:{}:*:{}:{}\n",
             reach.postgres.host,
             servers.postgres.port,
-            ctx.cfg.postgres.user,
-            ctx.cfg
+            s.cfg.postgres.user,
+            s.cfg
                 .postgres
                 .password
                 .replace('\\', "\\\\")
@@ -60,7 +73,7 @@ async fn start(ctx: &Ctx) -> Result<()> {
         ),
     )?;
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600))?;
-    let state = servers.into_state(&ctx.cfg);
+    let state = servers.into_state(&s.cfg);
     std::fs::write(local::state_file(), serde_json::to_string_pretty(&state)?)
         .context("writing the local servers' state file")?;
     println!("export PGHOST={}", reach.postgres.host);
@@ -69,7 +82,7 @@ async fn start(ctx: &Ctx) -> Result<()> {
     println!("export PGDATABASE={}", state.database);
     println!("export PGPASSFILE={}", pgpass.display());
     println!("export QBENCH_VALKEY_URL={}", reach.valkey.url);
-    if ctx.global.tls {
+    if options.tls {
         println!("export PGSSLMODE={}", reach.postgres.sslmode.name());
         println!("export PGSSLROOTCERT='{}'", reach.postgres.sslrootcert);
         println!(

@@ -7,10 +7,9 @@ use crate::cli::OutArgs;
 use crate::error::usage;
 use crate::format::files::OutputDir;
 use crate::format::manifest::Role;
-use crate::progress;
 use crate::queue::{Queue, QueueKind};
+use crate::session::Session;
 use crate::workload::{self, Env, Identity, Plan, Report, Spec};
-use crate::Ctx;
 
 /// A standalone `produce` (`Role::Produce`) or `work` test as the command line names it.
 fn identity(kind: QueueKind, out: &OutArgs, role: Role) -> Identity {
@@ -30,13 +29,18 @@ fn identity(kind: QueueKind, out: &OutArgs, role: Role) -> Identity {
 }
 
 /// The environment of a standalone test; the caller adds its warnings.
-fn env(ctx: &Ctx, queue: Arc<dyn Queue>, output: Option<OutputDir>) -> Env {
+fn env(s: &Session, queue: Arc<dyn Queue>, output: Option<OutputDir>) -> Env {
     Env {
         output,
-        progress: progress::Mode::detect(ctx.global.quiet),
-        local: ctx.local.clone(),
-        server: queue.server().procs(ctx.local.as_ref()),
-        ..Env::new(queue, ctx.cfg.clone(), ctx.shutdown.clone())
+        ..s.env(queue, &s.cfg)
+    }
+}
+
+/// How a standalone test with `--out` ends: the folder analyzed, drawn and reported
+/// (the process that finishes last sees every process's files).
+pub fn end(s: &Session, out: &OutArgs) {
+    if let Some(dir) = &out.out {
+        super::ending::report(s, dir, &out.end, false);
     }
 }
 
@@ -123,7 +127,7 @@ pub fn output(out: &OutArgs, role_suffix: Option<&str>) -> anyhow::Result<Prepar
 /// Runs a standalone `produce` or `work` test: as [`output`] prepared it, with the
 /// warnings announced before it, the progress line on stderr.
 pub async fn run(
-    ctx: &Ctx,
+    s: &Session,
     queue: Arc<dyn Queue>,
     out: &OutArgs,
     role: Role,
@@ -132,10 +136,10 @@ pub async fn run(
     warnings: Vec<String>,
 ) -> anyhow::Result<Report> {
     let kind = queue.kind();
-    ctx.cfg.benchmark.wakeup.single()?;
+    s.cfg.benchmark.wakeup.single()?;
     let mut warnings = warnings;
-    let b = &ctx.cfg.benchmark;
-    let accept = ctx.global.accept_durability_mismatch;
+    let b = &s.cfg.benchmark;
+    let accept = s.choices.accept_durability_mismatch;
     if let Some(w) = workload::tier::check(&queue, b.durability, accept).await? {
         eprintln!("qbench: warning: {w}");
         warnings.push(w);
@@ -163,7 +167,7 @@ pub async fn run(
         env: Env {
             warnings,
             start_at,
-            ..env(ctx, queue, dir)
+            ..env(s, queue, dir)
         },
     })
     .await

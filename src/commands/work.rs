@@ -9,13 +9,13 @@ use crate::cli::WorkArgs;
 use crate::error::{usage, AuditFailed, Interrupted};
 use crate::format::manifest::Role;
 use crate::queue::{self, QueueKind};
+use crate::session::Session;
 use crate::text::ms;
 use crate::workload::worker::WorkPlan;
 use crate::workload::{self, Plan, StopRule};
-use crate::Ctx;
 
 /// `work --burndown N`: empty the queue, pre-fill N jobs, drain them, report jobs/s.
-async fn burndown(ctx: &Ctx, kind: QueueKind, args: &WorkArgs, n: u64) -> Result<()> {
+async fn burndown(s: &Session, kind: QueueKind, args: &WorkArgs, n: u64) -> Result<()> {
     if n == 0 {
         return Err(usage(
             "--burndown 0 drains nothing: give a number of jobs above 0",
@@ -27,7 +27,7 @@ async fn burndown(ctx: &Ctx, kind: QueueKind, args: &WorkArgs, n: u64) -> Result
              burn-down pre-fills and drains by itself",
         ));
     }
-    ctx.cfg.benchmark.wakeup.single()?;
+    s.cfg.benchmark.wakeup.single()?;
     let name = args
         .out
         .name
@@ -38,9 +38,9 @@ async fn burndown(ctx: &Ctx, kind: QueueKind, args: &WorkArgs, n: u64) -> Result
         crate::format::files::OutputDir::prepare(d, &name, args.out.force)?;
     }
     let bd = crate::capacity::burndown::run(
-        ctx,
+        s,
         kind,
-        &ctx.cfg,
+        &s.cfg,
         n,
         dir,
         &name,
@@ -55,20 +55,21 @@ async fn burndown(ctx: &Ctx, kind: QueueKind, args: &WorkArgs, n: u64) -> Result
     } else {
         println!("{}", crate::capacity::burndown::describe(&bd));
     }
+    test_setup::end(s, &args.out);
     if bd.audit != "exact" {
         return Err(AuditFailed(format!("burn-down audit failed: {}", bd.audit)).into());
     }
     Ok(())
 }
 
-pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
+pub async fn run(s: &Session, args: &WorkArgs) -> Result<()> {
     let kind = QueueKind::parse(&args.queue)?;
     if let Some(n) = args.burndown {
-        return burndown(ctx, kind, args, n).await;
+        return burndown(s, kind, args, n).await;
     }
-    let b = &ctx.cfg.benchmark;
+    let b = &s.cfg.benchmark;
     // A duration counts only when some layer set it; the default 180 s is the producer's.
-    let duration = ctx
+    let duration = s
         .cfg
         .benchmark_set
         .contains("production_duration")
@@ -90,51 +91,51 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
     // Workers offer no load themselves: warn when a rate was actually set for this run.
     let rate = b
         .rate_jobs_s()
-        .filter(|_| ctx.cfg.benchmark_set.contains("production_rate"));
+        .filter(|_| s.cfg.benchmark_set.contains("production_rate"));
     let warnings = workload::announce(rate.and_then(|r| b.capacity_warning(r)));
-    let queue = queue::open(kind, &ctx.cfg).await?;
+    let queue = queue::open(kind, &s.cfg).await?;
     let plan = Plan {
         produce: None,
         work: Some(WorkPlan::from_config(b)),
         stop,
     };
-    let report = test_setup::run(ctx, queue, &args.out, Role::Work, plan, output, warnings).await?;
+    let report = test_setup::run(s, queue, &args.out, Role::Work, plan, output, warnings).await?;
 
-    let s = &report.summary;
-    let e2e = s.e2e_ms;
+    let sum = &report.summary;
+    let e2e = sum.e2e_ms;
     if args.out.json {
         test_setup::print_json(&report)?;
     } else {
         println!(
             "completed {} jobs from {kind}: duplicated {}, still queued {}, redelivered {}, late {}",
-            s.completed.unwrap_or(0),
-            s.duplicated.unwrap_or(0),
-            s.left_in_queue.unwrap_or(0),
-            s.redelivered.unwrap_or(0),
-            s.late_completions.unwrap_or(0),
+            sum.completed.unwrap_or(0),
+            sum.duplicated.unwrap_or(0),
+            sum.left_in_queue.unwrap_or(0),
+            sum.redelivered.unwrap_or(0),
+            sum.late_completions.unwrap_or(0),
         );
-        match s.lost {
+        match sum.lost {
             Some(lost) => println!("lost {lost} (audit: exact)"),
             None => println!(
                 "lost: {}",
-                s.audit_note
+                sum.audit_note
                     .as_deref()
                     .unwrap_or("not judged by this process")
             ),
         }
         println!(
             "throughput {:.1} jobs/s; end-to-end ms: p50 {}  p95 {}  p99 {}  p99.9 {}  max {}",
-            s.throughput_jobs_s.unwrap_or(0.0),
+            sum.throughput_jobs_s.unwrap_or(0.0),
             ms(e2e.map(|l| l.p50)),
             ms(e2e.map(|l| l.p95)),
             ms(e2e.map(|l| l.p99)),
             ms(e2e.map(|l| l.p999)),
             ms(e2e.map(|l| l.max)),
         );
-        if let (Some(a), Some(b)) = (s.first_redelivery_epoch_s, s.last_redelivery_epoch_s) {
+        if let (Some(a), Some(b)) = (sum.first_redelivery_epoch_s, sum.last_redelivery_epoch_s) {
             println!(
                 "recovered {} redelivered job(s), claimed between {} and {} (UTC)",
-                s.redelivered.unwrap_or(0),
+                sum.redelivered.unwrap_or(0),
                 crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs_f64(a)),
                 crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs_f64(b)),
             );
@@ -143,13 +144,16 @@ pub async fn run(ctx: &Ctx, args: &WorkArgs) -> Result<()> {
             println!("files: {} in {}", report.files.join(", "), dir.display());
         }
     }
-    if s.lost.unwrap_or(0) > 0 {
-        return Err(
-            AuditFailed(format!("audit failed: {} job(s) lost", s.lost.unwrap_or(0))).into(),
-        );
+    if sum.lost.unwrap_or(0) > 0 {
+        return Err(AuditFailed(format!(
+            "audit failed: {} job(s) lost",
+            sum.lost.unwrap_or(0)
+        ))
+        .into());
     }
     if report.interrupted {
         return Err(Interrupted.into());
     }
+    test_setup::end(s, &args.out);
     Ok(())
 }

@@ -99,32 +99,6 @@ impl Default for Postgres {
 }
 
 impl Postgres {
-    /// Connection settings for tokio-postgres; the password stays inside the struct.
-    pub fn client_config(&self) -> tokio_postgres::Config {
-        let mut c = tokio_postgres::Config::new();
-        c.host(&self.host)
-            .port(self.port)
-            .dbname(&self.database)
-            .user(&self.user)
-            .password(&self.password)
-            .application_name("qbench")
-            .connect_timeout(std::time::Duration::from_secs(10))
-            // The verify modes are TLS-or-nothing too; what they check is the connector's.
-            .ssl_mode(match crate::queue::pg::tls::effective_mode(self) {
-                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-                _ => tokio_postgres::config::SslMode::Require,
-            });
-        if let Some(on) = self.synchronous_commit {
-            c.options(if on {
-                "-c synchronous_commit=on"
-            } else {
-                "-c synchronous_commit=off"
-            });
-        }
-        c
-    }
-
     /// `user@host:port/database`, safe to print.
     pub fn display(&self) -> String {
         format!(
@@ -248,9 +222,47 @@ impl Default for Pgbench {
 /// Command-line values that override the config; `None` leaves a layer below in force.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
-    pub pg_url: Option<String>,
+    pub pg_url: Option<PgUrl>,
     pub valkey_url: Option<String>,
     pub benchmark: BenchmarkLayer,
+}
+
+/// The parts of a `--pg-url` (read by `queue::pg::url`): each replaces the lower layers'
+/// value where the URL gives one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PgUrl {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub database: Option<String>,
+    pub sslmode: Option<SslMode>,
+    pub sslrootcert: Option<String>,
+    pub sslcert: Option<String>,
+    pub sslkey: Option<String>,
+}
+
+impl PgUrl {
+    fn apply(&self, pg: &mut Postgres) {
+        let set = |to: &mut String, from: &Option<String>| {
+            if let Some(v) = from {
+                to.clone_from(v);
+            }
+        };
+        set(&mut pg.host, &self.host);
+        set(&mut pg.user, &self.user);
+        set(&mut pg.password, &self.password);
+        set(&mut pg.database, &self.database);
+        set(&mut pg.sslrootcert, &self.sslrootcert);
+        set(&mut pg.sslcert, &self.sslcert);
+        set(&mut pg.sslkey, &self.sslkey);
+        if let Some(p) = self.port {
+            pg.port = p;
+        }
+        if let Some(m) = self.sslmode {
+            pg.sslmode = m;
+        }
+    }
 }
 
 /// Where the file layer came from, for the manifest and `qbench config`.
@@ -368,70 +380,12 @@ impl Config {
 
     fn apply_overrides(&mut self, o: &Overrides) -> Result<(), UsageError> {
         if let Some(url) = &o.pg_url {
-            self.apply_pg_url(url)?;
+            url.apply(&mut self.postgres);
         }
         if let Some(url) = &o.valkey_url {
             self.valkey.url = url.clone();
         }
         self.benchmark.apply(&o.benchmark, &mut self.benchmark_set);
-        Ok(())
-    }
-
-    /// Takes host, port, user, password and database from a `postgres://` URL;
-    /// parts the URL leaves out keep their lower-layer values.
-    fn apply_pg_url(&mut self, url: &str) -> Result<(), UsageError> {
-        // The query may hold a password too: never echo it.
-        let shown = mask_url_password(url.split('?').next().unwrap_or(url));
-        let bad = || {
-            UsageError::new(format!(
-                "--pg-url {shown} is not a URL of the form postgres://user:password@host:port/database"
-            ))
-        };
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(bad());
-        }
-        let (url, tls) = tls::split_url(url);
-        // A parameter qbench would drop (channel_binding=require, options, …) must not
-        // be silently ignored: the run would not be what the user asked for.
-        let query = url.split_once('?').map_or("", |(_, q)| q);
-        for key in query.split('&').filter_map(|p| p.split('=').next()) {
-            if !key.is_empty() && !["host", "port", "user", "password", "dbname"].contains(&key) {
-                return Err(UsageError::new(format!(
-                    "--pg-url {shown}: parameter {key:?} is not supported; qbench takes host, \
-                     port, user, password, dbname, sslmode, sslrootcert, sslcert and sslkey"
-                )));
-            }
-        }
-        let parsed: tokio_postgres::Config = url.parse().map_err(|_| bad())?;
-        let pg = &mut self.postgres;
-        for (k, v) in tls {
-            match k.as_str() {
-                "sslmode" => pg.sslmode = SslMode::parse(&v, "--pg-url")?,
-                "sslrootcert" => pg.sslrootcert = v,
-                "sslcert" => pg.sslcert = v,
-                "sslkey" => pg.sslkey = v,
-                _ => unreachable!("split_url returns only URL_KEYS"),
-            }
-        }
-        if let Some(tokio_postgres::config::Host::Tcp(h)) = parsed.get_hosts().first() {
-            pg.host = h.clone();
-        }
-        #[cfg(unix)]
-        if let Some(tokio_postgres::config::Host::Unix(p)) = parsed.get_hosts().first() {
-            pg.host = p.display().to_string();
-        }
-        if let Some(p) = parsed.get_ports().first() {
-            pg.port = *p;
-        }
-        if let Some(u) = parsed.get_user() {
-            pg.user = u.to_string();
-        }
-        if let Some(pw) = parsed.get_password() {
-            pg.password = String::from_utf8_lossy(pw).into_owned();
-        }
-        if let Some(db) = parsed.get_dbname() {
-            pg.database = db.to_string();
-        }
         Ok(())
     }
 
@@ -517,6 +471,17 @@ impl Config {
         }
         c.valkey.url = mask_url_password(&c.valkey.url);
         c
+    }
+
+    /// What a manifest records of the config: the masked config's sections and keys.
+    pub fn snapshot(&self) -> crate::format::manifest::ConfigSnapshot {
+        let v = serde_json::to_value(self.masked());
+        // A struct of numbers, strings and lists always serializes to an object.
+        let map = match v {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        crate::format::manifest::ConfigSnapshot(map)
     }
 
     /// The effective config as TOML, passwords masked.
@@ -688,7 +653,14 @@ mod tests {
 
         // Flags beat the environment.
         let o = Overrides {
-            pg_url: Some("postgres://flaguser:flagpw@flaghost:6002/flagdb".into()),
+            pg_url: Some(PgUrl {
+                host: Some("flaghost".into()),
+                port: Some(6002),
+                user: Some("flaguser".into()),
+                password: Some("flagpw".into()),
+                database: Some("flagdb".into()),
+                ..Default::default()
+            }),
             valkey_url: Some("redis://flaghost:3".into()),
             benchmark: BenchmarkLayer {
                 num_workers: Some(3.into()),
@@ -710,7 +682,12 @@ mod tests {
     #[test]
     fn pg_url_without_password_keeps_lower_layers() {
         let o = Overrides {
-            pg_url: Some("postgres://u@h/db".into()),
+            pg_url: Some(PgUrl {
+                host: Some("h".into()),
+                user: Some("u".into()),
+                database: Some("db".into()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let (c, _) = Config::load(None, &env_of(&[("PGPASSWORD", "x")]), &o).expect("valid");
@@ -824,15 +801,6 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(e.contains("PGPORT"), "{e}");
-        let o = Overrides {
-            pg_url: Some("mysql://u:secretpw@h/db".into()),
-            ..Default::default()
-        };
-        let e = Config::load(None, &env_of(&[]), &o)
-            .expect_err("refused")
-            .to_string();
-        assert!(e.contains("--pg-url"), "{e}");
-        assert!(!e.contains("secretpw"), "password leaked: {e}");
         let o = Overrides {
             benchmark: BenchmarkLayer {
                 num_workers: Some(0.into()),

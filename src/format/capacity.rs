@@ -162,22 +162,7 @@ pub struct Burndown {
     pub audit: String,
 }
 
-/// The Universal Scalability Law fitted to throughput per worker count:
-/// X(N) = λN / (1 + σ(N − 1) + κN(N − 1)).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct UslFit {
-    pub lambda: f64,
-    pub sigma: f64,
-    pub kappa: f64,
-    /// Where throughput peaks, √((1 − σ)/κ); `null` when κ is 0 or σ ≥ 1 (no peak).
-    pub peak_workers: Option<f64>,
-    pub peak_jobs_s: Option<f64>,
-    /// Coefficient of determination over the measured points.
-    pub r2: f64,
-    /// The peak lies beyond the largest worker count measured: a projection.
-    #[serde(default)]
-    pub peak_extrapolated: bool,
-}
+pub use crate::stats::usl::UslFit;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScalingPoint {
@@ -299,13 +284,6 @@ impl Outcome {
             Outcome::StepLimit => "step_limit",
             Outcome::Incomplete => "incomplete",
         }
-    }
-}
-
-impl UslFit {
-    /// The fitted throughput at `n` workers.
-    pub fn at(&self, n: f64) -> f64 {
-        self.lambda * n / (1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0))
     }
 }
 

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::Summary;
-use crate::config::Config;
 
 pub const MANIFEST_FORMAT: &str = "qbench.manifest";
 
@@ -122,7 +121,7 @@ pub struct Manifest {
     /// This host's clock against the queue server's.
     pub clock: Option<ClockOffset>,
     pub host: Host,
-    pub config: Config,
+    pub config: ConfigSnapshot,
     pub local_servers: Option<LocalInfo>,
     /// A queue spread over a Valkey Cluster: each stream, where it lives, and its jobs at
     /// the end of the test (counted since the last reset); absent on one server.
@@ -134,6 +133,13 @@ pub struct Manifest {
     pub extra: serde_json::Map<String, serde_json::Value>,
     pub summary: Summary,
 }
+
+/// The effective config a test ran with, passwords masked, as `qbench config` shows it:
+/// its sections and keys, kept as plain values so that reading a manifest needs none of
+/// the code that loads a config or connects to a server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConfigSnapshot(pub serde_json::Map<String, serde_json::Value>);
 
 /// The seed's PostgreSQL settings (for an 8 GiB VM), as a `--local` server got them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ pub mod durability;
 pub mod files;
 pub mod hlog;
 pub mod horizon;
+pub mod layout;
 pub mod manifest;
 pub mod metrics;
 pub mod pgbench;

@@ -38,7 +38,8 @@ pub const SCENARIOS: [&str; 3] = ["cold", "warm", "load"];
 impl Data {
     /// The rows of one durability tier (`tier`, or the strictest both backends ran in,
     /// else the strictest): designs of different tiers are never drawn as one ranking.
-    pub fn from_rows(all: Vec<Row>, tier: Option<&str>) -> Result<Data, UsageError> {
+    /// `None` when no complete cold, warm or load test is among them.
+    pub fn from_rows(all: Vec<Row>, tier: Option<&str>) -> Result<Option<Data>, UsageError> {
         let mut missing = vec![];
         let all = one_tier(all, tier, &mut missing)?;
         let incomplete: Vec<String> = all
@@ -58,9 +59,7 @@ impl Data {
             .collect();
         let rows = crate::format::summary::pooled(&runs);
         if rows.is_empty() {
-            return Err(UsageError::new(
-                "summary.csv has no complete cold, warm or load test to draw; run run-suite, then analyze",
-            ));
+            return Ok(None);
         }
         // In summary.csv's order (analyze sorts the designs).
         let mut impls: Vec<String> = vec![];
@@ -89,14 +88,14 @@ impl Data {
             missing.push(format!("no {} scenario", absent.join("/")));
         }
         let smoke = rows.iter().any(|r| r.smoke);
-        Ok(Data {
+        Ok(Some(Data {
             rows,
             runs,
             impls,
             scenarios,
             missing,
             smoke,
-        })
+        }))
     }
 
     /// The Valkey design's row in a scenario.
@@ -299,6 +298,59 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
         writer.finish().context("encoding PNG")?;
     }
     Ok(out)
+}
+
+/// What drawing an analysis folder came to: the files, the tests whose timelines could
+/// not be drawn (one line each), and what the seed's charts lack.
+#[derive(Default)]
+pub struct Drawn {
+    pub files: Vec<PathBuf>,
+    pub failed: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+/// Draws every chart the analysis beside `summary` (summary.csv) has data for into `out`:
+/// the seed's (in one durability tier: `tier`, else the strictest both backends ran in),
+/// the capacity and horizon charts, and one timeline per test with `timelines`, or when
+/// the folder's tests are none of the seed's (tests run by hand with produce and work).
+pub fn draw_folder(
+    summary: &Path,
+    out: &Path,
+    tier: Option<&str>,
+    timelines: bool,
+) -> Result<Drawn> {
+    let capacity = capacity::CapacityData::beside(summary)?;
+    let horizons = horizon::Timelines::beside(summary)?;
+    // analyze writes an empty summary.csv when its folders held sweeps or crashes only.
+    let empty = std::fs::metadata(summary).is_ok_and(|m| m.len() == 0);
+    let rows = if empty {
+        vec![]
+    } else {
+        read_summary(summary)?
+    };
+    let data = Data::from_rows(rows.clone(), tier)?;
+    let per_test = timelines || data.is_none();
+    if data.is_none() && capacity.is_empty() && horizons.0.is_empty() && rows.is_empty() {
+        return Err(UsageError::new(format!(
+            "{}: no test, sweep or horizon run to draw; run a command that writes results, then analyze",
+            summary.display()
+        ))
+        .into());
+    }
+    crate::format::files::ensure_writable(out, "--output")?;
+    let mut drawn = Drawn::default();
+    if let Some(d) = &data {
+        drawn.files.extend(draw_all(d, out)?);
+        drawn.missing = d.missing.clone();
+    }
+    drawn.files.extend(capacity::draw(&capacity, out)?);
+    drawn.files.extend(horizon::draw(&horizons, out)?);
+    if per_test {
+        let tests = timeline::draw_all(&rows, out)?;
+        drawn.files.extend(tests.files);
+        drawn.failed = tests.failed;
+    }
+    Ok(drawn)
 }
 
 /// Draws all six charts into `dir`; returns the files written.

@@ -61,8 +61,8 @@ impl Backend {
     /// The seed's folder for this backend's results (VM1 and VM2).
     pub fn results_dir(self) -> &'static str {
         match self {
-            Backend::Postgresql => "vm1_pg",
-            Backend::Valkey => "vm2_valkey",
+            Backend::Postgresql => crate::format::layout::PG_DIR,
+            Backend::Valkey => crate::format::layout::VALKEY_DIR,
         }
     }
 

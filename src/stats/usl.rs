@@ -6,7 +6,31 @@
 //! ≥ 0) are searched on a log grid, then on finer grids around the best, minimising the
 //! squared error on X itself.
 
-use crate::format::capacity::UslFit;
+use serde::{Deserialize, Serialize};
+
+/// The Universal Scalability Law fitted to throughput per worker count:
+/// X(N) = λN / (1 + σ(N − 1) + κN(N − 1)).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct UslFit {
+    pub lambda: f64,
+    pub sigma: f64,
+    pub kappa: f64,
+    /// Where throughput peaks, √((1 − σ)/κ); `null` when κ is 0 or σ ≥ 1 (no peak).
+    pub peak_workers: Option<f64>,
+    pub peak_jobs_s: Option<f64>,
+    /// Coefficient of determination over the measured points.
+    pub r2: f64,
+    /// The peak lies beyond the largest worker count measured: a projection.
+    #[serde(default)]
+    pub peak_extrapolated: bool,
+}
+
+impl UslFit {
+    /// The fitted throughput at `n` workers.
+    pub fn at(&self, n: f64) -> f64 {
+        self.lambda * n / (1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0))
+    }
+}
 
 /// Fewer distinct worker counts than this are not fitted: three parameters on three
 /// points fit anything, and say nothing.

@@ -10,31 +10,29 @@ use serde_json::json;
 
 use super::{fmt_duration, pgbench};
 use crate::clock::{rfc3339, Clock};
+use crate::session::Session;
 use crate::text::ms;
-use crate::Ctx;
 
 /// Runs pgbench alone for `window` into `csv`; returns what the load test's manifest
 /// records as `extra.pgbench_alone`, or `None` when Ctrl-C stopped it.
 pub async fn alone<W: Write + Send + 'static>(
-    ctx: &Ctx,
+    s: &Session,
     p: &pgbench::Pgbench,
     csv: BufWriter<W>,
     window: Duration,
     label: &str,
 ) -> Result<Option<serde_json::Value>> {
-    if !ctx.global.quiet {
-        eprintln!(
-            "qbench: {label}: pgbench alone ({} clients) for {}, then beside the queue",
-            ctx.cfg.pgbench.clients,
-            fmt_duration(window)
-        );
-    }
+    s.note(&format!(
+        "qbench: {label}: pgbench alone ({} clients) for {}, then beside the queue",
+        p.clients(),
+        fmt_duration(window)
+    ));
     let running = p.start(csv).await?;
     let started = running.started;
     let began = Instant::now();
     let interrupted = tokio::select! {
         _ = tokio::time::sleep(window) => false,
-        _ = ctx.shutdown.cancelled() => true,
+        _ = s.shutdown.cancelled() => true,
     };
     let stats = running.stop().await;
     if interrupted {

@@ -5,24 +5,23 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use crate::config::Config;
 use crate::queue::{self, QueueKind};
-use crate::Ctx;
+use crate::session::Session;
 
 /// Restarts the server when qbench can (its own `--local` server, or a configured
 /// `restart_command`), then drops the OS page cache where permitted.
-pub async fn prepare(ctx: &mut Ctx, kind: QueueKind) -> Result<serde_json::Value> {
+pub async fn prepare(s: &Session, kind: QueueKind, cfg: &Config) -> Result<serde_json::Value> {
     let backend = kind.backend();
-    let how = if let Some(servers) = ctx.servers.as_mut() {
-        servers.restart(backend).await?;
-        ctx.refresh_local();
+    let how = if s.restart(backend).await? {
         "qbench restarted its --local server"
     } else {
-        let cmd = backend.restart_command(&ctx.cfg).to_string();
+        let cmd = backend.restart_command(cfg).to_string();
         if cmd.trim().is_empty() {
             "not restarted (no --local, no restart_command): the queue was only emptied and reconnected"
         } else {
             run_restart_command(&cmd).await?;
-            wait_reachable(ctx, kind).await?;
+            wait_reachable(kind, cfg).await?;
             "restarted by restart_command"
         }
     };
@@ -58,10 +57,10 @@ async fn run_restart_command(cmd: &str) -> Result<()> {
     Ok(())
 }
 
-async fn wait_reachable(ctx: &Ctx, kind: QueueKind) -> Result<()> {
+async fn wait_reachable(kind: QueueKind, cfg: &Config) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        match queue::open(kind, &ctx.cfg).await {
+        match queue::open(kind, cfg).await {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() > deadline => {
                 return Err(e.context("the server did not come back within 60 s of restart_command"))

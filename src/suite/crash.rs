@@ -56,28 +56,23 @@ pub struct Target {
 /// the run before any server is killed. Returns every design's file (each is written
 /// after every trial).
 pub async fn run_all(
-    ctx: &mut crate::Ctx,
+    s: &crate::session::Session,
     targets: Vec<Target>,
     trials: u32,
 ) -> Result<Vec<CrashFile>> {
-    let Some(mut servers) = ctx.servers.take() else {
-        return Err(usage("crash trials need --local"));
-    };
-    let accept = ctx.global.accept_durability_mismatch;
-    let result = async {
+    let accept = s.choices.accept_durability_mismatch;
+    s.with_servers(async |servers| {
         for t in &targets {
             queue::open(t.kind, &t.cfg).await?;
         }
         let mut files = vec![];
         for t in &targets {
-            files.push(run(&mut servers, t, trials, accept, &ctx.shutdown).await?);
+            files.push(run(servers, t, trials, accept, &s.shutdown).await?);
         }
         anyhow::Ok(files)
-    }
-    .await;
-    ctx.servers = Some(servers);
-    ctx.refresh_local();
-    result
+    })
+    .await
+    .unwrap_or_else(|| Err(usage("crash trials need --local")))
 }
 
 /// The strict tier promises no acknowledged job is lost: what broke that promise, or

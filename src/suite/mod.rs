@@ -19,13 +19,12 @@ use crate::error::Interrupted;
 use crate::format::files::{ensure_writable, OutputDir};
 use crate::format::manifest::Role;
 use crate::format::read::read_manifest;
-use crate::progress;
 use crate::queue::{self, Backend, QueueKind};
+use crate::session::Session;
 use crate::text::ms;
 use crate::workload::producer::ProducePlan;
 use crate::workload::worker::WorkPlan;
 use crate::workload::{self, Env, Identity, Plan, Sidecar, Spec, StopRule};
-use crate::Ctx;
 pub use plan::{backend_dir, plan, test_name, Planned, Scenario};
 
 /// True when the folder already holds this test, finished, from a run of the same kind.
@@ -43,6 +42,8 @@ pub enum Outcome {
 }
 
 pub struct SuiteOptions {
+    /// The config every test starts from (each sets its own wakeup).
+    pub cfg: crate::config::Config,
     pub backends: Vec<Backend>,
     pub tests: Vec<Planned>,
     pub out: PathBuf,
@@ -107,32 +108,32 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
 }
 
 /// Runs the suite; returns each test's outcome. Stops at Ctrl-C with `Interrupted`.
-pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Outcome)>> {
+pub async fn run(s: &Session, opts: &SuiteOptions) -> Result<Vec<(Planned, Outcome)>> {
+    let cfg = &opts.cfg;
     // Every check that can refuse the run comes before anything is created.
     let needs_pgbench = opts.tests.iter().any(|t| t.scenario == Scenario::Load);
     let found = needs_pgbench
-        .then(|| pgbench::Pgbench::find(&ctx.cfg))
+        .then(|| pgbench::Pgbench::find(cfg))
         .transpose()?;
     for b in &opts.backends {
         ensure_writable(&backend_dir(&opts.out, *b), "--out")?;
     }
-    let tiers = check_tiers(ctx, &opts.tests).await?;
+    let tiers = check_tiers(s, opts).await?;
     let pgbench = if let Some(p) = found {
-        if p.ensure_initialized().await? && !ctx.global.quiet {
-            eprintln!(
+        if p.ensure_initialized().await? {
+            s.note(&format!(
                 "qbench: initialised pgbench tables at scale {}",
-                ctx.cfg.pgbench.scale
-            );
+                cfg.pgbench.scale
+            ));
         }
         Some(p)
     } else {
         None
     };
     let mut capacity = workload::announce(
-        ctx.cfg
-            .benchmark
+        cfg.benchmark
             .rate_jobs_s()
-            .and_then(|r| ctx.cfg.benchmark.capacity_warning(r)),
+            .and_then(|r| cfg.benchmark.capacity_warning(r)),
     );
     capacity.extend(tiers);
 
@@ -140,13 +141,11 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
     let mut outcomes = vec![];
     for (i, t) in opts.tests.iter().enumerate() {
         if !opts.force && is_complete(&t.dir, &t.name, opts.quick) {
-            if !ctx.global.quiet {
-                eprintln!(
-                    "qbench: [{}/{n}] {}: already complete, skipped (--force re-runs it)",
-                    i + 1,
-                    t.name
-                );
-            }
+            s.note(&format!(
+                "qbench: [{}/{n}] {}: already complete, skipped (--force re-runs it)",
+                i + 1,
+                t.name
+            ));
             outcomes.push((t.clone(), Outcome::Skipped));
             continue;
         }
@@ -154,17 +153,15 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
             .iter()
             .filter(|t| opts.force || !is_complete(&t.dir, &t.name, opts.quick))
             .collect();
-        if !ctx.global.quiet {
-            eprintln!(
-                "qbench: [{}/{n}] {} ({}): about {} left in the suite",
-                i + 1,
-                t.name,
-                t.kind,
-                fmt_duration(estimate(&left, &ctx.cfg, opts))
-            );
-        }
+        s.note(&format!(
+            "qbench: [{}/{n}] {} ({}): about {} left in the suite",
+            i + 1,
+            t.name,
+            t.kind,
+            fmt_duration(estimate(&left, cfg, opts))
+        ));
         let label = format!("[{}/{n}] {}", i + 1, t.name);
-        let result = run_one(ctx, t, &label, pgbench.as_ref(), opts, &capacity).await;
+        let result = run_one(s, t, &label, pgbench.as_ref(), opts, &capacity).await;
         match result {
             Ok(report) => {
                 print_result(&t.name, &report);
@@ -184,7 +181,7 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
                 outcomes.push((t.clone(), Outcome::Failed(msg)));
             }
         }
-        if ctx.shutdown.is_triggered() {
+        if s.shutdown.is_triggered() {
             return Err(Interrupted.into());
         }
     }
@@ -194,19 +191,19 @@ pub async fn run(ctx: &mut Ctx, opts: &SuiteOptions) -> Result<Vec<(Planned, Out
 /// Every design's server in the tier asked for, checked before anything runs (after an
 /// idempotent setup, which gives PostgreSQL's tables their persistence). Returns the
 /// mismatches accepted with `--accept-durability-mismatch`, as warnings.
-async fn check_tiers(ctx: &Ctx, tests: &[Planned]) -> Result<Vec<String>> {
+async fn check_tiers(s: &Session, opts: &SuiteOptions) -> Result<Vec<String>> {
     let mut seen: Vec<QueueKind> = vec![];
     let mut warnings = vec![];
-    for t in tests {
+    for t in &opts.tests {
         if seen.contains(&t.kind) {
             continue;
         }
         seen.push(t.kind);
-        let (kind, cfg) = (t.kind, t.config(&ctx.cfg));
+        let (kind, cfg) = (t.kind, t.config(&opts.cfg));
         let queue = queue::open(kind, &cfg).await?;
         // As each test's own setup will (a changed partition count is recreated).
         queue.setup(true).await?;
-        let accept = ctx.global.accept_durability_mismatch;
+        let accept = s.choices.accept_durability_mismatch;
         if let Some(w) = workload::tier::check(&queue, cfg.benchmark.durability, accept).await? {
             let w = format!("{kind}: {w}");
             if !warnings.contains(&w) {
@@ -286,7 +283,7 @@ async fn warmup(spec: Spec, b: &Benchmark) -> Result<(serde_json::Value, Option<
 
 /// One test of the suite: prepared as its scenario says, on an empty queue.
 async fn run_one(
-    ctx: &mut Ctx,
+    s: &Session,
     t: &Planned,
     label: &str,
     pgbench: Option<&pgbench::Pgbench>,
@@ -299,11 +296,11 @@ async fn run_one(
     if let Some(l) = &t.label {
         extra.insert("label".into(), json!(l));
     }
-    if t.scenario == Scenario::Cold {
-        extra.insert("cold_start".into(), cold::prepare(ctx, t.kind).await?);
-    }
     // Every test starts from an empty queue on fresh connections.
-    let cfg = t.config(&ctx.cfg);
+    let cfg = t.config(&opts.cfg);
+    if t.scenario == Scenario::Cold {
+        extra.insert("cold_start".into(), cold::prepare(s, t.kind, &cfg).await?);
+    }
     let queue = queue::open(t.kind, &cfg).await?;
     queue.setup(true).await?;
     let b = cfg.benchmark.clone();
@@ -314,11 +311,8 @@ async fn run_one(
         ..Identity::new(name, Role::Suite)
     };
     let env = || Env {
-        progress: progress::Mode::detect(ctx.global.quiet),
-        local: ctx.local.clone(),
-        server: queue.server().procs(ctx.local.as_ref()),
         warnings: capacity.to_vec(),
-        ..Env::new(queue.clone(), cfg.clone(), ctx.shutdown.clone())
+        ..s.env(queue.clone(), &cfg)
     };
 
     if t.scenario == Scenario::Horizon {
@@ -332,7 +326,7 @@ async fn run_one(
         (Scenario::Load, Some(p)) => {
             let window = Duration::from_secs_f64(b.production_duration);
             let alone = out.create("pgbench_alone.csv")?;
-            match baseline::alone(ctx, p, alone, window, &t.name).await? {
+            match baseline::alone(s, p, alone, window, &t.name).await? {
                 Some(v) => extra.insert("pgbench_alone".into(), v),
                 None => {
                     out.discard();

@@ -45,6 +45,11 @@ pub fn parse_progress(line: &str) -> Option<Row> {
 
 impl Pgbench {
     /// Finds pgbench (a usage error if it is missing).
+    /// pgbench's client count.
+    pub fn clients(&self) -> u32 {
+        self.cfg.clients
+    }
+
     pub fn find(cfg: &Config) -> Result<Pgbench> {
         Ok(Pgbench {
             bin: binaries::pgbench()?,

@@ -126,7 +126,7 @@ pub fn summary(o: Outcome<'_>) -> Summary {
 }
 
 /// The knobs that move results 10–45×, as this test ran with them.
-pub fn knobs(cfg: &Config, plan: &Plan) -> Knobs {
+pub fn knobs(cfg: &Config, plan: &Plan, build: crate::build::Build) -> Knobs {
     let b = &cfg.benchmark;
     let (produce, work) = (plan.produce.as_ref(), plan.work.as_ref());
     Knobs {
@@ -146,7 +146,7 @@ pub fn knobs(cfg: &Config, plan: &Plan) -> Knobs {
         producer_connections: b.producer_connections,
         partitions: b.partitions,
         visibility_timeout_s: b.visibility_timeout_s,
-        runtime_threads: crate::RUNTIME_THREADS.get().copied(),
+        runtime_threads: build.runtime_threads,
         wakeup: b.wakeup.to_string(),
         durability: b.durability.name().to_string(),
     }
@@ -196,8 +196,8 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
         smoke: p.id.smoke,
         started_at: rfc3339(p.started_at),
         ended_at: rfc3339(p.ended_at),
-        knobs: knobs(&p.env.cfg, p.plan),
-        qbench_version: crate::VERSION.into(),
+        knobs: knobs(&p.env.cfg, p.plan, p.env.build),
+        qbench_version: p.env.build.version.into(),
         server_version: p.server.as_ref().map(|s| s.version.clone()),
         server_tls: p.server.as_ref().map(|s| s.tls.clone()),
         server_durability: durability.map(|d| d.to_string()),
@@ -206,7 +206,7 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
         host: tokio::task::spawn_blocking(Host::this)
             .await
             .context("reading host information")?,
-        config: p.env.cfg.masked(),
+        config: p.env.cfg.snapshot(),
         local_servers: p.env.local.clone(),
         shards: p.shards,
         warnings: p.warnings,

@@ -102,6 +102,8 @@ pub struct Env {
     pub ticks: Option<tokio::sync::mpsc::UnboundedSender<Tick>>,
     /// `--start-at`: load begins at this time, once every connection is open.
     pub start_at: Option<std::time::SystemTime>,
+    /// The binary and runtime the test ran on, for the manifest.
+    pub build: crate::build::Build,
 }
 
 /// One second of a running test: its clock and the interval just written.
@@ -128,6 +130,7 @@ impl Env {
             acked: None,
             ticks: None,
             start_at: None,
+            build: crate::build::Build::new(None),
         }
     }
 }

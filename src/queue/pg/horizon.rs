@@ -48,7 +48,7 @@ enum Held {
 /// A connection named `qbench_holder` (so its waits are not counted as qbench's), whose
 /// end, if the server brings it, is recorded in `ended`.
 async fn holder_connection(pg: &Postgres) -> Result<(Client, Ended)> {
-    let mut cfg = pg.client_config();
+    let mut cfg = super::client_config(pg);
     cfg.application_name("qbench_holder");
     let (client, conn) = super::bounded(pg, cfg.connect(super::tls::connector(pg)?)).await?;
     let ended: Ended = Arc::default();

@@ -9,13 +9,14 @@ mod producer;
 mod server;
 mod stats;
 pub mod tls;
+pub mod url;
 mod wakeup;
 
 use anyhow::{Context, Result};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::{Client, Row};
 
-use crate::config::Postgres;
+use crate::config::{Postgres, SslMode};
 use crate::error::UsageError;
 pub use base::{seq_ddl, PgBase};
 pub use horizon::PgHorizon;
@@ -23,10 +24,36 @@ pub use producer::PgProducer;
 pub use server::PgServer;
 pub use wakeup::Claims;
 
+/// Connection settings for tokio-postgres; the password stays inside the struct.
+pub fn client_config(pg: &Postgres) -> tokio_postgres::Config {
+    let mut c = tokio_postgres::Config::new();
+    c.host(&pg.host)
+        .port(pg.port)
+        .dbname(&pg.database)
+        .user(&pg.user)
+        .password(&pg.password)
+        .application_name("qbench")
+        .connect_timeout(std::time::Duration::from_secs(10))
+        // The verify modes are TLS-or-nothing too; what they check is the connector's.
+        .ssl_mode(match tls::effective_mode(pg) {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+    if let Some(on) = pg.synchronous_commit {
+        c.options(if on {
+            "-c synchronous_commit=on"
+        } else {
+            "-c synchronous_commit=off"
+        });
+    }
+    c
+}
+
 /// A connection of its own (workers and producers never share one).
 /// Dropping the client closes it, which rolls back any open transaction on the server.
 pub async fn connect(pg: &Postgres) -> Result<Client> {
-    let (client, conn) = bounded(pg, pg.client_config().connect(tls::connector(pg)?)).await?;
+    let (client, conn) = bounded(pg, client_config(pg).connect(tls::connector(pg)?)).await?;
     tokio::spawn(async move {
         // The error, if any, surfaces on the client's next call.
         let _ = conn.await;
@@ -61,7 +88,7 @@ fn login_timeout(pg: &Postgres) -> anyhow::Error {
 /// A small shared pool for setup, sampling and the reaper.
 pub fn pool(pg: &Postgres, max_size: usize) -> Result<Pool> {
     let mgr = Manager::from_config(
-        pg.client_config(),
+        client_config(pg),
         tls::connector(pg)?,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,

@@ -155,8 +155,11 @@ async fn listen(
     wake: Arc<Wake>,
     counts: Arc<WakeupCounts>,
 ) -> Result<(Client, JoinHandle<()>)> {
-    let (client, mut conn) =
-        super::bounded(pg, pg.client_config().connect(super::tls::connector(pg)?)).await?;
+    let (client, mut conn) = super::bounded(
+        pg,
+        super::client_config(pg).connect(super::tls::connector(pg)?),
+    )
+    .await?;
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
         while let Some(Ok(m)) = messages.next().await {
