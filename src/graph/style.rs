@@ -126,6 +126,35 @@ pub fn header<DB: DrawingBackend>(
     Ok(body)
 }
 
+/// The opening every chart shares: title, subtitle, the note (smoke, missing data) and,
+/// unless `legend` is empty, a row of colour swatches; returns the area below.
+pub fn open<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    subtitle: &str,
+    note: &str,
+    legend: &[(String, RGBColor)],
+) -> anyhow::Result<DrawingArea<DB, Shift>> {
+    let body = header(root, title, subtitle, note)?;
+    if legend.is_empty() {
+        return Ok(body);
+    }
+    self::legend(&body, legend)
+}
+
+/// A text style in a design's colour (the helpers above take only fixed colours).
+pub fn coloured<'a>(base: TextStyle<'static>, c: &'a RGBColor, h: HPos, v: VPos) -> TextStyle<'a> {
+    base.color(c).pos(Pos::new(h, v))
+}
+
+/// Legend entries for series named `(queue, tier, name)`, each in its design's colour.
+pub fn legend_of(names: &[(String, String, String)]) -> Vec<(String, RGBColor)> {
+    names
+        .iter()
+        .map(|(q, _, n)| (n.clone(), color(q)))
+        .collect()
+}
+
 /// A row of colour swatches with names, centred; returns the area below it.
 pub fn legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,

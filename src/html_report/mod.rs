@@ -8,21 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::format::summary::{Analysis, Row};
-
-/// The charts in the order the page shows them (files that are absent are skipped).
-const CHARTS: [&str; 11] = [
-    "valkey_vs_best_pg",
-    "latency_comparison",
-    "throughput_comparison",
-    "scenario_comparison",
-    "latency_distribution",
-    "cpu_usage",
-    "run_spread",
-    "capacity_comparison",
-    "latency_vs_load",
-    "worker_scaling",
-    "horizon_timeline",
-];
+use crate::graph::charts::{Chart, Draw, CHARTS};
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\
 h1{font-size:1.6em}h2{border-bottom:2px solid #ccc;padding-bottom:.2em;margin-top:2em}\
@@ -267,26 +253,34 @@ fn spikes(a: &Analysis, o: &mut String) {
     o.push_str("</table>\n");
 }
 
-/// The timeline of each test of this analysis (`TEST_timeline.svg`, or
-/// `FOLDER_TEST_timeline.svg`), in name order; another analysis's are not shown.
+/// Each test's page of every per-test chart (`TEST_NAME.svg`, or `FOLDER_TEST_NAME.svg`
+/// when two folders hold a test of that name), in name order; another analysis's are
+/// not shown.
 fn timelines(a: &Analysis, graphs: &Path, o: &mut String) -> Result<()> {
-    let ours = |n: &str| {
-        a.tests.iter().any(|r| {
-            n == format!("{}_timeline", r.test) || n.ends_with(&format!("_{}_timeline", r.test))
-        })
-    };
-    let mut names: Vec<String> = std::fs::read_dir(graphs)
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter_map(|n| n.strip_suffix(".svg").map(str::to_string))
-                .filter(|n| n != "horizon_timeline" && ours(n))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut names: Vec<String> = vec![];
+    for chart in per_test_charts() {
+        let ours = |n: &str| {
+            a.tests.iter().any(|r| {
+                let own = format!("{}_{}", r.test, chart.name);
+                n == own || n.ends_with(&format!("_{own}"))
+            })
+        };
+        names.extend(
+            std::fs::read_dir(graphs)
+                .map(|d| {
+                    d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .filter_map(|n| n.strip_suffix(".svg").map(str::to_string))
+                        .filter(|n| !page_charts().any(|c| c.name == n) && ours(n))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+        );
+    }
     if names.is_empty() {
         return Ok(());
     }
     names.sort();
+    names.dedup();
     o.push_str("<h2>Timelines</h2>\n");
     for name in &names {
         inline(graphs, name, o)?;
@@ -294,12 +288,22 @@ fn timelines(a: &Analysis, graphs: &Path, o: &mut String) -> Result<()> {
     Ok(())
 }
 
-/// Each chart's SVG, inlined, with a viewBox so it scales to the page.
+/// The registry's charts drawn once per analysis, in the page's order.
+fn page_charts() -> impl Iterator<Item = &'static Chart> {
+    CHARTS.iter().filter(|c| matches!(c.draw, Draw::Page(_)))
+}
+
+fn per_test_charts() -> impl Iterator<Item = &'static Chart> {
+    CHARTS.iter().filter(|c| matches!(c.draw, Draw::PerTest(_)))
+}
+
+/// Each chart's SVG, inlined in the registry's order, with a viewBox so it scales to
+/// the page.
 fn charts(graphs: &Path, o: &mut String) -> Result<()> {
     o.push_str("<h2>Charts</h2>\n");
     let mut any = false;
-    for name in CHARTS {
-        any |= inline(graphs, name, o)?;
+    for chart in page_charts() {
+        any |= inline(graphs, chart.name, o)?;
     }
     if !any {
         let _ = writeln!(

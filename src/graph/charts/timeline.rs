@@ -3,32 +3,32 @@
 //! server's events as labelled bands and the latency spikes shaded. Read from the
 //! test's own per-second files (the folder summary.csv names), never a server.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::charts::tick;
-use super::style::{self, color, GREY};
-use super::{render, Chart, DrawResult};
-use crate::format::summary::Row;
+use crate::graph::bars::tick;
+use crate::graph::style::{self, color, GREY};
+use crate::graph::{render, Chart, DrawResult, Drawn, Inputs};
 use crate::text::thousands;
 use crate::timeline::spikes::{self, Spikes};
 use crate::timeline::{quantile_ms, Event, Timeline};
 
-/// What drawing every test's timeline came to: the files, and one line per test
-/// whose per-second files could not be read.
-#[derive(Default)]
-pub struct Drawn {
-    pub files: Vec<PathBuf>,
-    pub failed: Vec<String>,
-}
+/// A timeline for every row of summary.csv, from its results folder, shading the
+/// spikes found with the factor analyze recorded in the row; a test whose per-second
+/// files cannot be read is one line in `out.failed`.
+pub const CHART: crate::graph::charts::Chart = crate::graph::charts::Chart {
+    name: "timeline",
+    draw: crate::graph::charts::Draw::PerTest(draw),
+};
 
-/// Draws a timeline for every row of summary.csv, from its results folder, shading
-/// the spikes found with the factor analyze recorded in the row.
-pub fn draw_all(rows: &[Row], dir: &Path) -> Result<Drawn> {
-    let mut out = Drawn::default();
+fn draw(inputs: &Inputs, dir: &Path, out: &mut Drawn) -> Result<()> {
+    if !inputs.per_test {
+        return Ok(());
+    }
+    let rows = &inputs.rows;
     let mut names = std::collections::BTreeSet::new();
     for r in rows {
         if r.results_dir.is_empty() {
@@ -58,13 +58,13 @@ pub fn draw_all(rows: &[Row], dir: &Path) -> Result<Drawn> {
         out.files
             .extend(render(&TestTimeline { t: &t, s: &s, name }, dir)?);
     }
-    Ok(out)
+    Ok(())
 }
 
-pub struct TestTimeline<'a> {
-    pub t: &'a Timeline,
-    pub s: &'a Spikes,
-    pub name: String,
+struct TestTimeline<'a> {
+    t: &'a Timeline,
+    s: &'a Spikes,
+    name: String,
 }
 
 /// The colour of an event's band.

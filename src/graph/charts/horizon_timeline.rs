@@ -7,49 +7,27 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::charts::tick;
-use super::style::{self, color, GREY};
-use super::{render, Chart, DrawResult};
-use crate::format::horizon::{TimelineRow, TIMELINE_CSV};
+use crate::format::horizon::TimelineRow;
+use crate::graph::bars::tick;
+use crate::graph::inputs::Timelines;
+use crate::graph::style::{self, color, GREY};
+use crate::graph::{render, Chart, DrawResult, Inputs};
 use crate::text::thousands;
 
-/// Every horizon test's seconds, in test order.
-pub struct Timelines(pub Vec<(String, Vec<TimelineRow>)>);
+pub const CHART: crate::graph::charts::Chart = crate::graph::charts::Chart {
+    name: "horizon_timeline",
+    draw: crate::graph::charts::Draw::Page(draw),
+};
 
-impl Timelines {
-    /// Reads `horizon_timeline.csv` beside `summary` if it is there.
-    pub fn beside(summary: &Path) -> Result<Timelines> {
-        let path = summary
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(TIMELINE_CSV);
-        if !path.exists() {
-            return Ok(Timelines(vec![]));
-        }
-        let rows: Vec<TimelineRow> = crate::format::read::read_csv(&path)?;
-        // One panel per test run: a run's rows are consecutive, its clock only rises (two
-        // folders may hold tests of the same name).
-        let mut tests: Vec<(String, Vec<TimelineRow>)> = vec![];
-        for r in rows {
-            match tests.last_mut() {
-                Some((t, v)) if *t == r.test && v.last().is_some_and(|p| p.t_s < r.t_s) => {
-                    v.push(r)
-                }
-                _ => tests.push((r.test.clone(), vec![r])),
-            }
-        }
-        Ok(Timelines(tests))
-    }
-}
-
-pub fn draw(t: &Timelines, dir: &Path) -> Result<Vec<PathBuf>> {
-    if t.0.is_empty() {
+/// Drawn when the analysis holds a horizon test.
+fn draw(inputs: &Inputs, dir: &Path) -> Result<Vec<PathBuf>> {
+    if inputs.horizon.0.is_empty() {
         return Ok(vec![]);
     }
-    render(&HorizonTimeline(t), dir)
+    render(&HorizonTimeline(&inputs.horizon), dir)
 }
 
-pub struct HorizonTimeline<'a>(pub &'a Timelines);
+struct HorizonTimeline<'a>(&'a Timelines);
 
 impl Chart for HorizonTimeline<'_> {
     fn name(&self) -> String {
