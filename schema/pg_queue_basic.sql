@@ -83,5 +83,15 @@ FROM queue_jobs
 -- or completed.
 SELECT seq, enqueued_at_us, status = 'completed' FROM queue_jobs
 
+-- name: sabotage
+-- The audit's self-check, not the design: removes the newest job that waits (no worker
+-- holds it; locked here so none can claim it meanwhile) behind qbench's back, as a bug
+-- or an operator would. Returns its seq, which the audit must then name lost.
+DELETE FROM queue_jobs WHERE id = (
+    SELECT id FROM queue_jobs WHERE status = 'pending'
+    ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+RETURNING seq
+
 -- name: reset
 TRUNCATE queue_jobs RESTART IDENTITY

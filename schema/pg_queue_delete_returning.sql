@@ -105,5 +105,14 @@ SELECT seq, enqueued_at_us FROM queue_jobs_dr
 -- name: completed
 SELECT seq FROM queue_jobs_archive
 
+-- name: sabotage
+-- The audit's self-check, not the design: removes the newest job no open claim holds
+-- (a claimed row is locked by its worker's transaction) behind qbench's back; returns
+-- its seq.
+DELETE FROM queue_jobs_dr WHERE id = (
+    SELECT id FROM queue_jobs_dr ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+RETURNING seq
+
 -- name: reset
 TRUNCATE queue_jobs_dr, queue_jobs_archive RESTART IDENTITY

@@ -109,6 +109,15 @@ FROM queue_jobs_part
 -- name: snapshot
 SELECT seq, enqueued_at_us, status = 'completed' FROM queue_jobs_part
 
+-- name: sabotage
+-- The audit's self-check, not the design: removes the newest waiting job (see
+-- pg_queue_basic.sql) behind qbench's back; returns its seq.
+DELETE FROM queue_jobs_part WHERE (part, id) = (
+    SELECT part, id FROM queue_jobs_part WHERE status = 'pending'
+    ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+RETURNING seq
+
 -- name: partition_count
 SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass('queue_jobs_part')
 

@@ -83,29 +83,6 @@ fn named(runs: &[String]) -> u64 {
         .sum()
 }
 
-#[test]
-fn strict_servers_lose_nothing_acknowledged_in_a_crash() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (_, pg, vk) = crash("strict", dir.path());
-    // The --local servers were started in the tier, as read back from them.
-    assert_eq!(
-        pg.server_durability,
-        "fsync=on synchronous_commit=on tables=logged"
-    );
-    assert_eq!(
-        vk.server_durability,
-        r#"appendonly="yes" appendfsync="always" save="""#
-    );
-    each_trial([&pg, &vk], |f, t| {
-        assert_eq!(
-            t.lost, 0,
-            "{}: strict loses nothing acknowledged: {t:?}",
-            f.queue
-        );
-        assert_eq!(t.loss_window_ms, None, "{}", f.queue);
-    });
-}
-
 /// Sabotage of the loss figure: a tier that keeps nothing must show the backlog lost,
 /// every job named, and how far back the loss reached.
 #[test]

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use super::ending::Show;
 use crate::cli::{CrashTestArgs, GlobalArgs};
 use crate::config::Config;
 use crate::error::{usage, AuditFailed};
@@ -33,7 +34,7 @@ pub async fn run(s: &Session, args: &CrashTestArgs) -> Result<()> {
         .collect();
     let files = crash::run_all(s, targets, args.trials).await?;
     print!("{}", crate::analyze::report::crash_table(&files));
-    super::ending::report(s, &args.out, &args.end, false);
+    super::ending::report(s, &args.out, &args.end, Show::Paths);
     match crash::strict_broken(&files) {
         Some(b) => Err(AuditFailed(b).into()),
         None => Ok(()),

@@ -18,18 +18,35 @@ pub struct Written {
     pub tests: usize,
 }
 
-/// Analyze, graph and report of the results under `out`, with the tables on stdout
-/// (`tables`) or only where they went. Nothing after Ctrl-C or with `--no-report`.
-pub fn report(s: &Session, out: &Path, end: &EndArgs, tables: bool) {
+/// What the ending prints: the analysis's tables and where everything went (stdout), or
+/// only where everything went, on stdout, or on stderr (when stdout carries `--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    Tables,
+    Paths,
+    PathsOnStderr,
+}
+
+/// Analyze, graph and report of the results under `out`. Nothing after Ctrl-C or with
+/// `--no-report`.
+pub fn report(s: &Session, out: &Path, end: &EndArgs, show: Show) {
     if end.no_report || s.shutdown.is_triggered() {
         return;
     }
-    match write(out, tables) {
+    match write(out, show == Show::Tables) {
         Ok(Some(w)) => {
-            println!("\nResults: {} ({} tests)", out.display(), w.tests);
-            println!("Report:  {}", w.report.display());
-            println!("Summary: {}", w.summary.display());
-            println!("Charts:  {}/*.png (300 DPI) and *.svg", w.graphs.display());
+            let lines = [
+                format!("\nResults: {} ({} tests)", out.display(), w.tests),
+                format!("Report:  {}", w.report.display()),
+                format!("Summary: {}", w.summary.display()),
+                format!("Charts:  {}/*.png (300 DPI) and *.svg", w.graphs.display()),
+            ];
+            for l in lines {
+                match show {
+                    Show::PathsOnStderr => eprintln!("{l}"),
+                    _ => println!("{l}"),
+                }
+            }
         }
         Ok(None) => {}
         Err(e) => eprintln!(

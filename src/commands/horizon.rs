@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 
+use super::ending::Show;
 use crate::cli::{GlobalArgs, HorizonCmdArgs};
 use crate::config::Config;
 use crate::queue::QueueKind;
@@ -68,7 +69,7 @@ pub async fn run(s: &Session, p: Plan) -> Result<()> {
         horizon: Some(p.opts),
     };
     let outcomes = suite::run(s, &suite).await?;
-    super::ending::report(s, &p.args.out, &p.args.end, true);
+    super::ending::report(s, &p.args.out, &p.args.end, Show::Tables);
     let failed: Vec<String> = outcomes
         .iter()
         .filter_map(|(t, o)| match o {

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use super::ending::Show;
 use crate::capacity::SweepOptions;
 use crate::cli::{BackendArg, GlobalArgs, RunSuiteArgs};
 use crate::config::Config;
@@ -112,7 +113,7 @@ pub async fn run(s: &Session, p: Plan) -> Result<()> {
             _ => None,
         })
         .sum();
-    super::ending::report(s, &p.args.out, &p.args.end, true);
+    super::ending::report(s, &p.args.out, &p.args.end, Show::Tables);
     if !failed.is_empty() {
         return Err(anyhow::anyhow!(
             "{} test(s) failed: {}",

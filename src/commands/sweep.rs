@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use super::ending::Show;
 use crate::capacity::{self, burndown, SweepOptions};
 use crate::cli::{GlobalArgs, SweepArgs};
 use crate::config::Config;
@@ -67,6 +68,6 @@ pub async fn run(s: &Session, p: Plan) -> Result<()> {
         capacity::sweep_all(s, &p.kinds, &cfg, &p.opts, p.burndown).await
     };
     // What was measured is analyzed and drawn even when a later design failed.
-    super::ending::report(s, &p.args.out, &p.args.end, true);
+    super::ending::report(s, &p.args.out, &p.args.end, Show::Tables);
     result
 }

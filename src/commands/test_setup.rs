@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::ending::Show;
 use crate::cli::OutArgs;
 use crate::error::usage;
 use crate::format::files::OutputDir;
@@ -40,7 +41,11 @@ fn env(s: &Session, queue: Arc<dyn Queue>, output: Option<OutputDir>) -> Env {
 /// (the process that finishes last sees every process's files).
 pub fn end(s: &Session, out: &OutArgs) {
     if let Some(dir) = &out.out {
-        super::ending::report(s, dir, &out.end, false);
+        let show = match out.json {
+            true => Show::PathsOnStderr,
+            false => Show::Paths,
+        };
+        super::ending::report(s, dir, &out.end, show);
     }
 }
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio_postgres::{Client, Statement};
 
 use super::pg::{self, Claims, PgBase};
-use super::registry::{Design, DesignInfo};
+use super::registry::{Design, DesignInfo, Recovery};
 use super::{
     Backend, Claimed, Consumer, Handle, Producer, Queue, QueueState, Server, Snapshot,
 };
@@ -23,7 +23,8 @@ pub struct DeleteReturning(PgBase);
 
 #[async_trait]
 impl Design for DeleteReturning {
-    const INFO: DesignInfo = DesignInfo::named("delete_returning", Backend::Postgresql);
+    const INFO: DesignInfo = DesignInfo::named("delete_returning", Backend::Postgresql)
+        .recovered_by(Recovery::Rollback);
 
     async fn open(cfg: &Config) -> Result<DeleteReturning> {
         Ok(DeleteReturning(PgBase::open(cfg, &SQL, "queue_jobs_dr", "^queue_jobs_(dr|archive)$").await?))
@@ -90,6 +91,10 @@ impl Queue for DeleteReturning {
 
     async fn allocate(&self, n: u64) -> Result<i64> {
         self.0.allocate(n).await
+    }
+
+    async fn remove_waiting_job(&self) -> Result<Option<i64>> {
+        self.0.sabotage().await
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {

@@ -213,6 +213,11 @@ pub trait Queue: registry::Kind + Send + Sync {
     async fn snapshot(&self) -> Result<Snapshot>;
     /// The horizon scenario's holder and sampler, on connections of their own.
     async fn horizon(&self) -> Result<Box<dyn Horizon>>;
+    /// The audit's self-check: removes one job that waits (handed to no worker) behind
+    /// qbench's back, as a bug or an operator would, and returns its seq; `None` when no
+    /// job waits. Whatever ran must then report exactly that job lost: the per-design
+    /// tests break reality with it, so no design's audit can pass by construction.
+    async fn remove_waiting_job(&self) -> Result<Option<i64>>;
     /// A queue spread over a cluster: each part and its jobs so far; empty on one server.
     async fn shards(&self) -> Result<Vec<crate::format::manifest::Shard>> {
         Ok(vec![])

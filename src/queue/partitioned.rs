@@ -121,6 +121,10 @@ impl Queue for Partitioned {
         self.base.allocate(n).await
     }
 
+    async fn remove_waiting_job(&self) -> Result<Option<i64>> {
+        self.base.sabotage().await
+    }
+
     async fn snapshot(&self) -> Result<Snapshot> {
         self.base.lease_snapshot().await
     }

@@ -11,16 +11,35 @@ pub struct DesignInfo {
     pub backend: Backend,
     /// The seed's test names start with this (`skip_locked_cold`, `valkey_cold`).
     pub test_prefix: &'static str,
+    /// How a dead worker's job comes back.
+    pub recovery: Recovery,
+}
+
+/// How a design gets a dead worker's job back: what the audit and the tests can expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// A lease (the visibility timeout) the reaper ends: the job is redelivered once it
+    /// runs out, the delivery counted (`attempts`), and a completion after it refused.
+    Lease,
+    /// The claim lives in the worker's open transaction: its rollback returns the job
+    /// as soon as the connection drops, and nothing counts the second delivery.
+    Rollback,
 }
 
 impl DesignInfo {
-    /// A design whose test names start with its own name.
+    /// A design whose test names start with its own name, recovered by a lease.
     pub const fn named(name: &'static str, backend: Backend) -> DesignInfo {
         DesignInfo {
             name,
             backend,
             test_prefix: name,
+            recovery: Recovery::Lease,
         }
+    }
+
+    /// The same, recovered another way.
+    pub const fn recovered_by(self, recovery: Recovery) -> DesignInfo {
+        DesignInfo { recovery, ..self }
     }
 }
 

@@ -111,6 +111,10 @@ impl Queue for SkipLocked {
         self.0.allocate(n).await
     }
 
+    async fn remove_waiting_job(&self) -> Result<Option<i64>> {
+        self.0.sabotage().await
+    }
+
     async fn snapshot(&self) -> Result<Snapshot> {
         self.0.lease_snapshot().await
     }

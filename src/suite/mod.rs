@@ -1,11 +1,11 @@
 //! `run-suite`: the seed's matrix of designs × scenarios (cold, warm, load), one test at a
 //! time, each test's files written as it ends. A re-run skips finished tests.
 
-mod baseline;
-pub mod cold;
 pub mod crash;
+mod measured;
 pub mod pgbench;
 pub mod plan;
+pub mod scenarios;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,18 +13,13 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::clock::rfc3339;
-use crate::config::Benchmark;
 use crate::error::Interrupted;
-use crate::format::files::{ensure_writable, OutputDir};
-use crate::format::manifest::Role;
+use crate::format::files::ensure_writable;
 use crate::format::read::read_manifest;
 use crate::queue::{self, Backend, QueueKind};
 use crate::session::Session;
 use crate::text::ms;
-use crate::workload::producer::ProducePlan;
-use crate::workload::worker::WorkPlan;
-use crate::workload::{self, Env, Identity, Plan, Sidecar, Spec, StopRule};
+use crate::workload::{self};
 pub use plan::{backend_dir, plan, test_name, Planned, Scenario};
 
 /// True when the folder already holds this test, finished, from a run of the same kind.
@@ -53,47 +48,11 @@ pub struct SuiteOptions {
     pub horizon: Option<crate::horizon::HorizonOptions>,
 }
 
-/// pgbench beside the queue; its figure is the production window's, the same length
-/// as pgbench alone ran (the drain after is not the load it is compared under).
-struct PgbenchSidecar {
-    running: pgbench::Running,
-    window_s: f64,
-}
-
-#[async_trait::async_trait]
-impl Sidecar for PgbenchSidecar {
-    async fn stop(self: Box<Self>) -> (String, serde_json::Value) {
-        let started = self.running.started;
-        let stats = self.running.stop_within(self.window_s).await;
-        // pgbench.csv counts seconds from pgbench's own start, just before the test's.
-        (
-            "pgbench".into(),
-            json!({
-                "stats": stats,
-                "started_at": rfc3339(crate::clock::Clock::get().system_time(started)),
-                "ran_s": started.elapsed().as_secs_f64(),
-                "window_s": self.window_s,
-            }),
-        )
-    }
-}
-
 fn estimate(tests: &[&Planned], cfg: &crate::config::Config, opts: &SuiteOptions) -> Duration {
     let b = &cfg.benchmark;
-    let horizon_s = opts.horizon.as_ref().map_or(0.0, |h| h.phases.total_s());
     let secs: f64 = tests
         .iter()
-        .map(|t| {
-            b.production_duration
-                + 2.0
-                + match t.scenario {
-                    Scenario::Horizon => horizon_s - b.production_duration,
-                    Scenario::Cold => 2.0,
-                    Scenario::Warm => b.warmup_duration + 1.0,
-                    // The warmup, then pgbench alone for the test's length.
-                    Scenario::Load => b.warmup_duration + b.production_duration + 2.5,
-                }
-        })
+        .map(|t| b.production_duration + 2.0 + t.scenario.scenario().extra_s(b, opts))
         .sum();
     Duration::from_secs_f64(secs)
 }
@@ -111,7 +70,10 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
 pub async fn run(s: &Session, opts: &SuiteOptions) -> Result<Vec<(Planned, Outcome)>> {
     let cfg = &opts.cfg;
     // Every check that can refuse the run comes before anything is created.
-    let needs_pgbench = opts.tests.iter().any(|t| t.scenario == Scenario::Load);
+    let needs_pgbench = opts
+        .tests
+        .iter()
+        .any(|t| t.scenario.scenario().needs_pgbench());
     let found = needs_pgbench
         .then(|| pgbench::Pgbench::find(cfg))
         .transpose()?;
@@ -232,55 +194,6 @@ fn print_result(name: &str, r: &workload::Report) {
     );
 }
 
-/// The suite's plan at `rate` for `duration` seconds, draining after.
-fn plan_at(cfg: &crate::config::Config, rate: f64, duration: f64) -> Plan {
-    let b = &cfg.benchmark;
-    Plan {
-        produce: Some(ProducePlan::paced(
-            Some(rate),
-            Duration::from_secs_f64(duration),
-            b,
-        )),
-        work: Some(WorkPlan::from_config(b)),
-        stop: StopRule::Drain {
-            timeout: Duration::from_secs_f64(b.drain_timeout_s),
-        },
-    }
-}
-
-/// Runs the warmup; returns what the manifest records of it and a warning if it left
-/// jobs behind. Acknowledged jobs it lost are lost by the design: the test fails.
-async fn warmup(spec: Spec, b: &Benchmark) -> Result<(serde_json::Value, Option<String>)> {
-    let warm = workload::run(spec).await?;
-    if warm.interrupted {
-        return Err(Interrupted.into());
-    }
-    let s = &warm.summary;
-    if let Some(lost) = s.lost.filter(|l| *l > 0) {
-        return Err(crate::error::AuditFailed(format!(
-            "the warmup lost {lost} acknowledged job(s) (first seqs {:?})",
-            s.lost_seqs
-        ))
-        .into());
-    }
-    let warning = s.left_in_queue.filter(|l| *l > 0).map(|left| {
-        let w = format!(
-            "the warmup left {left} job(s) in the queue: the measured test completes them too, so its row is flagged and not compared (lower benchmark.warmup_rate)"
-        );
-        eprintln!("qbench: warning: {w}");
-        w
-    });
-    let value = json!({
-        "rate_jobs_s": b.warmup_rate,
-        "duration_s": b.warmup_duration,
-        "produced": s.produced,
-        "completed": s.completed,
-        "left_in_queue": s.left_in_queue,
-        "lost": s.lost,
-    });
-    Ok((value, warning))
-}
-
 /// One test of the suite: prepared as its scenario says, on an empty queue.
 async fn run_one(
     s: &Session,
@@ -296,123 +209,25 @@ async fn run_one(
     if let Some(l) = &t.label {
         extra.insert("label".into(), json!(l));
     }
-    // Every test starts from an empty queue on fresh connections.
     let cfg = t.config(&opts.cfg);
-    if t.scenario == Scenario::Cold {
-        extra.insert("cold_start".into(), cold::prepare(s, t.kind, &cfg).await?);
+    let scenario = t.scenario.scenario();
+    if let Some((key, value)) = scenario.before(s, t, &cfg).await? {
+        extra.insert(key, value);
     }
+    // Every test starts from an empty queue on fresh connections.
     let queue = queue::open(t.kind, &cfg).await?;
     queue.setup(true).await?;
-    let b = cfg.benchmark.clone();
-    let id = |name: String, label: String| Identity {
-        scenario: Some(t.scenario.name().into()),
-        smoke: opts.quick,
-        label,
-        ..Identity::new(name, Role::Suite)
-    };
-    let env = || Env {
-        warnings: capacity.to_vec(),
-        ..s.env(queue.clone(), &cfg)
-    };
-
-    if t.scenario == Scenario::Horizon {
-        let env = Env { extra, ..env() };
-        return horizon_test(id(t.name.clone(), label.to_string()), env, t, opts).await;
-    }
-    // pgbench alone first, on the reset queue: the warmup's own aftermath (autovacuum of
-    // the queue's tables) belongs to what the queue costs, so it falls beside.
-    let out = OutputDir::prepare(&t.dir, &t.name, true)?;
-    let load = match (t.scenario, pgbench) {
-        (Scenario::Load, Some(p)) => {
-            let window = Duration::from_secs_f64(b.production_duration);
-            let alone = out.create("pgbench_alone.csv")?;
-            match baseline::alone(s, p, alone, window, &t.name).await? {
-                Some(v) => extra.insert("pgbench_alone".into(), v),
-                None => {
-                    out.discard();
-                    return Err(Interrupted.into());
-                }
-            };
-            Some(p)
-        }
-        _ => None,
-    };
-    let mut warnings = capacity.to_vec();
-    // Warm and load both start warm: the load test is compared with warm, so both get
-    // the same warmup (its measurements are thrown away; the queue is not reset after).
-    if matches!(t.scenario, Scenario::Warm | Scenario::Load) && b.warmup_duration > 0.0 {
-        let spec = Spec {
-            id: id(format!("{}_warmup", t.name), format!("{label} warmup")),
-            plan: plan_at(&cfg, b.warmup_rate, b.warmup_duration),
-            env: env(),
-        };
-        let (value, warning) = warmup(spec, &b).await?;
-        extra.insert("warmup".into(), value);
-        warnings.extend(warning);
-    }
-    let sidecar: Option<Box<dyn Sidecar>> = match load {
-        Some(p) => {
-            let csv = out.create("pgbench.csv")?;
-            Some(Box::new(PgbenchSidecar {
-                running: p.start(csv).await?,
-                window_s: b.production_duration,
-            }))
-        }
-        None => None,
-    };
-    let Some(rate) = b.rate_jobs_s() else {
-        return Err(crate::error::usage(
-            "run-suite offers a fixed rate: set benchmark.production_rate to a number of jobs/s, not max",
-        ));
-    };
-    workload::run(Spec {
-        id: id(t.name.clone(), label.to_string()),
-        plan: plan_at(&cfg, rate, b.production_duration),
-        env: Env {
-            output: Some(out),
+    scenario
+        .run(scenarios::Test {
+            session: s,
+            planned: t,
+            opts,
+            cfg,
+            queue,
+            label: label.to_string(),
+            pgbench,
+            warnings: capacity.to_vec(),
             extra,
-            sidecar,
-            warnings,
-            ..env()
-        },
-    })
-    .await
-}
-
-/// One horizon test: its rate (the sweep's MST halved, if one is found), the holder and
-/// sampler beside it, its files in the test's folder.
-async fn horizon_test(
-    id: Identity,
-    mut env: Env,
-    t: &Planned,
-    opts: &SuiteOptions,
-) -> Result<workload::Report> {
-    let Some(h) = opts.horizon.as_ref() else {
-        return Err(anyhow::anyhow!(
-            "{}: the horizon scenario needs its schedule (a bug: the plan named it without one)",
-            t.name
-        ));
-    };
-    let cfg = env.cfg.clone();
-    let dirs = crate::horizon::sweep_dirs(&opts.out, &t.dir);
-    let rate = crate::horizon::rate(t.kind, &cfg, h.rate, &dirs)?;
-    env.warnings
-        .extend(workload::announce(cfg.benchmark.capacity_warning(rate.0)));
-    let out = OutputDir::prepare(&t.dir, &t.name, true)?;
-    let p = match crate::horizon::prepare(&env.queue, &cfg, &out, h, rate).await {
-        Ok(p) => p,
-        Err(e) => {
-            out.discard();
-            return Err(e);
-        }
-    };
-    env.output = Some(out);
-    env.sidecar = Some(p.sidecar);
-    env.ticks = Some(p.ticks);
-    workload::run(Spec {
-        id,
-        plan: p.plan,
-        env,
-    })
-    .await
+        })
+        .await
 }

@@ -8,55 +8,7 @@ use crate::config::{Config, Wakeup, Wakeups};
 use crate::error::UsageError;
 use crate::queue::{Backend, QueueKind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scenario {
-    Cold,
-    Warm,
-    Load,
-    /// A transaction held open beside a steady load (opt-in: it takes 16 minutes a design).
-    Horizon,
-}
-
-impl Scenario {
-    pub const ALL: [Scenario; 4] = [
-        Scenario::Cold,
-        Scenario::Warm,
-        Scenario::Load,
-        Scenario::Horizon,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::Cold => "cold",
-            Scenario::Warm => "warm",
-            Scenario::Load => "load",
-            Scenario::Horizon => "horizon",
-        }
-    }
-
-    pub fn parse_list(s: &str) -> Result<Vec<Scenario>, UsageError> {
-        let mut out = vec![];
-        for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let sc = Scenario::ALL
-                .into_iter()
-                .find(|x| x.name() == p)
-                .ok_or_else(|| {
-                    UsageError::new(format!(
-                        "unknown scenario {p:?}: choose from cold, warm, load, horizon"
-                    ))
-                })?;
-            if !out.contains(&sc) {
-                out.push(sc);
-            }
-        }
-        if out.is_empty() {
-            return Err(UsageError::new("--scenarios names no scenario"));
-        }
-        out.sort();
-        Ok(out)
-    }
-}
+pub use super::scenarios::Kind as Scenario;
 
 /// Where each backend's results go, as the seed names them.
 pub fn backend_dir(out: &Path, b: Backend) -> PathBuf {
@@ -325,7 +277,7 @@ mod tests {
         assert!(plan4(
             &[Backend::Postgresql],
             Some("valkey_streams"),
-            &Scenario::ALL,
+            Scenario::ALL,
             &Wakeups::one(Wakeup::Poll),
             out
         )

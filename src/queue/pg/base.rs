@@ -155,6 +155,13 @@ impl PgBase {
         Ok(row.try_get(0)?)
     }
 
+    /// The file's `sabotage` statement: one waiting job removed behind qbench's back.
+    pub async fn sabotage(&self) -> Result<Option<i64>> {
+        let c = self.pooled().await?;
+        let row = c.query_opt(self.sql.get("sabotage"), &[]).await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// The lease designs' snapshot: every row's seq, enqueue time and whether completed.
     pub async fn lease_snapshot(&self) -> Result<crate::queue::Snapshot> {
         let c = self.pooled().await?;

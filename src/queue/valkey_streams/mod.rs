@@ -81,9 +81,8 @@ pub struct ValkeyStreams {
 #[async_trait]
 impl Design for ValkeyStreams {
     const INFO: DesignInfo = DesignInfo {
-        name: "valkey_streams",
-        backend: Backend::Valkey,
         test_prefix: "valkey",
+        ..DesignInfo::named("valkey_streams", Backend::Valkey)
     };
 
     async fn open(cfg: &Config) -> Result<ValkeyStreams> {
@@ -422,6 +421,22 @@ impl Queue for ValkeyStreams {
             .invoke_async(&mut c)
             .await
             .context("taking a block of sequence numbers")
+    }
+
+    async fn remove_waiting_job(&self) -> Result<Option<i64>> {
+        let mut c = self.server.conn.clone();
+        for k in self.streams.iter() {
+            let seq: i64 = Script::new(scripts::SABOTAGE)
+                .key(&k.stream)
+                .arg(&self.cfg.group)
+                .invoke_async(&mut c)
+                .await
+                .context("removing a waiting stream entry")?;
+            if seq >= 0 {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {

@@ -101,3 +101,36 @@ local nxt = ARGV[1] or redis.call('HGET', KEYS[2], 'next')
 if nxt then redis.call('HSET', KEYS[2], 'base', nxt) end
 return 1
 "#;
+
+/// The audit's self-check, not the design: deletes the newest entry the group has not
+/// delivered yet (newer than its last-delivered-id; in one script, so no worker takes
+/// it meanwhile), as a bug or an operator would; returns its seq, or -1 when none waits.
+/// KEYS: stream. ARGV: group.
+pub const SABOTAGE: &str = r#"
+local last
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, delivered
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1] end
+    if g[i] == 'last-delivered-id' then delivered = g[i + 1] end
+  end
+  if name == ARGV[1] then last = delivered end
+end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if not newest then return -1 end
+local function parts(id)
+  local ms, n = string.match(id, '(%d+)-(%d+)')
+  return tonumber(ms), tonumber(n)
+end
+if last then
+  local ems, en = parts(newest[1])
+  local lms, ln = parts(last)
+  if ems < lms or (ems == lms and en <= ln) then return -1 end
+end
+local seq = -1
+for i = 1, #newest[2], 2 do
+  if newest[2][i] == 's' then seq = tonumber(newest[2][i + 1]) end
+end
+redis.call('XDEL', KEYS[1], newest[1])
+return seq
+"#;

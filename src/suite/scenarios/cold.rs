@@ -1,4 +1,5 @@
-//! The cold scenario's preparation, and an exact account of what "cold" meant.
+//! The cold scenario: the server restarted (and the page cache dropped where allowed)
+//! before an ordinary measured window, with an exact account of what "cold" meant.
 
 use std::time::{Duration, Instant};
 
@@ -9,9 +10,32 @@ use crate::config::Config;
 use crate::queue::{self, QueueKind};
 use crate::session::Session;
 
+pub struct Cold;
+
+#[async_trait::async_trait(?Send)]
+impl super::Scenario for Cold {
+    fn extra_s(&self, _b: &crate::config::Benchmark, _o: &crate::suite::SuiteOptions) -> f64 {
+        2.0
+    }
+
+    async fn before(
+        &self,
+        s: &Session,
+        t: &crate::suite::Planned,
+        cfg: &Config,
+    ) -> Result<Option<(String, serde_json::Value)>> {
+        Ok(Some(("cold_start".into(), prepare(s, t.kind, cfg).await?)))
+    }
+
+    async fn run(&self, t: super::Test<'_>) -> Result<crate::workload::Report> {
+        let out = crate::format::files::OutputDir::prepare(t.dir(), &t.planned.name, true)?;
+        crate::suite::measured::window(t, out, None, vec![]).await
+    }
+}
+
 /// Restarts the server when qbench can (its own `--local` server, or a configured
 /// `restart_command`), then drops the OS page cache where permitted.
-pub async fn prepare(s: &Session, kind: QueueKind, cfg: &Config) -> Result<serde_json::Value> {
+async fn prepare(s: &Session, kind: QueueKind, cfg: &Config) -> Result<serde_json::Value> {
     let backend = kind.backend();
     let how = if s.restart(backend).await? {
         "qbench restarted its --local server"
