@@ -21,5 +21,7 @@ log "cargo fmt --check"
 cargo fmt --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
-log "cargo test"
-cargo test --quiet
+log "cargo test: every test binary, several at a time (setup/test_binaries.sh)"
+bash setup/test_binaries.sh
+log "cargo test --doc"
+cargo test --doc --quiet

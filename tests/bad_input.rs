@@ -74,17 +74,15 @@ fn pgbench_missing_stops_the_suite_before_anything_is_written() {
 
 #[test]
 fn valkey_binary_missing_is_refused_and_starts_nothing() {
-    let before = common::local_server_dirs();
-    let o = run_qbench(
-        &["--local", "setup-schema"],
-        &[("QBENCH_VALKEY_SERVER", "/nonexistent/valkey-server")],
-    );
+    let sandbox = common::Sandbox::new();
+    let o = sandbox
+        .qbench()
+        .args(["--local", "setup-schema"])
+        .env("QBENCH_VALKEY_SERVER", "/nonexistent/valkey-server")
+        .output()
+        .expect("run qbench");
     refused(&o, "QBENCH_VALKEY_SERVER");
-    assert_eq!(
-        common::local_server_dirs(),
-        before,
-        "no server left running"
-    );
+    sandbox.assert_clean();
 }
 
 #[test]

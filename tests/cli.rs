@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{local_server_dirs, run_qbench};
+use common::run_qbench;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -124,9 +124,13 @@ fn unreachable_server_and_unknown_queue_exit_2_without_the_password() {
 
 #[test]
 fn local_setup_schema_twice_leaves_no_process_behind() {
-    let before = local_server_dirs();
+    let sandbox = common::Sandbox::new();
     for _ in 0..2 {
-        let out = run_qbench(&["--local", "setup-schema", "--queue", "all"], &[]);
+        let out = sandbox
+            .qbench()
+            .args(["--local", "setup-schema", "--queue", "all"])
+            .output()
+            .expect("run qbench");
         assert!(out.status.success(), "{}", text(&out.stderr));
         let s = text(&out.stdout);
         for q in [
@@ -139,9 +143,7 @@ fn local_setup_schema_twice_leaves_no_process_behind() {
         }
     }
     // Servers are stopped before qbench exits.
-    let after = local_server_dirs();
-    let leaked: Vec<_> = after.difference(&before).collect();
-    assert!(leaked.is_empty(), "processes still running in {leaked:?}");
+    sandbox.assert_clean();
 }
 
 /// Completions and man pages come from the parser's own definitions; `--version` names

@@ -346,10 +346,11 @@ async fn what_is_not_a_whole_cluster_is_refused() {
 /// scenario (every node, then until the cluster is whole again), and removed.
 #[test]
 fn local_cluster_runs_the_cold_scenario_and_leaves_nothing() {
-    let before = common::local_server_dirs();
+    let sandbox = common::Sandbox::new();
     let dir = tempfile::tempdir().expect("dir");
-    let o = common::run_qbench(
-        &[
+    let o = sandbox
+        .qbench()
+        .args([
             "--local",
             "--valkey-cluster",
             "2",
@@ -362,9 +363,9 @@ fn local_cluster_runs_the_cold_scenario_and_leaves_nothing() {
             "--quick",
             "--out",
             dir.path().to_str().expect("utf8"),
-        ],
-        &[],
-    );
+        ])
+        .output()
+        .expect("run qbench");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let m = manifests(&dir.path().join("vm2_valkey"));
     let cold = m
@@ -393,9 +394,5 @@ fn local_cluster_runs_the_cold_scenario_and_leaves_nothing() {
             "node {pid} outlived qbench"
         );
     }
-    assert_eq!(
-        common::local_server_dirs(),
-        before,
-        "no server left running"
-    );
+    sandbox.assert_clean();
 }

@@ -105,9 +105,11 @@ async fn two_hosts_make_one_exact_result(kind: QueueKind) {
             "{stem}: {}",
             m["start_at"]
         );
+        // Never before it (a process that ignored --start-at would begin some 8 s early);
+        // after it by less than the 8 s given to connect, however slow the machine.
         let late = m["started_late_ms"].as_f64().expect("started_late_ms");
         assert!(
-            (0.0..2000.0).contains(&late),
+            (0.0..8000.0).contains(&late),
             "{kind} {stem}: load began {late} ms after --start-at {at_s} (at {at_secs})"
         );
     }
@@ -136,7 +138,7 @@ async fn two_hosts_make_one_exact_result(kind: QueueKind) {
         "{kind}: 8 workers × 1000 / 5 ms"
     );
     let late = r.started_late_max_ms.expect("started_late_max_ms");
-    assert!((0.0..2000.0).contains(&late), "{kind}: {late}");
+    assert!((0.0..8000.0).contains(&late), "{kind}: {late}");
 
     // Sabotage: one producer's files now claim another coordinated run.
     let p2 = dir.path().join("m.producer.p2_manifest.json");

@@ -1,20 +1,17 @@
 //! run-suite end to end with `--local` servers: every file of the seed's matrix, resuming,
-//! and Ctrl-C leaving partial results and no process behind.
+//! and Ctrl-C leaving partial results and no process behind. Each test's qbench runs in
+//! a sandbox of its own (its TMPDIR), so the tests run side by side.
 
 mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// These tests start whole suites; running two at once on a small machine skews both.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn qbench(args: &[&str]) -> Command {
-    let mut c = common::qbench();
+fn qbench(sandbox: &common::Sandbox, args: &[&str]) -> Command {
+    let mut c = sandbox.qbench();
     c.args(args);
     c
 }
@@ -44,7 +41,6 @@ fn interrupt_when(mut child: std::process::Child, ready: impl Fn() -> bool) -> O
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(500));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -53,56 +49,34 @@ fn interrupt_when(mut child: std::process::Child, ready: impl Fn() -> bool) -> O
     child.wait_with_output().expect("wait")
 }
 
-fn assert_nothing_left(before: &std::collections::BTreeSet<String>) {
-    // Processes are reaped a moment after their parent exits: wait for it, up to 10 s.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline
-        && (common::local_server_dirs()
-            .difference(before)
-            .next()
-            .is_some()
-            || !common::processes_named("pgbench").is_empty())
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let after = common::local_server_dirs();
-    let leaked: Vec<_> = after.difference(before).collect();
-    assert!(
-        leaked.is_empty(),
-        "server processes left running in {leaked:?}"
-    );
-    assert!(
-        common::processes_named("pgbench").is_empty(),
-        "pgbench left running"
-    );
-}
-
 #[test]
 fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let before = common::local_server_dirs();
+    let sandbox = common::Sandbox::new();
     let dir = tempfile::tempdir().expect("dir");
     let out = dir.path().to_str().expect("utf8");
     let started = Instant::now();
     // Shorter than --quick's 5 s: the test checks the files, not the numbers.
-    let cfg = short_config(2, "warmup_duration = 1\nwarmup_rate = 200\n");
+    let cfg = short_config(1, "warmup_duration = 1\nwarmup_rate = 200\n");
     let cfg_path = cfg.path().to_str().expect("utf8");
-    let o = qbench(&[
-        "--config",
-        cfg_path,
-        "--local",
-        "run-suite",
-        "--backend",
-        "all",
-        "--quick",
-        "--out",
-        out,
-    ])
+    let o = qbench(
+        &sandbox,
+        &[
+            "--config",
+            cfg_path,
+            "--local",
+            "run-suite",
+            "--backend",
+            "all",
+            "--quick",
+            "--out",
+            out,
+        ],
+    )
     .output()
     .expect("run-suite");
     assert!(o.status.success(), "{}", text(&o));
     eprintln!("quick suite took {:?}", started.elapsed());
-    assert_nothing_left(&before);
+    sandbox.assert_clean();
 
     let pg = dir.path().join("vm1_pg");
     let vk = dir.path().join("vm2_valkey");
@@ -214,17 +188,20 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
     }
 
     // A re-run finds every test complete and runs none of them.
-    let o = qbench(&[
-        "--config",
-        cfg_path,
-        "--local",
-        "run-suite",
-        "--backend",
-        "all",
-        "--quick",
-        "--out",
-        out,
-    ])
+    let o = qbench(
+        &sandbox,
+        &[
+            "--config",
+            cfg_path,
+            "--local",
+            "run-suite",
+            "--backend",
+            "all",
+            "--quick",
+            "--out",
+            out,
+        ],
+    )
     .output()
     .expect("re-run");
     assert!(o.status.success(), "{}", text(&o));
@@ -232,7 +209,7 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(stderr.matches("already complete").count(), 12, "{stderr}");
     assert!(!String::from_utf8_lossy(&o.stdout).contains("already complete"));
-    assert_nothing_left(&before);
+    sandbox.assert_clean();
 }
 
 fn short_config(seconds: u32, extra: &str) -> tempfile::NamedTempFile {
@@ -250,24 +227,30 @@ fn short_config(seconds: u32, extra: &str) -> tempfile::NamedTempFile {
     f
 }
 
-/// `--local run-suite` with `cfg`, `args` and `--out out`, started in the background.
-fn spawn_suite(cfg: &tempfile::NamedTempFile, args: &[&str], out: &Path) -> std::process::Child {
+/// `--local run-suite` with `cfg`, `args` and `--out out`, started in the background in
+/// `sandbox`.
+fn spawn_suite(
+    sandbox: &common::Sandbox,
+    cfg: &tempfile::NamedTempFile,
+    args: &[&str],
+    out: &Path,
+) -> std::process::Child {
     let (cfg, out) = (
         cfg.path().to_str().expect("utf8"),
         out.to_str().expect("utf8"),
     );
     let mut all = vec!["--config", cfg, "--local", "run-suite", "--out", out];
     all.extend_from_slice(args);
-    qbench(&all).spawn().expect("spawn")
+    qbench(sandbox, &all).spawn().expect("spawn")
 }
 
 #[test]
 fn ctrl_c_during_a_test_writes_it_as_incomplete_and_leaves_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let before = common::local_server_dirs();
+    let sandbox = common::Sandbox::new();
     let dir = tempfile::tempdir().expect("dir");
     let cfg = short_config(30, "");
     let child = spawn_suite(
+        &sandbox,
         &cfg,
         &[
             "--backend",
@@ -297,16 +280,16 @@ fn ctrl_c_during_a_test_writes_it_as_incomplete_and_leaves_nothing() {
         "the suite stopped"
     );
     assert!(!partial.exists(), "files renamed into place");
-    assert_nothing_left(&before);
+    sandbox.assert_clean();
 }
 
 #[test]
 fn ctrl_c_while_pgbench_runs_stops_it() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let before = common::local_server_dirs();
+    let sandbox = common::Sandbox::new();
     let dir = tempfile::tempdir().expect("dir");
     let cfg = short_config(10, "warmup_duration = 1\n");
     let child = spawn_suite(
+        &sandbox,
         &cfg,
         &["--backend", "valkey", "--scenarios", "load"],
         dir.path(),
@@ -321,24 +304,23 @@ fn ctrl_c_while_pgbench_runs_stops_it() {
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     let m = manifest(&dir.path().join("vm2_valkey"), "valkey_load");
     assert_eq!(m["complete"], false);
-    assert_nothing_left(&before);
+    sandbox.assert_clean();
 }
 
 #[test]
 fn ctrl_c_during_warmup_writes_no_test_files_and_leaves_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let before = common::local_server_dirs();
+    let sandbox = common::Sandbox::new();
     let dir = tempfile::tempdir().expect("dir");
     let cfg = short_config(30, "warmup_duration = 30\nwarmup_rate = 200\n");
     let child = spawn_suite(
+        &sandbox,
         &cfg,
         &["--backend", "valkey", "--scenarios", "warm"],
         dir.path(),
     );
     // The plain progress line of the warmup ("… warmup 0s (30s left) …") says it is running.
-    let (status, stderr) = interrupt_on_stderr(child, Duration::from_secs(2), |l| {
-        l.contains("warmup") && l.contains("left)")
-    });
+    let (status, stderr) =
+        interrupt_on_stderr(child, |l| l.contains("warmup") && l.contains("left)"));
     assert_eq!(status.code(), Some(130), "{stderr}");
     let out = dir.path().join("vm2_valkey");
     assert!(
@@ -354,14 +336,13 @@ fn ctrl_c_during_warmup_writes_no_test_files_and_leaves_nothing() {
             .all(|p| !p.to_string_lossy().ends_with(".partial")),
         "half-written files left: {partial:?}"
     );
-    assert_nothing_left(&before);
+    sandbox.assert_clean();
 }
 
-/// Sends SIGINT `after` the first stderr line that `ready` accepts; returns the exit status
-/// and all of stderr.
+/// Sends SIGINT on the first stderr line that `ready` accepts; returns the exit status and
+/// all of stderr.
 fn interrupt_on_stderr(
     mut child: std::process::Child,
-    after: Duration,
     ready: impl Fn(&str) -> bool + Send + 'static,
 ) -> (std::process::ExitStatus, String) {
     use std::io::BufRead;
@@ -385,7 +366,6 @@ fn interrupt_on_stderr(
         let _ = child.kill();
         panic!("never became ready: {}", reader.join().unwrap_or_default());
     }
-    std::thread::sleep(after);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -395,40 +375,25 @@ fn interrupt_on_stderr(
     (status, reader.join().expect("reader"))
 }
 
-/// `--local` servers' directories on disk (running or not).
-fn local_dirs_on_disk() -> std::collections::BTreeSet<std::path::PathBuf> {
-    std::fs::read_dir(std::env::temp_dir())
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("qbench-local-"))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn ctrl_c_while_the_local_servers_start_leaves_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let before = common::local_server_dirs();
-    let on_disk = local_dirs_on_disk();
+    let sandbox = common::Sandbox::new();
     let dir = tempfile::tempdir().expect("dir");
-    let child = qbench(&[
-        "--local",
-        "run-suite",
-        "--backend",
-        "all",
-        "--quick",
-        "--out",
-        dir.path().to_str().expect("utf8"),
-    ])
+    let child = qbench(
+        &sandbox,
+        &[
+            "--local",
+            "run-suite",
+            "--backend",
+            "all",
+            "--quick",
+            "--out",
+            dir.path().to_str().expect("utf8"),
+        ],
+    )
     .spawn()
     .expect("spawn");
-    let (status, stderr) = interrupt_on_stderr(child, Duration::ZERO, |l| {
+    let (status, stderr) = interrupt_on_stderr(child, |l| {
         l.contains("starting local PostgreSQL and Valkey")
     });
     assert_eq!(status.code(), Some(130), "{stderr}");
@@ -436,7 +401,5 @@ fn ctrl_c_while_the_local_servers_start_leaves_nothing() {
         std::fs::read_dir(dir.path()).is_ok_and(|mut d| d.next().is_none()),
         "no results were written: {stderr}"
     );
-    assert_nothing_left(&before);
-    let new: Vec<_> = local_dirs_on_disk().difference(&on_disk).cloned().collect();
-    assert!(new.is_empty(), "server files left in {new:?}");
+    sandbox.assert_clean();
 }

@@ -1,7 +1,7 @@
 //! Timelines on real servers, sabotaged: a CHECKPOINT and a VACUUM forced into a test
 //! must appear as events at the seconds they ran, and explain any spike near them; a
-//! table locked for 2 s must give a spike explained by qbench's lock waits; a
-//! Valkey stopped with SIGSTOP for a second (no server event) must give a spike at
+//! table locked for 4 s must give a spike explained by qbench's lock waits; a
+//! Valkey stopped with SIGSTOP for 4 s (no server event) must give a spike at
 //! that second reported as unexplained. A test whose per-second file is cut gets one
 //! line naming it and exit code 2 from `graph --timelines`, the other charts drawn.
 
@@ -22,7 +22,9 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     r.deserialize().map(|x| x.expect("row")).collect()
 }
 
-/// `run-suite` of one warm test (no warmup) at 300 jobs/s for 18 s, in the background.
+/// `run-suite` of one warm test (no warmup) at 100 jobs/s for 18 s, in the background: a
+/// light load, so that a second's p99 stays far under the stalls the tests cause even
+/// when other tests load the machine.
 fn suite(
     cfg: &qbench::config::Config,
     backend: &str,
@@ -38,7 +40,7 @@ fn suite(
             file.path().to_str().expect("utf8"),
             "-q",
             "--rate",
-            "300",
+            "100",
             "--duration",
             "18",
             "run-suite",
@@ -107,13 +109,14 @@ fn forced_events_are_at_their_seconds_and_explain_their_spikes() {
     let vacuum_at = at_second(&metrics, 9, &mut child);
     rt.block_on(client.batch_execute("VACUUM queue_jobs"))
         .expect("vacuum");
-    // Every claim and insert waits behind this lock for 2 s: a stall with a cause.
+    // Every claim and insert waits behind this lock for 4 s: a stall with a cause, far
+    // above any second's p99 on a machine loaded by the other tests.
     let locked_at = at_second(&metrics, 12, &mut child);
     rt.block_on(async {
         client
             .batch_execute("BEGIN; LOCK TABLE queue_jobs IN ACCESS EXCLUSIVE MODE")
             .await?;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
         client.batch_execute("COMMIT").await
     })
     .expect("lock");
@@ -217,8 +220,10 @@ fn a_stopped_valkey_is_an_unexplained_spike_at_that_second() {
         .join("vm2_valkey/valkey_warm_metrics.jsonl.partial");
     let stopped_at = at_second(&metrics, 6, &mut child);
     let pid = common::valkey_pid();
+    // 4 s: far above any second's p99 on a machine loaded by the other tests, so the
+    // spike stands out of the median second whatever the noise.
     qbench::local::process::send(pid, nix::sys::signal::Signal::SIGSTOP);
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(4));
     qbench::local::process::send(pid, nix::sys::signal::Signal::SIGCONT);
     finish(child);
 
@@ -229,7 +234,7 @@ fn a_stopped_valkey_is_an_unexplained_spike_at_that_second() {
         .find(|s| s.start_s <= stopped_at + 2.0 && s.end_s >= stopped_at)
         .unwrap_or_else(|| panic!("no spike near t = {stopped_at}: {spikes:?}"));
     assert_eq!(stall.cause, "unexplained", "{stall:?}");
-    assert!(stall.peak_p99_ms >= 500.0, "{stall:?}");
+    assert!(stall.peak_p99_ms >= 2000.0, "{stall:?}");
     let report = common::analyze(&[&dir.path().join("vm2_valkey")], &dir.path().join("a2"));
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(text.contains("valkey_warm: p99"), "{text}");

@@ -162,8 +162,10 @@ fn plaintext_to_a_tls_only_server_says_so() {
         "use a rediss:// URL",
         "valkey plaintext",
     );
+    // Under the 10-s connect timeout, whatever the machine's pace (a debug process starts
+    // in seconds when the other tests load the cores): it failed on the hang-up.
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
+        started.elapsed() < std::time::Duration::from_secs(9),
         "a plaintext try must fail at once, not after a timeout: {:?}",
         started.elapsed()
     );

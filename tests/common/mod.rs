@@ -293,19 +293,80 @@ pub async fn xdel(cfg: &Config, id: &str) -> i64 {
         .expect("xdel")
 }
 
-/// Directories of --local servers that processes are running in right now
-/// (postgres and valkey-server both run with their data directory as cwd).
-pub fn local_server_dirs() -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
-    for e in std::fs::read_dir("/proc").expect("proc").flatten() {
-        if let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) {
-            let s = cwd.display().to_string();
-            if let Some(i) = s.find("qbench-local-") {
-                out.insert(s[..i + "qbench-local-".len() + 6].to_string());
-            }
-        }
+/// A directory of its own for one qbench child (its TMPDIR and working directory), so
+/// that the check that nothing outlives the child sees this child's servers, stunnel and
+/// pgbench alone, whatever other tests run beside it.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("sandbox");
+        // The --local servers run as an unprivileged user, which must reach their folder.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        Sandbox { dir }
     }
-    out
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The qbench binary run inside the sandbox.
+    pub fn qbench(&self) -> std::process::Command {
+        let mut c = qbench();
+        c.current_dir(self.path()).env("TMPDIR", self.path());
+        c
+    }
+
+    /// Processes working in the sandbox (servers run in their data folder; pgbench and
+    /// stunnel inherit qbench's): `pid comm` of each.
+    pub fn running(&self) -> Vec<String> {
+        let root = self.path().canonicalize().expect("sandbox path");
+        std::fs::read_dir("/proc")
+            .expect("proc")
+            .flatten()
+            .filter(|e| {
+                std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&root))
+            })
+            .map(|e| {
+                let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+                format!("{} {}", e.file_name().to_string_lossy(), comm.trim())
+            })
+            .collect()
+    }
+
+    /// The `--local` servers' folders still on disk.
+    pub fn server_dirs(&self) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(self.path())
+            .expect("sandbox")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("qbench-local-"))
+            })
+            .collect()
+    }
+
+    /// Nothing the child started outlives it: no process in the sandbox (they are
+    /// reaped a moment after their parent exits: waited for, up to 10 s) and no server
+    /// folder left.
+    pub fn assert_clean(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.running().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let running = self.running();
+        assert!(running.is_empty(), "left running: {running:?}");
+        let dirs = self.server_dirs();
+        assert!(dirs.is_empty(), "server files left in {dirs:?}");
+    }
 }
 
 /// Pids of running processes with this command name.
