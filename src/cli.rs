@@ -194,7 +194,8 @@ pub struct AnalyzeArgs {
     /// Valkey results (run-suite's DIR/vm2_valkey)
     #[arg(long, value_name = "DIR")]
     pub valkey_results: Option<PathBuf>,
-    /// Any other results folder (repeatable)
+    /// A results folder, with the folders commands write below it (vm1_pg/, vm2_valkey/,
+    /// crash/): run-suite's, sweep's, horizon's or a produce/work --out (repeatable)
     #[arg(long, value_name = "DIR")]
     pub results: Vec<PathBuf>,
     /// Where summary.csv and summary.json go

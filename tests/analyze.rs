@@ -163,6 +163,33 @@ fn quick_suite_gives_three_tables_findings_and_twelve_rows() {
     }
 }
 
+/// `--results DIR` reads the layout every command writes under DIR: the suite's
+/// `vm1_pg/` and `vm2_valkey/`, as if each were named.
+#[test]
+fn a_results_folder_is_read_with_the_folders_below_it() {
+    let by_name = tempfile::tempdir().expect("dir");
+    let suite = fixtures().join("suite");
+    let o = analyze(
+        &[
+            "--pg-results",
+            suite.join("vm1_pg").to_str().expect("utf8"),
+            "--valkey-results",
+            suite.join("vm2_valkey").to_str().expect("utf8"),
+        ],
+        by_name.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let by_layout = tempfile::tempdir().expect("dir");
+    let o = analyze(
+        &["--results", suite.to_str().expect("utf8")],
+        by_layout.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (rows(by_name.path()), rows(by_layout.path()));
+    assert_eq!(a.len(), 12);
+    assert_eq!(a, b, "the same twelve tests, read the same");
+}
+
 #[test]
 fn two_work_processes_are_merged_exactly() {
     let out = tempfile::tempdir().expect("dir");

@@ -99,7 +99,10 @@ fn module_of(path: &Path) -> String {
         .iter()
         .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_string())
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts.join("::")
@@ -283,7 +286,11 @@ fn readers_reach_no_server_code_even_through_other_modules() {
         "session",
     ];
     let mut bad = vec![];
-    for from in g.edges.keys().filter(|m| readers.iter().any(|r| in_module(m, r))) {
+    for from in g
+        .edges
+        .keys()
+        .filter(|m| readers.iter().any(|r| in_module(m, r)))
+    {
         let chain = g.chain(from, |n| {
             n.starts_with("extern ") || runners.iter().any(|r| in_module(n, r))
         });
@@ -304,7 +311,13 @@ fn nothing_below_the_commands_reaches_up_to_the_command_line() {
     let top = ["", "cli", "main", "commands"];
     let mut bad = vec![];
     for from in g.edges.keys() {
-        if top.iter().any(|t| if t.is_empty() { from.is_empty() } else { in_module(from, t) }) {
+        if top.iter().any(|t| {
+            if t.is_empty() {
+                from.is_empty()
+            } else {
+                in_module(from, t)
+            }
+        }) {
             continue;
         }
         if let Some(c) = g.chain(from, |n| {
@@ -315,10 +328,25 @@ fn nothing_below_the_commands_reaches_up_to_the_command_line() {
     }
     // The crate root's items (Ctx, VERSION, …) are the command line's, named directly.
     for dir in [
-        "suite", "capacity", "horizon", "workload", "queue", "samplers", "local", "analyze",
-        "graph", "format", "timeline", "html_report", "config", "stats",
+        "suite",
+        "capacity",
+        "horizon",
+        "workload",
+        "queue",
+        "samplers",
+        "local",
+        "analyze",
+        "graph",
+        "format",
+        "timeline",
+        "html_report",
+        "config",
+        "stats",
     ] {
-        bad.extend(offenders(dir, &["crate::Ctx", "crate::VERSION", "crate::RUNTIME_THREADS"]));
+        bad.extend(offenders(
+            dir,
+            &["crate::Ctx", "crate::VERSION", "crate::RUNTIME_THREADS"],
+        ));
     }
     assert!(
         bad.is_empty(),
@@ -365,7 +393,10 @@ fn no_match_on_a_design_outside_the_queue_and_local_servers() {
 fn the_runners_know_no_command_and_each_its_place() {
     let g = Graph::build();
     let rules: [(&str, &[&str]); 4] = [
-        ("workload", &["commands", "suite", "capacity", "horizon", "session"]),
+        (
+            "workload",
+            &["commands", "suite", "capacity", "horizon", "session"],
+        ),
         ("suite", &["commands", "capacity"]),
         // A sweep's step is an ordinary test: the runner's, not the suite's.
         ("capacity", &["commands", "suite"]),
@@ -382,7 +413,11 @@ fn the_runners_know_no_command_and_each_its_place() {
 #[test]
 fn measurement_knows_no_server_crate() {
     let g = Graph::build();
-    for from in g.edges.keys().filter(|m| in_module(m, "stats") || in_module(m, "samplers")) {
+    for from in g
+        .edges
+        .keys()
+        .filter(|m| in_module(m, "stats") || in_module(m, "samplers"))
+    {
         let chain = g.chain(from, |n| n.starts_with("extern ") || in_module(n, "queue"));
         assert!(chain.is_none(), "{}", chain.unwrap_or_default().join(" → "));
     }
@@ -412,7 +447,12 @@ fn entries(dir: &str, not: &[&str]) -> BTreeSet<String> {
     std::fs::read_dir(src().join(dir))
         .expect("dir")
         .flatten()
-        .map(|e| e.file_name().to_string_lossy().trim_end_matches(".rs").to_string())
+        .map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string()
+        })
         .filter(|n| !not.contains(&n.as_str()))
         .collect()
 }
@@ -465,11 +505,21 @@ fn the_graph_walk_sees_chains() {
         vec!["crate::a::b", "crate::a::c::d", "crate::a::c"]
     );
     let mut edges = BTreeMap::new();
-    edges.insert("format::x".to_string(), BTreeSet::from(["stats".to_string()]));
-    edges.insert("stats".to_string(), BTreeSet::from(["extern redis".to_string()]));
+    edges.insert(
+        "format::x".to_string(),
+        BTreeSet::from(["stats".to_string()]),
+    );
+    edges.insert(
+        "stats".to_string(),
+        BTreeSet::from(["extern redis".to_string()]),
+    );
     let g = Graph { edges };
     assert_eq!(
         g.chain("format::x", |n| n.starts_with("extern ")),
-        Some(vec!["format::x".into(), "stats".into(), "extern redis".into()])
+        Some(vec![
+            "format::x".into(),
+            "stats".into(),
+            "extern redis".into()
+        ])
     );
 }

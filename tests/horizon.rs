@@ -52,6 +52,8 @@ fn horizon(cfg_file: &str, queue: &str, extra: &[&str], out: &Path) -> String {
         "{stdout}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // It ends as every command that writes results does.
+    assert!(out.join("report.html").is_file(), "{stdout}");
     stdout
 }
 

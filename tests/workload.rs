@@ -206,6 +206,14 @@ async fn side_by_side(kind: QueueKind) {
             .ends_with(".partial")),
         "no half-written file is left"
     );
+    // The process that ended last analyzed, drew and reported the folder, the test's
+    // timeline included (a test run by hand, not one of the seed's scenarios).
+    assert!(dir.path().join("report.html").is_file());
+    assert!(dir.path().join("graphs/t_timeline.svg").is_file());
+    // graph alone draws it too: a folder with none of the seed's tests gets timelines.
+    let g = common::graph(&dir.path().join("analysis"), &dir.path().join("g2"));
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    assert!(dir.path().join("g2/t_timeline.svg").is_file());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,29 +7,40 @@ use anyhow::Result;
 use crate::analyze::{self, report};
 use crate::cli::AnalyzeArgs;
 use crate::error::{usage, AuditFailed};
+use crate::format::layout::result_folders;
 
-/// The folders to read: the flags given, else the default run-suite folders that exist.
+/// The folders to read: each one given and the folders any command writes below it
+/// (`vm1_pg/`, `vm2_valkey/`, `crash/`), else those under `results/`.
 fn inputs(args: &AnalyzeArgs) -> Result<Vec<PathBuf>> {
-    let mut folders: Vec<PathBuf> = args
+    let given: Vec<&PathBuf> = args
         .pg_results
         .iter()
         .chain(args.valkey_results.iter())
         .chain(args.results.iter())
-        .cloned()
         .collect();
-    if folders.is_empty() {
-        folders = ["results/vm1_pg", "results/vm2_valkey"]
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| p.is_dir())
-            .collect();
-        if folders.is_empty() {
+    if given.is_empty() {
+        let found = result_folders(std::path::Path::new("results"));
+        if found.is_empty() {
             return Err(usage(
-                "no results to analyze: pass --pg-results DIR and/or --valkey-results DIR (or --results DIR)",
+                "no results to analyze in results/: pass --results DIR (the folder a command wrote into)",
             ));
         }
+        return Ok(found);
     }
-    folders.dedup();
+    let mut folders = vec![];
+    for dir in given {
+        let found = result_folders(dir);
+        // A folder with nothing recognisable is read as it is, so its reader names what
+        // is wrong with it (missing, not a folder, no qbench results).
+        if found.is_empty() {
+            folders.push(dir.clone());
+        }
+        for f in found {
+            if !folders.contains(&f) {
+                folders.push(f);
+            }
+        }
+    }
     Ok(folders)
 }
 
