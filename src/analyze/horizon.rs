@@ -274,6 +274,38 @@ fn checked(rows: &[&HorizonRow]) -> Vec<Checked> {
         .collect()
 }
 
+/// What the hold did to the tables: claim cost and buffers per 10,000 dead tuples (a
+/// least-squares fit with its R²), whether dead tuples only grew, the index at each end.
+struct HoldGrowth {
+    claim: Option<(f64, f64)>,
+    buffers: Option<(f64, f64)>,
+    dead_monotonic: Option<bool>,
+    index_start: Option<i64>,
+    index_end: Option<i64>,
+}
+
+fn hold_growth(in_hold: &[&HorizonRow]) -> HoldGrowth {
+    let per_10k = |y: fn(&HorizonRow) -> Option<f64>| {
+        let pts: Vec<(f64, f64)> = in_hold
+            .iter()
+            .filter_map(|r| Some((r.dead_tuples? as f64 / 10_000.0, y(r)?)))
+            .collect();
+        fit(&pts)
+    };
+    let dead: Vec<f64> = in_hold
+        .iter()
+        .filter_map(|r| r.dead_tuples.map(|d| d as f64))
+        .collect();
+    let mut index = in_hold.iter().filter_map(|r| r.index_bytes);
+    HoldGrowth {
+        claim: per_10k(|r| r.claim_p99_ms),
+        buffers: per_10k(|r| r.claim_buffers.map(|b| b as f64)),
+        dead_monotonic: monotonic(&dead),
+        index_start: index.next(),
+        index_end: in_hold.iter().filter_map(|r| r.index_bytes).next_back(),
+    }
+}
+
 fn compute(
     g: &TestGroup,
     m: &crate::format::manifest::Manifest,
@@ -303,27 +335,7 @@ fn compute(
         .iter()
         .filter(|r| within(r, hold_at, p.total_s()))
         .collect();
-    let per_10k = |y: fn(&HorizonRow) -> Option<f64>| {
-        let pts: Vec<(f64, f64)> = in_hold
-            .iter()
-            .filter_map(|r| Some((r.dead_tuples? as f64 / 10_000.0, y(r)?)))
-            .collect();
-        fit(&pts)
-    };
-    let fitted = per_10k(|r| r.claim_p99_ms);
-    let buffers = per_10k(|r| r.claim_buffers.map(|b| b as f64));
-    let dead: Vec<f64> = in_hold
-        .iter()
-        .filter_map(|r| r.dead_tuples.map(|d| d as f64))
-        .collect();
-    let index_at = |rows: &[&HorizonRow], last: bool| {
-        let mut it = rows.iter().filter_map(|r| r.index_bytes);
-        if last {
-            it.next_back()
-        } else {
-            it.next()
-        }
-    };
+    let growth = hold_growth(&in_hold);
     // Recovery means something only if the hold made claims slower than the rule allows,
     // and a recovery phase is at least one window long.
     let degraded = base_claim
@@ -354,15 +366,15 @@ fn compute(
         breach_after_s: breach.map(|t| (t - hold_at).max(0.0)),
         breach_phase: breach.map(|t| p.at(t - 0.5).to_string()),
         breached_in_baseline: first_breach(&checked(&baseline), rec.slo_p99_ms).is_some(),
-        claim_ms_per_10k_dead: fitted.map(|f| f.0),
-        fit_r2: fitted.map(|f| f.1),
-        buffers_per_10k_dead: buffers.map(|f| f.0),
-        buffers_fit_r2: buffers.map(|f| f.1),
+        claim_ms_per_10k_dead: growth.claim.map(|f| f.0),
+        fit_r2: growth.claim.map(|f| f.1),
+        buffers_per_10k_dead: growth.buffers.map(|f| f.0),
+        buffers_fit_r2: growth.buffers.map(|f| f.1),
         dead_at_hold_start: in_hold.first().and_then(|r| r.dead_tuples),
         peak_dead_tuples: rows.iter().filter_map(|r| r.dead_tuples).max(),
-        dead_monotonic: monotonic(&dead),
-        index_bytes_hold_start: index_at(&in_hold, false),
-        index_bytes_hold_end: index_at(&in_hold, true),
+        dead_monotonic: growth.dead_monotonic,
+        index_bytes_hold_start: growth.index_start,
+        index_bytes_hold_end: growth.index_end,
         peak_xmin_age: rows.iter().filter_map(|r| r.xmin_age).max(),
         recovery_s_measured: recovered_in,
         recovered: judged.map(|_| recovered_in.is_some()),

@@ -108,34 +108,62 @@ fn window(lines: &[IntervalLine], asked: Asked) -> Window {
     }
 }
 
-/// Judges one step. `files` is where its test files are, relative to the sweep file.
-pub fn judge(
+/// What a step's window measured, each criterion's input.
+struct Measured {
+    secs: f64,
+    produced_jobs_s: f64,
+    achieved_jobs_s: f64,
+    slope_jobs_s: f64,
+    slope_se: f64,
+    depth_max: u64,
+    depth_mean: f64,
+    depth_bound: f64,
+    e2e: Option<Percentiles>,
+    lag: Option<f64>,
+    errors: u64,
+    censored: u64,
+}
+
+fn measure(
     asked: Asked,
     goal: &Goal,
     lines: &[IntervalLine],
     summary: &Summary,
     hlog: &[Interval],
-    files: String,
-) -> Step {
-    let Window {
-        secs,
-        produced_jobs_s,
-        achieved_jobs_s,
-        depths,
-    } = window(lines, asked);
-    let (slope_jobs_s, slope_se) = slope(&depths);
-    let depth_max = depths.iter().map(|d| d.1 as u64).max().unwrap_or(0);
-    let depth_mean = depths.iter().map(|d| d.1).sum::<f64>() / depths.len().max(1) as f64;
-    // Little's law: a mean number waiting above rate × SLO is a mean wait above the SLO.
-    let depth_bound = asked.rate * goal.slo_p99_ms / 1000.0 + asked.in_hand;
-    let e2e = window_latency(hlog, asked.settle_s);
-    let lag = lag_p99(hlog, asked.settle_s);
-    let errors = summary.errors.producer + summary.errors.worker + summary.errors.reaper;
-    let censored = summary.censored.unwrap_or(0);
+) -> Measured {
+    let w = window(lines, asked);
+    let (slope_jobs_s, slope_se) = slope(&w.depths);
+    Measured {
+        secs: w.secs,
+        produced_jobs_s: w.produced_jobs_s,
+        achieved_jobs_s: w.achieved_jobs_s,
+        slope_jobs_s,
+        slope_se,
+        depth_max: w.depths.iter().map(|d| d.1 as u64).max().unwrap_or(0),
+        depth_mean: w.depths.iter().map(|d| d.1).sum::<f64>() / w.depths.len().max(1) as f64,
+        // Little's law: a mean number waiting above rate × SLO is a mean wait above the SLO.
+        depth_bound: asked.rate * goal.slo_p99_ms / 1000.0 + asked.in_hand,
+        e2e: window_latency(hlog, asked.settle_s),
+        lag: lag_p99(hlog, asked.settle_s),
+        errors: summary.errors.producer + summary.errors.worker + summary.errors.reaper,
+        censored: summary.censored.unwrap_or(0),
+    }
+}
 
-    let mut failed: Vec<(&str, String)> = vec![];
+/// Each criterion the step failed, with why in words.
+fn failures(
+    m: &Measured,
+    asked: Asked,
+    goal: &Goal,
+    summary: &Summary,
+) -> Vec<(&'static str, String)> {
+    let mut failed = vec![];
     let audit_exact = summary.audit == crate::format::metrics::AuditKind::Exact;
-    let (lost, dup) = (summary.lost.unwrap_or(0), summary.duplicated.unwrap_or(0));
+    let (lost, dup, errors) = (
+        summary.lost.unwrap_or(0),
+        summary.duplicated.unwrap_or(0),
+        m.errors,
+    );
     if !audit_exact || lost > 0 || dup > 0 || errors > 0 || !summary.complete {
         failed.push((
             "audit",
@@ -145,84 +173,116 @@ pub fn judge(
             ),
         ));
     }
-    let lag_bad = lag.is_some_and(|l| l > goal.max_lag_p99_ms);
-    if produced_jobs_s < goal.min_achieved * asked.rate || lag_bad {
+    let lag_bad = m.lag.is_some_and(|l| l > goal.max_lag_p99_ms);
+    if m.produced_jobs_s < goal.min_achieved * asked.rate || lag_bad {
         failed.push((
             "producer",
             format!(
-                "the producer offered {produced_jobs_s:.0} of {:.0} jobs/s, schedule-lag p99 {} ms (bound {} ms): the client or the enqueue path, not the claim, set this limit",
+                "the producer offered {:.0} of {:.0} jobs/s, schedule-lag p99 {} ms (bound {} ms): the client or the enqueue path, not the claim, set this limit",
+                m.produced_jobs_s,
                 asked.rate,
-                lag.map_or("?".into(), |l| format!("{l:.1}")),
+                m.lag.map_or("?".into(), |l| format!("{l:.1}")),
                 goal.max_lag_p99_ms
             ),
         ));
     }
-    if achieved_jobs_s < goal.min_achieved * asked.rate {
+    if m.achieved_jobs_s < goal.min_achieved * asked.rate {
         failed.push((
             "throughput",
             format!(
-                "completed {achieved_jobs_s:.0} jobs/s, below {:.0} % of the {:.0} offered",
+                "completed {:.0} jobs/s, below {:.0} % of the {:.0} offered",
+                m.achieved_jobs_s,
                 goal.min_achieved * 100.0,
                 asked.rate
             ),
         ));
     }
-    // Growth must be real (2 standard errors above 0) and material: above a fraction
-    // of the rate, or adding more backlog over the window than an SLO's worth of
-    // arrivals (which a long SLO's p99 could not see yet).
-    let growing = slope_jobs_s - 2.0 * slope_se > 0.0
-        && (slope_jobs_s > goal.max_depth_slope_of_rate * asked.rate
-            || slope_jobs_s * secs > asked.rate * goal.slo_p99_ms / 1000.0);
-    if growing || depth_mean > depth_bound {
-        failed.push((
+    failed.extend(depth_failure(m, asked, goal));
+    failed.extend(p99_failure(m, goal));
+    failed
+}
+
+/// Growth must be real (2 standard errors above 0) and material: above a fraction of the
+/// rate, or adding more backlog over the window than an SLO's worth of arrivals (which a
+/// long SLO's p99 could not see yet).
+fn depth_failure(m: &Measured, asked: Asked, goal: &Goal) -> Option<(&'static str, String)> {
+    let growing = m.slope_jobs_s - 2.0 * m.slope_se > 0.0
+        && (m.slope_jobs_s > goal.max_depth_slope_of_rate * asked.rate
+            || m.slope_jobs_s * m.secs > asked.rate * goal.slo_p99_ms / 1000.0);
+    (growing || m.depth_mean > m.depth_bound).then(|| {
+        (
             "depth",
             format!(
-                "the queue grew {slope_jobs_s:+.1} ± {slope_se:.1} jobs/s, mean depth {depth_mean:.0} (bound {depth_bound:.0}), max {depth_max}"
+                "the queue grew {:+.1} ± {:.1} jobs/s, mean depth {:.0} (bound {:.0}), max {}",
+                m.slope_jobs_s, m.slope_se, m.depth_mean, m.depth_bound, m.depth_max
             ),
-        ));
-    }
-    match e2e {
-        Some(p) if p.p99 <= goal.slo_p99_ms && censored == 0 => {}
-        Some(p) => failed.push((
+        )
+    })
+}
+
+fn p99_failure(m: &Measured, goal: &Goal) -> Option<(&'static str, String)> {
+    match m.e2e {
+        Some(p) if p.p99 <= goal.slo_p99_ms && m.censored == 0 => None,
+        Some(p) => Some((
             "p99",
             format!(
                 "e2e p99 {:.1} ms above the {} ms goal{}",
                 p.p99,
                 goal.slo_p99_ms,
-                if censored > 0 {
-                    format!(" ({censored} job(s) still queued at the end, counted at their age)")
+                if m.censored > 0 {
+                    format!(
+                        " ({} job(s) still queued at the end, counted at their age)",
+                        m.censored
+                    )
                 } else {
                     String::new()
                 }
             ),
         )),
-        None => failed.push(("p99", "no job completed after the settle period".into())),
+        None => Some(("p99", "no job completed after the settle period".into())),
     }
+}
+
+/// Judges one step. `files` is where its test files are, relative to the sweep file.
+pub fn judge(
+    asked: Asked,
+    goal: &Goal,
+    lines: &[IntervalLine],
+    summary: &Summary,
+    hlog: &[Interval],
+    files: String,
+) -> Step {
+    let m = measure(asked, goal, lines, summary, hlog);
+    let failed = failures(&m, asked, goal, summary);
     Step {
         rate_jobs_s: asked.rate,
         files,
-        window_s: secs,
-        produced_jobs_s,
-        achieved_jobs_s,
-        p50_ms: e2e.map(|p| p.p50),
-        p99_ms: e2e.map(|p| p.p99),
-        p999_ms: e2e.map(|p| p.p999),
-        max_ms: e2e.map(|p| p.max),
-        samples: e2e.map_or(0, |p| p.count),
-        schedule_lag_p99_ms: lag,
-        depth_slope_jobs_s: slope_jobs_s,
-        depth_slope_se: if slope_se.is_finite() { slope_se } else { 0.0 },
-        depth_max,
-        depth_mean,
-        depth_bound,
+        window_s: m.secs,
+        produced_jobs_s: m.produced_jobs_s,
+        achieved_jobs_s: m.achieved_jobs_s,
+        p50_ms: m.e2e.map(|p| p.p50),
+        p99_ms: m.e2e.map(|p| p.p99),
+        p999_ms: m.e2e.map(|p| p.p999),
+        max_ms: m.e2e.map(|p| p.max),
+        samples: m.e2e.map_or(0, |p| p.count),
+        schedule_lag_p99_ms: m.lag,
+        depth_slope_jobs_s: m.slope_jobs_s,
+        depth_slope_se: if m.slope_se.is_finite() {
+            m.slope_se
+        } else {
+            0.0
+        },
+        depth_max: m.depth_max,
+        depth_mean: m.depth_mean,
+        depth_bound: m.depth_bound,
         wakeup: summary
             .wakeup
             .as_ref()
             .map_or(String::new(), |w| w.mode.clone()),
         lost: summary.lost,
         duplicated: summary.duplicated,
-        censored,
-        errors,
+        censored: m.censored,
+        errors: m.errors,
         pass: failed.is_empty(),
         reason: (!failed.is_empty()).then(|| {
             failed

@@ -142,34 +142,7 @@ pub fn bar_panel<DB: DrawingBackend>(
         .drawn()?;
     }
     for b in bars {
-        let w = 0.8 / b.slots as f64;
-        let x0 = b.group as f64 - 0.4 + b.slot as f64 * w;
-        let (l, r) = (x0 + w * 0.06, x0 + w * 0.94);
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(l, 0.0), (r, b.value)],
-                b.color.filled(),
-            )))
-            .drawn()?;
-        let mut top = b.value;
-        if let Some((lo, hi)) = b.err {
-            let (c, cap) = ((l + r) / 2.0, (r - l) * 0.2);
-            chart
-                .draw_series([
-                    PathElement::new(vec![(c, lo), (c, hi)], BLACK.stroke_width(4)),
-                    PathElement::new(vec![(c - cap, lo), (c + cap, lo)], BLACK.stroke_width(4)),
-                    PathElement::new(vec![(c - cap, hi), (c + cap, hi)], BLACK.stroke_width(4)),
-                ])
-                .drawn()?;
-            top = top.max(hi);
-        }
-        chart
-            .draw_series(std::iter::once(Text::new(
-                b.label.clone(),
-                ((l + r) / 2.0, top),
-                anchored(text(VALUE), HPos::Center, VPos::Bottom),
-            )))
-            .drawn()?;
+        bar(&mut chart, b)?;
     }
     for (g, name) in groups.iter().enumerate() {
         x_label(area, &chart, g as f64, 0.0, name)?;
@@ -189,6 +162,46 @@ pub fn bar_panel<DB: DrawingBackend>(
             )))
             .drawn()?;
     }
+    Ok(())
+}
+
+/// One bar with its error bar (the interval across repeats) and its value on top.
+fn bar<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    b: &Bar,
+) -> Result<()> {
+    let w = 0.8 / b.slots as f64;
+    let x0 = b.group as f64 - 0.4 + b.slot as f64 * w;
+    let (l, r) = (x0 + w * 0.06, x0 + w * 0.94);
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(l, 0.0), (r, b.value)],
+            b.color.filled(),
+        )))
+        .drawn()?;
+    let mut top = b.value;
+    if let Some((lo, hi)) = b.err {
+        let (c, cap) = ((l + r) / 2.0, (r - l) * 0.2);
+        chart
+            .draw_series([
+                PathElement::new(vec![(c, lo), (c, hi)], BLACK.stroke_width(4)),
+                PathElement::new(vec![(c - cap, lo), (c + cap, lo)], BLACK.stroke_width(4)),
+                PathElement::new(vec![(c - cap, hi), (c + cap, hi)], BLACK.stroke_width(4)),
+            ])
+            .drawn()?;
+        top = top.max(hi);
+    }
+    chart
+        .draw_series(std::iter::once(Text::new(
+            b.label.clone(),
+            ((l + r) / 2.0, top),
+            anchored(text(VALUE), HPos::Center, VPos::Bottom),
+        )))
+        .drawn()?;
     Ok(())
 }
 

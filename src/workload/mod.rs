@@ -302,21 +302,8 @@ impl Running {
         });
         let mut found = found;
         found.extend(verdict::silent_notify(&summary));
-        // What the run found goes to stderr whichever command ran it (the warnings the
-        // caller passed in were printed when they were made).
-        for w in &found {
-            eprintln!("qbench: warning: {w}");
-        }
-        let mut warnings = env.warnings.clone();
-        warnings.extend(saturation.warning);
-        warnings.extend(found);
-        let shards = match env.queue.shards().await {
-            Ok(s) => report::shards_since(s, &shards_before),
-            Err(e) => {
-                warnings.push(format!("could not read the per-shard job counts: {e:#}"));
-                vec![]
-            }
-        };
+        let mut warnings = announced(&env.warnings, saturation.warning, found);
+        let shards = shards_since(&env.queue, &shards_before, &mut warnings).await;
         let parts = report::ManifestParts {
             id: &id,
             plan: &plan,
@@ -343,6 +330,34 @@ impl Running {
             started_at,
             ended_at,
         })
+    }
+}
+
+/// Every warning of a test for its manifest: those made before it (printed when they
+/// were made), then what the run found, which goes to stderr whichever command ran it.
+fn announced(before: &[String], saturation: Option<String>, found: Vec<String>) -> Vec<String> {
+    for w in &found {
+        eprintln!("qbench: warning: {w}");
+    }
+    let mut all = before.to_vec();
+    all.extend(saturation);
+    all.extend(found);
+    all
+}
+
+/// A cluster's per-stream counts during the test (end less start); a failed read is a
+/// warning, not a failed test.
+async fn shards_since(
+    queue: &Arc<dyn Queue>,
+    before: &[crate::format::manifest::Shard],
+    warnings: &mut Vec<String>,
+) -> Vec<crate::format::manifest::Shard> {
+    match queue.shards().await {
+        Ok(s) => report::shards_since(s, before),
+        Err(e) => {
+            warnings.push(format!("could not read the per-shard job counts: {e:#}"));
+            vec![]
+        }
     }
 }
 

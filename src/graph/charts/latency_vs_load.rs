@@ -53,7 +53,6 @@ impl Chart for LatencyVsLoad<'_> {
         )?;
         let names = d.designs();
         let body = style::legend(&body, &legend_of(&names))?;
-        let pick = |s: &StepRow| [s.p50_ms, s.p99_ms, s.p999_ms];
         let values: Vec<f64> = d
             .steps
             .iter()
@@ -100,53 +99,69 @@ impl Chart for LatencyVsLoad<'_> {
         for (q, id, _) in &names {
             let mut steps: Vec<&StepRow> = d.steps.iter().filter(|s| &s.sweep == id).collect();
             steps.sort_by(|a, b| a.rate_jobs_s.total_cmp(&b.rate_jobs_s));
-            let c = color(q);
-            for (i, width) in [(0usize, 3u32), (1, 7), (2, 4)] {
-                let pts: Vec<(f64, f64, bool)> = steps
-                    .iter()
-                    .filter_map(|s| {
-                        pick(s)[i]
-                            .filter(|v| *v > 0.0)
-                            .map(|v| (s.rate_jobs_s, v, s.pass))
-                    })
-                    .collect();
-                let line: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
-                if i == 2 {
-                    chart
-                        .draw_series(DashedLineSeries::new(line, 16, 10, c.stroke_width(width)))
-                        .drawn()?;
-                } else {
-                    chart
-                        .draw_series(LineSeries::new(line, c.stroke_width(width)))
-                        .drawn()?;
-                }
-                let r = if i == 1 { 14 } else { 9 };
-                chart
-                    .draw_series(pts.iter().map(|&(x, y, pass)| {
-                        let style = if pass { c.filled() } else { c.stroke_width(4) };
-                        Circle::new((x, y), r, style)
-                    }))
-                    .drawn()?;
-            }
-            if let Some(m) = steps.first().and_then(|s| s.mst_jobs_s) {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        vec![(m, lo), (m, hi)],
-                        12,
-                        10,
-                        c.stroke_width(4),
-                    ))
-                    .drawn()?;
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        format!("MST {}", thousands(m)),
-                        (m, hi / 1.3),
-                        coloured(bold(VALUE), &c, HPos::Right, VPos::Top),
-                    )))
-                    .drawn()?;
-            }
+            series(&mut chart, &steps, color(q), (lo, hi))?;
         }
         Ok(())
     }
 }
 
+
+/// A step's p50, p99 and p99.9.
+fn pick(s: &StepRow) -> [Option<f64>; 3] {
+    [s.p50_ms, s.p99_ms, s.p999_ms]
+}
+
+/// One design's steps: p50 thin, p99 thick, p99.9 dashed, each step a dot (hollow when it
+/// failed), and its MST marked from `lo` to `hi`.
+fn series<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    steps: &[&StepRow],
+    c: RGBColor,
+    (lo, hi): (f64, f64),
+) -> Result<()> {
+    for (i, width) in [(0usize, 3u32), (1, 7), (2, 4)] {
+        let pts: Vec<(f64, f64, bool)> = steps
+            .iter()
+            .filter_map(|s| {
+                pick(s)[i]
+                    .filter(|v| *v > 0.0)
+                    .map(|v| (s.rate_jobs_s, v, s.pass))
+            })
+            .collect();
+        let line: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
+        if i == 2 {
+            chart
+                .draw_series(DashedLineSeries::new(line, 16, 10, c.stroke_width(width)))
+                .drawn()?;
+        } else {
+            chart
+                .draw_series(LineSeries::new(line, c.stroke_width(width)))
+                .drawn()?;
+        }
+        let r = if i == 1 { 14 } else { 9 };
+        chart
+            .draw_series(pts.iter().map(|&(x, y, pass)| {
+                let style = if pass { c.filled() } else { c.stroke_width(4) };
+                Circle::new((x, y), r, style)
+            }))
+            .drawn()?;
+    }
+    if let Some(m) = steps.first().and_then(|s| s.mst_jobs_s) {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(m, lo), (m, hi)],
+                12,
+                10,
+                c.stroke_width(4),
+            ))
+            .drawn()?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("MST {}", thousands(m)),
+                (m, hi / 1.3),
+                coloured(bold(VALUE), &c, HPos::Right, VPos::Top),
+            )))
+            .drawn()?;
+    }
+    Ok(())
+}

@@ -45,18 +45,7 @@ impl Chart for ValkeyVsBestPg<'_> {
             .filter_map(|sc| Some((sc.as_str(), best_pg(d, sc)?, d.valkey(sc)?)))
             .collect();
         let pcts = PERCENTILES;
-        // The largest gap: PostgreSQL's latency over Valkey's, any scenario and percentile.
-        let mut largest: Option<(f64, &str, &str)> = None;
-        for (sc, p, v) in &pairs {
-            for (name, get) in &pcts {
-                if let (Some(a), Some(b)) = (get(p), get(v)) {
-                    if b > 0.0 && largest.is_none_or(|(x, _, _)| a / b > x) {
-                        largest = Some((a / b, sc, name));
-                    }
-                }
-            }
-        }
-        let subtitle = match largest {
+        let subtitle = match largest_gap(&pairs) {
             Some((ratio, sc, pct)) => format!(
                 "×: PostgreSQL's latency / Valkey's; largest gap {pct} {sc} ×{ratio:.2} — {}",
                 d.load_text()
@@ -104,22 +93,7 @@ impl Chart for ValkeyVsBestPg<'_> {
         );
         let groups: Vec<String> = pcts.iter().map(|(n, _)| n.to_string()).collect();
         for ((sc, p, v), panel) in pairs.iter().zip(panels.iter()) {
-            let mut bars = vec![];
-            for (g, (_, get)) in pcts.iter().enumerate() {
-                for (slot, r) in [p, v].iter().enumerate() {
-                    if let Some(val) = get(r) {
-                        bars.push(Bar {
-                            group: g,
-                            slot,
-                            slots: 2,
-                            value: val,
-                            err: err(r, sc, *get),
-                            color: color(&r.queue),
-                            label: fmt(val),
-                        });
-                    }
-                }
-            }
+            let bars = pair_bars(d, sc, p, v);
             // PostgreSQL's latency over Valkey's, above each pair.
             let ratios: Vec<String> = pcts
                 .iter()
@@ -144,3 +118,40 @@ impl Chart for ValkeyVsBestPg<'_> {
     }
 }
 
+
+/// The largest gap: PostgreSQL's latency over Valkey's, any scenario and percentile.
+fn largest_gap<'a>(pairs: &[(&'a str, &Row, &Row)]) -> Option<(f64, &'a str, &'static str)> {
+    let mut largest: Option<(f64, &str, &str)> = None;
+    for (sc, p, v) in pairs {
+        for (name, get) in &PERCENTILES {
+            if let (Some(a), Some(b)) = (get(p), get(v)) {
+                if b > 0.0 && largest.is_none_or(|(x, _, _)| a / b > x) {
+                    largest = Some((a / b, sc, name));
+                }
+            }
+        }
+    }
+    largest
+}
+
+/// A scenario's bars: PostgreSQL's and Valkey's latency at each percentile, with their
+/// intervals across repeats.
+fn pair_bars(d: &Data, sc: &str, p: &Row, v: &Row) -> Vec<Bar> {
+    let mut bars = vec![];
+    for (g, (_, get)) in PERCENTILES.iter().enumerate() {
+        for (slot, r) in [p, v].iter().enumerate() {
+            if let Some(val) = get(r) {
+                bars.push(Bar {
+                    group: g,
+                    slot,
+                    slots: 2,
+                    value: val,
+                    err: d.interval(&r.variant(), sc, *get),
+                    color: color(&r.queue),
+                    label: fmt(val),
+                });
+            }
+        }
+    }
+    bars
+}
