@@ -24,7 +24,8 @@ pub struct DeleteReturning(PgBase);
 #[async_trait]
 impl Design for DeleteReturning {
     const INFO: DesignInfo = DesignInfo::named("delete_returning", Backend::Postgresql)
-        .recovered_by(Recovery::Rollback);
+        .recovered_by(Recovery::Rollback)
+        .of_the_seed();
 
     async fn open(cfg: &Config) -> Result<DeleteReturning> {
         Ok(DeleteReturning(PgBase::open(cfg, &SQL, "queue_jobs_dr", "^queue_jobs_(dr|archive)$").await?))

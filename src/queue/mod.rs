@@ -318,7 +318,20 @@ mod tests {
         }
         let e = QueueKind::parse("rabbit").expect_err("unknown").to_string();
         assert!(e.contains("rabbit") && e.contains("skip_locked"), "{e}");
-        assert_eq!(QueueKind::parse_list("all").expect("all").len(), 4);
+        assert_eq!(
+            QueueKind::parse_list("all").expect("all"),
+            QueueKind::ALL.to_vec()
+        );
+        let seed: Vec<&str> = QueueKind::ALL
+            .iter()
+            .filter(|k| k.info().seed)
+            .map(|k| k.name())
+            .collect();
+        assert_eq!(
+            seed,
+            ["skip_locked", "delete_returning", "partitioned", "valkey_streams"],
+            "the seed's four designs, in its order"
+        );
         assert_eq!(
             QueueKind::parse_list("partitioned, skip_locked,partitioned").expect("list"),
             vec![QueueKind::Partitioned, QueueKind::SkipLocked]

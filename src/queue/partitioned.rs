@@ -26,7 +26,7 @@ pub struct Partitioned {
 
 #[async_trait]
 impl Design for Partitioned {
-    const INFO: DesignInfo = DesignInfo::named("partitioned", Backend::Postgresql);
+    const INFO: DesignInfo = DesignInfo::named("partitioned", Backend::Postgresql).of_the_seed();
 
     async fn open(cfg: &Config) -> Result<Partitioned> {
         Ok(Partitioned {

@@ -13,6 +13,9 @@ pub struct DesignInfo {
     pub test_prefix: &'static str,
     /// How a dead worker's job comes back.
     pub recovery: Recovery,
+    /// One of the seed's four designs: `run-suite` runs them unless `--queues` names
+    /// others (a design added later runs where it is named).
+    pub seed: bool,
 }
 
 /// How a design gets a dead worker's job back: what the audit and the tests can expect.
@@ -27,14 +30,21 @@ pub enum Recovery {
 }
 
 impl DesignInfo {
-    /// A design whose test names start with its own name, recovered by a lease.
+    /// A design whose test names start with its own name, recovered by a lease, run
+    /// where it is named.
     pub const fn named(name: &'static str, backend: Backend) -> DesignInfo {
         DesignInfo {
             name,
             backend,
             test_prefix: name,
             recovery: Recovery::Lease,
+            seed: false,
         }
+    }
+
+    /// One of the seed's designs: part of run-suite's default matrix.
+    pub const fn of_the_seed(self) -> DesignInfo {
+        DesignInfo { seed: true, ..self }
     }
 
     /// The same, recovered another way.

@@ -21,7 +21,7 @@ pub struct SkipLocked(PgBase);
 
 #[async_trait]
 impl Design for SkipLocked {
-    const INFO: DesignInfo = DesignInfo::named("skip_locked", Backend::Postgresql);
+    const INFO: DesignInfo = DesignInfo::named("skip_locked", Backend::Postgresql).of_the_seed();
 
     async fn open(cfg: &Config) -> Result<SkipLocked> {
         Ok(SkipLocked(PgBase::open(cfg, &SQL, "queue_jobs", "^queue_jobs$").await?))

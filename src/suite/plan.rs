@@ -138,10 +138,11 @@ pub fn plan(m: &Matrix, out: &Path) -> Result<Vec<Planned>, UsageError> {
 fn designs(backends: &[Backend], queues: Option<&str>) -> Result<Vec<QueueKind>, UsageError> {
     let wanted: Vec<QueueKind> = match queues {
         Some(list) => QueueKind::parse_list(list)?,
+        // The seed's matrix; a design added later runs where --queues names it.
         None => QueueKind::ALL
             .iter()
             .copied()
-            .filter(|k| backends.contains(&k.backend()))
+            .filter(|k| k.info().seed && backends.contains(&k.backend()))
             .collect(),
     };
     if let Some(k) = wanted.iter().find(|k| !backends.contains(&k.backend())) {

@@ -82,7 +82,7 @@ pub struct ValkeyStreams {
 impl Design for ValkeyStreams {
     const INFO: DesignInfo = DesignInfo {
         test_prefix: "valkey",
-        ..DesignInfo::named("valkey_streams", Backend::Valkey)
+        ..DesignInfo::named("valkey_streams", Backend::Valkey).of_the_seed()
     };
 
     async fn open(cfg: &Config) -> Result<ValkeyStreams> {
