@@ -221,7 +221,8 @@ pub enum BackendArg {
 pub struct RunSuiteArgs {
     #[arg(long, value_enum)]
     pub backend: BackendArg,
-    /// Only these designs (comma-separated)
+    /// These designs (comma-separated) instead of the seed's four (a design added to the
+    /// registry later runs only where it is named)
     #[arg(long, value_name = "LIST")]
     pub queues: Option<String>,
     /// Scenarios to run (comma-separated): cold, warm, load, and horizon (a held
