@@ -329,7 +329,12 @@ mod tests {
             .collect();
         assert_eq!(
             seed,
-            ["skip_locked", "delete_returning", "partitioned", "valkey_streams"],
+            [
+                "skip_locked",
+                "delete_returning",
+                "partitioned",
+                "valkey_streams"
+            ],
             "the seed's four designs, in its order"
         );
         assert_eq!(
