@@ -3,7 +3,7 @@
 # 5,000 jobs/s offered, woken both ways, with Valkey's blocking read at the same rates as
 # the reference. One run-suite per rate (warm scenario: a warmup, then the measured
 # window), all on the same --local servers' settings, then one table. It is a benchmark,
-# not a test: it reports what it saw, and marks saturated rows instead of comparing them.
+# not a test: it reports what it saw, and names each row's state (sustained, stalled, over_capacity).
 #
 #   bash bench/wakeup.sh
 #
@@ -40,7 +40,7 @@ out, rates = sys.argv[1], sys.argv[2:]
 def f(v, d=1):
     return "-" if v in ("", None) else f"{float(v):.{d}f}"
 print()
-print("| rate | design | wakeup | queue_wait p50 | p99 | pickup p99 | enqueue p99 | server cores | µs server CPU/job | empty claims/s | NOTIFYs/s | saturated |")
+print("| rate | design | wakeup | queue_wait p50 | p99 | pickup p99 | enqueue p99 | server cores | µs server CPU/job | empty claims/s | NOTIFYs/s | state |")
 print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for rate in rates:
     rows = list(csv.DictReader(open(f"{out}/rate_{rate}/analysis/summary.csv")))
@@ -54,5 +54,5 @@ for rate in rates:
         nps = f(float(sent) / dur, 0) if sent and dur else "-"
         print(f"| {rate} | {r['queue']} | {r['wakeup'] or '-'} | {f(r['queue_wait_p50_ms'], 2)} | "
               f"{f(r['queue_wait_p99_ms'], 2)} | {f(r['pickup_p99_ms'], 2)} | {f(r['enqueue_p99_ms'], 2)} | "
-              f"{f(r['server_cores'], 2)} | {per_job} | {f(r['empty_claims_per_s'], 0)} | {nps} | {r['saturated'] or 'no'} |")
+              f"{f(r['server_cores'], 2)} | {per_job} | {f(r['empty_claims_per_s'], 0)} | {nps} | {r['state'] or '-'} |")
 EOF

@@ -1,4 +1,6 @@
-//! Numbers as the console and the findings print them.
+//! Numbers and prose as the console and the findings print them.
+
+use std::fmt::Write;
 
 /// `12.35` (with `digits` decimals), or `-` when not measured.
 pub fn num(v: Option<f64>, digits: usize) -> String {
@@ -39,6 +41,26 @@ pub fn ms_prose(v: Option<f64>) -> String {
         Some(v) if v >= 10.0 => format!("{} ms", thousands(v.round())),
         Some(v) => format!("{v:.1} ms"),
     }
+}
+
+/// Wraps text to `width` columns with an indent.
+pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            let _ = writeln!(out, "{indent}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+    out
 }
 
 #[cfg(test)]

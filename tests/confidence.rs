@@ -122,16 +122,36 @@ async fn labelled_repeats_are_pooled_compared_drawn_and_reported() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let console = String::from_utf8_lossy(&o.stdout);
     assert!(console.contains("ACROSS REPEATS"), "{console}");
+    let (verdict, tables) = (
+        console.find("VERDICT").expect("a verdict"),
+        console.find("BENCHMARK RESULTS SUMMARY").expect("tables"),
+    );
+    assert!(
+        verdict < tables,
+        "the verdict comes before the tables: {console}"
+    );
     let a: Analysis =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("json"))
             .expect("summary.json");
-    // Every figure of the two labels is compared, with both rounds on each side.
-    for fig in ["throughput", "p50"] {
+    // Every latency figure of the two labels is compared, with both rounds on each side;
+    // throughput is not (both kept up: it equals the offered rate by construction).
+    for fig in ["p99", "p50"] {
         let ab = find(&a, "[a]", "[b]", fig);
         assert_eq!((ab.n_a, ab.n_b), (2, 2), "{ab:?}");
         assert!(ab.ratio.is_finite() && ab.ratio > 0.0, "{ab:?}");
-        assert!(!ab.verdict.is_empty(), "{ab:?}");
+        assert!(
+            !ab.verdict.is_empty() && !ab.confidence.is_empty(),
+            "{ab:?}"
+        );
+        assert!(
+            ab.p_adjusted.is_some(),
+            "two runs a side are tested: {ab:?}"
+        );
     }
+    assert!(a.comparisons.iter().all(|c| c.figure != "throughput"));
+    let warm = &a.verdict.scenarios[0];
+    let ranked: Vec<_> = warm.ranking.iter().filter_map(|r| r.rank).collect();
+    assert_eq!(ranked, vec![1, 2], "both labels ranked: {warm:?}");
     let rows = common::summary_rows(&out);
     assert_eq!(rows.len(), 2 * ROUNDS);
     for r in &rows {
@@ -161,7 +181,11 @@ async fn labelled_repeats_are_pooled_compared_drawn_and_reported() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let page = dir.path().join("report.html");
     let dom = headless(&["--dump-dom"], &page);
-    assert!(dom.contains("The question and the answer"), "{dom}");
+    assert!(dom.contains("The verdict"), "{dom}");
+    assert!(
+        dom.find("The verdict") < dom.find("Findings"),
+        "the verdict opens the page"
+    );
     let drawn = std::fs::read_dir(&graphs)
         .expect("graphs")
         .filter(|e| {

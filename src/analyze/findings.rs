@@ -205,15 +205,12 @@ fn cluster_caveat(all: &[Row]) -> Option<String> {
     ))
 }
 
-/// The findings over rows of one tier. Rankings and latency comparisons take
-/// comparable rows only (complete, every job accounted for once, drained, not
-/// saturated); saturated rows still count for throughput.
+/// The findings over rows of one tier. Latency comparisons take the rows that describe
+/// their design and kept up or stalled (a stall's tail is a finding); rows over capacity
+/// count by completed throughput; every row left out is named with why.
 fn findings_in(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
-    let rows: Vec<&Row> = all.iter().filter(|r| r.comparable()).collect();
-    let throughput_rows: Vec<&Row> = all
-        .iter()
-        .filter(|r| r.complete && r.lost.unwrap_or(0) == 0 && r.duplicated.unwrap_or(0) == 0)
-        .collect();
+    let rows: Vec<&Row> = all.iter().filter(|r| r.ranks_by_latency()).collect();
+    let throughput_rows: Vec<&Row> = all.iter().filter(|r| r.comparable()).collect();
     let mut caveats = left_out(all);
     if all.iter().any(|r| r.smoke) {
         caveats.push(
@@ -232,11 +229,11 @@ fn findings_in(all: &[Row]) -> (Vec<Finding>, Vec<String>) {
     }
 
     let answers = [
-        contention(&rows),
-        tail_under_load(&rows),
-        valkey_throughput(&throughput_rows, below),
-        best_pg_design(&rows),
-        gap(&rows),
+        contention(&throughput_rows, all),
+        tail_under_load(&rows, all),
+        valkey_throughput(&throughput_rows, below, all),
+        best_pg_design(&throughput_rows),
+        gap(&rows, all),
     ];
     let out = QUESTIONS
         .iter()
@@ -278,18 +275,60 @@ fn left_out(all: &[Row]) -> Vec<String> {
             unaccounted.join(", ")
         ));
     }
-    let saturated = names(&|r| r.complete && !r.saturated.is_empty());
-    if !saturated.is_empty() {
+    let over = names(&|r| r.comparable() && r.over_capacity());
+    if !over.is_empty() {
         out.push(format!(
-            "saturated, so kept out of latency comparisons and rankings (their latency measures the backlog): {}",
-            saturated.join(", ")
+            "over capacity, so ranked by completed throughput and kept out of latency comparisons (their latency measures the backlog): {}",
+            over.join(", ")
         ));
     }
     out
 }
 
+/// Why no row of `backend` in `scenario` answers a question, and what to do.
+fn absent(all: &[Row], backend: &str, scenario: &str) -> String {
+    let side = if backend == "valkey" {
+        "Valkey"
+    } else {
+        "PostgreSQL"
+    };
+    let here: Vec<&Row> = all
+        .iter()
+        .filter(|r| r.backend == backend && r.scenario == scenario)
+        .collect();
+    if here.is_empty() {
+        return format!(
+            "no {side} {scenario} test ran (run-suite --backend all --scenarios {scenario} runs one)"
+        );
+    }
+    here.iter()
+        .map(|r| format!("{} was left out: {}", r.test, why_out(r)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Why a row is not in the latency comparisons, with what to do about it.
+fn why_out(r: &Row) -> String {
+    if !r.complete {
+        "incomplete (interrupted or failed): re-run it".into()
+    } else if r.lost.unwrap_or(0) > 0 {
+        format!("it lost {} job(s)", r.lost.unwrap_or(0))
+    } else if r.duplicated.unwrap_or(0) > 0 || r.left_in_queue.unwrap_or(0) > 0 {
+        "not every job was completed exactly once (raise benchmark.drain_timeout_s if it did not drain)".into()
+    } else if r.audit != "exact" {
+        format!("its audit was {} ({})", r.audit, r.audit_note)
+    } else if r.over_capacity() {
+        format!(
+            "over capacity ({}), so its latency measures the backlog: offer less (--rate)",
+            r.state_reason
+        )
+    } else {
+        "it has no latency measured".into()
+    }
+}
+
 /// Whether the comparable rows were offered less than their workers' capacity, and the
-/// caveat that goes with it. Never says "by construction" of a saturated row.
+/// caveat that goes with it. Never says "by construction" of an over-capacity row.
 fn capacity_caveat(rows: &[&Row], all: &[Row], caveats: &mut Vec<String>) -> bool {
     let below = rows
         .iter()
@@ -300,9 +339,9 @@ fn capacity_caveat(rows: &[&Row], all: &[Row], caveats: &mut Vec<String>) -> boo
     let offered = rows
         .iter()
         .find_map(|r| r.offered_rate.zip(r.capacity_jobs_s));
-    let any_saturated = all.iter().any(|r| r.complete && !r.saturated.is_empty());
+    let any_over = all.iter().any(|r| r.comparable() && r.over_capacity());
     if let Some((o, c)) = offered {
-        if below && !any_saturated {
+        if below && !any_over {
             caveats.push(format!(
                 "the offered load ({o:.0} jobs/s) was below the workers' capacity ({c:.0} jobs/s): every design's throughput equals the offered rate by construction, so throughput cannot rank them; latency and resource use can"
             ));
@@ -312,17 +351,21 @@ fn capacity_caveat(rows: &[&Row], all: &[Row], caveats: &mut Vec<String>) -> boo
             ));
         }
     }
-    below && !any_saturated
+    below && !any_over
 }
 
-fn contention(rows: &[&Row]) -> String {
+fn contention(rows: &[&Row], all: &[Row]) -> String {
     let loads: Vec<&Row> = rows
         .iter()
         .copied()
         .filter(|r| r.scenario == "load" && r.pgbench_tps.is_some())
         .collect();
     if loads.is_empty() {
-        return "Cannot answer: there is no load scenario with pgbench measurements.".into();
+        return format!(
+            "Cannot answer: it needs load tests with pgbench beside them: {}; {}.",
+            absent(all, "postgresql", "load"),
+            absent(all, "valkey", "load")
+        );
     }
     if loads.iter().all(|r| r.pgbench_alone_tps.is_none()) {
         return "Cannot answer: pgbench was not measured alone (its baseline right before each load test) to compare with."
@@ -372,12 +415,19 @@ fn contention(rows: &[&Row]) -> String {
             }
             s.push_str(" Beside Valkey, pgbench competes only for the machine (CPU, memory), not for the database.");
         }
-        _ => s.push_str(" Cannot compare with Valkey: the load scenario exists for only one side."),
+        (None, _) => s.push_str(&format!(
+            " Cannot compare with Valkey: {}.",
+            absent(all, "valkey", "load")
+        )),
+        (_, None) => s.push_str(&format!(
+            " Cannot compare with PostgreSQL: {}.",
+            absent(all, "postgresql", "load")
+        )),
     }
     s
 }
 
-fn tail_under_load(rows: &[&Row]) -> String {
+fn tail_under_load(rows: &[&Row], all: &[Row]) -> String {
     let mut parts = vec![];
     for q in pg_designs(rows).into_iter().chain(valkey_design(rows)) {
         let q = q.as_str();
@@ -395,18 +445,27 @@ fn tail_under_load(rows: &[&Row]) -> String {
             ));
         }
     }
+    for r in all
+        .iter()
+        .filter(|r| r.scenario == "load" && !r.ranks_by_latency())
+    {
+        parts.push(format!("{}: {}", r.design(), why_out(r)));
+    }
     if parts.is_empty() {
-        return "Cannot answer: it needs a load test and a warm (or cold) test of the same design."
-            .into();
+        return format!(
+            "Cannot answer: it needs a load test and a warm (or cold) test of the same design: {}; {}.",
+            absent(all, "postgresql", "load"),
+            absent(all, "valkey", "load")
+        );
     }
     format!("{}.", parts.join("; "))
 }
 
-fn valkey_throughput(rows: &[&Row], below_capacity: bool) -> String {
+fn valkey_throughput(rows: &[&Row], below_capacity: bool, all: &[Row]) -> String {
     let vk = valkey_design(rows).unwrap_or_else(|| "valkey_streams".into());
     let vk = vk.as_str();
     let Some(l) = find(rows, vk, "load") else {
-        return "Cannot answer: there is no valkey load test.".into();
+        return format!("Cannot answer: {}.", absent(all, "valkey", "load"));
     };
     let reference = find(rows, vk, "warm").or_else(|| find(rows, vk, "cold"));
     let t = l.throughput_jobs_s.unwrap_or(0.0);
@@ -423,6 +482,14 @@ fn valkey_throughput(rows: &[&Row], below_capacity: bool) -> String {
         ));
     }
     s.push('.');
+    match l.state.as_str() {
+        "over_capacity" => s.push_str(&format!(
+            " It was over capacity: {}; that rate is what this machine sustained, not what Valkey can do on a larger one.",
+            l.state_reason
+        )),
+        "stalled" => s.push_str(&format!(" It stalled: {}.", l.state_reason)),
+        _ => {}
+    }
     if below_capacity {
         s.push_str(&format!(
             " The offered {:.0} jobs/s was below capacity, so this only shows that Valkey kept up; its latency moved from {} to {} at p99.",
@@ -434,35 +501,27 @@ fn valkey_throughput(rows: &[&Row], below_capacity: bool) -> String {
     s
 }
 
+/// Per scenario, the PostgreSQL designs that kept up (or stalled) ranked by p99, then
+/// those over capacity ranked by completed throughput: an over-capacity p99 measures the
+/// backlog, so it never beats a design that kept up.
 fn best_pg_design(rows: &[&Row]) -> String {
     let pg = pg_designs(rows);
     let mut wins: Vec<(&str, usize)> = pg.iter().map(|q| (q.as_str(), 0)).collect();
     let mut lines = vec![];
     for sc in ["cold", "warm", "load"] {
-        let mut cands: Vec<&Row> = pg.iter().filter_map(|q| find(rows, q, sc)).collect();
+        let cands: Vec<&Row> = pg.iter().filter_map(|q| find(rows, q, sc)).collect();
         if cands.len() < 2 {
             continue;
         }
-        cands.sort_by(|a, b| {
-            a.p99_ms
-                .unwrap_or(f64::MAX)
-                .total_cmp(&b.p99_ms.unwrap_or(f64::MAX))
-        });
-        let best = cands[0];
-        if let Some(w) = wins.iter_mut().find(|(q, _)| *q == best.design()) {
+        let ranked = rank_pg(cands);
+        if let Some(w) = wins.iter_mut().find(|(q, _)| *q == ranked[0].design()) {
             w.1 += 1;
         }
         lines.push(format!(
             "{sc}: {}",
-            cands
+            ranked
                 .iter()
-                .map(|r| format!(
-                    "{} p99 {} ({:.0} jobs/s, server CPU {})",
-                    r.design(),
-                    ms(r.p99_ms),
-                    r.throughput_jobs_s.unwrap_or(0.0),
-                    cores(r.server_cores)
-                ))
+                .map(|r| pg_entry(r))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -473,7 +532,7 @@ fn best_pg_design(rows: &[&Row]) -> String {
     // Stable: ties keep the seed's order of designs.
     wins.sort_by_key(|w| std::cmp::Reverse(w.1));
     format!(
-        "By p99 end-to-end latency: {}. Lowest p99 in the most scenarios: {} ({} of {}).",
+        "By p99 end-to-end latency among designs that kept up, then by throughput among those over capacity: {}. First in the most scenarios: {} ({} of {}).",
         lines.join("; "),
         wins[0].0,
         wins[0].1,
@@ -481,14 +540,46 @@ fn best_pg_design(rows: &[&Row]) -> String {
     )
 }
 
+fn rank_pg(mut cands: Vec<&Row>) -> Vec<&Row> {
+    cands.sort_by(|a, b| {
+        a.over_capacity().cmp(&b.over_capacity()).then_with(|| {
+            if a.over_capacity() {
+                b.throughput_jobs_s
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.throughput_jobs_s.unwrap_or(0.0))
+            } else {
+                a.p99_ms
+                    .unwrap_or(f64::MAX)
+                    .total_cmp(&b.p99_ms.unwrap_or(f64::MAX))
+            }
+        })
+    });
+    cands
+}
+
+fn pg_entry(r: &Row) -> String {
+    let state = if r.state.is_empty() || r.state == crate::analyze::state::SUSTAINED {
+        String::new()
+    } else {
+        format!(", {}", r.state)
+    };
+    format!(
+        "{} p99 {} ({:.0} jobs/s, server CPU {}{state})",
+        r.design(),
+        ms(r.p99_ms),
+        r.throughput_jobs_s.unwrap_or(0.0),
+        cores(r.server_cores)
+    )
+}
+
 /// Valkey against the best PostgreSQL design with the same kind of wakeup: Valkey's
 /// claim blocks until a job arrives, like a worker woken by NOTIFY; a polling worker
 /// carries a floor of `poll_interval_ms`. Without NOTIFY rows, the polling ones, said so.
-fn gap(rows: &[&Row]) -> String {
+fn gap(rows: &[&Row], all: &[Row]) -> String {
     let vk = valkey_design(rows).unwrap_or_else(|| "valkey_streams".into());
     let sc = "load";
     let Some(v) = find(rows, &vk, sc) else {
-        return "Cannot answer: there is no load scenario for Valkey (real contention means pgbench running).".into();
+        return format!("Cannot answer: {}.", absent(all, "valkey", sc));
     };
     let at_load = || rows.iter().copied().filter(|r| r.scenario == sc);
     let notified = best_pg(at_load().filter(|r| r.wakeup == "notify"));
@@ -500,7 +591,7 @@ fn gap(rows: &[&Row]) -> String {
         ),
     };
     let Some(p) = best else {
-        return "Cannot answer: there is no PostgreSQL load test.".into();
+        return format!("Cannot answer: {}.", absent(all, "pg", sc));
     };
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("×{:.2}", a / b),
@@ -730,7 +821,7 @@ mod tests {
             .any(|c| c.contains("exceeded the workers' capacity")));
         assert!(
             f[3].answer
-                .contains("Lowest p99 in the most scenarios: partitioned"),
+                .contains("First in the most scenarios: partitioned"),
             "{}",
             f[3].answer
         );

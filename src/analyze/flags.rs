@@ -11,11 +11,16 @@ fn flags_of(r: &Row, rows: &[Row], missing: &[String]) -> Vec<String> {
         f.push("incomplete (interrupted or failed): left out of the findings".into());
     }
     audit_flags(r, &mut f);
-    if !r.saturated.is_empty() {
-        f.push(format!(
-            "saturated ({}): its latency measures the backlog and the test's length, so it is ranked by throughput only",
-            r.saturated
-        ));
+    match r.state.as_str() {
+        "over_capacity" => f.push(format!(
+            "over capacity ({}): its latency measures the backlog and the test's length, so it is ranked by completed throughput",
+            r.state_reason
+        )),
+        "stalled" => f.push(format!(
+            "stalled ({}): its tail is the stall's, and it ranks by that latency",
+            r.state_reason
+        )),
+        _ => {}
     }
     if r.closed_loop {
         f.push("closed loop (--rate max): jobs were stamped when sent, so queueing behind the server is not in its latencies".into());
@@ -236,7 +241,10 @@ mod tests {
         r.negative = "queue_wait:2".into();
         r.clock_spread_ms = Some(3.5);
         r.started_late_max_ms = Some(2500.0);
-        r.saturated = "completed 900 jobs/s while 1000 were offered, 10.0% short".into();
+        r.state = "over_capacity".into();
+        r.state_reason =
+            "completions fell behind arrivals (900 of 1000 jobs/s while the load was steady)"
+                .into();
         r.server_busiest_thread_cores = Some(0.97);
         let mut rows = vec![r, row()];
         red_flags(&mut rows, &[]);
@@ -250,7 +258,7 @@ mod tests {
             "queue_wait:2",
             "a process began 2.5 s after --start-at",
             "clocks differ by 3.5 ms",
-            "saturated (completed 900",
+            "over capacity (completions fell behind",
             "busiest thread used 0.97",
         ] {
             assert!(f.contains(want), "{want}: {f}");

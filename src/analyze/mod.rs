@@ -11,7 +11,9 @@ pub mod repeats;
 pub mod report;
 pub mod shards;
 pub mod spikes;
+pub mod state;
 pub mod summary;
+pub mod verdict;
 
 use std::path::PathBuf;
 
@@ -48,14 +50,12 @@ pub fn analyze_with(folders: &[PathBuf], spike_factor: f64) -> Result<Analysis> 
     let (caps, capacity_steps, scaling) = capacity::build(&found);
     capacity::annotate(&mut rows, &caps);
     repeats::annotate(&mut rows);
-    let comparisons = repeats::comparisons(&rows);
     let groups: Vec<&load::TestGroup> = read.iter().flat_map(|f| f.tests.iter()).collect();
     let (horizon, horizon_timeline) = horizon::build(&groups)?;
     let tails = spikes::build(&groups, &mut rows, spike_factor);
     let crash: Vec<_> = read.iter().flat_map(|f| f.crash.clone()).collect();
     // Findings speak of each figure's median across repeats; intervals come with them.
     let (mut findings, mut caveats) = findings::findings(&crate::format::summary::pooled(&rows));
-    findings.extend(repeats::finding(&rows, &comparisons));
     findings.extend(capacity::finding(&caps));
     findings.extend(horizon::finding(&horizon));
     findings.extend(tails.findings);
@@ -64,6 +64,12 @@ pub fn analyze_with(folders: &[PathBuf], spike_factor: f64) -> Result<Analysis> 
     let mut warnings = flags::comparability(&read);
     warnings.extend(findings::tier_banner(&rows));
     warnings.extend(tails.warnings);
+    let banners: Vec<String> = warnings
+        .iter()
+        .filter(|w| w.starts_with("MISMATCHED"))
+        .cloned()
+        .collect();
+    let (verdict, comparisons) = verdict::build(&rows, &caps, &banners);
     Ok(Analysis {
         format: SUMMARY_FORMAT.into(),
         version: crate::format::FORMAT_VERSION,
@@ -75,6 +81,7 @@ pub fn analyze_with(folders: &[PathBuf], spike_factor: f64) -> Result<Analysis> 
         tests: rows,
         crash_trials: crash,
         comparisons,
+        verdict,
         capacity: caps,
         capacity_steps,
         scaling,

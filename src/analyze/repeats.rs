@@ -1,7 +1,7 @@
 //! Repeated runs (`run-suite --repeat N`) and labelled variants (`--label`): each
-//! figure's median across runs with a 95 % bootstrap interval, outlier runs flagged, and
-//! comparisons (ratio of medians, its interval, Welch's p). The run is the unit: every
-//! figure here takes one value per run; merged-histogram percentiles stay per run.
+//! figure's median across runs with a 95 % bootstrap interval, and outlier runs flagged.
+//! The run is the unit: every figure here takes one value per run; merged-histogram
+//! percentiles stay per run. The comparisons between variants are the verdict's.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::load::Folder;
 use crate::error::UsageError;
-use crate::format::summary::{best_pg, group_key, groups, pooled, Comparison, Row};
+use crate::format::summary::{groups, Row};
 use crate::stats::confidence::{self, Estimate};
 
 type Getter = fn(&Row) -> Option<f64>;
@@ -152,164 +152,6 @@ pub fn annotate(rows: &mut [Row]) {
             }
         }
     }
-}
-
-fn compare(
-    kind: &str,
-    figure: (&str, Getter),
-    a: (&str, &[&Row]),
-    b: (&str, &[&Row]),
-) -> Option<Comparison> {
-    let (name, f) = figure;
-    let (va, vb) = (values(a.1, f), values(b.1, f));
-    let r = confidence::ratio(&va, &vb)?;
-    let verdict = match (r.significant(), r.low, r.high) {
-        (Some(true), Some(lo), Some(hi)) => format!(
-            "{} {name} is {:.2}× {}'s (95 % CI {lo:.2}–{hi:.2}, Welch p {:.3})",
-            a.0,
-            r.ratio,
-            b.0,
-            r.welch_p.unwrap_or(f64::NAN)
-        ),
-        (Some(false), Some(lo), Some(hi)) => format!(
-            "{} vs {} {name}: no significant difference ({:.2}×, 95 % CI {lo:.2}–{hi:.2}, Welch p {:.3}{})",
-            a.0,
-            b.0,
-            r.ratio,
-            r.welch_p.unwrap_or(f64::NAN),
-            if (r.ratio - 1.0).abs() < confidence::NOISE { "; under 2 %" } else { "" }
-        ),
-        _ => format!(
-            "{} vs {} {name}: {:.2}× (single run: no interval)",
-            a.0, b.0, r.ratio
-        ),
-    };
-    let first = a.1.first()?;
-    Some(Comparison {
-        kind: kind.into(),
-        scenario: first.scenario.clone(),
-        tier: first.durability_tier.clone(),
-        figure: name.into(),
-        a: a.0.into(),
-        b: b.0.into(),
-        n_a: va.len(),
-        n_b: vb.len(),
-        a_values: va,
-        b_values: vb,
-        ratio: r.ratio,
-        ci_low: r.low,
-        ci_high: r.high,
-        welch_p: r.welch_p,
-        significant: r.significant(),
-        verdict,
-    })
-}
-
-/// Valkey against the best PostgreSQL design (by median p99) of the same scenario, tier,
-/// label and wakeup kind; each design against each other label of itself.
-pub fn comparisons(rows: &[Row]) -> Vec<Comparison> {
-    // The same exclusion as the findings: a group with any unclean run is not compared.
-    // Horizon tests run each design at its own rate: their rows are not compared here.
-    let meds: Vec<Row> = pooled(rows)
-        .into_iter()
-        .filter(|r| r.comparable() && r.scenario != "horizon")
-        .collect();
-    let runs_of = |m: &Row| -> Vec<&Row> {
-        rows.iter()
-            .filter(|r| group_key(r) == group_key(m))
-            .collect()
-    };
-    let mut out = vec![];
-    let mut keys: Vec<(String, String, String)> = meds
-        .iter()
-        .map(|r| {
-            (
-                r.scenario.clone(),
-                r.durability_tier.clone(),
-                r.label.clone(),
-            )
-        })
-        .collect();
-    keys.sort();
-    keys.dedup();
-    for (sc, tier, label) in &keys {
-        let same: Vec<&Row> = meds
-            .iter()
-            .filter(|r| (&r.scenario, &r.durability_tier, &r.label) == (sc, tier, label))
-            .collect();
-        for valkey in same.iter().filter(|r| r.backend == "valkey") {
-            for notify in [false, true] {
-                let pg = same
-                    .iter()
-                    .copied()
-                    .filter(|r| r.backend != "postgresql" || (r.wakeup == "notify") == notify);
-                let Some(best) = best_pg(pg) else { continue };
-                let (va, vb) = (runs_of(valkey), runs_of(best));
-                for fig in FIGURES {
-                    out.extend(compare(
-                        "valkey vs best postgresql",
-                        fig,
-                        (&valkey.variant(), &va),
-                        (&best.variant(), &vb),
-                    ));
-                }
-            }
-        }
-    }
-    out.extend(across_labels(&meds, &runs_of));
-    out
-}
-
-fn across_labels<'a>(meds: &[Row], runs_of: &dyn Fn(&Row) -> Vec<&'a Row>) -> Vec<Comparison> {
-    let mut out = vec![];
-    for (i, a) in meds.iter().enumerate() {
-        for b in &meds[i + 1..] {
-            let same = (a.design(), &a.scenario, &a.durability_tier)
-                == (b.design(), &b.scenario, &b.durability_tier);
-            if !same || a.label == b.label {
-                continue;
-            }
-            let (na, nb) = (a.variant(), b.variant());
-            let (va, vb) = (runs_of(a), runs_of(b));
-            for fig in FIGURES {
-                out.extend(compare("label", fig, (&nb, &vb), (&na, &va)));
-            }
-        }
-    }
-    out
-}
-
-fn repeated(rows: &[Row]) -> bool {
-    rows.iter().any(|r| r.repeat.is_some()) || rows.iter().any(|r| !r.label.is_empty())
-}
-
-/// With repeats or labels: which differences the intervals support, and which are noise.
-pub fn finding(
-    rows: &[Row],
-    comparisons: &[Comparison],
-) -> Option<crate::format::summary::Finding> {
-    if !repeated(rows) || comparisons.is_empty() {
-        return None;
-    }
-    let lines: Vec<String> = comparisons
-        .iter()
-        .filter(|c| matches!(c.figure.as_str(), "throughput" | "p50" | "p99"))
-        .map(|c| {
-            let tier = if c.tier.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", c.tier)
-            };
-            format!(
-                "{}{tier}: {} (n = {}/{})",
-                c.scenario, c.verdict, c.n_a, c.n_b
-            )
-        })
-        .collect();
-    Some(crate::format::summary::Finding {
-        question: "6. Across repeated runs, which differences are real?".into(),
-        answer: lines.join("; "),
-    })
 }
 
 /// A single run per design: every comparison is a point without an interval; say so.

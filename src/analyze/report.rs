@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::{scenario_order, Analysis};
-use crate::text::num;
+use crate::text::{num, wrap};
 
 const RULE: &str =
     "────────────────────────────────────────────────────────────────────────────────";
@@ -11,26 +11,6 @@ const BANNER: &str =
     "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!";
 const DOUBLE: &str =
     "================================================================================";
-
-/// Wraps text to `width` columns with an indent.
-fn wrap(text: &str, width: usize, indent: &str) -> String {
-    let mut out = String::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.len() + 1 + word.len() > width {
-            let _ = writeln!(out, "{indent}{line}");
-            line.clear();
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        let _ = writeln!(out, "{indent}{line}");
-    }
-    out
-}
 
 /// Why a row is not compared with the others, after its line in the table.
 fn mark(r: &crate::format::summary::Row) -> String {
@@ -42,16 +22,18 @@ fn mark(r: &crate::format::summary::Row) -> String {
         "  (audit inconclusive)".into()
     } else if r.duplicated.unwrap_or(0) > 0 || r.left_in_queue.unwrap_or(0) > 0 {
         "  (not exactly once)".into()
-    } else if !r.saturated.is_empty() {
-        "  (saturated)".into()
+    } else if r.over_capacity() {
+        "  (over capacity)".into()
+    } else if r.state == "stalled" {
+        "  (stalled)".into()
     } else {
         String::new()
     }
 }
 
 pub fn render(a: &Analysis) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "{DOUBLE}\nBENCHMARK RESULTS SUMMARY\n{DOUBLE}");
+    let mut o = super::verdict::console::render(&a.verdict);
+    let _ = writeln!(o, "\n{DOUBLE}\nBENCHMARK RESULTS SUMMARY\n{DOUBLE}");
     if let Some(r) = a.tests.iter().find(|r| r.offered_rate.is_some()) {
         let _ = writeln!(
             o,
@@ -108,6 +90,7 @@ pub fn render(a: &Analysis) -> String {
         }
     }
     let _ = write!(o, "{}", repeats_table(a));
+    let _ = write!(o, "{}", comparisons_table(a));
     let _ = write!(o, "{}", super::capacity::table(&a.capacity));
     let _ = write!(o, "{}", super::horizon::table(&a.horizon));
     let flagged: Vec<_> = a.tests.iter().filter(|r| !r.red_flags.is_empty()).collect();
@@ -194,8 +177,8 @@ pub fn crash_table(files: &[crate::format::crash::CrashFile]) -> String {
     o
 }
 
-/// Medians across repeats with their 95 % intervals, n per group, outlier runs, and the
-/// comparisons' verdicts. Empty when every group is a single run.
+/// Medians across repeats with their 95 % intervals, n per group and outlier runs.
+/// Empty when every group is a single run.
 pub fn repeats_table(a: &Analysis) -> String {
     use crate::analyze::repeats::FIGURES;
     use crate::stats::confidence::median;
@@ -256,18 +239,31 @@ pub fn repeats_table(a: &Analysis) -> String {
             );
         }
     }
-    if !a.comparisons.is_empty() {
-        let _ = writeln!(
+    o
+}
+
+/// Every comparison the verdict rests on, one line each: none is dropped.
+pub fn comparisons_table(a: &Analysis) -> String {
+    let mut o = String::new();
+    if a.comparisons.is_empty() {
+        return o;
+    }
+    let _ = writeln!(
+        o,
+        "\nCOMPARISONS (ratio of medians, 95 % bootstrap interval, Welch's t-test on the runs'\nlogarithms, Benjamini–Hochberg-adjusted across all {})\n{RULE}",
+        a.comparisons.len()
+    );
+    for c in &a.comparisons {
+        let tier = if c.tier.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", c.tier)
+        };
+        let _ = write!(
             o,
-            "\nCOMPARISONS (ratio of medians, 95 % bootstrap interval, Welch's t-test)\n{RULE}"
+            "{}",
+            wrap(&format!("{}{tier}: {}", c.scenario, c.verdict), 78, "  ")
         );
-        for c in &a.comparisons {
-            let _ = write!(
-                o,
-                "{}",
-                wrap(&format!("{}: {}", c.scenario, c.verdict), 78, "  ")
-            );
-        }
     }
     o
 }

@@ -1,6 +1,6 @@
 //! One test's row of `summary.csv`, computed from its processes' files: latencies from
 //! the merged histograms, the audit by identity, CPU over the measured window, and
-//! whether the row is saturated.
+//! its state (sustained, stalled, over capacity).
 
 use super::load::{Part, TestGroup};
 use crate::format::audit::AuditKind;
@@ -175,72 +175,6 @@ fn audit(g: &TestGroup, row: &mut Row) {
     });
 }
 
-/// Completions per second while the load was steady (from 20 % to 90 % of the offered
-/// window), summed over worker processes. Unlike completed / window it does not shrink
-/// by the latency of the last jobs: in a steady state, completions match arrivals.
-fn steady_completion_rate(g: &TestGroup, duration_s: f64) -> Option<f64> {
-    let producer = g.parts.iter().find(|p| p.summary.produced.is_some())?;
-    let t0 = epoch_s(&producer.manifest.started_at)?;
-    let (a, b) = (t0 + 0.2 * duration_s, t0 + 0.9 * duration_s);
-    // Each process's own rate, then the sum: processes' one-second intervals start at
-    // their own starts, so one may hold a whole interval fewer inside the window.
-    let mut rates = Vec::new();
-    for p in g.parts.iter().filter(|p| p.summary.completed.is_some()) {
-        let start = epoch_s(&p.manifest.started_at)?;
-        // Whole intervals inside the steady window only: an interval that began before
-        // the load did would count seconds without arrivals.
-        let inside: Vec<_> = p
-            .intervals
-            .iter()
-            .filter(|i| start + i.t_s - i.interval_s >= a && start + i.t_s <= b)
-            .collect();
-        let jobs: u64 = inside.iter().map(|i| i.completed).sum();
-        let secs: f64 = inside.iter().map(|i| i.interval_s).sum();
-        if secs < 0.9 {
-            return None;
-        }
-        rates.push(jobs as f64 / secs);
-    }
-    (!rates.is_empty()).then(|| rates.iter().sum())
-}
-
-/// Why the row's latency measures a backlog rather than the design, if it does: while
-/// the load was steady, completions fell more than 2 % short of the offered rate; a
-/// process saw the queue grow for seconds on end; or more than a second's worth of jobs
-/// waited when producing ended.
-fn saturated(g: &TestGroup, row: &Row) -> String {
-    if row.closed_loop {
-        return String::new();
-    }
-    let (Some(o), Some(d)) = (row.offered_rate, row.duration_s) else {
-        return String::new();
-    };
-    if let Some(c) = steady_completion_rate(g, d).filter(|c| *c < 0.98 * o) {
-        return format!(
-            "completed {c:.0} jobs/s while {o:.0} were offered, {:.1}% short",
-            (1.0 - c / o) * 100.0
-        );
-    }
-    if let Some(w) = g.parts.iter().find_map(|p| p.summary.saturation.clone()) {
-        return w;
-    }
-    let at_end = g
-        .parts
-        .iter()
-        .flat_map(|p| p.intervals.iter())
-        .filter(|i| i.t_s <= d + 0.5)
-        .max_by(|a, b| a.t_s.total_cmp(&b.t_s))
-        .and_then(|i| i.depth);
-    match at_end {
-        Some(depth) if depth as f64 > o => {
-            format!(
-                "{depth} jobs were waiting when producing ended: more than a second of arrivals"
-            )
-        }
-        _ => String::new(),
-    }
-}
-
 /// Computes a test's row. Percentiles come from the merged histograms.
 /// A folder as summary.csv names it: absolute, so graph finds it from anywhere.
 pub fn results_dir(folder: &std::path::Path) -> String {
@@ -344,7 +278,7 @@ pub fn row(g: &TestGroup) -> Row {
     super::shards::fill(g, &mut row);
     cpu(parts, &mut row);
     wakeup(g, &mut row);
-    row.saturated = saturated(g, &row);
+    (row.state, row.state_reason) = super::state::judge(g, &row);
     repeat(g, &mut row);
     row
 }

@@ -21,6 +21,7 @@ pub mod server_stats;
 pub mod summary;
 pub mod system;
 pub mod timeline;
+pub mod verdict;
 
 /// Bumped on any incompatible change of the manifest or metrics lines.
 pub const FORMAT_VERSION: u32 = 2;

@@ -36,8 +36,15 @@ pub struct Row {
     pub produced: Option<u64>,
     pub completed: Option<u64>,
     pub throughput_jobs_s: Option<f64>,
-    /// Why the row is saturated (its latency measures the backlog); empty if it is not.
-    pub saturated: String,
+    /// The test judged on its production window: `sustained` (completions kept up),
+    /// `stalled` (a backlog built and drained, or was draining at the end: its latency is
+    /// the stall's), `over_capacity` (completions fell behind for good: ranked by completed
+    /// throughput); empty for closed-loop, incomplete and horizon tests.
+    #[serde(default)]
+    pub state: String,
+    /// Why, in words.
+    #[serde(default)]
+    pub state_reason: String,
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -208,12 +215,12 @@ impl Row {
         }
     }
 
-    /// Whether the row may be ranked or compared on latency: complete, every job
-    /// accounted for exactly once by an exact audit, no other run's jobs in its
-    /// latencies, drained, and not saturated.
+    /// Whether the row's figures describe its design: complete, every job accounted for
+    /// exactly once by an exact audit, no other run's jobs in its latencies, drained.
+    /// Stalled and over-capacity rows are comparable: they rank, by latency and by
+    /// throughput ([`Row::ranks_by_latency`]).
     pub fn comparable(&self) -> bool {
         self.complete
-            && self.saturated.is_empty()
             && self.audit == "exact"
             && self.foreign.unwrap_or(0) == 0
             && self.lost.unwrap_or(0) == 0
@@ -222,11 +229,43 @@ impl Row {
     }
 }
 
-/// One figure of group `a` against group `b` across repeats: the ratio of their medians,
-/// its 95 % bootstrap interval and Welch's p on the run-level values.
+impl Row {
+    /// Over capacity: its latency measures the backlog and the test's length, so it ranks
+    /// by completed throughput, below every row that kept up or stalled.
+    pub fn over_capacity(&self) -> bool {
+        self.state == "over_capacity"
+    }
+
+    /// Ranked by its real latency: comparable, and not over capacity (a stall's tail is
+    /// the finding, never a reason to drop the row).
+    pub fn ranks_by_latency(&self) -> bool {
+        self.comparable() && !self.over_capacity()
+    }
+}
+
+/// The worse of two states: over capacity, then stalled, then sustained.
+pub fn worse_state<'a>(a: &'a str, b: &'a str) -> &'a str {
+    let rank = |s: &str| match s {
+        "over_capacity" => 3,
+        "stalled" => 2,
+        "sustained" => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// One figure of variant `a` against variant `b` in one scenario and tier, across their
+/// runs: the ratio of their medians, its 95 % bootstrap interval, Welch's p on the runs'
+/// logarithms, that p adjusted for every comparison of the analysis (Benjamini–Hochberg), and the
+/// verdict: a finding only when significant after the adjustment and larger than the
+/// practical threshold.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Comparison {
-    /// "valkey vs best postgresql" or "label".
+    /// "designs" (two variants of one scenario) or "label" (one design across labels).
     pub kind: String,
     pub scenario: String,
     pub tier: String,
@@ -241,7 +280,18 @@ pub struct Comparison {
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     pub welch_p: Option<f64>,
+    /// Welch's p adjusted for every comparison of the analysis (Benjamini–Hochberg).
+    #[serde(default)]
+    pub p_adjusted: Option<f64>,
+    /// The practical threshold the ratio was held to, as |ln ratio|, and its source.
+    #[serde(default)]
+    pub threshold: f64,
+    /// Significant after the adjustment and beyond the threshold; `None` with one run a
+    /// side (no interval, no p-value).
     pub significant: Option<bool>,
+    /// `clear`, `likely`, `within noise` or `not measured`.
+    #[serde(default)]
+    pub confidence: String,
     pub verdict: String,
 }
 
@@ -269,6 +319,9 @@ pub struct Analysis {
     /// Figures compared across repeated runs (empty comparisons say "single run").
     #[serde(default)]
     pub comparisons: Vec<Comparison>,
+    /// The headline answer, said before every table.
+    #[serde(default)]
+    pub verdict: super::verdict::Verdict,
     /// Each design's capacity (sweeps, burn-downs, worker scaling) found in the folders.
     #[serde(default)]
     pub capacity: Vec<super::capacity::DesignCapacity>,
@@ -343,10 +396,10 @@ const MEDIANS: [Field; 14] = [
 
 /// One row per group of repeats, for findings, charts and the report. Latency and
 /// resource figures are medians over the group's clean (`comparable`) runs; throughput,
-/// produced and completed over every run whose audit is exact, saturated ones included,
-/// as findings rank a single saturated run by throughput. A run that lost, duplicated,
-/// left jobs, saw foreign ones or saturated keeps the whole group out of the latency
-/// rankings, as it would keep a single run out, with its flags named.
+/// produced and completed over every run whose audit is exact. The group's state is its
+/// worst run's, the others named. A run that lost, duplicated, left jobs or saw foreign
+/// ones keeps the whole group out of the comparisons, as it would keep a single run out,
+/// with its flags named.
 pub fn pooled(rows: &[Row]) -> Vec<Row> {
     let mut out = vec![];
     // In the rows' own order (analyze sorts them), each group where its first run is.
@@ -376,6 +429,19 @@ pub fn pooled(rows: &[Row]) -> Vec<Row> {
         m.throughput_jobs_s = median(&exact, |r| r.throughput_jobs_s);
         m.produced = median(&exact, |r| r.produced.map(|x| x as f64)).map(|x| x.round() as u64);
         m.completed = median(&exact, |r| r.completed.map(|x| x as f64)).map(|x| x.round() as u64);
+        // The group is as bad as its worst run, and says which runs were.
+        let worst = runs.iter().fold("", |w, r| worse_state(w, &r.state));
+        if !worst.is_empty() && worst != runs[0].state {
+            m.state = worst.to_string();
+        }
+        let odd: Vec<String> = runs
+            .iter()
+            .filter(|r| r.state != "sustained" && !r.state.is_empty())
+            .map(|r| format!("{}: {} ({})", r.test, r.state, r.state_reason))
+            .collect();
+        if !odd.is_empty() {
+            m.state_reason = format!("{} of {} runs: {}", odd.len(), runs.len(), odd.join("; "));
+        }
         if let Some(bad) = runs.iter().find(|r| !r.comparable()) {
             m.complete = runs.iter().all(|r| r.complete);
             m.audit = bad.audit.clone();
@@ -384,12 +450,7 @@ pub fn pooled(rows: &[Row]) -> Vec<Row> {
             m.duplicated = sum(|r| r.duplicated);
             m.left_in_queue = sum(|r| r.left_in_queue);
             m.foreign = sum(|r| r.foreign);
-            m.saturated = runs
-                .iter()
-                .filter(|r| !r.saturated.is_empty())
-                .map(|r| format!("{}: {}", r.test, r.saturated))
-                .collect::<Vec<_>>()
-                .join("; ");
+
             m.red_flags = format!("{}: {}", bad.test, bad.red_flags);
         }
         out.push(m);
@@ -400,7 +461,7 @@ pub fn pooled(rows: &[Row]) -> Vec<Row> {
 /// The PostgreSQL design with the lowest p99 among `rows` (one scenario's).
 pub fn best_pg<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Option<&'a Row> {
     rows.into_iter()
-        .filter(|r| r.backend == "postgresql" && r.p99_ms.is_some() && r.comparable())
+        .filter(|r| r.backend == "postgresql" && r.p99_ms.is_some() && r.ranks_by_latency())
         .min_by(|a, b| {
             a.p99_ms
                 .unwrap_or(f64::MAX)
@@ -529,12 +590,19 @@ mod tests {
                 left_in_queue: Some(1),
                 ..good.clone()
             },
-            Row {
-                saturated: "short".into(),
-                ..good.clone()
-            },
         ] {
             assert!(!bad.comparable(), "{bad:?}");
         }
+        // A stall is the finding: it ranks by latency. Over capacity ranks by throughput.
+        let stalled = Row {
+            state: "stalled".into(),
+            ..good.clone()
+        };
+        assert!(stalled.comparable() && stalled.ranks_by_latency());
+        let over = Row {
+            state: "over_capacity".into(),
+            ..good.clone()
+        };
+        assert!(over.comparable() && !over.ranks_by_latency());
     }
 }

@@ -10,12 +10,15 @@ use anyhow::Result;
 use crate::format::summary::{Analysis, Row};
 use crate::graph::charts::{Chart, Draw, CHARTS};
 
+mod verdict;
+
 const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\
 h1{font-size:1.6em}h2{border-bottom:2px solid #ccc;padding-bottom:.2em;margin-top:2em}\
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}\
 th:first-child,td:first-child,td.l{text-align:left}tr.flag td{background:#fde8e8}tr.median td{font-weight:bold;background:#eef4fb}\
 .banner{border:3px solid #b00;background:#fde8e8;padding:.6em 1em;font-weight:bold}\
-.q{font-weight:bold;margin-top:1em}figure{margin:1.5em 0}figure svg{width:100%;height:auto}\
+.q{font-weight:bold;margin-top:1em}.c{padding:0 .4em;border-radius:3px;font-size:.85em}.clear{background:#d4edda}.likely{background:#fff3cd}.within-noise{background:#e2e3e5}.not-measured{background:#f8d7da}\
+li.out{list-style:none;color:#777}.method{font-size:.85em;color:#555}figure{margin:1.5em 0}figure svg{width:100%;height:auto}\
 @media print{figure,table{page-break-inside:avoid}body{max-width:none}}";
 
 fn esc(s: &str) -> String {
@@ -62,6 +65,7 @@ pub fn render(a: &Analysis, graphs: &Path, base: &Path) -> Result<String> {
     for w in a.warnings.iter().filter(|w| w.starts_with("MISMATCHED")) {
         let _ = writeln!(o, "<p class=\"banner\">{}</p>", esc(w));
     }
+    verdict::render(&a.verdict, &mut o);
     answers(a, &mut o);
     tables(a, base, &mut o);
     charts(graphs, &mut o)?;
@@ -74,7 +78,7 @@ pub fn render(a: &Analysis, graphs: &Path, base: &Path) -> Result<String> {
 }
 
 fn answers(a: &Analysis, o: &mut String) {
-    o.push_str("<h2>The question and the answer</h2>\n");
+    o.push_str("<h2>Findings</h2>\n");
     for f in &a.findings {
         let _ = writeln!(
             o,
@@ -84,7 +88,7 @@ fn answers(a: &Analysis, o: &mut String) {
         );
     }
     if !a.comparisons.is_empty() {
-        o.push_str("<h3>Comparisons (ratio of medians, 95 % bootstrap interval, Welch's t-test)</h3>\n<table><tr><th>scenario</th><th>tier</th><th>figure</th><th>a / b</th><th>ratio</th><th>95 % CI</th><th>Welch p</th><th>n</th><th>verdict</th></tr>\n");
+        o.push_str("<h3>Every comparison (ratio of medians, 95 % bootstrap interval, Welch's t-test on the runs' logarithms, Benjamini–Hochberg-adjusted)</h3>\n<table><tr><th>scenario</th><th>tier</th><th>figure</th><th>a / b</th><th>ratio</th><th>95 % CI</th><th>Welch p</th><th>adjusted p</th><th>threshold</th><th>n</th><th>confidence</th></tr>\n");
         for c in &a.comparisons {
             let ci = match (c.ci_low, c.ci_high) {
                 (Some(l), Some(h)) => format!("{l:.2}–{h:.2}"),
@@ -92,9 +96,9 @@ fn answers(a: &Analysis, o: &mut String) {
             };
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{} / {}</td><td>{:.3}</td><td>{ci}</td><td>{}</td><td>{}/{}</td><td class=\"l\">{}</td></tr>",
+                "<tr><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{} / {}</td><td>{:.3}</td><td>{ci}</td><td>{}</td><td>{}</td><td>×{:.2}</td><td>{}/{}</td><td class=\"l\">{}</td></tr>",
                 esc(&c.scenario), esc(&c.tier), esc(&c.figure), esc(&c.a), esc(&c.b), c.ratio,
-                num(c.welch_p, 3), c.n_a, c.n_b, esc(&c.verdict)
+                num(c.welch_p, 3), num(c.p_adjusted, 3), c.threshold.exp(), c.n_a, c.n_b, esc(&c.confidence)
             );
         }
         o.push_str("</table>\n");

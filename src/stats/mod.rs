@@ -2,6 +2,7 @@
 //! significant digits, recorded into shards and merged exactly (never averaged).
 
 pub mod confidence;
+pub mod noise;
 pub mod usl;
 
 use std::sync::{Arc, Mutex, MutexGuard};

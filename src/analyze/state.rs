@@ -1,0 +1,288 @@
+//! The state of an open-loop test, judged on its production window: `sustained`
+//! (completions kept up), `stalled` (a backlog built and drained within the window, or
+//! was draining at its end: the stall is the test's tail, and its latency is the
+//! finding) or `over_capacity` (completions fell behind arrivals for good and the backlog
+//! still stood at the end: its latency measures the backlog and the test's length, so it
+//! is ranked by completed throughput). Closed-loop, incomplete and horizon tests have no
+//! state.
+
+use super::load::TestGroup;
+use crate::format::summary::Row;
+
+pub const SUSTAINED: &str = "sustained";
+pub const STALLED: &str = "stalled";
+pub const OVER_CAPACITY: &str = "over_capacity";
+
+/// Completions over the steady part of the window below this share of the offered rate
+/// mean arrivals outran the workers (2 %: above a one-second rate's rounding).
+const KEPT_UP: f64 = 0.98;
+/// Seconds of arrivals a queue may hold beyond the jobs in hand before it is a backlog:
+/// a stall shorter than this is below what a once-a-second depth sees anyway.
+const BACKLOG_S: f64 = 0.25;
+
+/// One second of the test on the producer's clock: jobs produced and completed in it
+/// (every process's), and the queue's depth at its end (the deepest reading).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Second {
+    pub produced: u64,
+    pub completed: u64,
+    pub depth: Option<u64>,
+}
+
+/// What a test's state rests on: its offered rate and window, the jobs a queue may
+/// hold without a backlog, and its seconds (index 0 ends 1 s after the load began).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub offered: f64,
+    pub duration_s: f64,
+    pub in_hand: f64,
+    pub seconds: Vec<Second>,
+}
+
+/// `(state, why)`, or empty strings for a test with no state.
+pub fn judge(g: &TestGroup, row: &Row) -> (String, String) {
+    if !row.complete || row.closed_loop || row.scenario == "horizon" {
+        return (String::new(), String::new());
+    }
+    match window(g, row) {
+        Some(w) => {
+            let (state, why) = of(&w);
+            (state.to_string(), why)
+        }
+        None => (String::new(), String::new()),
+    }
+}
+
+fn epoch_s(rfc3339: &str) -> Option<f64> {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64())
+}
+
+/// The test's seconds from every process's intervals, on the producer's clock; `None`
+/// without both a producer and workers (a process alone cannot judge the state).
+fn window(g: &TestGroup, row: &Row) -> Option<Window> {
+    let (offered, duration_s, workers) = (row.offered_rate?, row.duration_s?, row.workers?);
+    let producer = g.parts.iter().find(|p| p.summary.produced.is_some())?;
+    g.parts.iter().find(|p| p.summary.completed.is_some())?;
+    let t0 = epoch_s(&producer.manifest.started_at)?;
+    let batch = f64::from(producer.manifest.knobs.dequeue_batch.max(1));
+    let mut seconds: Vec<Second> = vec![];
+    for p in &g.parts {
+        let start = epoch_s(&p.manifest.started_at)?;
+        for i in &p.intervals {
+            let at = (start + i.t_s - t0).round();
+            if at < 1.0 {
+                continue;
+            }
+            let k = at as usize - 1;
+            if seconds.len() <= k {
+                seconds.resize(k + 1, Second::default());
+            }
+            let s = &mut seconds[k];
+            s.produced += i.produced;
+            s.completed += i.completed;
+            s.depth = s.depth.max(i.depth);
+        }
+    }
+    Some(Window {
+        offered,
+        duration_s,
+        in_hand: f64::from(workers) * batch,
+        seconds,
+    })
+}
+
+/// The state of a window and why, in words.
+pub fn of(w: &Window) -> (&'static str, String) {
+    let last = (w.duration_s.round() as usize).clamp(1, w.seconds.len().max(1));
+    let inside = &w.seconds[..last.min(w.seconds.len())];
+    let backlog = w.in_hand + (w.offered * BACKLOG_S).max(10.0);
+    let depths: Vec<(usize, u64)> = inside
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.depth.map(|d| (i + 1, d)))
+        .collect();
+    let Some(&(end_t, end)) = depths.last() else {
+        return by_counts(inside, w);
+    };
+    let (peak_t, peak) = depths.iter().copied().max_by_key(|d| d.1).unwrap_or((0, 0));
+    // The tail: the last 3 s or the last tenth of the window, whichever is longer.
+    let tail = ((w.duration_s * 0.1).ceil() as usize).max(3);
+    let from = depths
+        .iter()
+        .rev()
+        .find(|(t, _)| *t + tail <= end_t)
+        .map_or(depths[0].1, |d| d.1);
+    let falling = (end as f64) < from as f64 - backlog / 2.0;
+    let steady = steady_rate(inside, w.duration_s);
+    let behind = steady.is_some_and(|c| c < KEPT_UP * w.offered);
+    if end as f64 > backlog && !falling && behind {
+        let c = steady.unwrap_or(0.0);
+        return (
+            OVER_CAPACITY,
+            format!(
+                "completions fell behind arrivals ({c:.0} of {:.0} jobs/s while the load was steady) and {end} jobs still waited, not draining, when producing ended",
+                w.offered
+            ),
+        );
+    }
+    if (peak as f64) <= backlog {
+        return (
+            SUSTAINED,
+            format!(
+                "completions kept up: the queue never held more than {peak} jobs (a backlog is over {backlog:.0})"
+            ),
+        );
+    }
+    let how = if end as f64 <= backlog {
+        let cleared = depths
+            .iter()
+            .find(|(t, d)| *t > peak_t && (*d as f64) <= backlog)
+            .map_or(end_t, |d| d.0);
+        format!("and drained by t = {cleared} s")
+    } else if falling {
+        format!("and was draining at the end ({from} → {end} jobs over the last {tail} s)")
+    } else {
+        format!(
+            "and still stood at {end} jobs when producing ended, after completions had kept up while the load was steady"
+        )
+    };
+    (
+        STALLED,
+        format!(
+            "a backlog built to {peak} jobs at t = {peak_t} s {how}: completions stalled, then caught up"
+        ),
+    )
+}
+
+/// Completions per second from 20 % to 90 % of the window: unlike completed / window it
+/// does not shrink by the latency of the last jobs.
+fn steady_rate(inside: &[Second], duration_s: f64) -> Option<f64> {
+    let (a, b) = (
+        (0.2 * duration_s).floor() as usize,
+        (0.9 * duration_s).ceil() as usize,
+    );
+    let part = inside.get(a..b.min(inside.len()))?;
+    (!part.is_empty())
+        .then(|| part.iter().map(|s| s.completed).sum::<u64>() as f64 / part.len() as f64)
+}
+
+/// Without a depth reading: the counts alone say whether completions kept up.
+fn by_counts(inside: &[Second], w: &Window) -> (&'static str, String) {
+    let produced: u64 = inside.iter().map(|s| s.produced).sum();
+    let completed: u64 = inside.iter().map(|s| s.completed).sum();
+    let short = produced.saturating_sub(completed) as f64;
+    if short > w.in_hand + (w.offered * BACKLOG_S).max(10.0) {
+        (
+            OVER_CAPACITY,
+            format!("{completed} of {produced} jobs completed within the window (no depth was recorded)"),
+        )
+    } else {
+        (
+            SUSTAINED,
+            format!("{completed} of {produced} jobs completed within the window (no depth was recorded)"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window of `depths` (one per second) at `rate`, completions matching arrivals
+    /// except where `short` says how many fewer completed.
+    fn window(rate: u64, depths: &[u64], short: &[(usize, u64)]) -> Window {
+        let seconds = depths
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| {
+                let less = short.iter().find(|s| s.0 == i).map_or(0, |s| s.1);
+                Second {
+                    produced: rate,
+                    completed: rate - less.min(rate),
+                    depth: Some(d),
+                }
+            })
+            .collect();
+        Window {
+            offered: rate as f64,
+            duration_s: depths.len() as f64,
+            in_hand: 20.0,
+            seconds,
+        }
+    }
+
+    #[test]
+    fn a_queue_that_keeps_up_is_sustained() {
+        let w = window(1000, &[12; 30], &[]);
+        assert_eq!(of(&w).0, SUSTAINED, "{:?}", of(&w));
+    }
+
+    #[test]
+    fn a_six_second_stall_that_drains_is_stalled_not_dropped() {
+        // 200 jobs/s; nothing completes for 6 s, then the backlog drains.
+        let mut d = vec![5u64; 30];
+        for (k, v) in [200, 400, 600, 800, 1000, 1200, 700, 200, 5]
+            .iter()
+            .enumerate()
+        {
+            d[10 + k] = *v;
+        }
+        let short: Vec<(usize, u64)> = (10..16).map(|i| (i, 200)).collect();
+        let w = window(200, &d, &short);
+        let (state, why) = of(&w);
+        assert_eq!(state, STALLED, "{why}");
+        assert!(
+            why.contains("1200 jobs") && why.contains("drained"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_backlog_still_draining_at_the_end_is_stalled() {
+        let mut d = vec![5u64; 20];
+        d[14..].copy_from_slice(&[900, 1800, 1500, 1100, 700, 300]);
+        let short: Vec<(usize, u64)> = (13..15).map(|i| (i, 900)).collect();
+        let (state, why) = of(&window(1000, &d, &short));
+        assert_eq!(state, STALLED, "{why}");
+        assert!(why.contains("draining at the end"), "{why}");
+    }
+
+    #[test]
+    fn arrivals_three_times_the_workers_are_over_capacity() {
+        // 300 offered, 100 completed: the queue grows 200 a second to the end.
+        let d: Vec<u64> = (1..=20).map(|t| t * 200).collect();
+        let short: Vec<(usize, u64)> = (0..20).map(|i| (i, 200)).collect();
+        let (state, why) = of(&window(300, &d, &short));
+        assert_eq!(state, OVER_CAPACITY, "{why}");
+        assert!(why.contains("100 of 300 jobs/s"), "{why}");
+    }
+
+    #[test]
+    fn a_stall_in_the_last_seconds_is_a_stall_not_a_lack_of_capacity() {
+        // Kept up while the load was steady; the queue grew only in the last two seconds.
+        let mut d = vec![5u64; 20];
+        d[18] = 600;
+        d[19] = 1200;
+        let (state, why) = of(&window(600, &d, &[(18, 600), (19, 600)]));
+        assert_eq!(state, STALLED, "{why}");
+        assert!(why.contains("still stood at 1200 jobs"), "{why}");
+    }
+
+    #[test]
+    fn without_depth_the_counts_decide() {
+        let mut w = window(100, &[0; 10], &[(3, 90), (4, 90), (5, 90)]);
+        for s in &mut w.seconds {
+            s.depth = None;
+        }
+        assert_eq!(of(&w).0, OVER_CAPACITY);
+        let mut w = window(100, &[0; 10], &[]);
+        for s in &mut w.seconds {
+            s.depth = None;
+        }
+        assert_eq!(of(&w).0, SUSTAINED);
+    }
+}

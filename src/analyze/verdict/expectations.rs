@@ -1,0 +1,340 @@
+//! The seed README's "Expected Patterns", every bullet checked against what was measured:
+//! confirmed, refuted or not measurable here, with the figure and its interval. It is
+//! what a reader of the seed asks first.
+
+use super::pairs::{self, Entry};
+use crate::format::capacity::DesignCapacity;
+use crate::format::summary::Comparison;
+use crate::format::verdict::{Expectation, CLEAR, WITHIN_NOISE};
+
+pub const CONFIRMED: &str = "confirmed";
+pub const REFUTED: &str = "refuted";
+pub const UNMEASURABLE: &str = "not measurable here";
+
+/// What the checks read.
+pub struct Facts<'a> {
+    pub entries: &'a [Entry<'a>],
+    pub comparisons: &'a [Comparison],
+    pub capacity: &'a [DesignCapacity],
+}
+
+/// A measured ratio `y / x` of one figure in one scenario: `(ratio, interval,
+/// confidence, the practical threshold as |ln ratio|)`.
+type Measured = (f64, Option<(f64, f64)>, String, f64);
+
+impl Facts<'_> {
+    fn ratio(&self, figure: &str, scenario: &str, x: &str, y: &str) -> Option<Measured> {
+        let in_scenario = |v: &str| {
+            self.entries
+                .iter()
+                .any(|e| e.scenario == scenario && e.variant == v && !e.clean.is_empty())
+        };
+        if !(in_scenario(x) && in_scenario(y)) {
+            return None;
+        }
+        let here: Vec<Comparison> = self
+            .comparisons
+            .iter()
+            .filter(|c| c.scenario == scenario)
+            .cloned()
+            .collect();
+        let (c, r, ci) = pairs::find(&here, figure, x, y)?;
+        Some((r, ci, c.confidence.clone(), c.threshold))
+    }
+
+    /// The best-ranked PostgreSQL design of a scenario by p99 (every pair tested first).
+    fn best_pg(&self, scenario: &str) -> Option<String> {
+        self.entries
+            .iter()
+            .filter(|e| e.scenario == scenario && e.backend == "postgresql" && !e.over_capacity())
+            .filter_map(|e| Some((crate::stats::confidence::median(&e.values(pairs::P99))?, e)))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, e)| e.variant.clone())
+    }
+
+    fn valkey(&self, scenario: &str) -> Option<String> {
+        self.entries
+            .iter()
+            .find(|e| e.scenario == scenario && e.backend == "valkey" && !e.clean.is_empty())
+            .map(|e| e.variant.clone())
+    }
+
+    fn scenarios(&self) -> Vec<String> {
+        let mut s: Vec<String> = self.entries.iter().map(|e| e.scenario.clone()).collect();
+        s.dedup();
+        s
+    }
+}
+
+fn text(m: &Measured) -> String {
+    let ci = m.1.map_or(String::new(), |(l, h)| {
+        format!(" (95 % CI ×{l:.2}–×{h:.2})")
+    });
+    format!("×{:.2}{ci}, {}", m.0, m.2)
+}
+
+/// Whether a ratio lies in `[lo, hi]`: confirmed or refuted when the measurement is
+/// clear or likely; a difference within the noise refutes only an expectation that lies
+/// wholly outside the noise band (×1 ± the threshold), and is unresolved otherwise
+/// ("slightly more CPU" may hide in the noise).
+fn judge(m: &Measured, lo: f64, hi: f64) -> &'static str {
+    let inside = (lo..=hi).contains(&m.0);
+    let band = ((-m.3).exp(), m.3.exp());
+    match m.2.as_str() {
+        WITHIN_NOISE if hi < band.0 || lo > band.1 => REFUTED,
+        CLEAR | "likely" if inside => CONFIRMED,
+        CLEAR => REFUTED,
+        "likely" => REFUTED,
+        _ => UNMEASURABLE,
+    }
+}
+
+/// A check run in every scenario: confirmed when each confirms, refuted when any
+/// refutes, else not measurable; the measurements named per scenario.
+fn per_scenario(
+    f: &Facts,
+    expected: &str,
+    each: impl Fn(&str) -> Option<(String, &'static str)>,
+    none: &str,
+) -> Expectation {
+    let got: Vec<(String, (String, &'static str))> = f
+        .scenarios()
+        .into_iter()
+        .filter_map(|sc| Some((sc.clone(), each(&sc)?)))
+        .collect();
+    let verdict = combine(&got.iter().map(|g| g.1 .1).collect::<Vec<_>>());
+    Expectation {
+        expected: expected.into(),
+        verdict: verdict.into(),
+        measured: if got.is_empty() {
+            none.into()
+        } else {
+            got.iter()
+                .map(|(sc, (t, v))| format!("{sc}: {t} ({v})"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    }
+}
+
+/// Valkey's figure over the best PostgreSQL design's, in `[lo, hi]`.
+fn valkey_vs_pg(f: &Facts, expected: &str, figure: &str, lo: f64, hi: f64) -> Expectation {
+    per_scenario(
+        f,
+        expected,
+        |sc| {
+            let m = f.ratio(figure, sc, &f.best_pg(sc)?, &f.valkey(sc)?)?;
+            Some((
+                format!(
+                    "Valkey / best PostgreSQL {} against ×{lo:.2}–×{hi:.2} expected",
+                    text(&m)
+                ),
+                judge(&m, lo, hi),
+            ))
+        },
+        "needs Valkey and PostgreSQL tests of one scenario that kept up",
+    )
+}
+
+/// One design's figure over another's, above 1.
+fn design_vs(f: &Facts, expected: &str, figure: &str, x: &str, y: &str) -> Expectation {
+    per_scenario(
+        f,
+        expected,
+        |sc| {
+            let m = f.ratio(figure, sc, x, y)?;
+            Some((
+                format!("{y} / {x} {}", text(&m)),
+                judge(&m, 1.0 + 1e-9, f64::MAX),
+            ))
+        },
+        &format!("needs {x} and {y} in one scenario"),
+    )
+}
+
+/// A design's p99 in scenario `b` over scenario `a`, above 1, for every design. These
+/// ratios cross scenarios, so they are not among the verdict's comparisons: each is
+/// judged on its own interval and the p99 threshold. A rise within the noise refutes
+/// only when the expectation says "significantly" (`noise_refutes`).
+fn scenario_vs(f: &Facts, expected: &str, a: &str, b: &str, noise_refutes: bool) -> Expectation {
+    let designs: Vec<String> = {
+        let mut d: Vec<String> = f.entries.iter().map(|e| e.variant.clone()).collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+    let mut parts = vec![];
+    let mut verdicts = vec![];
+    for d in &designs {
+        let p99 = |sc: &str| {
+            f.entries
+                .iter()
+                .find(|e| e.scenario == sc && &e.variant == d)
+                .map(|e| e.values(pairs::P99))
+                .filter(|v| !v.is_empty())
+        };
+        let (Some(x), Some(y)) = (p99(a), p99(b)) else {
+            continue;
+        };
+        let Some(r) = crate::stats::confidence::ratio(&y, &x) else {
+            continue;
+        };
+        let beyond = r.ratio.ln().abs() > crate::stats::noise::threshold("p99");
+        let excludes_one = r.low.zip(r.high).is_some_and(|(l, h)| l > 1.0 || h < 1.0);
+        let word = match (beyond, excludes_one) {
+            (false, _) => WITHIN_NOISE,
+            (true, true) => CLEAR,
+            (true, false) => "likely",
+        };
+        let v = match (beyond, r.ratio > 1.0) {
+            (true, true) => CONFIRMED,
+            (true, false) => REFUTED,
+            (false, _) if noise_refutes => REFUTED,
+            (false, _) => UNMEASURABLE,
+        };
+        let ci = r.low.zip(r.high).map_or(String::new(), |(l, h)| {
+            format!(" (95 % CI ×{l:.2}–×{h:.2})")
+        });
+        parts.push(format!("{d} ×{:.2}{ci}, {word}", r.ratio));
+        verdicts.push(v);
+    }
+    Expectation {
+        expected: expected.into(),
+        verdict: combine(&verdicts).into(),
+        measured: if parts.is_empty() {
+            format!("needs {a} and {b} tests of the same designs")
+        } else {
+            format!("p99 {b} / {a}: {}", parts.join("; "))
+        },
+    }
+}
+
+/// Many verdicts in one: refuted if any refutes, confirmed if all confirm, else not
+/// measurable.
+fn combine(v: &[&'static str]) -> &'static str {
+    if v.is_empty() {
+        UNMEASURABLE
+    } else if v.contains(&REFUTED) {
+        REFUTED
+    } else if v.iter().all(|x| *x == CONFIRMED) {
+        CONFIRMED
+    } else {
+        UNMEASURABLE
+    }
+}
+
+/// Throughput: at a fixed offered rate below capacity every design completes what is
+/// offered, so only a capacity measurement (MST) or over-capacity tests can say.
+fn throughput(f: &Facts, expected: &str, lo: f64, hi: f64) -> Expectation {
+    let mst = |backend: &str| {
+        f.capacity
+            .iter()
+            .filter(|c| c.backend == backend)
+            .filter_map(|c| Some((c.mst_jobs_s?, c.queue.clone())))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    };
+    if let (Some((v, _)), Some((p, pq))) = (mst("valkey"), mst("postgresql")) {
+        let r = v / p;
+        let verdict = if (lo..=hi).contains(&r) {
+            CONFIRMED
+        } else {
+            REFUTED
+        };
+        return Expectation {
+            expected: expected.into(),
+            verdict: verdict.into(),
+            measured: format!("MST: Valkey {v:.0} jobs/s against {pq}'s {p:.0} (×{r:.2}; one sweep each, no interval)"),
+        };
+    }
+    let over = valkey_vs_pg_throughput(f);
+    over.unwrap_or_else(|| Expectation {
+        expected: expected.into(),
+        verdict: UNMEASURABLE.into(),
+        measured: "every test kept up with the offered rate, so throughput equals it by construction; a capacity sweep (run-suite --capacity) measures each design's ceiling".into(),
+    })
+}
+
+fn valkey_vs_pg_throughput(f: &Facts) -> Option<Expectation> {
+    let any_over = f.entries.iter().any(|e| e.over_capacity());
+    any_over.then(|| {
+        valkey_vs_pg(
+            f,
+            "Valkey should be 20-40% higher than PostgreSQL (throughput)",
+            "throughput",
+            1.2,
+            1.4,
+        )
+    })
+}
+
+/// Every bullet of the seed's Expected Patterns.
+pub fn check(f: &Facts) -> Vec<Expectation> {
+    vec![
+        throughput(f, "Throughput: Valkey should be 20-40% higher than PostgreSQL", 1.2, 1.4),
+        fastest_pg(f),
+        scenario_vs(f, "Throughput: under load, all implementations degrade somewhat (p99 load / warm)", "warm", "load", false),
+        valkey_vs_pg(f, "Latency: Valkey should have 50-70% lower p95/p99 latency (p99)", "p99", 0.3, 0.5),
+        scenario_vs(f, "Latency: cold start has higher latency than warm (p99 cold / warm)", "warm", "cold", false),
+        scenario_vs(f, "Latency: under load, tail latency (p99) increases significantly", "warm", "load", true),
+        valkey_vs_pg(f, "CPU: Valkey typically uses 30-50% less CPU (server CPU per job)", "server CPU per job", 0.5, 0.7),
+        design_vs(f, "CPU: partitioned queue uses slightly more CPU (server CPU per job against skip_locked)", "server CPU per job", "skip_locked", "partitioned"),
+        design_vs(f, "CPU: DELETE RETURNING may show higher CPU due to archiving (server CPU per job against skip_locked)", "server CPU per job", "skip_locked", "delete_returning"),
+    ]
+}
+
+/// "Partitioned queue should be fastest PostgreSQL variant": by MST where sweeps ran,
+/// else by the p99 ranking of each scenario.
+fn fastest_pg(f: &Facts) -> Expectation {
+    let expected = "Throughput: partitioned queue should be fastest PostgreSQL variant";
+    let pg: Vec<&DesignCapacity> = f
+        .capacity
+        .iter()
+        .filter(|c| c.backend == "postgresql" && c.mst_jobs_s.is_some())
+        .collect();
+    if let Some(top) = pg.iter().max_by(|a, b| {
+        a.mst_jobs_s
+            .unwrap_or(0.0)
+            .total_cmp(&b.mst_jobs_s.unwrap_or(0.0))
+    }) {
+        if pg.len() >= 2 {
+            let list: Vec<String> = pg
+                .iter()
+                .map(|c| format!("{} {:.0}", c.queue, c.mst_jobs_s.unwrap_or(0.0)))
+                .collect();
+            return Expectation {
+                expected: expected.into(),
+                verdict: if top.queue == "partitioned" {
+                    CONFIRMED
+                } else {
+                    REFUTED
+                }
+                .into(),
+                measured: format!(
+                    "MST (jobs/s): {}; one sweep each, no interval",
+                    list.join(", ")
+                ),
+            };
+        }
+    }
+    per_scenario(
+        f,
+        expected,
+        |sc| {
+            let best = f.best_pg(sc)?;
+            if best == "partitioned" {
+                return Some(("lowest p99: partitioned".into(), CONFIRMED));
+            }
+            let m = f.ratio("p99", sc, &best, "partitioned")?;
+            let v = if m.2 == WITHIN_NOISE {
+                UNMEASURABLE
+            } else {
+                REFUTED
+            };
+            Some((
+                format!("lowest p99: {best} (partitioned ×{:.2}, {})", m.0, m.2),
+                v,
+            ))
+        },
+        "needs two PostgreSQL designs in one scenario, or their capacity sweeps",
+    )
+}
