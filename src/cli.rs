@@ -314,8 +314,8 @@ pub struct CapacityArgs {
     /// [default: half the SLO]
     #[arg(long, value_name = "MS", value_parser = positive)]
     pub max_lag_ms: Option<f64>,
-    /// Jobs each burn-down pre-fills and drains (0: no burn-down) [default: 100000;
-    /// run-suite --quick 20000]
+    /// Jobs each burn-down pre-fills and drains (0: no burn-down) [default: about 60 s
+    /// at the rate the sweep measured (--quick: 10 s), at least 1,000 jobs]
     #[arg(long, value_name = "N")]
     pub burndown: Option<u64>,
 }

@@ -103,6 +103,7 @@ pub fn build(found: &[Found]) -> (Vec<DesignCapacity>, Vec<StepRow>, Vec<Scaling
                 burndown_jobs_s: bd.map(|b| b.jobs_s),
                 burndown_workers: bd.map(|b| b.workers),
                 usl,
+                workload: s.workload.clone(),
             });
             for st in &s.steps {
                 steps.push(StepRow {
@@ -150,6 +151,7 @@ pub fn build(found: &[Found]) -> (Vec<DesignCapacity>, Vec<StepRow>, Vec<Scaling
                     kappa: u.map(|u| u.kappa),
                     peak_workers: u.and_then(|u| u.peak_workers),
                     peak_jobs_s: u.and_then(|u| u.peak_jobs_s),
+                    peak_extrapolated: u.map(|u| u.peak_extrapolated),
                     r2: u.map(|u| u.r2),
                 });
             }
@@ -158,20 +160,18 @@ pub fn build(found: &[Found]) -> (Vec<DesignCapacity>, Vec<StepRow>, Vec<Scaling
     (caps, steps, scaling)
 }
 
-/// Fills the MST columns of every row of a swept design run the same way: the same
-/// tier, wakeup and kind of run (smoke or not). An MST found is given as such; a search
-/// with no failure up to its ceiling gives no MST and says so.
+/// Fills the MST columns of every row whose workload a sweep measured: the same design
+/// and options, tier, wakeup, workers, processing time, payload and batch, and the same
+/// kind of run (smoke or not). A design's ceiling (0 ms of work) fills only a test with
+/// no work either; a sweep that did not record its workload fills none. An MST found is
+/// given as such; a search with no failure up to its ceiling gives no MST and says so.
 pub fn annotate(rows: &mut [Row], caps: &[DesignCapacity]) {
     for r in rows.iter_mut() {
-        let Some(c) = caps.iter().find(|c| {
-            c.queue == r.queue
-                && c.tier == r.durability_tier
-                && c.wakeup == r.wakeup
-                && c.smoke == r.smoke
-        }) else {
+        let Some(c) = caps.iter().find(|c| matches(c, r)) else {
             continue;
         };
         r.mst_slo_p99_ms = Some(c.slo_p99_ms);
+        r.mst_confirmed = c.confirmed;
         match (c.outcome, c.mst_jobs_s) {
             (Outcome::Found, Some(m)) => {
                 r.mst_jobs_s = Some(m);
@@ -182,6 +182,14 @@ pub fn annotate(rows: &mut [Row], caps: &[DesignCapacity]) {
             }
             _ => r.mst_limited_by = format!("no result ({})", c.outcome.name()),
         }
+    }
+}
+
+/// Whether a sweep measured this row's workload.
+pub fn matches(c: &DesignCapacity, r: &Row) -> bool {
+    match (&c.workload, &r.workload) {
+        (Some(cw), Some(rw)) => c.smoke == r.smoke && cw.differences(rw).is_empty(),
+        _ => false,
     }
 }
 
@@ -259,18 +267,46 @@ fn one(c: &DesignCapacity) -> String {
     }
 }
 
-/// The console's capacity table.
+/// The console's capacity tables: the designs' ceilings (sweeps with no simulated work)
+/// and the workloads' MSTs, never in one table.
 pub fn table(caps: &[DesignCapacity]) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     if caps.is_empty() {
         return o;
     }
-    let rule = "─".repeat(80);
-    let _ = writeln!(
-        o,
-        "\nCAPACITY: maximum sustainable throughput within the p99 goal\n{rule}"
+    let (ceilings, loads): (Vec<&DesignCapacity>, Vec<&DesignCapacity>) =
+        caps.iter().partition(|c| c.is_design_ceiling());
+    section(
+        &mut o,
+        "CAPACITY: each design's ceiling (no simulated work: the queue and its server bound the rate)",
+        &ceilings,
     );
+    section(
+        &mut o,
+        "CAPACITY: each workload's maximum sustainable throughput within the p99 goal",
+        &loads,
+    );
+    if caps
+        .iter()
+        .any(|c| c.usl.is_some_and(|u| u.peak_extrapolated))
+    {
+        let _ = writeln!(
+            o,
+            "  * the USL peak lies beyond the largest worker count measured: a projection"
+        );
+    }
+    let _ = writeln!(o, "  Arrivals are evenly spaced (job i due at t0 + i/rate): bursty real traffic reaches its p99 goal at a lower rate.");
+    o
+}
+
+fn section(o: &mut String, title: &str, caps: &[&DesignCapacity]) {
+    use std::fmt::Write;
+    if caps.is_empty() {
+        return;
+    }
+    let rule = "─".repeat(80);
+    let _ = writeln!(o, "\n{title}\n{rule}");
     let _ = writeln!(
         o,
         "{:<17} {:<9} {:>7} {:>10} {:>10} {:<11} {:>10} {:>12}",
@@ -287,7 +323,6 @@ pub fn table(caps: &[DesignCapacity]) -> String {
             let beyond = if u.peak_extrapolated { "*" } else { "" };
             Some(format!("{} @{n:.0}{beyond}", thousands(x)))
         });
-        let peak = peak.unwrap_or_else(|| "-".into());
         let _ = writeln!(
             o,
             "{:<17} {:<9} {:>7} {:>10} {:>10} {:<11} {:>10} {:>12}",
@@ -298,21 +333,21 @@ pub fn table(caps: &[DesignCapacity]) -> String {
             c.first_fail_jobs_s.map_or("-".into(), thousands),
             c.limited_by.as_deref().unwrap_or("-"),
             c.burndown_jobs_s.map_or("-".into(), thousands),
-            peak
+            peak.unwrap_or_else(|| "-".into())
         );
     }
-    if let Some(c) = caps.first() {
-        let _ = writeln!(o, "  {}", c.bottleneck);
+    let mut said: Vec<&str> = vec![];
+    for c in caps {
+        if !said.contains(&c.bottleneck.as_str()) {
+            said.push(&c.bottleneck);
+            let _ = writeln!(o, "  {}", c.bottleneck);
+        }
+        if c.confirmed == Some(false) {
+            let _ = writeln!(
+                o,
+                "  {}: the MST's second run failed, so read it as approximate (this machine's noise is beyond --precision)",
+                c.queue
+            );
+        }
     }
-    if caps
-        .iter()
-        .any(|c| c.usl.is_some_and(|u| u.peak_extrapolated))
-    {
-        let _ = writeln!(
-            o,
-            "  * the USL peak lies beyond the largest worker count measured: a projection"
-        );
-    }
-    let _ = writeln!(o, "  Arrivals are evenly spaced (job i due at t0 + i/rate): bursty real traffic reaches its p99 goal at a lower rate.");
-    o
 }

@@ -461,37 +461,33 @@ pub fn finding(results: &[HorizonResult]) -> Option<Finding> {
     if results.is_empty() {
         return None;
     }
-    let mut groups: Vec<(String, f64, f64)> = vec![];
-    for r in results
+    // Designs compare only at the same rate, holder and schedule: a design offered less
+    // suffers less by construction.
+    type Key = (String, u64, u64, u64);
+    let key = |r: &HorizonResult| -> Key {
+        (
+            r.holder.clone(),
+            r.rate_jobs_s.round() as u64,
+            r.baseline_s.to_bits(),
+            r.hold_s.to_bits(),
+        )
+    };
+    let held: Vec<&HorizonResult> = results
         .iter()
         .filter(|r| r.backend == "postgresql" && r.held_s.is_some())
-    {
-        let key = (r.holder.clone(), r.baseline_s, r.hold_s);
-        if !groups.contains(&key) {
-            groups.push(key);
+        .collect();
+    let mut groups: Vec<Key> = vec![];
+    for r in &held {
+        if !groups.contains(&key(r)) {
+            groups.push(key(r));
         }
     }
     let mut parts = vec![];
-    for (holder, baseline, hold) in &groups {
-        let mut these: Vec<&HorizonResult> = results
-            .iter()
-            .filter(|r| r.backend == "postgresql" && r.held_s.is_some())
-            .filter(|r| (&r.holder, r.baseline_s, r.hold_s) == (holder, *baseline, *hold))
-            .collect();
-        these.sort_by(|a, b| {
-            let k = |r: &HorizonResult| r.claim_p99_ratio.unwrap_or(f64::INFINITY);
-            k(a).total_cmp(&k(b))
-        });
-        let each: Vec<String> = these.iter().map(|r| one(r)).collect();
-        let lead = match these.as_slice() {
-            [only] => format!("Only {} ran", only.queue),
-            [first, ..] => format!("{} degrades least", first.queue),
-            [] => continue,
-        };
-        parts.push(format!(
-            "{holder} holder, {hold:.0} s hold: {lead}: {}.",
-            each.join("; ")
-        ));
+    for k in &groups {
+        let mut these: Vec<&HorizonResult> =
+            held.iter().copied().filter(|r| key(r) == *k).collect();
+        these.sort_by(|a, b| damage(a).total_cmp(&damage(b)));
+        parts.push(ranked(&these));
     }
     for r in results
         .iter()
@@ -515,6 +511,49 @@ pub fn finding(results: &[HorizonResult]) -> Option<Finding> {
     })
 }
 
+/// The absolute damage a design ranks by: its late-hold claim p99, then its late-hold
+/// end-to-end p99 (a missing figure ranks last).
+fn damage(r: &HorizonResult) -> f64 {
+    r.hold_claim_p99_ms.unwrap_or(f64::INFINITY) + r.hold_e2e_p99_ms.unwrap_or(f64::INFINITY) * 1e-9
+}
+
+/// One group's sentence: the designs by late-hold claim p99 (absolute), each with its
+/// ratio to its own baseline as context. The lead says when the first two are within
+/// the p99 noise threshold.
+fn ranked(these: &[&HorizonResult]) -> String {
+    let Some(first) = these.first() else {
+        return String::new();
+    };
+    let head = format!(
+        "{} holder, {:.0} s hold, {} jobs/s",
+        first.holder,
+        first.hold_s,
+        thousands(first.rate_jobs_s)
+    );
+    let lead = match these {
+        [only] => format!("only {} ran", only.queue),
+        [a, b, ..] => {
+            let close = match (a.hold_claim_p99_ms, b.hold_claim_p99_ms) {
+                (Some(x), Some(y)) if x > 0.0 => {
+                    (y / x).ln() <= crate::stats::noise::threshold("p99")
+                }
+                _ => false,
+            };
+            if close {
+                format!(
+                    "{} and {} suffer alike (late-hold claim p99 within this machine's noise)",
+                    a.queue, b.queue
+                )
+            } else {
+                format!("{} suffers least (the lowest late-hold claim p99)", a.queue)
+            }
+        }
+        [] => String::new(),
+    };
+    let each: Vec<String> = these.iter().map(|r| one(r)).collect();
+    format!("{head}: {lead}: {}.", each.join("; "))
+}
+
 /// One design's line of finding 8.
 fn one(r: &HorizonResult) -> String {
     let mut rec = match (r.degraded, r.recovered, r.recovery_s_measured) {
@@ -534,10 +573,12 @@ fn one(r: &HorizonResult) -> String {
         format!(", p99 over {} ms after {t:.0} s", r.slo_p99_ms)
     });
     format!(
-        "{} ×{} claim p99 at {} jobs/s ({} dead tuples at peak{breach}), {rec}",
+        "{} late-hold claim p99 {} and e2e p99 {} (×{} and ×{} its baseline; {} dead tuples at peak{breach}), {rec}",
         r.queue,
+        crate::text::ms_prose(r.hold_claim_p99_ms),
+        crate::text::ms_prose(r.hold_e2e_p99_ms),
         r.claim_p99_ratio.map_or("?".into(), |x| format!("{x:.1}")),
-        thousands(r.rate_jobs_s),
+        r.e2e_p99_ratio.map_or("?".into(), |x| format!("{x:.1}")),
         r.peak_dead_tuples
             .map_or("?".into(), |d| thousands(d as f64))
     )
@@ -616,6 +657,56 @@ pub fn table(results: &[HorizonResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn held(queue: &str, rate: f64, base: f64, late: f64) -> HorizonResult {
+        HorizonResult {
+            test: format!("{queue}_horizon"),
+            queue: queue.into(),
+            backend: "postgresql".into(),
+            holder: "idle".into(),
+            rate_jobs_s: rate,
+            baseline_s: 60.0,
+            hold_s: 300.0,
+            held_s: Some(300.0),
+            baseline_claim_p99_ms: Some(base),
+            hold_claim_p99_ms: Some(late),
+            claim_p99_ratio: Some(late / base),
+            hold_e2e_p99_ms: Some(late * 2.0),
+            ..HorizonResult::default()
+        }
+    }
+
+    #[test]
+    fn horizon_ranks_by_absolute_damage_at_one_rate() {
+        // The case: partitioned ×8.1 of a 13.5 ms baseline is 110 ms late in the
+        // hold; skip_locked ×3 of 46 ms is 138 ms. By ratio skip_locked looked better.
+        let r = vec![
+            held("skip_locked", 500.0, 46.0, 138.0),
+            held("partitioned", 500.0, 13.5, 110.0),
+            held("delete_returning", 500.0, 35.0, 140.0),
+        ];
+        let f = finding(&r).expect("finding").answer;
+        assert!(f.contains("partitioned suffers least"), "{f}");
+        let at = |q: &str| f.find(&format!("{q} late-hold")).expect(q);
+        assert!(
+            at("partitioned") < at("skip_locked") && at("skip_locked") < at("delete_returning"),
+            "{f}"
+        );
+        // Within the p99 noise of each other: said, not ranked as a win.
+        let r = vec![
+            held("skip_locked", 500.0, 46.0, 112.0),
+            held("partitioned", 500.0, 13.5, 110.0),
+        ];
+        let f = finding(&r).expect("finding").answer;
+        assert!(f.contains("suffer alike"), "{f}");
+        // Another rate is another group: never ranked together.
+        let r = vec![
+            held("skip_locked", 250.0, 46.0, 60.0),
+            held("partitioned", 500.0, 13.5, 110.0),
+        ];
+        let f = finding(&r).expect("finding").answer;
+        assert_eq!(f.matches("only ").count(), 2, "{f}");
+    }
 
     #[test]
     fn fit_finds_slope_and_r2() {

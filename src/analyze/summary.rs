@@ -280,7 +280,29 @@ pub fn row(g: &TestGroup) -> Row {
     wakeup(g, &mut row);
     (row.state, row.state_reason) = super::state::judge(g, &row);
     repeat(g, &mut row);
+    row.workload = workload(g, &row);
     row
+}
+
+/// The test's workload, from its workers' manifest (none for a producer alone).
+fn workload(g: &TestGroup, row: &Row) -> Option<crate::format::workload::Workload> {
+    let k = &g
+        .parts
+        .iter()
+        .find(|p| p.summary.completed.is_some())?
+        .manifest
+        .knobs;
+    Some(crate::format::workload::Workload {
+        queue: row.queue.clone(),
+        options: k.design_options.clone(),
+        tier: row.durability_tier.clone(),
+        wakeup: row.wakeup.clone(),
+        poll_interval_ms: Some(k.poll_interval_ms),
+        workers: row.workers,
+        processing_ms: row.processing_ms,
+        job_size_bytes: Some(k.job_size_bytes),
+        dequeue_batch: Some(k.dequeue_batch),
+    })
 }
 
 /// Which variant and repeat the test is, as run-suite recorded them in the manifest.

@@ -146,6 +146,45 @@ pub async fn run(
     })
 }
 
+/// How many jobs a burn-down pre-fills: a number given, or enough for about `seconds`
+/// at a measured rate (the sweep's), so a slow workload does not drain 100,000 jobs
+/// for a quarter of an hour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Size {
+    Jobs(u64),
+    Seconds { seconds: f64, fallback: u64 },
+}
+
+/// Fewer jobs than this drain too fast for a rate to mean much.
+const MIN_JOBS: u64 = 1_000;
+
+impl Size {
+    /// The default: about 60 s (10 s with --quick), 100,000 jobs (20,000) when no rate
+    /// is known.
+    pub fn default_for(quick: bool) -> Size {
+        if quick {
+            Size::Seconds {
+                seconds: 10.0,
+                fallback: 20_000,
+            }
+        } else {
+            Size::Seconds {
+                seconds: 60.0,
+                fallback: 100_000,
+            }
+        }
+    }
+
+    /// The jobs to pre-fill, given the rate measured so far (jobs/s), if any.
+    pub fn jobs(self, rate: Option<f64>) -> u64 {
+        match (self, rate.filter(|r| *r > 0.0)) {
+            (Size::Jobs(n), _) => n,
+            (Size::Seconds { seconds, .. }, Some(r)) => ((r * seconds).ceil() as u64).max(MIN_JOBS),
+            (Size::Seconds { fallback, .. }, None) => fallback,
+        }
+    }
+}
+
 /// `DIR/DESIGN_burndown.json` with its test under `DIR/DESIGN/burndown/`.
 pub async fn write_one(
     s: &Session,
@@ -235,6 +274,10 @@ pub async fn scaling(
             f.sigma,
             f.kappa,
             match (f.peak_workers, f.peak_jobs_s) {
+                (Some(n), Some(x)) if f.peak_extrapolated => format!(
+                    "{n:.1} workers at {} jobs/s, projected beyond the largest count measured",
+                    thousands(x)
+                ),
                 (Some(n), Some(x)) => format!("{n:.1} workers at {} jobs/s", thousands(x)),
                 _ => "none (no retrograde within the fit)".into(),
             },

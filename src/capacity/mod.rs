@@ -7,6 +7,7 @@ pub mod burndown;
 mod judge;
 pub mod search;
 mod step;
+pub mod workload;
 
 use std::path::PathBuf;
 
@@ -105,7 +106,7 @@ fn result(kind: QueueKind, file: &SweepFile, next: Next) -> SweepResult {
             Some(fail),
             None,
             format!(
-                "{kind}: the first step, {} jobs/s, failed twice ({}): no rate is known to pass; start lower with --start-rate (the floor is {} jobs/s)",
+                "{kind}: every rate down to the floor failed, the last at {} jobs/s ({}): no rate is known to pass; a longer --step-duration lowers the floor ({} jobs/s now), or the design cannot take this workload here",
                 thousands(fail),
                 last(fail).and_then(|s| s.reason.clone()).unwrap_or_default(),
                 thousands(file.floor_jobs_s)
@@ -185,6 +186,10 @@ async fn header(
         eprintln!("qbench: warning: {kind}: {w}");
     }
     let durability = queue.server().info().await?.durability;
+    let tier = durability
+        .as_ref()
+        .map_or("unknown".into(), |d| d.tier().name().to_string());
+    let load = workload::of(queue.as_ref(), cfg, &tier);
     let (worker_bound, words) = bottleneck(cfg);
     let b = &cfg.benchmark;
     let now = rfc3339(std::time::SystemTime::now());
@@ -193,9 +198,7 @@ async fn header(
         version: FORMAT_VERSION,
         queue: kind.name().into(),
         backend: kind.backend().name().into(),
-        tier: durability
-            .as_ref()
-            .map_or("unknown".into(), |d| d.tier().name().into()),
+        tier,
         server_durability: durability.map_or("unknown".into(), |d| d.to_string()),
         host: sysinfo::System::host_name().unwrap_or_default(),
         smoke: opts.smoke,
@@ -224,6 +227,7 @@ async fn header(
             limited_by: None,
             note: String::new(),
         },
+        workload: Some(load),
     })
 }
 
@@ -240,7 +244,20 @@ pub async fn sweep(
     let path = opts.dir.join(capacity::sweep_file(kind.name()));
     let mut file = header(s, kind, cfg, opts).await?;
     s.note(&format!("qbench: sweep {kind}: {}", file.bottleneck));
-    let mut search = Search::new(opts.search);
+    let mut plan = opts.search;
+    // Never start above what the workers themselves can do: that step fails by
+    // construction (the search would still come down, at two wasted steps). 80 % of it
+    // leaves room for the queue's own cost, and the ramp climbs from there.
+    if let Some(bound) = file.worker_bound_jobs_s.filter(|b| plan.start > *b) {
+        plan.start = (bound * 0.8).floor().max(plan.floor);
+        file.start_jobs_s = plan.start;
+        s.note(&format!(
+            "qbench: sweep {kind}: starting at {} jobs/s, 80 % of the workers' ceiling ({}), not above it",
+            thousands(plan.start),
+            thousands(bound)
+        ));
+    }
+    let mut search = Search::new(plan);
     loop {
         let next = search.next();
         let Next::Run(rate) = next else {
@@ -275,13 +292,51 @@ pub async fn sweep(
     }
 }
 
+/// Whether `dir` holds a finished sweep of exactly the workload `cfg` would sweep (same
+/// design and options, tier, wakeup, workers, processing time, payload and batch, and
+/// the same kind of run): then it is reused. A sweep of another workload is said and
+/// swept again, never reused.
+pub async fn already_swept(
+    kind: QueueKind,
+    cfg: &Config,
+    dir: &std::path::Path,
+    smoke: bool,
+) -> Result<bool> {
+    let path = dir.join(capacity::sweep_file(kind.name()));
+    let Ok(file) = capacity::read_sweep(&path) else {
+        return Ok(false);
+    };
+    if file.smoke != smoke || file.result.outcome == Outcome::Incomplete {
+        return Ok(false);
+    }
+    let queue = queue::open(kind, cfg).await?;
+    let tier = match queue.server().info().await?.durability {
+        Some(d) => d.tier().name().to_string(),
+        None => "unknown".into(),
+    };
+    let want = workload::of(queue.as_ref(), cfg, &tier);
+    let differs = match &file.workload {
+        Some(w) => w.differences(&want),
+        None => vec!["the file did not record its workload".into()],
+    };
+    if !differs.is_empty() {
+        eprintln!(
+            "qbench: sweep {kind}: {} measured another workload ({}): sweeping this one",
+            path.display(),
+            differs.join(", ")
+        );
+    }
+    Ok(differs.is_empty())
+}
+
 /// Sweeps (and burns down) each design in turn; the criteria are named once up front.
+/// `burndown`: how many jobs each burn-down drains (`None`: no burn-down).
 pub async fn sweep_all(
     s: &Session,
     kinds: &[QueueKind],
     cfg: &Config,
     opts: &SweepOptions,
-    burndown_jobs: u64,
+    burndown: Option<burndown::Size>,
 ) -> Result<()> {
     s.note(&format!(
         "qbench: each step passes only if {}: e2e p99 ≤ {} ms, completions ≥ 99 % of offered, a flat depth, producer lag p99 ≤ {} ms, and a clean exact audit",
@@ -290,9 +345,10 @@ pub async fn sweep_all(
         opts.goal.max_lag_p99_ms
     ));
     for &kind in kinds {
-        sweep(s, kind, cfg, opts).await?;
-        if burndown_jobs > 0 {
-            burndown::write_one(s, kind, cfg, burndown_jobs, &opts.dir).await?;
+        let file = sweep(s, kind, cfg, opts).await?;
+        if let Some(size) = burndown {
+            let n = size.jobs(measured_rate(&file));
+            burndown::write_one(s, kind, cfg, n, &opts.dir).await?;
         } else {
             // An older burn-down would stand beside this sweep's MST as if it were its own.
             let stale = opts.dir.join(capacity::burndown_file(kind.name()));
@@ -300,4 +356,15 @@ pub async fn sweep_all(
         }
     }
     Ok(())
+}
+
+/// The completion rate a sweep measured at its MST, else at its fastest passing step.
+fn measured_rate(file: &SweepFile) -> Option<f64> {
+    file.result.mst_achieved_jobs_s.or_else(|| {
+        file.steps
+            .iter()
+            .filter(|s| s.pass)
+            .map(|s| s.achieved_jobs_s)
+            .reduce(f64::max)
+    })
 }

@@ -1,5 +1,7 @@
 //! The MST search: a geometric ramp until a step fails, then bisection between the last
-//! passing and the first failing rate until the bracket is within the precision.
+//! passing and the first failing rate until the bracket is within the precision. When
+//! the first step fails (twice), the search goes down: halving until a step passes,
+//! then bisecting as before, so a sweep started too high still ends with an MST.
 //!
 //! OpenMessaging Benchmark's rate search shows what goes wrong without guards: it stuck
 //! at 0, and it settled above what the producers could send. Here rates are whole jobs
@@ -32,7 +34,7 @@ pub enum Next {
         fail: f64,
         confirmed: bool,
     },
-    /// The first step failed twice: there is no rate known to pass.
+    /// Every rate down to the floor failed: there is no rate known to pass.
     FirstStepFailed { fail: f64 },
     /// Every step passed up to the ceiling: MST is at least `pass`.
     NoFailure { pass: f64 },
@@ -116,7 +118,15 @@ impl Search {
         let start = p.start.max(p.floor).min(p.ceiling).round();
         match (self.pass, self.fail) {
             (None, None) => Next::Run(start),
-            (None, Some(fail)) => Next::FirstStepFailed { fail },
+            (None, Some(fail)) => {
+                // Downward: halve, never below the floor; the floor failing ends it.
+                let half = (fail / 2.0).round().max(p.floor.round());
+                if half < fail {
+                    Next::Run(half)
+                } else {
+                    Next::FirstStepFailed { fail }
+                }
+            }
             (Some(pass), None) => {
                 if pass >= p.ceiling {
                     return Next::NoFailure { pass };
@@ -201,10 +211,38 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_first_step_is_not_an_mst_of_zero() {
+    fn nothing_passing_down_to_the_floor_is_not_an_mst_of_zero() {
         let (done, trials) = run(plan(), |_| false);
-        assert_eq!(done, Next::FirstStepFailed { fail: 100.0 });
-        assert_eq!(trials, vec![(100.0, false), (100.0, false)]);
+        assert_eq!(done, Next::FirstStepFailed { fail: 20.0 });
+        // The first step twice, then halving to the floor.
+        let rates: Vec<f64> = trials.iter().map(|t| t.0).collect();
+        assert_eq!(rates, vec![100.0, 100.0, 50.0, 25.0, 20.0]);
+    }
+
+    #[test]
+    fn a_first_step_above_capacity_searches_down_and_finds_the_mst() {
+        // The case: a start of 500 jobs/s against a 115 jobs/s knee.
+        let p = SearchPlan {
+            start: 500.0,
+            ..plan()
+        };
+        let (done, trials) = run(p, |r| r <= 115.0);
+        let Next::Found {
+            pass,
+            fail,
+            confirmed,
+        } = done
+        else {
+            panic!("{done:?}")
+        };
+        assert!(confirmed);
+        assert!(
+            pass <= 115.0 && fail > 115.0 && (fail - pass) / pass <= 0.03,
+            "{pass} {fail}"
+        );
+        let rates: Vec<f64> = trials.iter().map(|t| t.0).collect();
+        assert_eq!(&rates[..4], &[500.0, 500.0, 250.0, 125.0]);
+        assert!(trials.len() < 16, "{trials:?}");
     }
 
     #[test]

@@ -153,8 +153,9 @@ async fn crash_trials(s: &Session, opts: &SuiteOptions, n: u32) -> Result<Option
     Ok(crate::suite::crash::strict_broken(&files))
 }
 
-/// `--capacity`: each design's sweep and burn-down into `DIR/<backend>/sweep/`, after the
-/// matrix (a design already swept in a run of the same kind is skipped unless --force).
+/// `--capacity`: each design's sweep of the suite's workload and its burn-down into
+/// `DIR/<backend>/sweep/`, after the matrix (a sweep of this very workload, of the same
+/// kind of run, is reused unless --force).
 async fn capacity(
     s: &Session,
     suite: &SuiteOptions,
@@ -167,30 +168,27 @@ async fn capacity(
             kinds.push(t.kind);
         }
     }
-    let n = args
-        .capacity_args
-        .burndown
-        .unwrap_or(if args.quick { 20_000 } else { 100_000 });
+    let n = match args.capacity_args.burndown {
+        Some(0) => None,
+        Some(n) => Some(crate::capacity::burndown::Size::Jobs(n)),
+        None => Some(crate::capacity::burndown::Size::default_for(args.quick)),
+    };
     for kind in kinds {
         let dir = suite::backend_dir(&suite.out, kind.backend()).join("sweep");
-        let done = crate::format::capacity::read_sweep(
-            &dir.join(crate::format::capacity::sweep_file(kind.name())),
-        )
-        .is_ok_and(|f| {
-            f.smoke == args.quick
-                && f.result.outcome != crate::format::capacity::Outcome::Incomplete
-        });
+        // The suite's own workload (its workers and processing time), so the MST
+        // describes the tests it ran beside; the suite's wakeup list runs it in the
+        // first mode. (`qbench sweep` measures the design's ceiling, with no work.)
+        let mut cfg = suite.cfg.clone();
+        cfg.benchmark.wakeup = crate::config::Wakeups::one(cfg.benchmark.wakeup.modes()[0]);
+        let done = crate::capacity::already_swept(kind, &cfg, &dir, args.quick).await?;
         if done && !args.force {
-            eprintln!("qbench: sweep {kind}: already complete, skipped (--force re-runs it)");
+            eprintln!("qbench: sweep {kind}: this workload's sweep is already complete, skipped (--force re-runs it)");
             continue;
         }
         let o = SweepOptions {
             dir,
             ..opts.clone()
         };
-        // The suite's wakeup list runs the sweep in the first mode.
-        let mut cfg = crate::capacity::capacity_config(&suite.cfg);
-        cfg.benchmark.wakeup = crate::config::Wakeups::one(cfg.benchmark.wakeup.modes()[0]);
         crate::capacity::sweep_all(s, &[kind], &cfg, &o, n).await?;
     }
     Ok(())

@@ -16,7 +16,7 @@ use crate::session::Session;
 pub struct Plan {
     kinds: Vec<QueueKind>,
     opts: SweepOptions,
-    burndown: u64,
+    burndown: Option<burndown::Size>,
     args: SweepArgs,
 }
 
@@ -43,7 +43,11 @@ pub fn check(args: SweepArgs, cfg: &Config, global: &GlobalArgs) -> Result<Plan>
     Ok(Plan {
         kinds,
         opts,
-        burndown: args.capacity.burndown.unwrap_or(100_000),
+        burndown: match args.capacity.burndown {
+            Some(0) => None,
+            Some(n) => Some(burndown::Size::Jobs(n)),
+            None => Some(burndown::Size::default_for(args.quick)),
+        },
         args,
     })
 }
@@ -54,9 +58,17 @@ pub async fn run(s: &Session, p: Plan) -> Result<()> {
     let cfg = capacity::capacity_config(&s.cfg);
     let workers = cfg.benchmark.num_workers.clone();
     let result = if workers.is_list() {
+        // No sweep runs first, so the fewest workers' own ceiling (if the work is
+        // simulated) sizes the burn-downs; without one, the fallback number of jobs.
+        let fewest = workers.counts().iter().copied().min().unwrap_or(1);
+        let nominal = cfg
+            .benchmark
+            .capacity_jobs_s()
+            .map(|c| c * f64::from(fewest) / f64::from(cfg.benchmark.num_workers.get().max(1)));
+        let n = p.burndown.map_or(0, |b| b.jobs(nominal));
         let mut r = Ok(());
         for &kind in &p.kinds {
-            r = burndown::scaling(s, kind, &cfg, workers.counts(), p.burndown, &p.opts.dir)
+            r = burndown::scaling(s, kind, &cfg, workers.counts(), n, &p.opts.dir)
                 .await
                 .map(|_| ());
             if r.is_err() {

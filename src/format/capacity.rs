@@ -133,6 +133,10 @@ pub struct SweepFile {
     pub goal: Goal,
     pub steps: Vec<Step>,
     pub result: SweepResult,
+    /// What the MST belongs to; null in files written before qbench recorded it (such
+    /// a sweep annotates no test and sets no rate).
+    #[serde(default)]
+    pub workload: Option<super::workload::Workload>,
 }
 
 /// A pre-filled queue drained by `workers`: closed loop, as River's and Oban's
@@ -271,6 +275,10 @@ pub struct ScalingRow {
     pub kappa: Option<f64>,
     pub peak_workers: Option<f64>,
     pub peak_jobs_s: Option<f64>,
+    /// The peak lies beyond the largest worker count measured: a projection, not a
+    /// measurement.
+    #[serde(default)]
+    pub peak_extrapolated: Option<bool>,
     pub r2: Option<f64>,
 }
 
@@ -310,4 +318,14 @@ pub struct DesignCapacity {
     pub burndown_jobs_s: Option<f64>,
     pub burndown_workers: Option<u32>,
     pub usl: Option<UslFit>,
+    /// What the MST belongs to (null from a sweep file that did not record it).
+    #[serde(default)]
+    pub workload: Option<super::workload::Workload>,
+}
+
+impl DesignCapacity {
+    /// A sweep with no simulated work: the design's ceiling, never a workload's MST.
+    pub fn is_design_ceiling(&self) -> bool {
+        self.processing_ms == 0.0
+    }
 }

@@ -44,6 +44,10 @@ pub struct Knobs {
     pub wakeup: String,
     #[serde(default)]
     pub durability: String,
+    /// The design's own settings that change its capacity (`partitions=16`), empty when
+    /// it has none; null in files written before qbench recorded them.
+    #[serde(default)]
+    pub design_options: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

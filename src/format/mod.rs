@@ -22,6 +22,7 @@ pub mod summary;
 pub mod system;
 pub mod timeline;
 pub mod verdict;
+pub mod workload;
 
 /// Bumped on any incompatible change of the manifest or metrics lines.
 pub const FORMAT_VERSION: u32 = 2;

@@ -164,13 +164,19 @@ pub struct Row {
     /// flagged, never dropped.
     #[serde(default)]
     pub outlier: String,
-    /// The design's maximum sustainable throughput within `mst_slo_p99_ms` in this
-    /// tier, from a sweep in the same folders (`sweep/DESIGN_sweep.json`); empty when
-    /// none ran or it found no passing rate.
+    /// The maximum sustainable throughput within `mst_slo_p99_ms` of this test's own
+    /// workload (design and its options, tier, wakeup, workers, processing time, payload
+    /// and batch all the same), from a sweep in the same folders
+    /// (`sweep/DESIGN_sweep.json`); empty when no sweep of this workload ran or it found
+    /// no passing rate. A design's ceiling (a sweep with 0 ms of work) never fills it.
     #[serde(default)]
     pub mst_jobs_s: Option<f64>,
     #[serde(default)]
     pub mst_slo_p99_ms: Option<f64>,
+    /// A second run at the MST passed too (false: the machine's noise is larger than
+    /// the sweep's precision, read the MST as approximate).
+    #[serde(default)]
+    pub mst_confirmed: Option<bool>,
     /// The criterion the first failing rate failed: audit, producer, throughput, depth
     /// or p99.
     #[serde(default)]
@@ -192,6 +198,11 @@ pub struct Row {
     /// test's per-second files).
     #[serde(default)]
     pub results_dir: String,
+    /// What a capacity figure must belong to, to describe this test. Not written:
+    /// summary.csv has its parts (workers, processing_ms, wakeup, durability_tier) and
+    /// the manifest the rest.
+    #[serde(skip)]
+    pub workload: Option<super::workload::Workload>,
 }
 
 impl Row {

@@ -3,7 +3,10 @@
 //! holder and a once-a-second read of the server beside it. `qbench horizon` and
 //! `run-suite --scenarios …,horizon` both run [`prepare`]'d tests through `workload`.
 
+mod rate;
 mod sidecar;
+
+pub use rate::rate;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,10 +16,9 @@ use anyhow::Result;
 
 use crate::config::Config;
 use crate::error::UsageError;
-use crate::format::capacity::{read_sweep, sweep_file};
 use crate::format::files::OutputDir;
 use crate::format::horizon::{HolderSpec, HorizonRecord, Phases, HORIZON_CSV, RELATIONS_CSV};
-use crate::queue::{Queue, QueueKind};
+use crate::queue::Queue;
 use crate::workload::producer::ProducePlan;
 use crate::workload::worker::WorkPlan;
 use crate::workload::{Plan, Sidecar, StopRule, Tick};
@@ -68,52 +70,6 @@ impl HorizonOptions {
             )));
         }
         Ok(())
-    }
-}
-
-/// The rate a horizon test offers, and where it came from: `--rate` on the command line,
-/// else half the MST of a sweep of the same design, tier, workers and wakeup found under
-/// `dirs`, else the configured rate.
-pub fn rate(
-    kind: QueueKind,
-    cfg: &Config,
-    explicit: Option<f64>,
-    dirs: &[PathBuf],
-) -> Result<(f64, String)> {
-    if let Some(r) = explicit {
-        return Ok((r, "--rate".into()));
-    }
-    let tier = kind.backend().tier(cfg.benchmark.durability).name();
-    for dir in dirs {
-        let path = dir.join(sweep_file(kind.name()));
-        if !path.exists() {
-            continue;
-        }
-        let sweep = read_sweep(&path)?;
-        // An MST measured with other workers or another wakeup is another queue's.
-        let same = sweep.tier == tier
-            && sweep.workers == cfg.benchmark.num_workers.get()
-            && (!kind.polls() || sweep.wakeup == cfg.benchmark.wakeup.single()?.name());
-        if let (Some(mst), true) = (sweep.result.mst_jobs_s, same) {
-            let r = (mst / 2.0).round().max(1.0);
-            return Ok((
-                r,
-                format!(
-                    "half the MST@{} ms of {} ({mst:.0} jobs/s)",
-                    sweep.goal.slo_p99_ms,
-                    path.display()
-                ),
-            ));
-        }
-    }
-    match cfg.benchmark.rate_jobs_s() {
-        Some(r) => Ok((
-            r,
-            "benchmark.production_rate (no sweep of this design with these workers found)".into(),
-        )),
-        None => Err(crate::error::usage(
-            "the horizon scenario offers a steady rate below capacity: set --rate to a number of jobs/s, not max",
-        )),
     }
 }
 

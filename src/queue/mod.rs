@@ -218,6 +218,12 @@ pub trait Queue: registry::Kind + Send + Sync {
     /// job waits. Whatever ran must then report exactly that job lost: the per-design
     /// tests break reality with it, so no design's audit can pass by construction.
     async fn remove_waiting_job(&self) -> Result<Option<i64>>;
+    /// The design's own settings that change its capacity, as `key=value` words
+    /// (`partitions=16`); empty when it has none. A sweep's MST is reused only for a
+    /// test whose design ran with the same.
+    fn options(&self) -> String {
+        String::new()
+    }
     /// A queue spread over a cluster: each part and its jobs so far; empty on one server.
     async fn shards(&self) -> Result<Vec<crate::format::manifest::Shard>> {
         Ok(vec![])

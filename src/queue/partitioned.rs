@@ -51,6 +51,10 @@ impl Partitioned {
 
 #[async_trait]
 impl Queue for Partitioned {
+    fn options(&self) -> String {
+        format!("partitions={}", self.partitions)
+    }
+
     fn server(&self) -> &dyn Server {
         &self.base.server
     }

@@ -171,7 +171,10 @@ impl Running {
                 plan.stop.clone(),
                 plan.produce.as_ref().and_then(|p| p.duration),
             ),
-            saturation: saturation::Saturation::new(workers),
+            saturation: saturation::Saturation::new(
+                workers,
+                plan.produce.as_ref().is_some_and(|p| p.rate.is_some()),
+            ),
             clock,
             run_id: run_id(started_at),
             id,

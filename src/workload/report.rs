@@ -126,7 +126,12 @@ pub fn summary(o: Outcome<'_>) -> Summary {
 }
 
 /// The knobs that move results 10–45×, as this test ran with them.
-pub fn knobs(cfg: &Config, plan: &Plan, build: crate::build::Build) -> Knobs {
+pub fn knobs(
+    cfg: &Config,
+    plan: &Plan,
+    build: crate::build::Build,
+    design_options: String,
+) -> Knobs {
     let b = &cfg.benchmark;
     let (produce, work) = (plan.produce.as_ref(), plan.work.as_ref());
     Knobs {
@@ -149,6 +154,7 @@ pub fn knobs(cfg: &Config, plan: &Plan, build: crate::build::Build) -> Knobs {
         runtime_threads: build.runtime_threads,
         wakeup: b.wakeup.to_string(),
         durability: b.durability.name().to_string(),
+        design_options: Some(design_options),
     }
 }
 
@@ -196,7 +202,7 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
         smoke: p.id.smoke,
         started_at: rfc3339(p.started_at),
         ended_at: rfc3339(p.ended_at),
-        knobs: knobs(&p.env.cfg, p.plan, p.env.build),
+        knobs: knobs(&p.env.cfg, p.plan, p.env.build, p.env.queue.options()),
         qbench_version: p.env.build.version.into(),
         server_version: p.server.as_ref().map(|s| s.version.clone()),
         server_tls: p.server.as_ref().map(|s| s.tls.clone()),

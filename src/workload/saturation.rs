@@ -1,6 +1,9 @@
 //! Saturation seen from any process: arrivals outpacing completions show as a queue that
 //! grows second after second, or a queue wait that keeps rising. Either means latency now
-//! measures the backlog and the test's length, not the design.
+//! measures the backlog and the test's length, not the design. Only an open-loop test
+//! (jobs offered at a fixed rate) can be past its capacity: a closed-loop one (a
+//! burn-down of a pre-filled queue, `--rate max`) sets its own pace, and its queue is
+//! deep by construction.
 
 use std::collections::VecDeque;
 
@@ -16,6 +19,8 @@ pub struct Saturation {
     waits: VecDeque<f64>,
     /// The warning, once given.
     pub warning: Option<String>,
+    /// Jobs are offered at a fixed rate: the only case with a capacity to be past.
+    open_loop: bool,
 }
 
 fn keep_last<T>(q: &mut VecDeque<T>, v: T) {
@@ -31,8 +36,9 @@ fn rising<T: PartialOrd + Copy>(v: &VecDeque<T>) -> bool {
 }
 
 impl Saturation {
-    pub fn new(workers: usize) -> Saturation {
+    pub fn new(workers: usize, open_loop: bool) -> Saturation {
         Saturation {
+            open_loop,
             floor: 2 * workers.max(1) as u64,
             depths: VecDeque::new(),
             waits: VecDeque::new(),
@@ -42,7 +48,7 @@ impl Saturation {
 
     /// Looks at one second; returns the warning the first time the signs are there.
     pub fn observe(&mut self, line: &IntervalLine) -> Option<String> {
-        if self.warning.is_some() {
+        if self.warning.is_some() || !self.open_loop {
             return None;
         }
         if let Some(d) = line.depth {
@@ -101,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_growing_queue_is_called_saturated_once() {
-        let mut s = Saturation::new(5);
+        let mut s = Saturation::new(5, true);
         for d in [3, 5, 4, 6, 5] {
             assert!(s.observe(&line(d, 1.0)).is_none(), "noise is not growth");
         }
@@ -114,8 +120,19 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_loop_run_is_never_called_saturated() {
+        let mut s = Saturation::new(5, false);
+        for d in (0..20)
+            .map(|i| 100_000 - i * 100)
+            .chain((0..20).map(|i| 100 + i * 500))
+        {
+            assert!(s.observe(&line(d, d as f64)).is_none());
+        }
+    }
+
+    #[test]
     fn a_shallow_queue_is_not_saturated() {
-        let mut s = Saturation::new(20);
+        let mut s = Saturation::new(20, true);
         for d in 1..20 {
             assert!(s.observe(&line(d, d as f64)).is_none());
         }

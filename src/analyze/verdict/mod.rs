@@ -42,7 +42,7 @@ pub fn build(
         .iter()
         .map(|(sc, tier)| scenario(sc, tier, &entries, &comparisons))
         .collect();
-    let (sustained, top) = sustained::of(rows);
+    let (sustained, top) = sustained::of(rows, capacity);
     let mut first: Vec<String> = top.into_iter().collect();
     first.extend(banners.iter().cloned());
     if rows.iter().any(|r| r.smoke) {

@@ -3,11 +3,12 @@
 //! and the `--rate` every design would sustain. Said at the top when the offered rate
 //! was beyond it, not in the caveats.
 
+use crate::format::capacity::DesignCapacity;
 use crate::format::summary::Row;
 use crate::text::thousands;
 
 /// The lines, and the warning for the top of the verdict (if any test was over capacity).
-pub fn of(rows: &[Row]) -> (Vec<String>, Option<String>) {
+pub fn of(rows: &[Row], caps: &[DesignCapacity]) -> (Vec<String>, Option<String>) {
     let over: Vec<&Row> = rows
         .iter()
         .filter(|r| r.comparable() && r.over_capacity())
@@ -33,6 +34,16 @@ pub fn of(rows: &[Row]) -> (Vec<String>, Option<String>) {
                 "; its sweep of this workload found {} jobs/s within p99 ≤ {} ms",
                 thousands(m),
                 r.mst_slo_p99_ms.map_or("?".into(), |s| format!("{s:.0}"))
+            ));
+        }
+        let bd = caps
+            .iter()
+            .filter(|c| crate::analyze::capacity::matches(c, r))
+            .find_map(|c| c.burndown_jobs_s.zip(c.burndown_workers));
+        if let Some((jobs_s, workers)) = bd {
+            how.push_str(&format!(
+                "; its burn-down (closed loop) drained {} jobs/s with {workers} workers",
+                thousands(jobs_s)
             ));
         }
         designs.push((v, rate, how));

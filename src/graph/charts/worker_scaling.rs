@@ -46,7 +46,7 @@ impl Chart for WorkerScaling<'_> {
         let body = style::open(
             root,
             "Burn-down throughput per worker count, with the Universal Scalability Law fit",
-            "dots: measured (closed loop, pre-filled queue; hollow: audit not exact); line: X(N) = λN / (1 + σ(N−1) + κN(N−1)); triangle: the fit's peak",
+            "dots: measured (closed loop, pre-filled queue; hollow: audit not exact); line: X(N) = λN / (1 + σ(N−1) + κN(N−1)); triangle: the fit's peak (hollow: projected beyond the counts measured)",
             "",
             &legend_of(&names),
         )?;
@@ -117,18 +117,26 @@ impl Chart for WorkerScaling<'_> {
                     .drawn()?;
             }
             if let (Some(n), Some(x)) = (p0.peak_workers, p0.peak_jobs_s) {
-                if n <= nmax {
-                    chart
-                        .draw_series(std::iter::once(TriangleMarker::new((n, x), 18, c.filled())))
-                        .drawn()?;
-                    chart
-                        .draw_series(std::iter::once(Text::new(
-                            format!("peak {} @ {n:.0}", thousands(x)),
-                            (n, x),
-                            coloured(text(AXIS), &c, HPos::Center, VPos::Bottom),
-                        )))
-                        .drawn()?;
-                }
+                // A peak beyond the counts measured is a projection: said, and drawn
+                // hollow at the edge of what was measured.
+                let projected = p0.peak_extrapolated.unwrap_or(false) || n > nmax;
+                let (at, style, words) = if projected {
+                    let label = format!("projected peak {} @ {n:.0} (beyond the counts measured)", thousands(x));
+                    ((n.min(nmax), x.min(ymax)), c.stroke_width(3), label)
+                } else {
+                    ((n, x), c.filled(), format!("peak {} @ {n:.0}", thousands(x)))
+                };
+                chart
+                    .draw_series(std::iter::once(TriangleMarker::new(at, 18, style)))
+                    .drawn()?;
+                let pos = if projected { HPos::Right } else { HPos::Center };
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        words,
+                        at,
+                        coloured(text(AXIS), &c, pos, VPos::Bottom),
+                    )))
+                    .drawn()?;
             }
         }
         Ok(())

@@ -297,6 +297,14 @@ impl ValkeyStreams {
 
 #[async_trait]
 impl Queue for ValkeyStreams {
+    /// On a cluster the streams and their primaries bound the rate; one stream has none.
+    fn options(&self) -> String {
+        match self.streams.len() {
+            1 => String::new(),
+            n => format!("streams={n} primaries={}", self.server.nodes.len()),
+        }
+    }
+
     fn server(&self) -> &dyn Server {
         &self.server
     }

@@ -31,7 +31,7 @@ impl Scenario for Horizon {
         };
         let cfg = env.cfg.clone();
         let dirs = crate::horizon::sweep_dirs(&t.opts.out, t.dir());
-        let rate = crate::horizon::rate(t.planned.kind, &cfg, h.rate, &dirs)?;
+        let rate = crate::horizon::rate(env.queue.as_ref(), &cfg, h.rate, &dirs).await?;
         env.warnings
             .extend(workload::announce(cfg.benchmark.capacity_warning(rate.0)));
         let out = OutputDir::prepare(t.dir(), &t.planned.name, true)?;
