@@ -7,8 +7,11 @@
 -- autoanalyze and manual VACUUM runs, the vacuums running in this database now (from
 -- pg_stat_progress_vacuum, named "autovacuum TABLE" or "vacuum TABLE"), whether the
 -- checkpointer is busy, WAL bytes, and sessions waiting on a lock: qbench's own
--- (application_name 'qbench') apart from everyone else's (pgbench's during a load test).
--- $1 is a regular expression that names the tables of the design under test only.
+-- (application_name 'qbench') apart from everyone else's (pgbench's during a load test),
+-- and who blocks qbench's waiting sessions (pg_blocking_pids: "pid N (application):
+-- query", the query cut to 100 characters). $1 is a regular expression that names the
+-- tables of the design under test only: the vacuums running on them are listed again
+-- apart, so a vacuum of another table (pgbench_accounts) is never called the queue's.
 -- Its cost: one row from pg_stat_database and pg_stat_wal, the design's rows of
 -- pg_stat_user_tables, the (usually empty) progress view, and a pass over
 -- pg_stat_activity (one row per session).
@@ -28,6 +31,25 @@ SELECT d.xact_commit, d.xact_rollback, d.tup_inserted, d.tup_updated, d.tup_dele
         LEFT JOIN pg_class c ON c.oid = p.relid
         LEFT JOIN pg_stat_activity s ON s.pid = p.pid
         WHERE p.datname = current_database()) AS vacuums_running,
+       (SELECT string_agg(CASE WHEN s.backend_type = 'autovacuum worker'
+                               THEN 'autovacuum ' ELSE 'vacuum ' END || c.relname, ';'
+                          ORDER BY c.relname)
+        FROM pg_stat_progress_vacuum p
+        JOIN pg_class c ON c.oid = p.relid
+        LEFT JOIN pg_stat_activity s ON s.pid = p.pid
+        WHERE p.datname = current_database() AND c.relname ~ $1) AS queue_vacuums_running,
+       -- Only qbench's waiting sessions are asked for their blockers: with none waiting
+       -- (the usual case) pg_blocking_pids is never called.
+       -- A blocker that itself waits on a lock is only queued ahead: the holders at the
+       -- root are named. The query's own ";" become "," (the list is ";"-separated).
+       (SELECT string_agg(DISTINCT 'pid ' || b.pid || ' (' || coalesce(nullif(b.application_name, ''), b.backend_type, '?')
+                          || '): ' || left(translate(regexp_replace(coalesce(b.query, ''), '\s+', ' ', 'g'), ';', ','), 100), ';')
+        FROM pg_stat_activity w
+        CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocker(pid)
+        JOIN pg_stat_activity b ON b.pid = blocker.pid
+        WHERE w.datname = current_database() AND w.wait_event_type = 'Lock'
+          AND w.application_name = 'qbench'
+          AND b.wait_event_type IS DISTINCT FROM 'Lock') AS lock_blockers,
        -- Idle, the checkpointer waits on CheckpointerMain; anything else is a checkpoint
        -- under way (CheckpointWriteDelay while it spreads its writes, I/O while it syncs).
        (SELECT coalesce(bool_or(wait_event IS DISTINCT FROM 'CheckpointerMain'), false)

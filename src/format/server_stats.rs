@@ -37,6 +37,19 @@ pub struct DbRow {
     /// `vacuum TABLE`, `;`-separated; empty if none.
     #[serde(default)]
     pub vacuums_running: String,
+    /// Those of them on the design's own tables (a vacuum of pgbench_accounts is not the
+    /// queue's).
+    #[serde(default)]
+    pub queue_vacuums_running: String,
+    /// True in files whose sampler lists the queue's vacuums apart (false in older ones:
+    /// their vacuums are named without saying whose table it is).
+    #[serde(default)]
+    pub queue_vacuums_listed: bool,
+    /// Who blocks qbench's sessions waiting on a lock (pg_blocking_pids): `pid N
+    /// (application): query`, `;`-separated; empty when none waits or the server does
+    /// not say (a wait with no known blocker is a symptom, never a spike's cause).
+    #[serde(default)]
+    pub lock_blockers: String,
     /// Checkpoints begun this second, timed and requested (CHECKPOINT, WAL volume).
     #[serde(default)]
     pub checkpoints_timed: i64,

@@ -11,7 +11,7 @@ use crate::format::metrics::Summary;
 use crate::format::server_stats::{DbRow, ValkeyRow};
 use crate::text::thousands;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Event {
     /// `autovacuum`, `vacuum`, `autoanalyze`, `checkpoint`, `lock_wait`, `aof_rewrite`,
     /// `rdb_save`, `fsync_delay`, `latency_monitor`, `outage`, `pgbench`, `warmup_end`.
@@ -25,6 +25,9 @@ pub struct Event {
     /// How long the server itself reported being stalled (Valkey's latency monitor):
     /// an event far shorter than a spike cannot be its cause alone.
     pub stall_ms: Option<f64>,
+    /// Seen, but a symptom of something else, never a cause: a lock wait whose blocker
+    /// the server did not name.
+    pub symptom: bool,
 }
 
 impl Event {
@@ -36,6 +39,7 @@ impl Event {
             label,
             phase: false,
             stall_ms: None,
+            symptom: false,
         }
     }
 }
@@ -69,6 +73,16 @@ fn dead_before(rows: &[DbRow], i: usize) -> String {
     thousands(dead as f64)
 }
 
+/// Whether the vacuum `name` seen over `span` was on the design's own tables; `None`
+/// from a file written before the sampler listed them apart.
+fn on_queue(rows: &[DbRow], (a, b): (usize, usize), name: &str) -> Option<bool> {
+    let here = &rows[a..=b];
+    here.iter().all(|r| r.queue_vacuums_listed).then(|| {
+        here.iter()
+            .any(|r| r.queue_vacuums_running.split(';').any(|v| v == name))
+    })
+}
+
 /// PostgreSQL's events, from `TEST_db_stats.csv`'s rows on the test's clock.
 pub fn of_postgres(rows: &[DbRow]) -> Vec<Event> {
     let ts: Vec<f64> = rows.iter().map(|r| r.t_s).collect();
@@ -89,16 +103,21 @@ pub fn of_postgres(rows: &[DbRow]) -> Vec<Event> {
             } else {
                 "vacuum"
             };
+            // Only a vacuum of the design's own tables is said with their dead tuples.
+            let label = match on_queue(rows, span, name) {
+                Some(true) => format!(
+                    "{name} (queue tables: {} dead tuples)",
+                    dead_before(rows, span.0)
+                ),
+                Some(false) => format!("{name} (not a queue table)"),
+                None => name.to_string(),
+            };
             out.push(Event {
                 kind,
                 start_s,
                 end_s,
-                label: format!(
-                    "{name} (queue tables: {} dead tuples)",
-                    dead_before(rows, span.0)
-                ),
-                phase: false,
-                stall_ms: None,
+                label,
+                ..Event::default()
             });
         }
     }
@@ -128,22 +147,44 @@ pub fn of_postgres(rows: &[DbRow]) -> Vec<Event> {
     }
     out.extend(checkpoints(rows, &ts));
     for span in spans(rows, |r| r.lock_waiting_sessions > 0) {
-        let (start_s, end_s) = span_of(&ts, span);
-        let most = rows[span.0..=span.1]
-            .iter()
-            .map(|r| r.lock_waiting_sessions)
-            .max()
-            .unwrap_or(0);
-        out.push(Event {
-            kind: "lock_wait",
-            start_s,
-            end_s,
-            label: format!("lock waits (up to {most} qbench sessions)"),
-            phase: false,
-            stall_ms: None,
-        });
+        out.push(lock_wait(rows, &ts, span));
     }
     out
+}
+
+/// Lock waits over `span`: a cause when the server named who blocked them (the blocker
+/// is then the event), a symptom otherwise.
+fn lock_wait(rows: &[DbRow], ts: &[f64], span: (usize, usize)) -> Event {
+    let (start_s, end_s) = span_of(ts, span);
+    let here = &rows[span.0..=span.1];
+    let most = here
+        .iter()
+        .map(|r| r.lock_waiting_sessions)
+        .max()
+        .unwrap_or(0);
+    let mut blockers: Vec<&str> = here
+        .iter()
+        .flat_map(|r| r.lock_blockers.split(';'))
+        .filter(|b| !b.is_empty())
+        .collect();
+    blockers.sort_unstable();
+    blockers.dedup();
+    let label = if blockers.is_empty() {
+        format!("lock waits (up to {most} qbench sessions; the server named no blocker: a symptom)")
+    } else {
+        format!(
+            "lock waits (up to {most} qbench sessions) behind {}",
+            blockers.join("; ")
+        )
+    };
+    Event {
+        kind: "lock_wait",
+        start_s,
+        end_s,
+        label,
+        symptom: blockers.is_empty(),
+        ..Event::default()
+    }
 }
 
 /// A checkpoint is the samples where the checkpointer was busy, or one began, joined;
@@ -183,6 +224,7 @@ fn checkpoints(rows: &[DbRow], ts: &[f64]) -> Vec<Event> {
             ),
             phase: false,
             stall_ms: None,
+            symptom: false,
         });
     }
     out
@@ -207,6 +249,7 @@ pub fn of_valkey(rows: &[ValkeyRow]) -> Vec<Event> {
                 label: label.into(),
                 phase: false,
                 stall_ms: None,
+                symptom: false,
             });
         }
     }
@@ -224,6 +267,7 @@ pub fn of_valkey(rows: &[ValkeyRow]) -> Vec<Event> {
                 .fold(0.0, f64::max);
             out.push(Event {
                 stall_ms: Some(longest),
+                symptom: false,
                 ..Event::at(
                     "latency_monitor",
                     r.t_s,
@@ -285,6 +329,7 @@ pub fn of_test(m: &Manifest, summary: &Summary, t0: f64) -> Vec<Event> {
             label: format!("server unreachable ({} failed calls)", o.errors),
             phase: false,
             stall_ms: None,
+            symptom: false,
         });
     }
     if let Some(p) = m.extra.get("pgbench") {
@@ -296,6 +341,7 @@ pub fn of_test(m: &Manifest, summary: &Summary, t0: f64) -> Vec<Event> {
             label: "pgbench beside the queue".into(),
             phase: true,
             stall_ms: None,
+            symptom: false,
         });
     }
     if m.extra.contains_key("warmup") {
@@ -306,6 +352,7 @@ pub fn of_test(m: &Manifest, summary: &Summary, t0: f64) -> Vec<Event> {
             label: "warmup end".into(),
             phase: true,
             stall_ms: None,
+            symptom: false,
         });
     }
     out
@@ -335,10 +382,17 @@ mod tests {
             r.vacuums_running = "autovacuum queue_jobs".into();
         }
         rows[7].autovacuum_runs = 1;
+        // A file from before the queue's vacuums were listed apart: named, no more.
         let ev = of_postgres(&rows);
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!((ev[0].start_s, ev[0].end_s), (4.0, 8.0));
         assert_eq!(ev[0].kind, "autovacuum");
+        assert_eq!(ev[0].label, "autovacuum queue_jobs");
+        for r in &mut rows {
+            r.queue_vacuums_listed = true;
+            r.queue_vacuums_running = r.vacuums_running.clone();
+        }
+        let ev = of_postgres(&rows);
         assert!(ev[0].label.contains("85,000 dead"), "{}", ev[0].label);
     }
 
@@ -370,6 +424,7 @@ mod tests {
             label: kind.into(),
             phase: false,
             stall_ms: None,
+            symptom: false,
         };
         let merged = merge_outages(vec![
             ev("outage", 5.0, 8.0),
@@ -386,5 +441,43 @@ mod tests {
         background(&mut events, 180.0);
         assert!(events[0].phase && events[0].label.contains("background"));
         assert!(!events[1].phase);
+    }
+
+    #[test]
+    fn a_vacuum_of_another_table_is_named_so_and_a_named_blocker_is_the_cause() {
+        let mut rows: Vec<DbRow> = (1..=6).map(|t| row(f64::from(t))).collect();
+        rows[2].vacuums_running = "vacuum pgbench_accounts;vacuum queue_jobs".into();
+        rows[2].queue_vacuums_running = "vacuum queue_jobs".into();
+        for r in &mut rows {
+            r.queue_vacuums_listed = true;
+        }
+        rows[3].lock_waiting_sessions = 4;
+        rows[3].lock_blockers =
+            "pid 42 (psql): LOCK TABLE queue_jobs IN ACCESS EXCLUSIVE MODE".into();
+        rows[5].lock_waiting_sessions = 2;
+        let ev = of_postgres(&rows);
+        let label = |want: &str| {
+            ev.iter()
+                .find(|e| e.label.starts_with(want))
+                .map(|e| e.label.clone())
+        };
+        assert_eq!(
+            label("vacuum pgbench_accounts").as_deref(),
+            Some("vacuum pgbench_accounts (not a queue table)")
+        );
+        assert!(
+            label("vacuum queue_jobs").is_some_and(|l| l.contains("queue tables")),
+            "{ev:?}"
+        );
+        let locks: Vec<&Event> = ev.iter().filter(|e| e.kind == "lock_wait").collect();
+        assert_eq!(locks.len(), 2, "{ev:?}");
+        assert!(
+            !locks[0].symptom && locks[0].label.contains("behind pid 42 (psql): LOCK TABLE"),
+            "{locks:?}"
+        );
+        assert!(
+            locks[1].symptom && locks[1].label.contains("symptom"),
+            "{locks:?}"
+        );
     }
 }

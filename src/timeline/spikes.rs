@@ -1,8 +1,15 @@
 //! Spikes and what caused them. A spike is a run of seconds whose end-to-end p99 is
 //! over `factor` × the test's median per-second p99, with the seconds just before it
-//! in which nothing completed (a stall shows only when its jobs finish). Its cause is
-//! every event that overlaps it or began at most 2 s before it; with none it is
-//! "unexplained", never dropped.
+//! in which nothing completed (a stall shows only when its jobs finish).
+//!
+//! An event near a spike (overlapping it, or ended at most 2 s before it) is named its
+//! cause only when it beats chance: it began before or at the spike's first second, and
+//! either its kind covers a small share of the test's seconds ([`RARE_SHARE`]) or it
+//! lasted a good part of the spike ([`LASTED_SHARE`]). Valkey logging 29 fsync stalls in
+//! 180 s puts one in half of all 5 s windows: such an event is said to coincide, with
+//! the share of the test its kind covers. A lock wait whose blocker the server did not
+//! name is a symptom, said, never a cause. With no cause a spike is "unexplained",
+//! never dropped.
 
 use hdrhistogram::Histogram;
 
@@ -26,8 +33,14 @@ pub fn check_factor(k: f64) -> Result<(), crate::error::UsageError> {
 /// 5x the median is scheduler noise.
 pub const MIN_RISE_MS: f64 = 5.0;
 
-/// An event that began this long before a spike still counts as its cause.
+/// An event that ended this long before a spike is still near it.
 const LEAD_S: f64 = 2.0;
+/// A kind of event covering at most this share of the test's seconds is rare enough
+/// that overlapping a spike by chance is unlikely.
+pub const RARE_SHARE: f64 = 0.10;
+/// An event that lasted at least this share of the spike explains it whatever how often
+/// its kind occurs.
+pub const LASTED_SHARE: f64 = 0.5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spike {
@@ -38,8 +51,11 @@ pub struct Spike {
     pub stalled_s: f64,
     /// The producer's schedule lag (p99, ms) in it: high means qbench itself fell behind.
     pub producer_lag_p99_ms: Option<f64>,
-    /// Indexes into the timeline's events.
+    /// Indexes into the timeline's events: those that beat chance.
     pub causes: Vec<usize>,
+    /// Events near it that do not (began too late, or a kind too common to single out,
+    /// or a symptom), each with the share of the test its kind covers.
+    pub coincident: Vec<(usize, f64)>,
     /// The longest stall the server reported in it that was too short to explain it
     /// (under a tenth of its peak p99), if any.
     pub minor_stall_ms: Option<f64>,
@@ -53,31 +69,102 @@ impl Spike {
     /// `autovacuum queue_jobs (85,000 dead tuples)`, or `unexplained`. Several events
     /// of one kind are named once, with how many there were.
     pub fn cause(&self, events: &[Event]) -> String {
+        let also = self.coincidence(events);
         if self.causes.is_empty() {
-            return match self.minor_stall_ms {
+            let base = match self.minor_stall_ms {
                 Some(ms) => format!(
                     "unexplained (the server reported stalls of at most {ms:.0} ms, too short for it)"
                 ),
                 None => "unexplained".into(),
             };
+            return match also {
+                Some(c) => format!("{base}; {c}"),
+                None => base,
+            };
         }
-        let mut kinds: Vec<(&str, &str, usize)> = vec![];
-        for &i in &self.causes {
-            let e = &events[i];
-            match kinds.iter_mut().find(|(k, _, _)| *k == e.kind) {
-                Some((_, _, n)) => *n += 1,
-                None => kinds.push((e.kind, &e.label, 1)),
-            }
+        let named = name_once(self.causes.iter().map(|&i| &events[i]));
+        match also {
+            Some(c) => format!("{named} ({c})"),
+            None => named,
         }
-        kinds
-            .iter()
-            .map(|(kind, label, n)| match n {
-                1 => label.to_string(),
-                n => format!("{label} and {} more {kind} event(s)", n - 1),
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
     }
+
+    /// "coincides with checkpoint …, which covers 35 % of the test", or `None`.
+    pub fn coincidence(&self, events: &[Event]) -> Option<String> {
+        if self.coincident.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .coincident
+            .iter()
+            .map(|&(i, share)| {
+                let e = &events[i];
+                if e.symptom {
+                    e.label.clone()
+                } else {
+                    format!(
+                        "{}, which covers {:.0} % of the test",
+                        e.label,
+                        share * 100.0
+                    )
+                }
+            })
+            .collect();
+        Some(format!("coincides with {}", parts.join("; ")))
+    }
+}
+
+/// Events named once per kind, with how many more of it there were.
+fn name_once<'a>(events: impl Iterator<Item = &'a Event>) -> String {
+    let mut kinds: Vec<(&str, &str, usize)> = vec![];
+    for e in events {
+        match kinds.iter_mut().find(|(k, _, _)| *k == e.kind) {
+            Some((_, _, n)) => *n += 1,
+            None => kinds.push((e.kind, &e.label, 1)),
+        }
+    }
+    kinds
+        .iter()
+        .map(|(kind, label, n)| match n {
+            1 => label.to_string(),
+            n => format!("{label} and {} more {kind} event(s)", n - 1),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The share of the test's seconds each kind of event covers (its spans joined).
+fn coverage(t: &Timeline) -> Vec<(&'static str, f64)> {
+    let length = t.seconds.last().map_or(0.0, |s| s.t_s).max(1.0);
+    let mut kinds: Vec<&'static str> = t
+        .events
+        .iter()
+        .filter(|e| !e.phase)
+        .map(|e| e.kind)
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+        .into_iter()
+        .map(|k| {
+            let mut spans: Vec<(f64, f64)> = t
+                .events
+                .iter()
+                .filter(|e| e.kind == k && !e.phase)
+                .map(|e| (e.start_s.max(0.0), e.end_s.min(length)))
+                .collect();
+            spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (mut covered, mut reach) = (0.0, f64::MIN);
+            for (a, b) in spans {
+                let from = a.max(reach);
+                if b > from {
+                    covered += b - from;
+                }
+                reach = reach.max(b);
+            }
+            (k, (covered / length).min(1.0))
+        })
+        .collect()
 }
 
 /// What the spikes of a test come to.
@@ -117,6 +204,7 @@ pub fn find(t: &Timeline, factor: f64) -> Spikes {
     let median_p99_ms = median(p99.iter().flatten().copied().collect());
     let threshold_ms = median_p99_ms.map(|m| (m * factor).max(m + MIN_RISE_MS));
     let over = |i: usize| matches!((p99[i], threshold_ms), (Some(v), Some(th)) if v > th);
+    let shares = coverage(t);
     let mut list = vec![];
     let mut in_spike = vec![false; secs.len()];
     let mut i = 0;
@@ -134,7 +222,7 @@ pub fn find(t: &Timeline, factor: f64) -> Spikes {
             b += 1;
         }
         in_spike[a..=b].iter_mut().for_each(|x| *x = true);
-        list.push(spike(t, a, b, &p99));
+        list.push(spike(t, a, b, &p99, &shares));
         i = b + 1;
     }
     let mut outside = new_histogram();
@@ -162,7 +250,7 @@ pub fn find(t: &Timeline, factor: f64) -> Spikes {
     }
 }
 
-fn spike(t: &Timeline, a: usize, b: usize, p99: &[Option<f64>]) -> Spike {
+fn spike(t: &Timeline, a: usize, b: usize, p99: &[Option<f64>], shares: &[(&str, f64)]) -> Spike {
     let secs = &t.seconds[a..=b];
     // Second `t` covers (t-1, t].
     let (start_s, end_s) = (secs[0].t_s - 1.0, secs[secs.len() - 1].t_s);
@@ -176,11 +264,7 @@ fn spike(t: &Timeline, a: usize, b: usize, p99: &[Option<f64>]) -> Spike {
         .iter()
         .enumerate()
         .filter(|(_, e)| !e.phase)
-        .filter(|(_, e)| {
-            let overlaps = e.start_s <= end_s && e.end_s >= start_s;
-            let just_before = e.start_s >= start_s - LEAD_S && e.start_s <= start_s;
-            overlaps || just_before
-        })
+        .filter(|(_, e)| e.start_s <= end_s && e.end_s >= start_s - LEAD_S)
         .map(|(i, _)| i)
         .collect();
     // A 15 ms fsync does not make a 300 ms p99: such events are said, not named.
@@ -194,7 +278,24 @@ fn spike(t: &Timeline, a: usize, b: usize, p99: &[Option<f64>]) -> Spike {
         .filter(|i| too_short(i))
         .filter_map(|i| t.events[*i].stall_ms)
         .reduce(f64::max);
-    let causes = near.into_iter().filter(|i| !too_short(i)).collect();
+    let share = |e: &Event| {
+        shares
+            .iter()
+            .find(|(k, _)| *k == e.kind)
+            .map_or(0.0, |x| x.1)
+    };
+    let (mut causes, mut coincident) = (vec![], vec![]);
+    for i in near.into_iter().filter(|i| !too_short(i)) {
+        let e = &t.events[i];
+        let lasted = e.stall_ms.map_or(e.end_s - e.start_s, |ms| ms / 1000.0);
+        let in_time = e.start_s <= start_s + 1.0;
+        let beats_chance = share(e) <= RARE_SHARE || lasted >= LASTED_SHARE * (end_s - start_s);
+        if in_time && beats_chance && !e.symptom {
+            causes.push(i);
+        } else {
+            coincident.push((i, share(e)));
+        }
+    }
     Spike {
         start_s,
         end_s,
@@ -202,6 +303,7 @@ fn spike(t: &Timeline, a: usize, b: usize, p99: &[Option<f64>]) -> Spike {
         stalled_s: secs.iter().filter(|s| stalled(s)).count() as f64,
         producer_lag_p99_ms: quantile_ms(&lag, 0.99),
         causes,
+        coincident,
         minor_stall_ms,
     }
 }
@@ -216,7 +318,10 @@ pub fn story(s: &Spikes, events: &[Event]) -> Option<String> {
     let cause = longest.cause(events);
     let what = match (longest.causes.is_empty(), longest.minor_stall_ms) {
         (false, _) => format!("during {cause}"),
-        (true, None) => "with no server event under it: unexplained".into(),
+        (true, None) => match longest.coincidence(events) {
+            Some(c) => format!("with no event that beats chance: unexplained ({c})"),
+            None => "with no server event under it: unexplained".into(),
+        },
         (true, Some(ms)) => format!(
             "with no server event to explain it: unexplained (the server's own stalls were at most {ms:.0} ms)"
         ),
@@ -275,6 +380,7 @@ mod tests {
             label: kind.into(),
             phase: false,
             stall_ms: None,
+            symptom: false,
         }
     }
 
@@ -313,6 +419,7 @@ mod tests {
             Event {
                 phase: true,
                 stall_ms: None,
+                symptom: false,
                 ..event("pgbench", 0.0, 20.0)
             },
         ];
@@ -341,6 +448,7 @@ mod tests {
     fn a_server_stall_far_shorter_than_the_spike_is_said_not_named() {
         let stall = |ms: f64, at: f64| Event {
             stall_ms: Some(ms),
+            symptom: false,
             ..event("latency_monitor", at - 1.0, at)
         };
         let t = timeline(stalled_run(), vec![stall(15.0, 9.0)]);
@@ -365,5 +473,63 @@ mod tests {
         let mut run: Vec<Second> = (1..=10).map(|t| second(t as f64, Some(0), 1)).collect();
         run[4] = second(5.0, Some(3), 1);
         assert!(find(&timeline(run, vec![]), FACTOR).list.is_empty());
+    }
+
+    #[test]
+    fn an_event_after_the_first_second_or_of_a_common_kind_only_coincides() {
+        // The spike covers 8-11 s (20 s test). A checkpoint forced at 10 s, after it began.
+        let t = timeline(stalled_run(), vec![event("checkpoint", 10.0, 11.0)]);
+        let sp = &find(&t, FACTOR).list[0];
+        assert!(sp.causes.is_empty(), "{sp:?}");
+        let c = sp.cause(&t.events);
+        assert!(
+            c.starts_with("unexplained; coincides with checkpoint, which covers 5 %"),
+            "{c}"
+        );
+        // fsync delays every other second (50 % of the test), one at the spike's start.
+        let mut ev: Vec<Event> = (0..10)
+            .map(|k| event("fsync_delay", 2.0 * k as f64, 2.0 * k as f64 + 1.0))
+            .collect();
+        ev[4] = event("fsync_delay", 8.0, 9.0);
+        let t = timeline(stalled_run(), ev);
+        let sp = &find(&t, FACTOR).list[0];
+        assert!(sp.causes.is_empty(), "{sp:?}");
+        assert!(
+            sp.cause(&t.events)
+                .contains("which covers 50 % of the test"),
+            "{}",
+            sp.cause(&t.events)
+        );
+        // The same kind, but one that lasted the whole spike, explains it.
+        let mut ev: Vec<Event> = (0..10)
+            .map(|k| event("fsync_delay", 2.0 * k as f64, 2.0 * k as f64 + 1.0))
+            .collect();
+        ev[4] = event("fsync_delay", 7.5, 11.0);
+        let t = timeline(stalled_run(), ev);
+        let sp = &find(&t, FACTOR).list[0];
+        assert_eq!(sp.causes.len(), 1, "{sp:?}");
+    }
+
+    #[test]
+    fn a_lock_wait_without_a_blocker_is_a_symptom() {
+        let symptom = Event {
+            symptom: true,
+            label: "lock waits (a symptom)".into(),
+            ..event("lock_wait", 8.0, 11.0)
+        };
+        let t = timeline(stalled_run(), vec![symptom]);
+        let sp = &find(&t, FACTOR).list[0];
+        assert!(sp.causes.is_empty());
+        assert_eq!(
+            sp.cause(&t.events),
+            "unexplained; coincides with lock waits (a symptom)"
+        );
+        let blocked = Event {
+            label: "lock waits behind pid 7 (psql): LOCK TABLE queue_jobs".into(),
+            ..event("lock_wait", 8.0, 11.0)
+        };
+        let t = timeline(stalled_run(), vec![blocked]);
+        let sp = &find(&t, FACTOR).list[0];
+        assert!(sp.cause(&t.events).contains("LOCK TABLE"), "{sp:?}");
     }
 }
