@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.." || exit 1
 jobs=${1:-3}
 threads=${TEST_THREADS:-4}
 # Longest first, so the slowest binary does not start last.
-ORDER="designs suite capacity horizon audit durability tls cluster timeline workload restart multihost secrets confidence"
+ORDER="designs suite capacity horizon audit durability states tls cluster timeline workload restart multihost secrets confidence"
 SOLO="solo"
 
 work=target/test-logs

@@ -1,7 +1,9 @@
 //! Capacity on real servers, against bounds physics sets: 5 workers × 40 ms of work
 //! cannot pass 125 jobs/s, so neither the MST a sweep finds nor the burn-down can; a
-//! goal no rate can meet (a p99 below the work itself) ends the search with no MST,
-//! never 0; burn-down per worker count cannot pass 50 jobs/s per 20-ms worker, and its
+//! first step at that ceiling fails by physics, and the search comes down to an MST; the
+//! MST annotates the test of its workload, and once it is made a 0 ms sweep (the
+//! design's ceiling) it annotates nothing and sets no horizon rate; a goal no rate can
+//! meet (a p99 below the work itself) ends the search with no MST, never 0; burn-down per worker count cannot pass 50 jobs/s per 20-ms worker, and its
 //! points get a USL fit. How close to the ceiling a loaded machine gets, and how well
 //! the fit recovers it, are bench/'s (the search and the fit are tested on synthetic
 //! data in `capacity::search` and `stats::usl`).
@@ -49,15 +51,16 @@ fn the_mst_and_the_burndown_stay_under_the_workers_ceiling() {
             "--quick",
             "--settle",
             "1",
+            // The workers' ceiling itself: 5 workers busy 100 % of the time, no time
+            // left for a claim's round trip. It fails by physics, twice, and the
+            // search must come down to an MST.
             "--start-rate",
-            "80",
+            "125",
             "--slo-p99-ms",
             "1000",
             // Plumbing, not precision: few bisection steps (precision is bench/'s).
             "--precision",
             "30",
-            "--burndown",
-            "1500",
             "--out",
             out.to_str().expect("utf8"),
         ],
@@ -89,6 +92,14 @@ fn the_mst_and_the_burndown_stay_under_the_workers_ceiling() {
     );
     let fail = sweep.result.first_fail_jobs_s.expect("a failing rate");
     assert!(fail > mst, "{fail} failed above the MST {mst}");
+    let first: Vec<(f64, bool)> = sweep.steps[..2]
+        .iter()
+        .map(|s| (s.rate_jobs_s, s.pass))
+        .collect();
+    assert_eq!(first, vec![(125.0, false), (125.0, false)], "{stdout}");
+    // The burn-down sized itself: about 10 s (--quick) at the rate the sweep measured,
+    // at least 1,000 jobs, so no more than 10 s at the ceiling.
+    assert!((1_000..=1_260).contains(&bd.prefilled), "{bd:?}");
     // Every step's files are there, each judged over its whole window, none lost a job.
     for s in &sweep.steps {
         assert!(
@@ -143,6 +154,79 @@ fn the_mst_and_the_burndown_stay_under_the_workers_ceiling() {
         page.contains("id=\"latency_vs_load\"") && page.contains("CAPACITY"),
         "report lacks capacity"
     );
+    horizon_takes_half_of_this_workloads_mst(&rt, &cfg, &sweep_dir, mst);
+    a_design_ceiling_annotates_no_workload(&rt, &cfg, out, sweep);
+}
+
+/// The config of the test above: 5 workers × 40 ms.
+fn five_by_forty(cfg: &qbench::config::Config) -> qbench::config::Config {
+    let mut c = cfg.clone();
+    c.benchmark.num_workers = 5u32.into();
+    c.benchmark.job_processing_time_ms = 40.0;
+    c
+}
+
+fn horizon_rate(
+    rt: &tokio::runtime::Runtime,
+    cfg: &qbench::config::Config,
+    dir: &std::path::Path,
+) -> (f64, String) {
+    rt.block_on(async {
+        let q = qbench::queue::open(qbench::queue::QueueKind::parse("skip_locked")?, cfg).await?;
+        qbench::horizon::rate(q.as_ref(), cfg, None, &[dir.to_path_buf()]).await
+    })
+    .expect("horizon rate")
+}
+
+fn horizon_takes_half_of_this_workloads_mst(
+    rt: &tokio::runtime::Runtime,
+    cfg: &qbench::config::Config,
+    sweep_dir: &std::path::Path,
+    mst: f64,
+) {
+    let (rate, why) = horizon_rate(rt, &five_by_forty(cfg), sweep_dir);
+    assert_eq!(rate, (mst / 2.0).round(), "{why}");
+    assert!(why.contains("this workload"), "{why}");
+    // Another workload (10 ms of work): not this sweep's MST.
+    let mut other = five_by_forty(cfg);
+    other.benchmark.job_processing_time_ms = 10.0;
+    let (_, why) = horizon_rate(rt, &other, sweep_dir);
+    assert!(!why.contains("MST"), "{why}");
+}
+
+/// The same sweep made a design's ceiling (0 ms of work): it annotates no test of 40 ms,
+/// sits in the ceilings' table, and horizon takes half the smaller of it and the
+/// workers' own ceiling, saying so.
+fn a_design_ceiling_annotates_no_workload(
+    rt: &tokio::runtime::Runtime,
+    cfg: &qbench::config::Config,
+    out: &std::path::Path,
+    mut sweep: qbench::format::capacity::SweepFile,
+) {
+    let sweep_dir = out.join("vm1_pg").join("sweep");
+    sweep.processing_ms = 0.0;
+    if let Some(w) = sweep.workload.as_mut() {
+        w.processing_ms = Some(0.0);
+    }
+    qbench::format::capacity::write(&sweep, &sweep_dir.join("skip_locked_sweep.json"))
+        .expect("rewrite");
+    let analysis = out.join("analysis_ceiling");
+    let o = common::analyze(&[&out.join("vm1_pg")], &analysis);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}");
+    let warm = common::summary_rows(&analysis)
+        .into_iter()
+        .find(|r| r.queue == "skip_locked")
+        .expect("row");
+    assert_eq!(warm.mst_jobs_s, None, "{warm:?}");
+    assert!(stdout.contains("each design's ceiling"), "{stdout}");
+    let (rate, why) = horizon_rate(rt, &five_by_forty(cfg), &sweep_dir);
+    let ceiling = sweep.result.mst_jobs_s.expect("mst").min(125.0);
+    assert_eq!(rate, (ceiling / 2.0).round(), "{why}");
+    assert!(
+        why.starts_with("half the") && why.contains("no sweep of this workload"),
+        "{why}"
+    );
 }
 
 /// A p99 goal below the work itself: the first step fails, and the sweep says so with
@@ -189,11 +273,10 @@ fn a_goal_no_rate_meets_ends_without_an_mst() {
         read_sweep(&dir.path().join("sweep").join("valkey_streams_sweep.json")).expect("sweep");
     assert_eq!(sweep.result.outcome, Outcome::FirstStepFailed);
     assert_eq!(sweep.result.mst_jobs_s, None);
-    assert_eq!(
-        sweep.steps.len(),
-        2,
-        "the first failure is run twice before it counts"
-    );
+    // The first failure run twice before it counts, then halved down to the floor
+    // (200 jobs in a 10 s window: 20 jobs/s), where it ends.
+    let rates: Vec<f64> = sweep.steps.iter().map(|s| s.rate_jobs_s).collect();
+    assert_eq!(rates, vec![40.0, 40.0, 20.0]);
     // 40 ms of work can never meet a 20 ms p99: every step fails on it. On a busy
     // machine the producer's lag may fail too and be named first (seen in a fresh-clone
     // run: "producer"), so the named limit is one the last step really failed.
@@ -217,7 +300,7 @@ fn a_goal_no_rate_meets_ends_without_an_mst() {
         last.failed
     );
     assert!(
-        stdout.contains("failed twice") && stdout.contains("--start-rate"),
+        stdout.contains("every rate down to the floor failed"),
         "{stdout}"
     );
     assert!(!dir

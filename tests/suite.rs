@@ -171,6 +171,7 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
     let summary =
         std::fs::read_to_string(dir.path().join("analysis/summary.csv")).expect("summary");
     assert_eq!(summary.lines().count(), 13, "header and 12 tests");
+    the_verdict_comes_first_and_says_why(&printed, dir.path());
     for c in [
         "throughput_comparison",
         "latency_comparison",
@@ -210,6 +211,51 @@ fn quick_suite_writes_every_file_and_a_rerun_skips_finished_tests() {
     assert_eq!(stderr.matches("already complete").count(), 12, "{stderr}");
     assert!(!String::from_utf8_lossy(&o.stdout).contains("already complete"));
     sandbox.assert_clean();
+}
+
+/// The quick suite's verdict: before the tables; every test in its scenario's ranking or
+/// named with why not; no claim that cannot be made without a reason and a remedy; none
+/// of the false reasons a saturated row once gave.
+fn the_verdict_comes_first_and_says_why(printed: &str, out: &Path) {
+    let (v, t) = (
+        printed.find("VERDICT").expect("a verdict"),
+        printed.find("BENCHMARK RESULTS SUMMARY").expect("tables"),
+    );
+    assert!(v < t, "{printed}");
+    for false_reason in ["exists for only one side", "no load scenario for Valkey"] {
+        assert!(!printed.contains(false_reason), "{printed}");
+    }
+    let a: qbench::format::summary::Analysis = serde_json::from_slice(
+        &std::fs::read(out.join("analysis/summary.json")).expect("summary.json"),
+    )
+    .expect("json");
+    let ranked: usize = a.verdict.scenarios.iter().map(|s| s.ranking.len()).sum();
+    assert_eq!(ranked, 12, "every test ranked or named: {:#?}", a.verdict);
+    for s in &a.verdict.scenarios {
+        for r in &s.ranking {
+            assert!(r.rank.is_some() || !r.left_out.is_empty(), "{r:?}");
+        }
+        for c in std::iter::once(&s.backends).chain(&s.within) {
+            if c.confidence == "not measured" {
+                assert!(!c.settle.is_empty(), "{c:?}");
+            }
+        }
+        let backends = &s.backends;
+        assert_ne!(
+            backends.confidence, "not measured",
+            "both sides ran {}: {backends:?}",
+            s.scenario
+        );
+    }
+    for r in &a.tests {
+        assert!(
+            ["sustained", "stalled", "over_capacity"].contains(&r.state.as_str()),
+            "{}: {:?} ({})",
+            r.test,
+            r.state,
+            r.state_reason
+        );
+    }
 }
 
 fn short_config(seconds: u32, extra: &str) -> tempfile::NamedTempFile {

@@ -231,6 +231,23 @@ async fn header(
     })
 }
 
+/// The search never starts above what the workers themselves can do (that step fails by
+/// construction, and the search would come down at two wasted steps): a start above
+/// their ceiling becomes 80 % of it, leaving room for the queue's own cost; the ramp
+/// climbs from there. Returns the plan and what was changed, in words.
+pub fn below_the_workers(mut plan: SearchPlan, bound: Option<f64>) -> (SearchPlan, Option<String>) {
+    let Some(bound) = bound.filter(|b| plan.start > *b) else {
+        return (plan, None);
+    };
+    plan.start = (bound * 0.8).floor().max(plan.floor);
+    let note = format!(
+        "starting at {} jobs/s, 80 % of the workers' ceiling ({}), not above it",
+        thousands(plan.start),
+        thousands(bound)
+    );
+    (plan, Some(note))
+}
+
 /// Sweeps one design: steps until the search ends, `DIR/sweep/DESIGN_sweep.json`
 /// rewritten after each (Ctrl-C keeps the steps so far, marked incomplete).
 pub async fn sweep(
@@ -244,18 +261,10 @@ pub async fn sweep(
     let path = opts.dir.join(capacity::sweep_file(kind.name()));
     let mut file = header(s, kind, cfg, opts).await?;
     s.note(&format!("qbench: sweep {kind}: {}", file.bottleneck));
-    let mut plan = opts.search;
-    // Never start above what the workers themselves can do: that step fails by
-    // construction (the search would still come down, at two wasted steps). 80 % of it
-    // leaves room for the queue's own cost, and the ramp climbs from there.
-    if let Some(bound) = file.worker_bound_jobs_s.filter(|b| plan.start > *b) {
-        plan.start = (bound * 0.8).floor().max(plan.floor);
+    let (plan, capped) = below_the_workers(opts.search, file.worker_bound_jobs_s);
+    if let Some(note) = capped {
         file.start_jobs_s = plan.start;
-        s.note(&format!(
-            "qbench: sweep {kind}: starting at {} jobs/s, 80 % of the workers' ceiling ({}), not above it",
-            thousands(plan.start),
-            thousands(bound)
-        ));
+        s.note(&format!("qbench: sweep {kind}: {note}"));
     }
     let mut search = Search::new(plan);
     loop {
@@ -367,4 +376,27 @@ fn measured_rate(file: &SweepFile) -> Option<f64> {
             .map(|s| s.achieved_jobs_s)
             .reduce(f64::max)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_above_the_workers_ceiling_starts_below_it() {
+        let plan = SearchPlan {
+            start: 500.0,
+            factor: 1.5,
+            precision: 0.03,
+            floor: 20.0,
+            ceiling: 1e6,
+        };
+        let (p, note) = below_the_workers(plan, Some(125.0));
+        assert_eq!(p.start, 100.0);
+        assert!(note.is_some_and(|n| n.contains("80 %")));
+        assert_eq!(below_the_workers(plan, Some(1000.0)), (plan, None));
+        assert_eq!(below_the_workers(plan, None), (plan, None));
+        // Never below the floor.
+        assert_eq!(below_the_workers(plan, Some(10.0)).0.start, 20.0);
+    }
 }
