@@ -38,18 +38,22 @@ SELECT d.xact_commit, d.xact_rollback, d.tup_inserted, d.tup_updated, d.tup_dele
         JOIN pg_class c ON c.oid = p.relid
         LEFT JOIN pg_stat_activity s ON s.pid = p.pid
         WHERE p.datname = current_database() AND c.relname ~ $1) AS queue_vacuums_running,
-       -- Only qbench's waiting sessions are asked for their blockers: with none waiting
-       -- (the usual case) pg_blocking_pids is never called.
-       -- A blocker that itself waits on a lock is only queued ahead: the holders at the
-       -- root are named. The query's own ";" become "," (the list is ";"-separated).
-       (SELECT string_agg(DISTINCT 'pid ' || b.pid || ' (' || coalesce(nullif(b.application_name, ''), b.backend_type, '?')
+       -- Who blocks qbench's waiting sessions, followed down the chain (a LOCK TABLE
+       -- waiting behind a long transaction blocks the workers, and the transaction is
+       -- the root): the holders that wait on no lock themselves are named. With no
+       -- qbench session waiting (the usual case) pg_blocking_pids is never called. The
+       -- query's own ";" become "," (the list is ";"-separated). UNION ends a cycle.
+       (WITH RECURSIVE chain(pid) AS (
+            SELECT unnest(pg_blocking_pids(w.pid))
+            FROM pg_stat_activity w
+            WHERE w.datname = current_database() AND w.wait_event_type = 'Lock'
+              AND w.application_name = 'qbench'
+            UNION
+            SELECT unnest(pg_blocking_pids(c.pid)) FROM chain c)
+        SELECT string_agg(DISTINCT 'pid ' || b.pid || ' (' || coalesce(nullif(b.application_name, ''), b.backend_type, '?')
                           || '): ' || left(translate(regexp_replace(coalesce(b.query, ''), '\s+', ' ', 'g'), ';', ','), 100), ';')
-        FROM pg_stat_activity w
-        CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocker(pid)
-        JOIN pg_stat_activity b ON b.pid = blocker.pid
-        WHERE w.datname = current_database() AND w.wait_event_type = 'Lock'
-          AND w.application_name = 'qbench'
-          AND b.wait_event_type IS DISTINCT FROM 'Lock') AS lock_blockers,
+        FROM chain JOIN pg_stat_activity b ON b.pid = chain.pid
+        WHERE b.wait_event_type IS DISTINCT FROM 'Lock') AS lock_blockers,
        -- Idle, the checkpointer waits on CheckpointerMain; anything else is a checkpoint
        -- under way (CheckpointWriteDelay while it spreads its writes, I/O while it syncs).
        (SELECT coalesce(bool_or(wait_event IS DISTINCT FROM 'CheckpointerMain'), false)

@@ -264,9 +264,13 @@ fn analyzed_and_drawn(out: &Path) {
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{stdout}");
+    // The console wraps its prose: read it as one line.
+    let flat = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        stdout.contains("HORIZON")
-            && stdout.contains("xid holder, 12 s hold: Only skip_locked ran: skip_locked ×"),
+        flat.contains("HORIZON")
+            && flat.contains("xid holder, 12 s hold,")
+            && flat.contains("skip_locked is the only design at this rate, holder and schedule")
+            && flat.contains("skip_locked late-hold claim p99"),
         "{stdout}"
     );
     let results: Vec<qbench::format::horizon::HorizonResult> =

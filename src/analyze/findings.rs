@@ -591,7 +591,7 @@ fn gap(rows: &[&Row], all: &[Row]) -> String {
         ),
     };
     let Some(p) = best else {
-        return format!("Cannot answer: {}.", absent(all, "pg", sc));
+        return format!("Cannot answer: {}.", absent(all, "postgresql", sc));
     };
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("×{:.2}", a / b),

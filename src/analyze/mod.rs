@@ -62,13 +62,16 @@ pub fn analyze_with(folders: &[PathBuf], spike_factor: f64) -> Result<Analysis> 
     caveats.extend(repeats::single_run_caveat(&rows));
     caveats.extend(findings::measured_durability(&crash));
     let mut warnings = flags::comparability(&read);
+    // Said before the verdict's answers: results from unlike machines, and unlike tiers.
+    let mut banners = warnings.clone();
     warnings.extend(findings::tier_banner(&rows));
+    banners.extend(
+        warnings
+            .iter()
+            .filter(|w| w.starts_with("MISMATCHED"))
+            .cloned(),
+    );
     warnings.extend(tails.warnings);
-    let banners: Vec<String> = warnings
-        .iter()
-        .filter(|w| w.starts_with("MISMATCHED"))
-        .cloned()
-        .collect();
     let (verdict, comparisons) = verdict::build(&rows, &caps, &banners);
     Ok(Analysis {
         format: SUMMARY_FORMAT.into(),

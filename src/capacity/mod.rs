@@ -7,7 +7,6 @@ pub mod burndown;
 mod judge;
 pub mod search;
 mod step;
-pub mod workload;
 
 use std::path::PathBuf;
 
@@ -189,7 +188,7 @@ async fn header(
     let tier = durability
         .as_ref()
         .map_or("unknown".into(), |d| d.tier().name().to_string());
-    let load = workload::of(queue.as_ref(), cfg, &tier);
+    let load = crate::workload::key::of(queue.as_ref(), cfg, &tier);
     let (worker_bound, words) = bottleneck(cfg);
     let b = &cfg.benchmark;
     let now = rfc3339(std::time::SystemTime::now());
@@ -302,20 +301,28 @@ pub async fn sweep(
 }
 
 /// Whether `dir` holds a finished sweep of exactly the workload `cfg` would sweep (same
-/// design and options, tier, wakeup, workers, processing time, payload and batch, and
-/// the same kind of run): then it is reused. A sweep of another workload is said and
+/// design and options, tier, wakeup, workers, processing time, payload and batch), with
+/// the same goal, step length and kind of run: then it is reused. A sweep of another workload is said and
 /// swept again, never reused.
 pub async fn already_swept(
     kind: QueueKind,
     cfg: &Config,
+    opts: &SweepOptions,
     dir: &std::path::Path,
-    smoke: bool,
 ) -> Result<bool> {
     let path = dir.join(capacity::sweep_file(kind.name()));
     let Ok(file) = capacity::read_sweep(&path) else {
         return Ok(false);
     };
-    if file.smoke != smoke || file.result.outcome == Outcome::Incomplete {
+    if file.smoke != opts.smoke || file.result.outcome == Outcome::Incomplete {
+        return Ok(false);
+    }
+    // Another goal or step length asks another question of the same workload.
+    if file.goal != opts.goal || file.step_s != opts.step_s || file.settle_s != opts.settle_s {
+        eprintln!(
+            "qbench: sweep {kind}: {} was judged against another goal or step length: sweeping again",
+            path.display()
+        );
         return Ok(false);
     }
     let queue = queue::open(kind, cfg).await?;
@@ -323,7 +330,7 @@ pub async fn already_swept(
         Some(d) => d.tier().name().to_string(),
         None => "unknown".into(),
     };
-    let want = workload::of(queue.as_ref(), cfg, &tier);
+    let want = crate::workload::key::of(queue.as_ref(), cfg, &tier);
     let differs = match &file.workload {
         Some(w) => w.differences(&want),
         None => vec!["the file did not record its workload".into()],

@@ -211,6 +211,26 @@ mod tests {
     }
 
     #[test]
+    fn a_synthetic_capacity_is_found_exactly_at_a_precision_of_zero() {
+        for knee in [20.0, 137.0, 3_210.0, 48_611.0] {
+            let p = SearchPlan {
+                precision: 0.0,
+                ..plan()
+            };
+            let (done, _) = run(p, |r| r <= knee);
+            assert_eq!(
+                done,
+                Next::Found {
+                    pass: knee,
+                    fail: knee + 1.0,
+                    confirmed: true
+                },
+                "knee {knee}"
+            );
+        }
+    }
+
+    #[test]
     fn nothing_passing_down_to_the_floor_is_not_an_mst_of_zero() {
         let (done, trials) = run(plan(), |_| false);
         assert_eq!(done, Next::FirstStepFailed { fail: 20.0 });

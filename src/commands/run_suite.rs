@@ -180,7 +180,7 @@ async fn capacity(
         // first mode. (`qbench sweep` measures the design's ceiling, with no work.)
         let mut cfg = suite.cfg.clone();
         cfg.benchmark.wakeup = crate::config::Wakeups::one(cfg.benchmark.wakeup.modes()[0]);
-        let done = crate::capacity::already_swept(kind, &cfg, &dir, args.quick).await?;
+        let done = crate::capacity::already_swept(kind, &cfg, opts, &dir).await?;
         if done && !args.force {
             eprintln!("qbench: sweep {kind}: this workload's sweep is already complete, skipped (--force re-runs it)");
             continue;

@@ -31,7 +31,7 @@ pub async fn rate(
             .name()
             .to_string(),
     };
-    let want = crate::capacity::workload::of(queue, cfg, &tier);
+    let want = crate::workload::key::of(queue, cfg, &tier);
     let mut sweeps: Vec<(PathBuf, SweepFile)> = vec![];
     for dir in dirs {
         let path = dir.join(sweep_file(kind.name()));
@@ -61,7 +61,10 @@ pub async fn rate(
     // The design's ceiling and the workers' own, whichever is smaller.
     let ceiling = sweeps.iter().find_map(|(path, s)| {
         let w = s.workload.as_ref()?;
-        let same_design = w.queue == want.queue && w.tier == want.tier && w.wakeup == want.wakeup;
+        let same_design = w.queue == want.queue
+            && w.options == want.options
+            && w.tier == want.tier
+            && w.wakeup == want.wakeup;
         (same_design && w.is_design_ceiling())
             .then_some(())
             .and(s.result.mst_jobs_s)

@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod collector;
+pub mod key;
 mod load;
 pub mod outages;
 pub mod producer;
@@ -126,6 +127,14 @@ fn run_id(started_at: SystemTime) -> String {
     format!("{host}-{}-{ms}", std::process::id())
 }
 
+/// A burn-down (its queue pre-filled, no arrivals) or a producer at `--rate max` sets its
+/// own pace: nothing can be past its capacity. A work process alone is open loop: its
+/// arrivals come from producers elsewhere.
+fn closed_loop(id: &Identity, plan: &Plan) -> bool {
+    id.scenario.as_deref() == Some("burndown")
+        || plan.produce.as_ref().is_some_and(|p| p.rate.is_none())
+}
+
 impl Running {
     /// Opens every connection (a wrong server or a missing schema fails here, before any
     /// file exists), then the result files; the clock starts with the load.
@@ -171,10 +180,7 @@ impl Running {
                 plan.stop.clone(),
                 plan.produce.as_ref().and_then(|p| p.duration),
             ),
-            saturation: saturation::Saturation::new(
-                workers,
-                plan.produce.as_ref().is_some_and(|p| p.rate.is_some()),
-            ),
+            saturation: saturation::Saturation::new(workers, !closed_loop(&id, &plan)),
             clock,
             run_id: run_id(started_at),
             id,

@@ -62,13 +62,21 @@ pub fn versus(
     };
     if better.by != other.by {
         // One kept up, the other did not: its latency measured the backlog.
+        // Clear only when every run says so, on both sides, with runs to say it.
         let all_over = eo.is_some_and(|x| x.clean.iter().all(|r| r.over_capacity()));
         let never = eb.is_some_and(|x| !x.clean.iter().any(|r| r.over_capacity()));
+        let runs = c.n_better.min(c.n_other) >= 2;
         c.figure = THROUGHPUT.name.into();
-        c.confidence = if all_over && never { CLEAR } else { LIKELY }.into();
+        c.confidence = if all_over && never && runs {
+            CLEAR
+        } else {
+            LIKELY
+        }
+        .into();
         c.answer = format!(
-            "{} kept up with the offered load ({}); {} was over capacity ({})",
+            "{} stayed within capacity ({}, {}); {} was over capacity ({})",
             better.variant,
+            better.state.replace('_', " "),
             value(better),
             other.variant,
             value(other)
@@ -134,11 +142,15 @@ fn settle(c: &Claim, cmp: &Comparison) -> String {
         LIKELY => format!(
             "more repeats: {n} a side left the difference short of significance after the correction for every comparison"
         ),
+        WITHIN_NOISE if n < 2 => format!(
+            "repeats: one run a side cannot tell a difference this small (inside this machine's run-to-run noise, ×{:.2}) from none; run-suite --repeat 5",
+            cmp.threshold.exp()
+        ),
         WITHIN_NOISE => format!(
             "nothing more at this rate: the difference is inside this machine's run-to-run noise (×{:.2}); a capacity sweep (run-suite --capacity) separates designs that keep up alike",
             cmp.threshold.exp()
         ),
-        _ => String::new(),
+        _ => cmp.verdict.clone(),
     }
 }
 

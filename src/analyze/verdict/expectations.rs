@@ -11,22 +11,23 @@ pub const CONFIRMED: &str = "confirmed";
 pub const REFUTED: &str = "refuted";
 pub const UNMEASURABLE: &str = "not measurable here";
 
-/// What the checks read.
+/// What the checks read: one durability tier's entries, comparisons and sweeps (a
+/// ratio across tiers would compare durability, not designs).
 pub struct Facts<'a> {
     pub entries: &'a [Entry<'a>],
     pub comparisons: &'a [Comparison],
     pub capacity: &'a [DesignCapacity],
+    pub tier: &'a str,
 }
 
 /// A measured ratio `y / x` of one figure in one scenario: `(ratio, interval,
 /// confidence, the practical threshold as |ln ratio|)`.
 type Measured = (f64, Option<(f64, f64)>, String, f64);
 
-impl Facts<'_> {
+impl<'a> Facts<'a> {
     fn ratio(&self, figure: &str, scenario: &str, x: &str, y: &str) -> Option<Measured> {
         let in_scenario = |v: &str| {
-            self.entries
-                .iter()
+            self.entries()
                 .any(|e| e.scenario == scenario && e.variant == v && !e.clean.is_empty())
         };
         if !(in_scenario(x) && in_scenario(y)) {
@@ -35,32 +36,48 @@ impl Facts<'_> {
         let here: Vec<Comparison> = self
             .comparisons
             .iter()
-            .filter(|c| c.scenario == scenario)
+            .filter(|c| c.scenario == scenario && c.tier == self.tier)
             .cloned()
             .collect();
         let (c, r, ci) = pairs::find(&here, figure, x, y)?;
         Some((r, ci, c.confidence.clone(), c.threshold))
     }
 
-    /// The best-ranked PostgreSQL design of a scenario by p99 (every pair tested first).
-    fn best_pg(&self, scenario: &str) -> Option<String> {
-        self.entries
-            .iter()
-            .filter(|e| e.scenario == scenario && e.backend == "postgresql" && !e.over_capacity())
-            .filter_map(|e| Some((crate::stats::confidence::median(&e.values(pairs::P99))?, e)))
-            .min_by(|a, b| a.0.total_cmp(&b.0))
+    /// The best of a backend in a scenario on `figure`: by p99 among those within
+    /// capacity, by completed throughput among all (an over-capacity test's throughput
+    /// is what it could do; one within capacity did what was offered, a lower bound).
+    fn best(&self, backend: &str, scenario: &str, figure: &str) -> Option<String> {
+        let by_throughput = figure == "throughput";
+        let f = if by_throughput {
+            pairs::THROUGHPUT
+        } else {
+            pairs::P99
+        };
+        self.entries()
+            .filter(|e| e.scenario == scenario && e.backend == backend)
+            .filter(|e| by_throughput || !e.over_capacity())
+            .filter_map(|e| Some((crate::stats::confidence::median(&e.values(f))?, e)))
+            .min_by(|a, b| {
+                if by_throughput {
+                    b.0.total_cmp(&a.0)
+                } else {
+                    a.0.total_cmp(&b.0)
+                }
+            })
             .map(|(_, e)| e.variant.clone())
     }
 
-    fn valkey(&self, scenario: &str) -> Option<String> {
-        self.entries
-            .iter()
-            .find(|e| e.scenario == scenario && e.backend == "valkey" && !e.clean.is_empty())
-            .map(|e| e.variant.clone())
+    fn best_pg(&self, scenario: &str) -> Option<String> {
+        self.best("postgresql", scenario, "p99")
+    }
+
+    /// This tier's entries.
+    fn entries(&self) -> impl Iterator<Item = &Entry<'a>> + '_ {
+        self.entries.iter().filter(|e| e.tier == self.tier)
     }
 
     fn scenarios(&self) -> Vec<String> {
-        let mut s: Vec<String> = self.entries.iter().map(|e| e.scenario.clone()).collect();
+        let mut s: Vec<String> = self.entries().map(|e| e.scenario.clone()).collect();
         s.dedup();
         s
     }
@@ -80,11 +97,13 @@ fn text(m: &Measured) -> String {
 fn judge(m: &Measured, lo: f64, hi: f64) -> &'static str {
     let inside = (lo..=hi).contains(&m.0);
     let band = ((-m.3).exp(), m.3.exp());
+    // An interval that reaches the expected range does not refute it.
+    let reaches = m.1.is_some_and(|(l, h)| l <= hi && h >= lo);
     match m.2.as_str() {
         WITHIN_NOISE if hi < band.0 || lo > band.1 => REFUTED,
         CLEAR | "likely" if inside => CONFIRMED,
-        CLEAR => REFUTED,
-        "likely" => REFUTED,
+        _ if reaches => UNMEASURABLE,
+        CLEAR | "likely" => REFUTED,
         _ => UNMEASURABLE,
     }
 }
@@ -123,7 +142,13 @@ fn valkey_vs_pg(f: &Facts, expected: &str, figure: &str, lo: f64, hi: f64) -> Ex
         f,
         expected,
         |sc| {
-            let m = f.ratio(figure, sc, &f.best_pg(sc)?, &f.valkey(sc)?)?;
+            let pick = if figure == "throughput" {
+                "throughput"
+            } else {
+                "p99"
+            };
+            let (pg, vk) = (f.best("postgresql", sc, pick)?, f.best("valkey", sc, pick)?);
+            let m = f.ratio(figure, sc, &pg, &vk)?;
             Some((
                 format!(
                     "Valkey / best PostgreSQL {} against ×{lo:.2}–×{hi:.2} expected",
@@ -158,7 +183,7 @@ fn design_vs(f: &Facts, expected: &str, figure: &str, x: &str, y: &str) -> Expec
 /// only when the expectation says "significantly" (`noise_refutes`).
 fn scenario_vs(f: &Facts, expected: &str, a: &str, b: &str, noise_refutes: bool) -> Expectation {
     let designs: Vec<String> = {
-        let mut d: Vec<String> = f.entries.iter().map(|e| e.variant.clone()).collect();
+        let mut d: Vec<String> = f.entries().map(|e| e.variant.clone()).collect();
         d.sort();
         d.dedup();
         d
@@ -166,9 +191,10 @@ fn scenario_vs(f: &Facts, expected: &str, a: &str, b: &str, noise_refutes: bool)
     let mut parts = vec![];
     let mut verdicts = vec![];
     for d in &designs {
+        // An over-capacity p99 measures a backlog, not a degradation.
         let p99 = |sc: &str| {
-            f.entries
-                .iter()
+            f.entries()
+                .filter(|e| !e.over_capacity())
                 .find(|e| e.scenario == sc && &e.variant == d)
                 .map(|e| e.values(pairs::P99))
                 .filter(|v| !v.is_empty())
@@ -230,7 +256,8 @@ fn same_load_groups<'a>(f: &Facts<'a>) -> Vec<Vec<&'a DesignCapacity>> {
     let found: Vec<&'a DesignCapacity> = f
         .capacity
         .iter()
-        .filter(|c| c.outcome == Outcome::Found && c.mst_jobs_s.is_some() && c.workload.is_some())
+        .filter(|c| c.tier == f.tier && c.outcome == Outcome::Found)
+        .filter(|c| c.mst_jobs_s.is_some() && c.workload.is_some())
         .collect();
     let mut groups: Vec<Vec<&'a DesignCapacity>> = vec![];
     for c in found {
@@ -241,6 +268,7 @@ fn same_load_groups<'a>(f: &Facts<'a>) -> Vec<Vec<&'a DesignCapacity>> {
                 .zip(w)
                 .is_some_and(|(a, b)| a.same_load(b))
                 && g[0].smoke == c.smoke
+                && g[0].slo_p99_ms == c.slo_p99_ms
         }) {
             Some(g) => g.push(c),
             None => groups.push(vec![c]),
@@ -293,7 +321,7 @@ fn throughput(f: &Facts, expected: &str, lo: f64, hi: f64) -> Expectation {
 }
 
 fn valkey_vs_pg_throughput(f: &Facts) -> Option<Expectation> {
-    let any_over = f.entries.iter().any(|e| e.over_capacity());
+    let any_over = f.entries().any(|e| e.over_capacity());
     any_over.then(|| {
         valkey_vs_pg(
             f,
@@ -368,4 +396,99 @@ fn fastest_pg(f: &Facts) -> Expectation {
         },
         "needs two PostgreSQL designs in one scenario, or their capacity sweeps",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::summary::Row;
+
+    /// Five warm runs of `queue` with this p99 and server CPU per job (small spread).
+    fn runs(queue: &str, p99: f64, cpu: f64) -> Vec<Row> {
+        let backend = if queue.starts_with("valkey") {
+            "valkey"
+        } else {
+            "postgresql"
+        };
+        (1..=5)
+            .map(|k| {
+                let wobble = 1.0 + 0.01 * (f64::from(k) - 3.0);
+                Row {
+                    test: format!("{queue}_warm.r{k}"),
+                    group: format!("{queue}_warm"),
+                    repeat: Some(k),
+                    queue: queue.into(),
+                    backend: backend.into(),
+                    scenario: "warm".into(),
+                    durability_tier: "strict".into(),
+                    complete: true,
+                    audit: "exact".into(),
+                    lost: Some(0),
+                    duplicated: Some(0),
+                    left_in_queue: Some(0),
+                    foreign: Some(0),
+                    state: "sustained".into(),
+                    p99_ms: Some(p99 * wobble),
+                    p50_ms: Some(p99 * wobble / 3.0),
+                    server_cpu_us_per_job: Some(cpu * wobble),
+                    throughput_jobs_s: Some(1000.0),
+                    ..Row::default()
+                }
+            })
+            .collect()
+    }
+
+    fn checked(rows: &[Row]) -> Vec<Expectation> {
+        let entries = pairs::entries(rows);
+        let comparisons = pairs::all(&entries, &|_| 0.1);
+        check(&Facts {
+            entries: &entries,
+            comparisons: &comparisons,
+            capacity: &[],
+            tier: "strict",
+        })
+    }
+
+    fn verdict_of<'a>(e: &'a [Expectation], starts: &str) -> &'a Expectation {
+        e.iter()
+            .find(|x| x.expected.starts_with(starts))
+            .expect(starts)
+    }
+
+    #[test]
+    fn the_seeds_expectations_move_with_what_was_measured() {
+        // Valkey's p99 0.4× the best PostgreSQL design's, partitioned using 1.5× the CPU.
+        let mut rows = runs("skip_locked", 20.0, 500.0);
+        rows.extend(runs("partitioned", 25.0, 750.0));
+        rows.extend(runs("valkey_streams", 8.0, 300.0));
+        let e = checked(&rows);
+        assert_eq!(e.len(), 9, "all nine bullets: {e:#?}");
+        let latency = verdict_of(&e, "Latency: Valkey should have 50-70% lower");
+        assert_eq!(latency.verdict, CONFIRMED, "{latency:?}");
+        assert!(latency.measured.contains("×0.40"), "{latency:?}");
+        let cpu = verdict_of(&e, "CPU: partitioned queue uses slightly more CPU");
+        assert_eq!(cpu.verdict, CONFIRMED, "{cpu:?}");
+        let fastest = verdict_of(&e, "Throughput: partitioned queue should be fastest");
+        assert_eq!(fastest.verdict, REFUTED, "{fastest:?}");
+        let throughput = verdict_of(&e, "Throughput: Valkey should be 20-40% higher");
+        assert_eq!(
+            throughput.verdict, UNMEASURABLE,
+            "kept up: equal by construction"
+        );
+        let archive = verdict_of(&e, "CPU: DELETE RETURNING");
+        assert_eq!(
+            archive.verdict, UNMEASURABLE,
+            "no delete_returning ran: {archive:?}"
+        );
+
+        // Sabotage: Valkey as slow as PostgreSQL, partitioned's CPU the same as
+        // skip_locked's. The first is refuted; the second cannot be told from noise.
+        let mut rows = runs("skip_locked", 20.0, 500.0);
+        rows.extend(runs("partitioned", 25.0, 500.0));
+        rows.extend(runs("valkey_streams", 20.0, 300.0));
+        let e = checked(&rows);
+        assert_eq!(verdict_of(&e, "Latency: Valkey should").verdict, REFUTED);
+        let cpu = verdict_of(&e, "CPU: partitioned queue uses slightly more CPU");
+        assert_eq!(cpu.verdict, UNMEASURABLE, "{cpu:?}");
+    }
 }

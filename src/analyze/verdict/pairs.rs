@@ -44,6 +44,9 @@ pub const CPU: Figure = Figure {
     higher_is_better: false,
 };
 
+/// Offered rate, workers, processing time and length: what two designs must share.
+type Settings = (Option<f64>, Option<u32>, Option<f64>, Option<f64>);
+
 /// One variant's runs in one scenario and tier: all of them, and those whose figures
 /// describe the design (`comparable`).
 #[derive(Debug, Clone)]
@@ -59,9 +62,17 @@ pub struct Entry<'a> {
 }
 
 impl Entry<'_> {
-    /// Over capacity in any clean run: ranked by throughput.
+    /// Over capacity in at least half of its clean runs: ranked by throughput (one
+    /// run's bad moment does not flip a variant that kept up four times in five).
     pub fn over_capacity(&self) -> bool {
-        self.clean.iter().any(|r| r.over_capacity())
+        let over = self.clean.iter().filter(|r| r.over_capacity()).count();
+        over > 0 && 2 * over >= self.clean.len()
+    }
+
+    /// What the variant ran: its offered rate, workers, processing time and length.
+    fn settings(&self) -> Option<Settings> {
+        let r = self.clean.first()?;
+        Some((r.offered_rate, r.workers, r.processing_ms, r.duration_s))
     }
 
     pub fn values(&self, f: Figure) -> Vec<f64> {
@@ -98,11 +109,17 @@ pub fn entries(rows: &[Row]) -> Vec<Entry<'_>> {
             clean: vec![],
         });
         e.runs.push(r);
-        if r.comparable() {
-            e.clean.push(r);
+        e.clean.push(r);
+    }
+    // A run that lost, duplicated or left jobs keeps its whole variant out, as it would
+    // a single run: its other runs describe a queue that does not work.
+    let mut out: Vec<Entry> = by.into_values().collect();
+    for e in &mut out {
+        if e.runs.iter().any(|r| !r.comparable()) {
+            e.clean.clear();
         }
     }
-    by.into_values().collect()
+    out
 }
 
 /// The figures a pair is compared on.
@@ -118,9 +135,16 @@ fn figures(a: &Entry, b: &Entry) -> Vec<Figure> {
 /// bootstrap interval. `thresholds` gives each figure's practical threshold (|ln ratio|).
 pub fn all(entries: &[Entry], thresholds: &dyn Fn(&str) -> f64) -> Vec<Comparison> {
     let mut out = decide(entries, thresholds);
-    for c in &mut out {
+    for c in out.iter_mut().filter(|c| c.confidence != NOT_MEASURED) {
         if let Some(r) = confidence::ratio(&c.a_values, &c.b_values) {
             (c.ci_low, c.ci_high) = (r.low, r.high);
+        }
+        // The test and the interval must agree before a difference is clear: an interval
+        // of the medians that holds 1 leaves it likely.
+        let holds_one = matches!((c.ci_low, c.ci_high), (Some(l), Some(h)) if l <= 1.0 && h >= 1.0);
+        if c.confidence == CLEAR && holds_one {
+            c.confidence = LIKELY.into();
+            c.significant = Some(false);
         }
         c.verdict = sentence(c);
     }
@@ -143,7 +167,21 @@ pub fn decide(entries: &[Entry], thresholds: &dyn Fn(&str) -> f64) -> Vec<Compar
                 "designs"
             };
             for f in figures(a, b) {
-                out.extend(compare(kind, f, a, b));
+                let mut c = compare(kind, f, a, b);
+                // Two designs must have run the same load; labels of one design may not
+                // (an A/B check changes something on purpose).
+                if let (Some(c), "designs") = (c.as_mut(), kind) {
+                    if a.settings() != b.settings() {
+                        c.welch_p = None;
+                        c.significant = None;
+                        c.confidence = NOT_MEASURED.into();
+                        c.verdict = format!(
+                            "{} vs {}: not like for like (offered rate, workers, processing time or length differ): run them with the same settings",
+                            c.a, c.b
+                        );
+                    }
+                }
+                out.extend(c);
             }
         }
     }
@@ -151,7 +189,9 @@ pub fn decide(entries: &[Entry], thresholds: &dyn Fn(&str) -> f64) -> Vec<Compar
     for (c, p) in out.iter_mut().zip(adjusted) {
         c.p_adjusted = p;
         c.threshold = thresholds(&c.figure);
-        judge(c);
+        if c.confidence != NOT_MEASURED {
+            judge(c);
+        }
     }
     out
 }

@@ -7,13 +7,24 @@ use crate::format::summary::worse_state;
 use crate::format::verdict::Ranked;
 use crate::stats::confidence;
 
-/// Why a variant cannot be ranked, if it cannot.
+/// Why a variant cannot be ranked, if it cannot: the first run that keeps it out, named
+/// when it is one of several.
 fn left_out(e: &Entry) -> Option<String> {
     if !e.clean.is_empty() {
-        return None;
+        return (e.values(e.ranks_by()).is_empty())
+            .then(|| format!("its {} was not measured", e.ranks_by().name));
     }
-    let r = e.runs.first()?;
-    Some(if !r.complete {
+    let r = e.runs.iter().find(|r| !r.comparable()).or(e.runs.first())?;
+    let which = if e.runs.len() > 1 {
+        format!("{}: ", r.test)
+    } else {
+        String::new()
+    };
+    Some(which + &why(r))
+}
+
+fn why(r: &crate::format::summary::Row) -> String {
+    if !r.complete {
         "incomplete (interrupted or failed): re-run it".into()
     } else if r.lost.unwrap_or(0) > 0 {
         format!(
@@ -36,7 +47,7 @@ fn left_out(e: &Entry) -> Option<String> {
             "its audit was {:?}: run producer and workers together",
             r.audit
         )
-    })
+    }
 }
 
 /// The ranking of one scenario's entries.
@@ -70,7 +81,7 @@ pub fn rank(entries: &[&Entry]) -> Vec<Ranked> {
     ranked.sort_by(|a, b| order(a).total_cmp(&order(b)));
     let mut n = 0;
     for r in &mut ranked {
-        if r.left_out.is_empty() && r.value.is_some() {
+        if r.left_out.is_empty() {
             n += 1;
             r.rank = Some(n);
         }

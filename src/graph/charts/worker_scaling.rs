@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -116,29 +117,42 @@ impl Chart for WorkerScaling<'_> {
                     .draw_series(LineSeries::new(curve, c.stroke_width(5)))
                     .drawn()?;
             }
-            if let (Some(n), Some(x)) = (p0.peak_workers, p0.peak_jobs_s) {
-                // A peak beyond the counts measured is a projection: said, and drawn
-                // hollow at the edge of what was measured.
-                let projected = p0.peak_extrapolated.unwrap_or(false) || n > nmax;
-                let (at, style, words) = if projected {
-                    let label = format!("projected peak {} @ {n:.0} (beyond the counts measured)", thousands(x));
-                    ((n.min(nmax), x.min(ymax)), c.stroke_width(3), label)
-                } else {
-                    ((n, x), c.filled(), format!("peak {} @ {n:.0}", thousands(x)))
-                };
-                chart
-                    .draw_series(std::iter::once(TriangleMarker::new(at, 18, style)))
-                    .drawn()?;
-                let pos = if projected { HPos::Right } else { HPos::Center };
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        words,
-                        at,
-                        coloured(text(AXIS), &c, pos, VPos::Bottom),
-                    )))
-                    .drawn()?;
-            }
+            draw_peak(&mut chart, p0, &c, (nmax, ymax))?;
         }
         Ok(())
     }
+}
+
+type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The fit's peak: a filled triangle where it was measured; a peak beyond the counts
+/// measured is a projection, said, and drawn hollow at the edge of what was measured.
+fn draw_peak<DB: DrawingBackend>(
+    chart: &mut Plane<'_, DB>,
+    p0: &ScalingRow,
+    c: &RGBColor,
+    (nmax, ymax): (f64, f64),
+) -> Result<()> {
+    let (Some(n), Some(x)) = (p0.peak_workers, p0.peak_jobs_s) else {
+        return Ok(());
+    };
+    let projected = p0.peak_extrapolated.unwrap_or(false) || n > nmax;
+    let (at, style, words) = if projected {
+        let label = format!("projected peak {} @ {n:.0} (beyond the counts measured)", thousands(x));
+        ((n.min(nmax), x.min(ymax)), c.stroke_width(3), label)
+    } else {
+        ((n, x), c.filled(), format!("peak {} @ {n:.0}", thousands(x)))
+    };
+    chart
+        .draw_series(std::iter::once(TriangleMarker::new(at, 18, style)))
+        .drawn()?;
+    let pos = if projected { HPos::Right } else { HPos::Center };
+    chart
+        .draw_series(std::iter::once(Text::new(
+            words,
+            at,
+            coloured(text(AXIS), c, pos, VPos::Bottom),
+        )))
+        .drawn()?;
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! The workload a run measures, as the capacity files record it and as a default rate
-//! looks for it (`format::workload`).
+//! looks for it (`format::workload`): the runners' side of that key.
 
 use crate::config::Config;
 use crate::format::workload::Workload;
