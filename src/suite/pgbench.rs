@@ -138,20 +138,21 @@ impl Pgbench {
             .stderr
             .take()
             .context("pgbench's stderr was not captured")?;
-        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let (rows_tx, rows_rx) = tokio::sync::watch::channel(0usize);
         let reader = std::thread::Builder::new()
             .name("qbench-pgbench-reader".into())
-            .spawn(move || read_progress(stderr, csv_out, first_tx))?;
+            .spawn(move || read_progress(stderr, csv_out, rows_tx))?;
         let mut running = Running {
             pid: child.id(),
             child,
             reader: Some(reader),
             started,
             cfg: self.cfg.clone(),
+            rows: rows_rx,
         };
         // Wait for its first progress line: then it is connected and running.
-        match tokio::time::timeout(Duration::from_secs(15), first_rx).await {
-            Ok(Ok(())) => Ok(running),
+        match tokio::time::timeout(Duration::from_secs(15), running.lines(1)).await {
+            Ok(true) => Ok(running),
             _ => {
                 let (_, tail) = running.finish().await;
                 bail!("pgbench did not start: {}", tail.trim())
@@ -168,10 +169,9 @@ struct ReaderOutput {
 fn read_progress<R: std::io::Read, W: Write>(
     from: R,
     out: W,
-    first: tokio::sync::oneshot::Sender<()>,
+    seen: tokio::sync::watch::Sender<usize>,
 ) -> Result<ReaderOutput> {
     let mut csv = csv::Writer::from_writer(out);
-    let mut first = Some(first);
     let mut rows = vec![];
     let mut other = vec![];
     for line in BufReader::new(from).lines() {
@@ -181,9 +181,7 @@ fn read_progress<R: std::io::Read, W: Write>(
                 csv.serialize(&row)?;
                 csv.flush()?;
                 rows.push(row);
-                if let Some(tx) = first.take() {
-                    let _ = tx.send(());
-                }
+                seen.send_replace(rows.len());
             }
             None => {
                 other.push(line);
@@ -203,9 +201,16 @@ pub struct Running {
     reader: Option<std::thread::JoinHandle<Result<ReaderOutput>>>,
     pub started: Instant,
     cfg: PgbenchCfg,
+    /// Progress lines read so far.
+    rows: tokio::sync::watch::Receiver<usize>,
 }
 
 impl Running {
+    /// Waits until pgbench has printed `n` progress lines; false if its output ended first.
+    pub async fn lines(&mut self, n: usize) -> bool {
+        self.rows.wait_for(|&seen| seen >= n).await.is_ok()
+    }
+
     async fn finish(&mut self) -> (Vec<Row>, String) {
         process::stop(
             self.pid,

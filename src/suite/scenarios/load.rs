@@ -74,8 +74,11 @@ struct PgbenchSidecar {
 #[async_trait::async_trait]
 impl Sidecar for PgbenchSidecar {
     async fn stop(self: Box<Self>) -> (String, serde_json::Value) {
-        let started = self.running.started;
-        let stats = self.running.stop_within(self.window_s).await;
+        let mut running = self.running;
+        let started = running.started;
+        // The lines covering the window may lag a short drain on a loaded machine.
+        let _ = tokio::time::timeout(Duration::from_secs(15), running.lines(lines_for(self.window_s))).await;
+        let stats = running.stop_within(self.window_s).await;
         // pgbench.csv counts seconds from pgbench's own start, just before the test's.
         (
             "pgbench".into(),
@@ -103,11 +106,19 @@ async fn alone_run<W: Write + Send + 'static>(
         p.clients(),
         fmt_duration(window)
     ));
-    let running = p.start(csv).await?;
+    let mut running = p.start(csv).await?;
     let started = running.started;
     let began = Instant::now();
+    // The window, and then the progress lines that cover it: a loaded machine can print
+    // them late. Bounded, so a pgbench that stops printing still ends the wait (its
+    // figure is then absent).
+    let measured = async {
+        tokio::time::sleep(window).await;
+        let lines = lines_for(window.as_secs_f64());
+        let _ = tokio::time::timeout(Duration::from_secs(15), running.lines(lines)).await;
+    };
     let interrupted = tokio::select! {
-        _ = tokio::time::sleep(window) => false,
+        _ = measured => false,
         _ = s.shutdown.cancelled() => true,
     };
     let stats = running.stop().await;
@@ -124,4 +135,10 @@ async fn alone_run<W: Write + Send + 'static>(
         "started_at": rfc3339(Clock::get().system_time(started)),
         "ran_s": began.elapsed().as_secs_f64(),
     })))
+}
+
+/// Progress lines that cover a window of `window_s`: pgbench's first line, which its
+/// summary skips as the ramp, and one per second after it.
+fn lines_for(window_s: f64) -> usize {
+    1 + window_s.ceil().max(1.0) as usize
 }
