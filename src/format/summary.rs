@@ -407,8 +407,9 @@ const MEDIANS: [Field; 14] = [
 
 /// One row per group of repeats, for findings, charts and the report. Latency and
 /// resource figures are medians over the group's clean (`comparable`) runs; throughput,
-/// produced and completed over every run whose audit is exact. The group's state is its
-/// worst run's, the others named. A run that lost, duplicated, left jobs or saw foreign
+/// produced and completed over every run whose audit is exact. The group's state is
+/// over capacity when at least half its runs were, else its worst other run's, the runs
+/// that were not sustained named. A run that lost, duplicated, left jobs or saw foreign
 /// ones keeps the whole group out of the comparisons, as it would keep a single run out,
 /// with its flags named.
 pub fn pooled(rows: &[Row]) -> Vec<Row> {
@@ -440,11 +441,19 @@ pub fn pooled(rows: &[Row]) -> Vec<Row> {
         m.throughput_jobs_s = median(&exact, |r| r.throughput_jobs_s);
         m.produced = median(&exact, |r| r.produced.map(|x| x as f64)).map(|x| x.round() as u64);
         m.completed = median(&exact, |r| r.completed.map(|x| x as f64)).map(|x| x.round() as u64);
-        // The group is as bad as its worst run, and says which runs were.
-        let worst = runs.iter().fold("", |w, r| worse_state(w, &r.state));
-        if !worst.is_empty() && worst != runs[0].state {
-            m.state = worst.to_string();
-        }
+        // As the verdict judges a variant: over capacity when at least half its runs
+        // were (one run's bad moment does not flip it), else stalled if any run stalled;
+        // the runs that were not sustained are named either way.
+        let over = runs.iter().filter(|r| r.over_capacity()).count();
+        m.state = if over > 0 && 2 * over >= runs.len() {
+            "over_capacity".into()
+        } else {
+            runs.iter()
+                .map(|r| r.state.as_str())
+                .filter(|s| *s != "over_capacity")
+                .fold("", worse_state)
+                .to_string()
+        };
         let odd: Vec<String> = runs
             .iter()
             .filter(|r| r.state != "sustained" && !r.state.is_empty())
@@ -461,7 +470,6 @@ pub fn pooled(rows: &[Row]) -> Vec<Row> {
             m.duplicated = sum(|r| r.duplicated);
             m.left_in_queue = sum(|r| r.left_in_queue);
             m.foreign = sum(|r| r.foreign);
-
             m.red_flags = format!("{}: {}", bad.test, bad.red_flags);
         }
         out.push(m);

@@ -81,10 +81,8 @@ pub fn versus(
             other.variant,
             value(other)
         );
-        c.settle = format!(
-            "a rate both sustain compares their latencies: {}",
-            "see what this machine sustained, below"
-        );
+        c.settle =
+            "a rate both sustain compares their latencies: see what this machine sustained".into();
         return c;
     }
     let figure = if better.by == P99.name {
@@ -99,6 +97,7 @@ pub fn versus(
             "{} and {} have no {figure} to compare",
             better.variant, other.variant
         );
+        c.settle = format!("re-run them: one has no {figure} recorded (see its red flags)");
         return c;
     };
     // Throughput: how many times more the better one completed.
