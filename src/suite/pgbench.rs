@@ -14,6 +14,7 @@ use crate::config::{Config, Pgbench as PgbenchCfg, Postgres};
 pub use crate::format::pgbench::{Row, Stats};
 use crate::local::{binaries, process};
 use crate::queue::pg;
+use crate::shutdown::Shutdown;
 
 pub struct Pgbench {
     bin: PathBuf,
@@ -235,17 +236,26 @@ impl Running {
         summarize(&rows, &self.cfg)
     }
 
-    /// Stops pgbench and summarises its first `window_s` seconds after the first
-    /// progress line (the test began once that line came).
-    pub async fn stop_within(mut self, window_s: f64) -> Stats {
-        let (rows, _) = self.finish().await;
-        let first = rows.first().map_or(0.0, |r| r.t_s);
-        let inside: Vec<Row> = rows
-            .into_iter()
-            .filter(|r| r.t_s <= first + window_s)
-            .collect();
-        summarize(&inside, &self.cfg)
+    /// Waits (bounded at 15 s) for the progress lines that cover `window_s`, then stops
+    /// pgbench and summarises those lines only. Counted, not timed: a loaded machine
+    /// prints a line late ("progress: 2.3 s") or skips one, and a window cut by the
+    /// lines' own timestamps once kept none. Ctrl-C ends the wait at once.
+    pub async fn stop_after_window(mut self, window_s: f64, shutdown: &Shutdown) -> Stats {
+        let n = lines_for(window_s);
+        tokio::select! {
+            _ = tokio::time::timeout(Duration::from_secs(15), self.lines(n)) => {}
+            _ = shutdown.cancelled() => {}
+        }
+        let (mut rows, _) = self.finish().await;
+        rows.truncate(n);
+        summarize(&rows, &self.cfg)
     }
+}
+
+/// Progress lines that cover a window of `window_s`: pgbench's first line, which the
+/// summary skips as the ramp, and one per second after it.
+fn lines_for(window_s: f64) -> usize {
+    1 + window_s.ceil().max(1.0) as usize
 }
 
 pub fn summarize(rows: &[Row], cfg: &PgbenchCfg) -> Stats {

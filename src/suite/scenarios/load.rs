@@ -14,6 +14,7 @@ use crate::clock::{rfc3339, Clock};
 use crate::config::Benchmark;
 use crate::format::files::OutputDir;
 use crate::session::Session;
+use crate::shutdown::Shutdown;
 use crate::suite::{fmt_duration, measured, pgbench, SuiteOptions};
 use crate::text::ms;
 use crate::workload::{Report, Sidecar};
@@ -59,6 +60,7 @@ impl Scenario for Load {
         let sidecar: Box<dyn Sidecar> = Box::new(PgbenchSidecar {
             running: p.start(csv).await?,
             window_s,
+            shutdown: t.session.shutdown.clone(),
         });
         measured::window(t, out, Some(sidecar), warnings).await
     }
@@ -69,16 +71,17 @@ impl Scenario for Load {
 struct PgbenchSidecar {
     running: pgbench::Running,
     window_s: f64,
+    shutdown: Shutdown,
 }
 
 #[async_trait::async_trait]
 impl Sidecar for PgbenchSidecar {
     async fn stop(self: Box<Self>) -> (String, serde_json::Value) {
-        let mut running = self.running;
-        let started = running.started;
-        // The lines covering the window may lag a short drain on a loaded machine.
-        let _ = tokio::time::timeout(Duration::from_secs(15), running.lines(lines_for(self.window_s))).await;
-        let stats = running.stop_within(self.window_s).await;
+        let started = self.running.started;
+        let stats = self
+            .running
+            .stop_after_window(self.window_s, &self.shutdown)
+            .await;
         // pgbench.csv counts seconds from pgbench's own start, just before the test's.
         (
             "pgbench".into(),
@@ -106,25 +109,20 @@ async fn alone_run<W: Write + Send + 'static>(
         p.clients(),
         fmt_duration(window)
     ));
-    let mut running = p.start(csv).await?;
+    let running = p.start(csv).await?;
     let started = running.started;
     let began = Instant::now();
-    // The window, and then the progress lines that cover it: a loaded machine can print
-    // them late. Bounded, so a pgbench that stops printing still ends the wait (its
-    // figure is then absent).
-    let measured = async {
-        tokio::time::sleep(window).await;
-        let lines = lines_for(window.as_secs_f64());
-        let _ = tokio::time::timeout(Duration::from_secs(15), running.lines(lines)).await;
-    };
     let interrupted = tokio::select! {
-        _ = measured => false,
+        _ = tokio::time::sleep(window) => false,
         _ = s.shutdown.cancelled() => true,
     };
-    let stats = running.stop().await;
     if interrupted {
+        running.stop().await;
         return Ok(None);
     }
+    let stats = running
+        .stop_after_window(window.as_secs_f64(), &s.shutdown)
+        .await;
     eprintln!(
         "qbench: {label}: pgbench alone: {} tps, latency {} ms",
         stats.tps_mean.map_or("-".into(), |t| format!("{t:.1}")),
@@ -135,10 +133,4 @@ async fn alone_run<W: Write + Send + 'static>(
         "started_at": rfc3339(Clock::get().system_time(started)),
         "ran_s": began.elapsed().as_secs_f64(),
     })))
-}
-
-/// Progress lines that cover a window of `window_s`: pgbench's first line, which its
-/// summary skips as the ramp, and one per second after it.
-fn lines_for(window_s: f64) -> usize {
-    1 + window_s.ceil().max(1.0) as usize
 }
