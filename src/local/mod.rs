@@ -4,6 +4,7 @@
 pub mod binaries;
 pub mod postgres;
 pub mod process;
+mod shm;
 pub mod tls;
 pub mod valkey;
 pub mod valkey_cluster;
@@ -303,7 +304,16 @@ impl LocalServers {
         let killed = std::time::Instant::now();
         let unclean = match backend {
             Backend::Postgresql => {
+                let segment = shm::of_data_dir(&self.postgres.data_dir);
                 self.postgres.process.crash().await?;
+                if let Some(seg) = segment {
+                    for p in shm::release(seg, std::time::Duration::from_secs(30)).await? {
+                        eprintln!(
+                            "qbench: warning: killed PostgreSQL process {p}: it outlived the \
+                             crash, attached to the server's shared memory"
+                        );
+                    }
+                }
                 let unclean = self.postgres.left_by_a_crash()?;
                 self.postgres.start(self.detached).await?;
                 unclean
