@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use nix::sys::signal::Signal;
 use qbench::format::crash::read_crash;
+use qbench::local::process;
 use qbench::queue::registry::Recovery;
 use qbench::queue::QueueKind;
 use serde_json::Value;
@@ -172,14 +174,26 @@ pub async fn kill9_of_a_worker_loses_nothing(kind: QueueKind) {
     // them; only then is it killed, and only then does the survivor start.
     let mut doomed = worker(file.path(), kind, out, "k", "doomed", "4", "20");
     let produce = producer(file.path(), kind, out, "k", "p", "300", &JOBS.to_string());
-    until(&q, "held jobs with a backlog", |s| {
-        s.in_flight > 0 && s.pending > 0
-    })
-    .await;
-    assert!(
-        doomed.try_wait().expect("try_wait").is_none(),
-        "the doomed worker exited early"
-    );
+    // It is stopped, seen holding jobs in two snapshots alike (a command it sent before
+    // the stop has landed by then), and killed: it dies holding them. A kill on one
+    // snapshot alone once landed between a completion and the next claim, holding none.
+    let held = loop {
+        until(&q, "held jobs with a backlog", |s| {
+            s.in_flight > 0 && s.pending > 0
+        })
+        .await;
+        assert!(
+            doomed.try_wait().expect("try_wait").is_none(),
+            "the doomed worker exited early"
+        );
+        process::send(doomed.id(), Signal::SIGSTOP);
+        let first = q.state().await.expect("state").in_flight;
+        let second = q.state().await.expect("state").in_flight;
+        if first == second && second > 0 {
+            break second;
+        }
+        process::send(doomed.id(), Signal::SIGCONT);
+    };
     doomed.kill().expect("kill -9");
     let killed_at = epoch_now();
     let _ = doomed.wait();
@@ -202,7 +216,10 @@ pub async fn kill9_of_a_worker_loses_nothing(kind: QueueKind) {
     assert!(q.snapshot().await.expect("snapshot").left.is_empty());
     if recovery(kind) == Recovery::Lease {
         let n = json["redelivered"].as_u64().expect("redelivered");
-        assert!(n >= 1, "the dead worker's jobs were redelivered: {json}");
+        assert!(
+            n >= 1,
+            "the dead worker held {held} job(s); they were redelivered: {json}"
+        );
         let last = json["last_redelivery_epoch_s"]
             .as_f64()
             .expect("recovery time");
