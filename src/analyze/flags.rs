@@ -229,6 +229,24 @@ mod tests {
         }
     }
 
+    /// The skew flag on known truth: 4 streams on 3 primaries, each job's commands
+    /// alone (1.5) is flagged; an even spread (1.0) and the threshold itself are not.
+    #[test]
+    fn an_uneven_cluster_is_flagged_above_a_quarter() {
+        for (skew, flagged) in [(1.5, true), (1.251, true), (1.25, false), (1.0, false)] {
+            let mut r = row();
+            r.shards = Some(3);
+            r.shard_skew = Some(skew);
+            r.shard_completed = "a=200 b=100 c=100".into();
+            let f = flags_of(&r, std::slice::from_ref(&r), &[]);
+            assert_eq!(
+                f.iter().any(|l| l.contains("unevenly")),
+                flagged,
+                "{skew}: {f:?}"
+            );
+        }
+    }
+
     #[test]
     fn every_way_a_job_goes_wrong_is_flagged() {
         let mut r = row();
