@@ -73,15 +73,27 @@ async fn frozen_worker_completes_late(kind: QueueKind) {
     );
     let q = queue::open(kind, &cfg).await.expect("open");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while q.state().await.map_or(0, |s| s.in_flight) == 0 {
+    let pid = nix::unistd::Pid::from_raw(frozen.id() as i32);
+    let in_flight = || async { q.state().await.map_or(0, |s| s.in_flight) };
+    // Frozen only once seen holding a job in two snapshots alike after the stop (a
+    // command sent before it has landed by then): stopped on one snapshot, it could
+    // freeze between a completion and the next claim, holding nothing.
+    loop {
         assert!(
             Instant::now() < deadline,
             "{kind}: the worker never held a job"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        if in_flight().await == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+        let (first, second) = (in_flight().await, in_flight().await);
+        if first == second && second > 0 {
+            break;
+        }
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT");
     }
-    let pid = nix::unistd::Pid::from_raw(frozen.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
     let other = common::spawn_quiet(file.path(), &work("other"));
     // The other worker must have redelivered work before the frozen one wakes.
     let o = other.wait_with_output().expect("other");

@@ -169,9 +169,15 @@ fn forced_events_are_at_their_seconds_and_explain_their_spikes() {
     let ckpt = near("checkpoint", checkpoint_at)
         .unwrap_or_else(|| panic!("no checkpoint near t = {checkpoint_at}: {events:?}"));
     assert!(ckpt.label.contains("requested"), "{ckpt:?}");
-    let vac = near("vacuum", vacuum_at)
-        .unwrap_or_else(|| panic!("no vacuum near t = {vacuum_at}: {events:?}"));
-    assert!(vac.label.contains("queue tables"), "{vac:?}");
+    // The queue's own vacuum: pgbench_accounts' throttled one may still be under way
+    // near it on a loaded machine, and is told apart by its label.
+    assert!(
+        events.iter().any(|e| e.kind == "vacuum"
+            && e.label.contains("queue tables")
+            && e.start_s <= vacuum_at + 2.0
+            && e.end_s >= vacuum_at - 1.0),
+        "no queue vacuum near t = {vacuum_at}: {events:?}"
+    );
     let theirs = events
         .iter()
         .find(|e| e.label.starts_with("vacuum pgbench_accounts"))
@@ -206,9 +212,10 @@ fn forced_events_are_at_their_seconds_and_explain_their_spikes() {
         .unwrap_or_default();
     assert!(!named.contains("checkpoint"), "{stall:?}");
     // A spike that began with the checkpoint or the vacuum names it, as its cause or as
-    // an event it coincides with.
+    // an event it coincides with. Only those that began once it was forced: a chance
+    // spike in the second before has nothing to name.
     for s in &spikes {
-        let with = |at: f64| s.start_s <= at + 2.0 && s.end_s >= at;
+        let with = |at: f64| s.start_s >= at - 1e-3 && s.start_s <= at + 2.0;
         if with(checkpoint_at) {
             assert!(s.cause.contains("checkpoint"), "{s:?}");
         }

@@ -156,18 +156,14 @@ fn plaintext_to_a_tls_only_server_says_so() {
     let mut c = base.clone();
     c.valkey.url = c.valkey.url.replace("rediss://", "redis://");
     c.valkey.tls_ca_file.clear();
-    let started = std::time::Instant::now();
-    refused(
-        &setup(&c, "valkey_streams"),
-        "use a rediss:// URL",
-        "valkey plaintext",
-    );
-    // Under the 10-s connect timeout, whatever the machine's pace (a debug process starts
-    // in seconds when the other tests load the cores): it failed on the hang-up.
+    let o = setup(&c, "valkey_streams");
+    refused(&o, "use a rediss:// URL", "valkey plaintext");
+    // It failed on the hang-up, not at the 10-s connect timeout: told by the error, not
+    // by the clock (a debug process on loaded cores starts in seconds).
+    let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(9),
-        "a plaintext try must fail at once, not after a timeout: {:?}",
-        started.elapsed()
+        !err.contains("timed out") && !err.contains("timeout"),
+        "a plaintext try must fail on the hang-up, not a timeout: {err}"
     );
 
     // rediss:// to Valkey's own plaintext port: it waits for the rest of a "command", so

@@ -137,9 +137,9 @@ async fn side_by_side(kind: QueueKind) {
     // go under (19.9: the histogram keeps 3 significant digits). The ceiling only catches a unit slip (µs read as ms is 1000× off); how
     // far above the floor is a matter of load (tests run side by side), not a check.
     let p50 = w["e2e_ms"]["p50"].as_f64().expect("p50");
-    // 2 s: a fresh-clone run saw 383 ms with the file's other tests on the same cores;
-    // a unit slip would read 20,000 ms.
-    assert!((19.9..2000.0).contains(&p50), "{kind}: p50 {p50} ms: {w}");
+    // 10 s: a fresh-clone run saw 383 ms with the file's other tests on the same cores
+    // (2 s was only 5x that); a unit slip (µs read as ms) reads 20,000 ms.
+    assert!((19.9..10_000.0).contains(&p50), "{kind}: p50 {p50} ms: {w}");
     let service_min = w["service_ms"]["min"].as_f64().expect("service");
     assert!(
         service_min >= 19.9,

@@ -27,6 +27,10 @@ pub struct Second {
     pub produced: u64,
     pub completed: u64,
     pub depth: Option<u64>,
+    /// When the producer's interval filed here ended (s since it began). Its ticks are
+    /// late now and then and the lateness adds up, so after a long run second k can hold
+    /// the interval that ended at k - 0.5: jobs due are counted to this, not to k.
+    pub ends_at: Option<f64>,
 }
 
 /// What a test's state rests on: its offered rate and window, the jobs a queue may
@@ -72,8 +76,10 @@ fn window(g: &TestGroup, row: &Row) -> Option<Window> {
     let mut seconds: Vec<Second> = vec![];
     for p in &g.parts {
         let start = epoch_s(&p.manifest.started_at)?;
+        let is_producer = std::ptr::eq(p, producer);
         for i in &p.intervals {
-            let at = (start + i.t_s - t0).round();
+            let end = start + i.t_s - t0;
+            let at = end.round();
             // A clock a day off, or a NaN, places nothing.
             if !(1.0..=86_400.0).contains(&at) {
                 continue;
@@ -86,6 +92,9 @@ fn window(g: &TestGroup, row: &Row) -> Option<Window> {
             s.produced += i.produced;
             s.completed += i.completed;
             s.depth = s.depth.max(i.depth);
+            if is_producer {
+                s.ends_at = Some(s.ends_at.map_or(end, |e: f64| e.max(end)));
+            }
         }
     }
     Some(Window {
@@ -155,7 +164,8 @@ pub fn of(w: &Window) -> (&'static str, String) {
     )
 }
 
-/// The jobs waiting at the end of each second: those due by then (offered × t) and not
+/// The jobs waiting at the end of each second: those due by then (offered × the time the
+/// producer's interval ended, else × t) and not
 /// completed, or the queue's depth if it says more. A stalled server holds jobs on both
 /// sides: in its queue, and in a producer that cannot send them (SIGSTOP on Valkey: the
 /// depth reads nothing, but arrivals are still due). Seconds are 1-based.
@@ -166,7 +176,7 @@ fn waiting(inside: &[Second], offered: f64) -> Vec<(usize, u64)> {
         .enumerate()
         .map(|(i, s)| {
             completed += s.completed;
-            let due = (offered * (i + 1) as f64).round() as u64;
+            let due = (offered * s.ends_at.unwrap_or((i + 1) as f64)).round() as u64;
             (
                 i + 1,
                 due.saturating_sub(completed).max(s.depth.unwrap_or(0)),
@@ -216,6 +226,7 @@ mod tests {
                     produced: rate,
                     completed,
                     depth: Some(d),
+                    ends_at: None,
                 }
             })
             .collect();
@@ -225,6 +236,32 @@ mod tests {
             in_hand: 20.0,
             seconds,
         }
+    }
+
+    /// Known truth: a queue that kept up, 100 jobs/s, whose ticks came 10 ms late each
+    /// (60 s: 0.6 s of lateness, so every later interval is filed a second ahead). Due
+    /// counted to the second's number made that a backlog of about 50 jobs, stalled;
+    /// counted to when the interval ended, it is sustained.
+    #[test]
+    fn late_ticks_that_add_up_are_no_backlog() {
+        let mut w = window(100, &[3; 60]);
+        let mut seconds = vec![Second::default(); 61];
+        for i in 0..60 {
+            let end = (i + 1) as f64 * 1.01;
+            let s = &mut seconds[end.round() as usize - 1];
+            // A producer on schedule sends 100 jobs/s of real time: 101 per late tick.
+            s.produced += 101;
+            s.completed += 101;
+            s.depth = Some(3);
+            s.ends_at = Some(end);
+        }
+        w.seconds = seconds;
+        assert_eq!(of(&w).0, SUSTAINED, "{:?}", of(&w));
+        // Sabotage: the same seconds judged without when they ended.
+        for s in &mut w.seconds {
+            s.ends_at = None;
+        }
+        assert_eq!(of(&w).0, STALLED, "{:?}", of(&w));
     }
 
     #[test]

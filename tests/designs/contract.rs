@@ -83,12 +83,13 @@ pub async fn exactly_once_under_concurrency(kind: QueueKind) {
 }
 
 /// An empty queue answers a claim with nothing: PostgreSQL at once, Valkey after its
-/// BLOCK (100 ms in tests). The bound is 50× that: it catches a claim that hangs.
+/// BLOCK (100 ms in tests). The bound is 300× that: it catches a claim that hangs, not
+/// a slow server on a loaded machine.
 pub async fn an_empty_queue_answers(kind: QueueKind) {
     let (_, q) = prepared(kind, "empty", |_| {}).await;
     let mut c = q.consumer(0).await.expect("consumer");
     let t = Instant::now();
-    let got = tokio::time::timeout(Duration::from_secs(5), c.claim())
+    let got = tokio::time::timeout(Duration::from_secs(30), c.claim())
         .await
         .expect("a claim on an empty queue returns")
         .expect("claim");

@@ -177,6 +177,7 @@ pub async fn kill9_of_a_worker_loses_nothing(kind: QueueKind) {
     // It is stopped, seen holding jobs in two snapshots alike (a command it sent before
     // the stop has landed by then), and killed: it dies holding them. A kill on one
     // snapshot alone once landed between a completion and the next claim, holding none.
+    let mut killed_at;
     let held = loop {
         until(&q, "held jobs with a backlog", |s| {
             s.in_flight > 0 && s.pending > 0
@@ -186,6 +187,8 @@ pub async fn kill9_of_a_worker_loses_nothing(kind: QueueKind) {
             doomed.try_wait().expect("try_wait").is_none(),
             "the doomed worker exited early"
         );
+        // Nothing is claimed after the stop: the lease runs from here at the latest.
+        killed_at = epoch_now();
         process::send(doomed.id(), Signal::SIGSTOP);
         let first = q.state().await.expect("state").in_flight;
         let second = q.state().await.expect("state").in_flight;
@@ -195,7 +198,6 @@ pub async fn kill9_of_a_worker_loses_nothing(kind: QueueKind) {
         process::send(doomed.id(), Signal::SIGCONT);
     };
     doomed.kill().expect("kill -9");
-    let killed_at = epoch_now();
     let _ = doomed.wait();
     let survivor = worker(file.path(), kind, out, "k", "survivor", "4", "20");
     succeeded(produce);
