@@ -110,3 +110,101 @@ async fn skip_locked_status_column_shows_all_three_states() {
         ]
     );
 }
+
+/// `produce` then `work` of pgmq in two processes into `dir`; with `sabotage`, one
+/// waiting job is removed between them. Returns analyze's row.
+async fn pgmq_run(
+    q: &Arc<dyn Queue>,
+    cfg: &std::path::Path,
+    dir: &std::path::Path,
+    sabotage: bool,
+) -> qbench::analyze::Row {
+    let out = dir.to_str().expect("utf8");
+    let common_args = ["--json", "--no-report", "--out", out, "--name", "d"];
+    let produce = common::spawn_quiet(
+        cfg,
+        &[
+            &[
+                "produce",
+                "--queue",
+                "pgmq",
+                "--rate",
+                "500",
+                "--count",
+                "100",
+                "--instance",
+                "p",
+            ][..],
+            &common_args,
+        ]
+        .concat(),
+    );
+    let o = produce.wait_with_output().expect("produce");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    if sabotage {
+        q.remove_waiting_job()
+            .await
+            .expect("remove")
+            .expect("a waiting job");
+    }
+    let work = common::spawn_quiet(
+        cfg,
+        &[
+            &[
+                "work",
+                "--queue",
+                "pgmq",
+                "--workers",
+                "2",
+                "--processing-ms",
+                "0",
+                "--until-idle",
+                "2",
+                "--instance",
+                "w",
+            ][..],
+            &common_args,
+        ]
+        .concat(),
+    );
+    let o = work.wait_with_output().expect("work");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::analyze_row(dir).1
+}
+
+/// pgmq's delete completion is a variant of its own (`pgmq+delete`) and keeps no record:
+/// the archive stays empty and the audit is exact from the workers' records; a job
+/// removed behind their back cannot be told lost from one completed by a worker that
+/// died, so the audit is inconclusive and says why, never "lost".
+#[tokio::test]
+async fn pgmq_delete_is_a_variant_that_keeps_no_record() {
+    let mut cfg = common::config("pgmqdel").await;
+    cfg.benchmark.pgmq_completion = qbench::config::PgmqCompletion::Delete;
+    let q = queue::open(QueueKind::Pgmq, &cfg).await.expect("open");
+    q.setup(true).await.expect("setup");
+    let file = common::config_file(&cfg);
+    let clean = tempfile::tempdir().expect("dir");
+    let row = pgmq_run(&q, file.path(), clean.path(), false).await;
+    assert_eq!(
+        (row.queue.as_str(), row.design().as_str()),
+        ("pgmq", "pgmq+delete")
+    );
+    assert_eq!(row.audit, "exact", "{}", row.audit_note);
+    assert_eq!((row.completed, row.lost), (Some(100), Some(0)));
+    let snap = q.snapshot().await.expect("snapshot");
+    assert!(snap.completions_unrecorded && snap.completed.is_empty());
+    assert_eq!(
+        q.state().await.expect("state").completed,
+        100,
+        "sent minus depth"
+    );
+    let sabotaged = tempfile::tempdir().expect("dir");
+    let row = pgmq_run(&q, file.path(), sabotaged.path(), true).await;
+    assert_eq!(row.audit, "inconclusive", "{}", row.audit_note);
+    assert_eq!(row.completed, Some(99));
+    assert!(
+        row.audit_note.contains("keeps no record"),
+        "{}",
+        row.audit_note
+    );
+}

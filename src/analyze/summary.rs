@@ -281,6 +281,12 @@ pub fn row(g: &TestGroup) -> Row {
     (row.state, row.state_reason) = super::state::judge(g, &row);
     repeat(g, &mut row);
     row.workload = workload(g, &row);
+    row.design_variant = g
+        .parts
+        .iter()
+        .find(|p| p.summary.completed.is_some())
+        .map(|p| p.manifest.knobs.design_variant.clone())
+        .unwrap_or_default();
     row
 }
 

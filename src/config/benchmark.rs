@@ -255,6 +255,25 @@ impl DurabilityChoice {
     }
 }
 
+/// What pgmq's workers do with a finished message (the pgmq design's option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PgmqCompletion {
+    /// Moved to the archive table (pgmq's `archive`), kept forever.
+    Archive,
+    /// Deleted (pgmq's `delete`): no record kept.
+    Delete,
+}
+
+impl PgmqCompletion {
+    pub fn name(self) -> &'static str {
+        match self {
+            PgmqCompletion::Archive => "archive",
+            PgmqCompletion::Delete => "delete",
+        }
+    }
+}
+
 fn any<T>() -> Check<T> {
     Box::new(|_, _| Ok(()))
 }
@@ -371,6 +390,10 @@ benchmark_settings! {
     /// are checked against it. Strict is the default: a job queue that loses
     /// acknowledged jobs is rarely acceptable.
     durability: DurabilityChoice = DurabilityChoice::Strict, flag "durability" "TIER", check any();
+    /// The pgmq design's completion: "archive" (pgmq's archive: the message moves to
+    /// the archive table, as pgmq's clients do by default) or "delete" (no record
+    /// kept). A delete run is the variant `pgmq+delete` in every comparison.
+    pgmq_completion: PgmqCompletion = PgmqCompletion::Archive, flag "pgmq-completion" "archive|delete", check any();
 }
 
 impl Benchmark {

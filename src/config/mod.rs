@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::UsageError;
 use crate::mask::{mask_url_password, url_password, MASK};
 use benchmark::in_range;
-pub use benchmark::{Benchmark, BenchmarkLayer, DurabilityChoice, Rate, Setting, Wakeup, Wakeups};
+pub use benchmark::{
+    Benchmark, BenchmarkLayer, DurabilityChoice, PgmqCompletion, Rate, Setting, Wakeup, Wakeups,
+};
 pub use tls::SslMode;
 pub use workers::Workers;
 

@@ -278,6 +278,11 @@ pub struct QueueSnapshot {
     /// or Valkey's completion bitmap): catches completions of a process killed before it
     /// wrote its own file.
     pub completed: SeqSet,
+    /// The queue keeps no record of completions (pgmq's delete): a job neither completed
+    /// by a process whose file is here nor left cannot be told lost; the audit is then
+    /// inconclusive, never "lost". False in files written before qbench recorded it.
+    #[serde(default)]
+    pub completions_unrecorded: bool,
 }
 
 /// One process's `TEST_audit.json`.
@@ -443,9 +448,22 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     let done = by_workers.union(&snapshot.completed);
     // A job some process completed after an older look counted it left is not left.
     let left = snapshot.left.minus(&done);
+    let lost = produced.minus(&done).minus(&left);
+    if snapshot.completions_unrecorded && !lost.is_empty() {
+        return Judgement {
+            kind: AuditKind::Inconclusive,
+            left: left.and(&ours).len(),
+            foreign,
+            note: Some(format!(
+                "{} job(s) were neither completed by a process whose record is here nor left in the queue, and the queue keeps no record of completions (pgmq's delete): lost, or completed by a worker process that died before writing its record; run with pgmq_completion = \"archive\" to tell them apart",
+                lost.len()
+            )),
+            ..base
+        };
+    }
     Judgement {
         kind: AuditKind::Exact,
-        lost: produced.minus(&done).minus(&left),
+        lost,
         left: left.and(&ours).len(),
         foreign,
         ..base
@@ -580,6 +598,7 @@ mod tests {
             at_epoch_s: 1.0,
             left: set(&[5, 99]),
             completed: set(&[]),
+            completions_unrecorded: false,
         };
         let e = Evidence {
             produced: vec![&produced],
@@ -602,6 +621,27 @@ mod tests {
             ..e
         };
         assert!(judge(&e).lost.is_empty());
+        // A queue that keeps no record of completions cannot tell 6 lost from completed
+        // by a process that died: inconclusive, naming how many; with nothing missing,
+        // still exact.
+        let unrecorded = QueueSnapshot {
+            completions_unrecorded: true,
+            ..snap.clone()
+        };
+        let j = judge(&Evidence {
+            snapshot: Some(Ok(&unrecorded)),
+            ..e.clone()
+        });
+        assert_eq!(j.kind, AuditKind::Inconclusive, "{j:?}");
+        assert!(j.lost.is_empty(), "{j:?}");
+        assert!(j.note.expect("why").starts_with("1 job(s)"));
+        let w4 = set(&[6]);
+        let j = judge(&Evidence {
+            completed: vec![&w1, &w2, &w4],
+            snapshot: Some(Ok(&unrecorded)),
+            ..e.clone()
+        });
+        assert_eq!((j.kind, j.lost.len()), (AuditKind::Exact, 0), "{j:?}");
         // An older look that still saw 4 and 5, though a worker completed 4 after it:
         // 4 is completed, not left.
         let w3 = set(&[4, 6]);

@@ -48,6 +48,10 @@ pub struct Knobs {
     /// it has none; null in files written before qbench recorded them.
     #[serde(default)]
     pub design_options: Option<String>,
+    /// The options that make the test a variant of its design (`delete` for pgmq's
+    /// delete completion): its rows are named `pgmq+delete`. Empty at the defaults.
+    #[serde(default)]
+    pub design_variant: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -15,6 +15,10 @@ pub struct Row {
     pub test: String,
     pub backend: String,
     pub queue: String,
+    /// The design options that make this a variant of the queue's design (`delete`),
+    /// empty at its defaults: the design is then named `pgmq+delete`.
+    #[serde(default)]
+    pub design_variant: String,
     /// cold, warm, load, or empty for tests outside run-suite.
     pub scenario: String,
     /// False: interrupted or failed; never mixed into the findings.
@@ -206,8 +210,6 @@ pub struct Row {
 }
 
 impl Row {
-    /// The design as findings and tables name it: the queue, with `+notify` when its
-    /// idle workers were woken by NOTIFY rather than polling.
     /// The design and, for a labelled run (`run-suite --label`), its label: what charts
     /// draw as one series.
     pub fn variant(&self) -> String {
@@ -218,12 +220,17 @@ impl Row {
         }
     }
 
+    /// The design as findings and tables name it: the queue, with its variant
+    /// (`+delete`) and `+notify` when its idle workers were woken by NOTIFY.
     pub fn design(&self) -> String {
-        if self.wakeup == "notify" {
-            format!("{}+notify", self.queue)
-        } else {
-            self.queue.clone()
+        let mut name = self.queue.clone();
+        if !self.design_variant.is_empty() {
+            name = format!("{name}+{}", self.design_variant);
         }
+        if self.wakeup == "notify" {
+            name.push_str("+notify");
+        }
+        name
     }
 
     /// Whether the row's figures describe its design: complete, every job accounted for

@@ -30,6 +30,7 @@ registry::designs! {
     DeleteReturning => delete_returning::DeleteReturning,
     Partitioned => partitioned::Partitioned,
     ValkeyStreams => valkey_streams::ValkeyStreams,
+    Pgmq => pgmq::Pgmq,
 }
 
 /// The kinds of server a design runs on.
@@ -120,16 +121,31 @@ impl QueueKind {
             })
     }
 
-    /// `all` or a comma-separated list.
+    /// The designs that model a library's protocol (`--queues libraries`).
+    pub fn libraries() -> Vec<QueueKind> {
+        QueueKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| k.info().models.is_some())
+            .collect()
+    }
+
+    /// `all` or a comma-separated list, in which `libraries` stands for every design
+    /// that models a library.
     pub fn parse_list(s: &str) -> Result<Vec<QueueKind>, UsageError> {
         if s == "all" {
             return Ok(QueueKind::ALL.to_vec());
         }
         let mut out = vec![];
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let k = QueueKind::parse(part)?;
-            if !out.contains(&k) {
-                out.push(k);
+            let kinds = match part {
+                "libraries" => QueueKind::libraries(),
+                _ => vec![QueueKind::parse(part)?],
+            };
+            for k in kinds {
+                if !out.contains(&k) {
+                    out.push(k);
+                }
             }
         }
         if out.is_empty() {
@@ -224,6 +240,12 @@ pub trait Queue: registry::Kind + Send + Sync {
     fn options(&self) -> String {
         String::new()
     }
+    /// The options that make this run a variant of its own in every comparison
+    /// (`delete` for pgmq's delete completion), appended to the design's name as
+    /// `pgmq+delete`; empty at the design's defaults.
+    fn variant(&self) -> String {
+        String::new()
+    }
     /// A queue spread over a cluster: each part and its jobs so far; empty on one server.
     async fn shards(&self) -> Result<Vec<crate::format::manifest::Shard>> {
         Ok(vec![])
@@ -254,6 +276,9 @@ pub struct Snapshot {
     /// `(seq, intended enqueue µs)` of every job not completed.
     pub left: Vec<(i64, i64)>,
     pub completed: Vec<i64>,
+    /// The queue keeps no record of completions (pgmq's delete): `completed` is empty,
+    /// and a job in neither list may have been completed by a process that died.
+    pub completions_unrecorded: bool,
 }
 
 /// What qbench knows of the server behind a design.

@@ -16,6 +16,13 @@ pub struct DesignInfo {
     /// One of the seed's four designs: `run-suite` runs them unless `--queues` names
     /// others (a design added later runs where it is named).
     pub seed: bool,
+    /// Under a lease, whether a completion after the lease ran out is refused (the job
+    /// is its new holder's). Unfenced, the first completion wins, late or not, and the
+    /// new holder's is refused: the work is done twice, the job completed once.
+    pub fenced: bool,
+    /// The library and version whose protocol the design models (`pgmq 1.11.0`);
+    /// `None` for a textbook design. `--queues libraries` runs these.
+    pub models: Option<&'static str>,
 }
 
 /// How a design gets a dead worker's job back: what the audit and the tests can expect.
@@ -39,6 +46,24 @@ impl DesignInfo {
             test_prefix: name,
             recovery: Recovery::Lease,
             seed: false,
+            fenced: true,
+            models: None,
+        }
+    }
+
+    /// A late completion is accepted (see [`DesignInfo::fenced`]).
+    pub const fn unfenced(self) -> DesignInfo {
+        DesignInfo {
+            fenced: false,
+            ..self
+        }
+    }
+
+    /// The design models this library's protocol.
+    pub const fn modelling(self, library: &'static str) -> DesignInfo {
+        DesignInfo {
+            models: Some(library),
+            ..self
         }
     }
 

@@ -130,7 +130,7 @@ pub fn knobs(
     cfg: &Config,
     plan: &Plan,
     build: crate::build::Build,
-    design_options: String,
+    queue: &dyn crate::queue::Queue,
 ) -> Knobs {
     let b = &cfg.benchmark;
     let (produce, work) = (plan.produce.as_ref(), plan.work.as_ref());
@@ -154,7 +154,8 @@ pub fn knobs(
         runtime_threads: build.runtime_threads,
         wakeup: b.wakeup.to_string(),
         durability: b.durability.name().to_string(),
-        design_options: Some(design_options),
+        design_options: Some(queue.options()),
+        design_variant: queue.variant(),
     }
 }
 
@@ -202,7 +203,7 @@ pub async fn manifest(p: ManifestParts<'_>) -> Result<Manifest> {
         smoke: p.id.smoke,
         started_at: rfc3339(p.started_at),
         ended_at: rfc3339(p.ended_at),
-        knobs: knobs(&p.env.cfg, p.plan, p.env.build, p.env.queue.options()),
+        knobs: knobs(&p.env.cfg, p.plan, p.env.build, p.env.queue.as_ref()),
         qbench_version: p.env.build.version.into(),
         server_version: p.server.as_ref().map(|s| s.version.clone()),
         server_tls: p.server.as_ref().map(|s| s.tls.clone()),

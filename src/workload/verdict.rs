@@ -65,6 +65,7 @@ pub fn audit_file(
                 at_epoch_s,
                 left: SeqSet::from_unsorted(s.left.iter().map(|&(seq, _)| seq).collect()),
                 completed: SeqSet::from_unsorted(s.completed.clone()),
+                completions_unrecorded: s.completions_unrecorded,
             })
         }
         Some(Err(why)) => f.snapshot_error = Some(why.clone()),
