@@ -87,6 +87,7 @@ impl GlobalArgs {
         crate::local::Options {
             tls: self.tls,
             valkey_cluster: self.valkey_cluster.unwrap_or(0),
+            statements: false,
         }
     }
 
@@ -127,6 +128,10 @@ pub enum Command {
     Horizon(HorizonCmdArgs),
     /// Crash the servers while jobs flow (SIGKILL, restart) and count the acknowledged jobs lost; needs --local
     CrashTest(CrashTestArgs),
+    /// What each design's protocol costs the server per job, read from its counters:
+    /// statements, transactions, WAL bytes, dead tuples, buffers (--local loads
+    /// pg_stat_statements for it)
+    Cost(CostArgs),
     /// Analyze result folders: tables per scenario, findings, summary.csv and summary.json
     Analyze(AnalyzeArgs),
     /// Draw the six charts (PNG at 300 DPI and SVG) from analyze's summary.csv
@@ -322,7 +327,8 @@ pub struct CapacityArgs {
 
 #[derive(Debug, Args)]
 pub struct SweepArgs {
-    /// skip_locked, delete_returning, partitioned, valkey_streams, a comma list, or all
+    /// A design (skip_locked, delete_returning, partitioned, valkey_streams, pgmq), a comma
+    /// list, `libraries` (the designs that model a library), or all
     #[arg(long, default_value = "all", value_name = "QUEUE")]
     pub queue: String,
     /// Short steps (10 s after a 5 s settle): checks the tool, not for conclusions
@@ -339,7 +345,8 @@ pub struct SweepArgs {
 
 #[derive(Debug, Args)]
 pub struct CrashTestArgs {
-    /// skip_locked, delete_returning, partitioned, valkey_streams, a comma list, or all
+    /// A design (skip_locked, delete_returning, partitioned, valkey_streams, pgmq), a comma
+    /// list, `libraries` (the designs that model a library), or all
     #[arg(long, default_value = "all", value_name = "QUEUE")]
     pub queue: String,
     /// Crashes per design
@@ -350,6 +357,19 @@ pub struct CrashTestArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub end: EndArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CostArgs {
+    /// A design, a comma list, `libraries`, or all
+    #[arg(long, default_value = "all", value_name = "QUEUE")]
+    pub queue: String,
+    /// Jobs per design: enqueued one per call, then claimed and completed by one worker
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub jobs: u64,
+    /// Where cost.csv goes
+    #[arg(long, value_name = "DIR", default_value = "results/cost")]
+    pub out: PathBuf,
 }
 
 /// How a command that writes results ends.
@@ -422,7 +442,8 @@ pub struct WorkArgs {
 
 #[derive(Debug, Args)]
 pub struct SetupSchemaArgs {
-    /// skip_locked, delete_returning, partitioned, valkey_streams, a comma list, or all
+    /// A design (skip_locked, delete_returning, partitioned, valkey_streams, pgmq), a comma
+    /// list, `libraries` (the designs that model a library), or all
     #[arg(long, default_value = "all", value_name = "QUEUE")]
     pub queue: String,
     /// Empty the queues as well
@@ -519,7 +540,8 @@ pub struct HorizonArgs {
 
 #[derive(Debug, Args)]
 pub struct HorizonCmdArgs {
-    /// skip_locked, delete_returning, partitioned, valkey_streams (the control), a comma list, or all
+    /// A design (skip_locked, delete_returning, partitioned, pgmq; valkey_streams is the
+    /// control), a comma list, `libraries`, or all
     #[arg(long, value_name = "QUEUE")]
     pub queue: String,
     /// A short schedule (15 s, 30 s held, 30 s after): checks the tool, not for conclusions

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod format;
 pub mod graph;
@@ -99,7 +100,9 @@ pub async fn run_with(cli: Cli, shutdown: Shutdown, build: Build) -> Result<()> 
     };
     let mut session = Session::new(cfg, source, shutdown, choices).with_build(build);
     if cli.global.local && job.needs_servers() {
-        session.start_local(&cli.global.local_options()).await?;
+        session
+            .start_local(&job.local_options(cli.global.local_options()))
+            .await?;
     }
     let result = job.run(&session).await;
     session.stop().await;

@@ -227,6 +227,7 @@ pub fn row(g: &TestGroup) -> Row {
         test: g.test.clone(),
         backend: first.backend.clone(),
         queue: first.queue.clone(),
+        design_variant: design_variant(g),
         scenario: first.scenario.clone().unwrap_or_default(),
         complete: parts.iter().all(|p| p.manifest.complete),
         smoke: parts.iter().any(|p| p.manifest.smoke),
@@ -281,13 +282,16 @@ pub fn row(g: &TestGroup) -> Row {
     (row.state, row.state_reason) = super::state::judge(g, &row);
     repeat(g, &mut row);
     row.workload = workload(g, &row);
-    row.design_variant = g
-        .parts
+    row
+}
+
+/// The design options that make the test a variant, from its workers' manifest.
+fn design_variant(g: &TestGroup) -> String {
+    g.parts
         .iter()
         .find(|p| p.summary.completed.is_some())
         .map(|p| p.manifest.knobs.design_variant.clone())
-        .unwrap_or_default();
-    row
+        .unwrap_or_default()
 }
 
 /// The test's workload, from its workers' manifest (none for a producer alone).

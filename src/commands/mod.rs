@@ -3,6 +3,7 @@
 //! results end the same way ([`ending`]): analyze, graph and report.html.
 
 pub mod analyze;
+pub mod cost;
 pub mod crash_test;
 pub mod ending;
 pub mod graph;
@@ -37,6 +38,7 @@ pub enum Job {
     Sweep(Box<sweep::Plan>),
     Horizon(Box<horizon::Plan>),
     CrashTest(crate::cli::CrashTestArgs),
+    Cost(crate::cli::CostArgs),
     Analyze(crate::cli::AnalyzeArgs),
     Graph(crate::cli::GraphArgs),
     Report(crate::cli::ReportArgs),
@@ -59,6 +61,7 @@ pub fn check(command: Command, cfg: &Config, global: &GlobalArgs) -> Result<Job>
         Command::Sweep(a) => Job::Sweep(Box::new(sweep::check(a, cfg, global)?)),
         Command::Horizon(a) => Job::Horizon(Box::new(horizon::check(a, cfg, global)?)),
         Command::CrashTest(a) => Job::CrashTest(crash_test::check(a, cfg, global)?),
+        Command::Cost(a) => Job::Cost(cost::check(a, cfg, global)?),
         Command::Analyze(a) => Job::Analyze(a),
         Command::Graph(a) => Job::Graph(a),
         Command::Report(a) => Job::Report(a),
@@ -88,7 +91,15 @@ impl Job {
                 | Job::Sweep(_)
                 | Job::Horizon(_)
                 | Job::CrashTest(_)
+                | Job::Cost(_)
         )
+    }
+
+    /// What `--local` starts for this job: `cost` counts statements, so its
+    /// PostgreSQL loads pg_stat_statements.
+    pub fn local_options(&self, mut options: crate::local::Options) -> crate::local::Options {
+        options.statements = matches!(self, Job::Cost(_));
+        options
     }
 
     pub async fn run(self, s: &Session) -> Result<()> {
@@ -102,6 +113,7 @@ impl Job {
             Job::Sweep(p) => sweep::run(s, *p).await,
             Job::Horizon(p) => horizon::run(s, *p).await,
             Job::CrashTest(a) => crash_test::run(s, &a).await,
+            Job::Cost(a) => cost::run(s, &a).await,
             Job::Analyze(a) => analyze::run(&a),
             Job::Graph(a) => graph::run(&a),
             Job::Report(a) => report::run(&a),

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod capacity;
+pub mod cost;
 pub mod crash;
 pub mod durability;
 pub mod files;

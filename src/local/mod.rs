@@ -27,6 +27,9 @@ pub struct Options {
     pub tls: bool,
     /// Valkey as a cluster of this many primaries (0: one server).
     pub valkey_cluster: u16,
+    /// PostgreSQL loads pg_stat_statements, tracking statements inside functions too
+    /// (`qbench cost`); off for every other command, which it would slow a little.
+    pub statements: bool,
 }
 
 pub struct LocalServers {
@@ -122,7 +125,8 @@ impl LocalServers {
         };
         let (pg, vk) = tokio::join!(
             async {
-                let mut pg = LocalPostgres::init(root, &cfg.postgres, pg_port).await?;
+                let mut pg =
+                    LocalPostgres::init(root, &cfg.postgres, pg_port, o.statements).await?;
                 if let Some(c) = &certs {
                     pg.require_tls(c)?;
                 }

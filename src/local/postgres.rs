@@ -94,7 +94,13 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
 
 impl LocalPostgres {
     /// initdb into `root/pg` and write the configuration; the server is not started.
-    pub async fn init(root: &Path, pg: &Postgres, port: u16) -> Result<LocalPostgres> {
+    /// `statements`: load pg_stat_statements, tracking statements inside functions.
+    pub async fn init(
+        root: &Path,
+        pg: &Postgres,
+        port: u16,
+        statements: bool,
+    ) -> Result<LocalPostgres> {
         let bin_dir = super::binaries::pg_bin_dir()?;
         let run_as = unprivileged_user()?;
         let data_dir = root.join("pg");
@@ -121,12 +127,17 @@ impl LocalPostgres {
         }
 
         let tuning = tuning_for_memory(total_memory_mb());
-        let conf = format!(
+        let mut conf = format!(
             "\n# qbench --local\nlisten_addresses = '127.0.0.1'\nport = {port}\n\
              unix_socket_directories = '{}'\n{}log_min_messages = warning\n",
             data_dir.display(),
             conf_lines(&tuning)
         );
+        if statements {
+            conf.push_str(
+                "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n",
+            );
+        }
         let mut f = OpenOptions::new()
             .append(true)
             .open(data_dir.join("postgresql.conf"))?;

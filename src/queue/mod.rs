@@ -295,6 +295,12 @@ pub trait Server: Send + Sync {
     fn stats(&self) -> Box<dyn StatsSampler>;
     /// How this process's idle workers learn of new jobs, with what it has cost so far.
     fn wakeup(&self) -> WakeupReport;
+    /// The counters a protocol moves (`qbench cost`). After a run (`before` given), it
+    /// first waits until the run's sessions have ended and their statistics are in.
+    async fn cost_counters(
+        &self,
+        before: Option<&crate::format::cost::Counters>,
+    ) -> Result<crate::format::cost::Counters>;
 }
 
 /// What the manifest records about the queue's server.

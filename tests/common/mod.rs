@@ -30,6 +30,17 @@ pub fn shared_tls() -> &'static Shared {
     })
 }
 
+/// Servers as `qbench --local cost` starts them: PostgreSQL loads pg_stat_statements.
+pub fn shared_statements() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        start_shared(Options {
+            statements: true,
+            ..Options::default()
+        })
+    })
+}
+
 /// PostgreSQL and a Valkey Cluster of three primaries (`--local --valkey-cluster 3`).
 pub fn shared_cluster() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -187,7 +198,11 @@ pub fn quiet_spec(
 
 /// A config pointing at the shared servers, with its own database and stream.
 pub async fn config(name: &str) -> Config {
-    let s = shared();
+    config_on(shared(), name).await
+}
+
+/// As [`config`], on the servers `s`.
+pub async fn config_on(s: &Shared, name: &str) -> Config {
     let mut cfg = s.base.clone();
     let db = format!("t_{name}");
     let admin = admin_client(&cfg).await;

@@ -4,6 +4,7 @@
 //! producer (`producer`); and how idle workers wake (`wakeup`).
 
 mod base;
+pub mod cost;
 mod horizon;
 mod producer;
 mod server;

@@ -131,4 +131,11 @@ impl crate::queue::Server for PgServer {
     fn wakeup(&self) -> WakeupReport {
         self.wakeup.report()
     }
+
+    async fn cost_counters(
+        &self,
+        before: Option<&crate::format::cost::Counters>,
+    ) -> Result<crate::format::cost::Counters> {
+        super::cost::read(&self.pg, self.tables, before).await
+    }
 }

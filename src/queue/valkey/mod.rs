@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod conn;
+mod cost;
 mod horizon;
 mod stats;
 
@@ -261,5 +262,28 @@ impl super::Server for ValkeyServer {
             mode: "block".into(),
             ..WakeupReport::default()
         }
+    }
+
+    /// Commands (INFO commandstats: a script and the commands it calls each count) and
+    /// append-only file bytes, of one server; a cluster's are refused.
+    async fn cost_counters(
+        &self,
+        _before: Option<&crate::format::cost::Counters>,
+    ) -> Result<crate::format::cost::Counters> {
+        if self.cfg.is_cluster() {
+            anyhow::bail!(crate::error::UsageError::new(
+                "cost reads one Valkey server's counters: run it without a cluster"
+            ));
+        }
+        let mut c = self.conn.clone();
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut c)
+            .await?;
+        let persistence: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query_async(&mut c)
+            .await?;
+        Ok(cost::counters(&stats, &persistence))
     }
 }
