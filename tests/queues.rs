@@ -208,3 +208,63 @@ async fn pgmq_delete_is_a_variant_that_keeps_no_record() {
         row.audit_note
     );
 }
+
+/// pgmq in the volatile tier: the queue table UNLOGGED, the archive logged, as pgmq's
+/// create_unlogged makes them; and the server's tables read as unlogged, not mixed.
+#[tokio::test]
+async fn pgmq_volatile_keeps_its_archive_logged() {
+    let mut cfg = common::config("pgmqvol").await;
+    cfg.benchmark.durability = qbench::config::DurabilityChoice::Volatile;
+    let q = queue::open(QueueKind::Pgmq, &cfg).await.expect("open");
+    q.setup(true).await.expect("setup");
+    let c = common::pg_client(&cfg).await;
+    let rows = c
+        .query(
+            "SELECT relname::text, relpersistence::text FROM pg_class WHERE relname IN ('pgmq_q_qbench', 'pgmq_a_qbench') ORDER BY relname",
+            &[],
+        )
+        .await
+        .expect("persistence");
+    let got: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        [
+            ("pgmq_a_qbench".to_string(), "p".to_string()),
+            ("pgmq_q_qbench".to_string(), "u".to_string())
+        ]
+    );
+    let info = q.server().info().await.expect("info");
+    let d = format!("{:?}", info.durability);
+    assert!(d.contains("\"unlogged\""), "{d}");
+}
+
+/// crash-test refuses pgmq's delete in one line, before any server is killed: its
+/// losses could not be told from completions.
+#[test]
+fn crash_test_refuses_pgmq_delete() {
+    let o = common::run_qbench(
+        &[
+            "--local",
+            "--quiet",
+            "--pgmq-completion",
+            "delete",
+            "crash-test",
+            "--queue",
+            "pgmq",
+            "--trials",
+            "1",
+            "--no-report",
+            "--out",
+            tempfile::tempdir()
+                .expect("dir")
+                .path()
+                .to_str()
+                .expect("utf8"),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("keeps no record"), "{stderr}");
+}

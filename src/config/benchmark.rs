@@ -391,8 +391,8 @@ benchmark_settings! {
     /// acknowledged jobs is rarely acceptable.
     durability: DurabilityChoice = DurabilityChoice::Strict, flag "durability" "TIER", check any();
     /// The pgmq design's completion: "archive" (pgmq's archive: the message moves to
-    /// the archive table, as pgmq's clients do by default) or "delete" (no record
-    /// kept). A delete run is the variant `pgmq+delete` in every comparison.
+    /// the archive table, a record kept) or "delete" (pgmq's delete: none kept). A
+    /// delete run is the variant `pgmq+delete` in the run tables and findings.
     pgmq_completion: PgmqCompletion = PgmqCompletion::Archive, flag "pgmq-completion" "archive|delete", check any();
 }
 

@@ -240,6 +240,12 @@ pub trait Queue: registry::Kind + Send + Sync {
     fn options(&self) -> String {
         String::new()
     }
+    /// Whether the queue records which jobs it completed (rows marked, an archive, a
+    /// bitmap). Without it (pgmq's delete) a missing job cannot be told lost, and
+    /// crash trials refuse the design.
+    fn records_completions(&self) -> bool {
+        true
+    }
     /// The options that make this run a variant of its own in every comparison
     /// (`delete` for pgmq's delete completion), appended to the design's name as
     /// `pgmq+delete`; empty at the design's defaults.
@@ -317,7 +323,9 @@ pub struct ServerInfo {
 #[async_trait]
 pub trait Producer: Send {
     /// Enqueues a batch in one round trip (or one pipelined burst). Idempotent by seq: a
-    /// retry after an error of unknown outcome (`retry`) adds no job twice.
+    /// retry after an error of unknown outcome (`retry`) adds no job twice, but where
+    /// a completed job leaves no trace (pgmq's delete), whose second copy the audit
+    /// then names duplicated.
     async fn enqueue(&mut self, jobs: &[NewJob], retry: bool) -> Result<()>;
 }
 

@@ -1,11 +1,14 @@
 //! pgmq: the protocol of the pgmq extension 1.11.0 (github.com/pgmq/pgmq at b84659a),
 //! in qbench's words; SQL: schema/pg_queue_pgmq.sql. Each statement models a function
 //! of pgmq-extension/sql/pgmq.sql:
-//! - enqueue: `send_batch` (one INSERT, vt = the clock: visible at once);
+//! - enqueue: `send` for one job, `send_batch` for several (one INSERT, vt = the clock:
+//!   visible at once), each through pgmq's chain of functions;
 //! - claim: `read(queue, vt, qty)`: the oldest visible ids, FOR UPDATE SKIP LOCKED, their
 //!   vt pushed a lease ahead and read_ct counted, in one statement;
 //! - completion: `archive(queue, ids[])` (the default, as pgmq's clients do) or
 //!   `delete(queue, ids[])` (`benchmark.pgmq_completion = "delete"`).
+//!
+//! Each is one round trip: three per job with batches of one (send, read, archive).
 //!
 //! A dead worker's message comes back by itself when its vt passes: pgmq runs no reaper
 //! and no background work. Nor does it fence a completion: a worker whose lease ran out
@@ -51,7 +54,10 @@ impl Design for Pgmq {
             )
             .into());
         }
-        let base = PgBase::open(cfg, &SQL, TABLE, "^pgmq_[qa]_qbench$").await?;
+        // pgmq's create_unlogged makes the queue table UNLOGGED, never the archive.
+        let base = PgBase::open(cfg, &SQL, TABLE, "^pgmq_[qa]_qbench$")
+            .await?
+            .volatile_tables("^pgmq_q_qbench$");
         let payload = std::str::from_utf8(&base.payload)
             .context("the job payload is not text")?
             .into();
@@ -76,6 +82,10 @@ impl Queue for Pgmq {
         }
     }
 
+    fn records_completions(&self) -> bool {
+        self.completion == PgmqCompletion::Archive
+    }
+
     fn server(&self) -> &dyn Server {
         &self.base.server
     }
@@ -94,16 +104,14 @@ impl Queue for Pgmq {
 
     async fn state(&self) -> Result<QueueState> {
         let c = self.base.pooled().await?;
-        let r = c.query_one(SQL.get("state"), &[]).await?;
+        let name = match self.completion {
+            PgmqCompletion::Archive => "state",
+            PgmqCompletion::Delete => "state_delete",
+        };
+        let r = c.query_one(SQL.get(name), &[]).await?;
         let (pending, in_flight) = (pg::count(&r, 0)?, pg::count(&r, 1)?);
         let queued = pending + in_flight;
-        let completed = match self.completion {
-            PgmqCompletion::Archive => pg::count(&r, 2)?,
-            PgmqCompletion::Delete => {
-                let sent = pg::count(&c.query_one(SQL.get("sent"), &[]).await?, 0)?;
-                sent.saturating_sub(queued)
-            }
-        };
+        let completed = pg::count(&r, 2)?;
         Ok(QueueState {
             pending,
             in_flight,
@@ -123,10 +131,12 @@ impl Queue for Pgmq {
                     .with_context(|| format!("preparing pgmq's {name} (did setup-schema run?)"))
             }
         };
+        let one = prepare("enqueue_one").await?;
         let send = prepare("enqueue").await?;
         let retry = prepare("enqueue_retry").await?;
         Ok(Box::new(PgmqProducer {
             client,
+            one,
             send,
             retry,
             payload: self.payload.clone(),
@@ -178,7 +188,7 @@ impl Queue for Pgmq {
             Ok(())
         })
         .await?;
-        if self.completion == PgmqCompletion::Delete {
+        if !self.records_completions() {
             snap.completions_unrecorded = true;
             return Ok(snap);
         }
@@ -197,6 +207,9 @@ impl Queue for Pgmq {
 
 struct PgmqProducer {
     client: Client,
+    /// pgmq's send: one message.
+    one: Statement,
+    /// pgmq's send_batch.
     send: Statement,
     retry: Statement,
     payload: std::sync::Arc<str>,
@@ -219,9 +232,15 @@ impl Producer for PgmqProducer {
             .extend(jobs.iter().map(|j| message(j, &self.payload)));
         // pgmq's send is not idempotent; a retry sends only what neither table holds.
         // A first attempt still running on a dead connection could commit after that
-        // check: the audit would then name the job duplicated, never hide it.
-        let st = if retry { &self.retry } else { &self.send };
-        self.client.query(st, &[&self.messages]).await?;
+        // check, and with delete a job already completed is in neither table: the audit
+        // then names the job duplicated, as a real pgmq client's retry would make it.
+        if retry {
+            self.client.query(&self.retry, &[&self.messages]).await?;
+        } else if let [one] = &self.messages[..] {
+            self.client.query(&self.one, &[one]).await?;
+        } else {
+            self.client.query(&self.send, &[&self.messages]).await?;
+        }
         Ok(())
     }
 }
@@ -283,6 +302,7 @@ mod tests {
     #[test]
     fn statements_exist_and_a_message_is_json() {
         SQL.assert_statements(&[
+            "enqueue_one",
             "enqueue",
             "enqueue_retry",
             "claim",
@@ -291,7 +311,7 @@ mod tests {
             "claim_plan",
             "depth",
             "state",
-            "sent",
+            "state_delete",
             "left",
             "completed",
             "sabotage",

@@ -63,7 +63,14 @@ pub async fn run_all(
     let accept = s.choices.accept_durability_mismatch;
     s.with_servers(async |servers| {
         for t in &targets {
-            queue::open(t.kind, &t.cfg).await?;
+            let q = queue::open(t.kind, &t.cfg).await?;
+            // A crash's loss is told by the queue's own record of what was completed.
+            if !q.records_completions() {
+                return Err(usage(format!(
+                    "{} as configured keeps no record of completed jobs, so a crash's losses cannot be told from completions: crash-test it with its default options",
+                    t.kind
+                )));
+            }
         }
         let mut files = vec![];
         for t in &targets {

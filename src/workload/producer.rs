@@ -414,7 +414,8 @@ async fn pause(backoff: &mut Duration, stop: &CancellationToken) -> bool {
 }
 
 /// Sends one batch until the server acknowledges it, reconnecting with backoff; a retry
-/// is idempotent by seq. False once the run stops while the batch cannot be sent: its
+/// is idempotent by seq where the design can check it (`Producer::enqueue`; pgmq's
+/// delete cannot, and the audit then names the job duplicated). False once the run stops while the batch cannot be sent: its
 /// jobs are then uncertain (an attempt may have reached the queue).
 async fn send(
     s: &Shared,

@@ -68,6 +68,7 @@ impl PgBase {
                 pg,
                 pool,
                 tables,
+                volatile: tables,
                 wakeup: Arc::new(WakeupCounts::new(wakeup)),
             },
             sql,
@@ -79,6 +80,13 @@ impl PgBase {
             tier,
             listener: OnceCell::new(),
         })
+    }
+
+    /// Only the tables `regex` names become UNLOGGED in the volatile tier (a library
+    /// that keeps some tables logged whatever the queue's persistence).
+    pub fn volatile_tables(mut self, regex: &'static str) -> PgBase {
+        self.server.volatile = regex;
+        self
     }
 
     pub fn pg(&self) -> &Postgres {
@@ -122,7 +130,7 @@ impl PgBase {
 
     /// Gives the design's tables the persistence of the tier asked for (after its DDL).
     pub async fn apply_persistence(&self, c: &Client) -> Result<()> {
-        set_persistence(c, self.server.tables, self.tier).await
+        set_persistence(c, self.server.volatile, self.tier).await
     }
 
     pub async fn reset(&self) -> Result<()> {

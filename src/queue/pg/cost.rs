@@ -18,6 +18,10 @@ const OURS: &str = "pg_stat|pg_current_wal|pg_backend_pid";
 /// transaction statistics as it exits.
 pub async fn read(pg: &Postgres, tables: &str, before: Option<&Counters>) -> Result<Counters> {
     let c = super::connect(pg).await?;
+    // Before the WAL is read: the first reading's CREATE EXTENSION writes catalog rows.
+    let extension = c
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await;
     if let Some(b) = before {
         settle(&c, &b.sessions).await?;
     }
@@ -38,14 +42,19 @@ pub async fn read(pg: &Postgres, tables: &str, before: Option<&Counters>) -> Res
     out.transactions = Some(u64::try_from(x.try_get::<_, i64>(0)?)?);
     let t = c
         .query_one(
-            "SELECT coalesce(sum(n_tup_upd + n_tup_del), 0)::bigint, coalesce(sum(n_tup_hot_upd), 0)::bigint \
+            "SELECT coalesce(sum(n_tup_upd + n_tup_del), 0)::bigint, coalesce(sum(n_tup_hot_upd), 0)::bigint, \
+                    coalesce(sum(n_tup_upd), 0)::bigint \
              FROM pg_stat_user_tables WHERE relname ~ $1 AND schemaname = current_schema()",
             &[&tables],
         )
         .await?;
     out.dead_tuples = Some(u64::try_from(t.try_get::<_, i64>(0)?)?);
     out.hot_updates = Some(u64::try_from(t.try_get::<_, i64>(1)?)?);
-    statements(&c, &mut out).await;
+    out.updates = Some(u64::try_from(t.try_get::<_, i64>(2)?)?);
+    match extension {
+        Ok(()) => statements(&c, &mut out).await,
+        Err(e) => out.missing.push(no_statements(&e)),
+    }
     Ok(out)
 }
 
@@ -83,9 +92,6 @@ async fn settle(c: &Client, before: &[i64]) -> Result<()> {
 /// Statement counts and their buffers, where pg_stat_statements is loaded; else the
 /// reason, and the counts stay unknown.
 async fn statements(c: &Client, out: &mut Counters) {
-    let _ = c
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        .await;
     let sql = format!(
         "SELECT coalesce(sum(calls) FILTER (WHERE toplevel), 0)::bigint, \
                 coalesce(sum(calls) FILTER (WHERE NOT toplevel), 0)::bigint, \
@@ -96,7 +102,11 @@ async fn statements(c: &Client, out: &mut Counters) {
     );
     match c.query_one(&sql, &[]).await {
         Ok(r) => {
-            let get = |i: usize| r.try_get::<_, i64>(i).ok().and_then(|v| u64::try_from(v).ok());
+            let get = |i: usize| {
+                r.try_get::<_, i64>(i)
+                    .ok()
+                    .and_then(|v| u64::try_from(v).ok())
+            };
             out.statements = get(0);
             out.buffers = get(2);
             // SHOW, not current_setting(): its text names pg_stat, so it is left out.
@@ -114,13 +124,18 @@ async fn statements(c: &Client, out: &mut Counters) {
                 out.nested_statements = get(1);
             } else {
                 out.missing.push(
-                    "statements inside functions not counted: pg_stat_statements.track is not all".into(),
+                    "statements inside functions not counted: pg_stat_statements.track is not all"
+                        .into(),
                 );
             }
         }
-        Err(e) => out.missing.push(format!(
-            "statements and buffers not counted: pg_stat_statements is not available ({}); load it with shared_preload_libraries and pg_stat_statements.track = all (qbench --local cost does)",
-            e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string())
-        )),
+        Err(e) => out.missing.push(no_statements(&e)),
     }
+}
+
+fn no_statements(e: &tokio_postgres::Error) -> String {
+    format!(
+        "statements and buffers not counted: pg_stat_statements is not available ({}); load it with shared_preload_libraries and pg_stat_statements.track = all (qbench --local cost does)",
+        e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string())
+    )
 }

@@ -20,8 +20,11 @@ use crate::samplers::StatsSampler;
 pub struct PgServer {
     pub(super) pg: Postgres,
     pub(super) pool: Pool,
-    /// A regular expression naming the design's tables (statistics, persistence).
+    /// A regular expression naming the design's tables (statistics).
     pub(super) tables: &'static str,
+    /// Those the durability tier sets the persistence of (all of them, but for a
+    /// library that keeps some logged whatever the queue's persistence).
+    pub(super) volatile: &'static str,
     pub(super) wakeup: Arc<WakeupCounts>,
 }
 
@@ -68,7 +71,7 @@ impl crate::queue::Server for PgServer {
                 &format!(
                     "SELECT count(*) FILTER (WHERE c.relpersistence = 'u'), count(*) {TABLES}"
                 ),
-                &[&self.tables],
+                &[&self.volatile],
             )
             .await?;
         let (unlogged, all): (i64, i64) = (counts.try_get(0)?, counts.try_get(1)?);
