@@ -586,6 +586,23 @@ fn write_rows<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
 mod tests {
     use super::Row;
 
+    /// A variant and a wakeup each name the design: `pgmq+delete+notify`; a label
+    /// follows in brackets; at the defaults the queue alone.
+    #[test]
+    fn a_variant_is_named_in_the_design() {
+        let mut r = Row {
+            queue: "pgmq".into(),
+            wakeup: "poll".into(),
+            ..Row::default()
+        };
+        assert_eq!(r.design(), "pgmq");
+        r.design_variant = "delete".into();
+        assert_eq!(r.design(), "pgmq+delete");
+        r.wakeup = "notify".into();
+        r.label = "b".into();
+        assert_eq!(r.variant(), "pgmq+delete+notify [b]");
+    }
+
     /// Only an exact audit with every job once, none of another run's, ranks.
     #[test]
     fn only_exact_clean_rows_compare() {

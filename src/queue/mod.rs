@@ -387,6 +387,16 @@ mod tests {
             vec![QueueKind::Partitioned, QueueKind::SkipLocked]
         );
         assert!(QueueKind::parse_list(",").is_err());
+        // `libraries`: every design that models a library, and none of the seed's.
+        let libs = QueueKind::parse_list("libraries").expect("libraries");
+        assert!(libs.contains(&QueueKind::Pgmq), "{libs:?}");
+        assert!(libs
+            .iter()
+            .all(|k| k.info().models.is_some() && !k.info().seed));
+        assert_eq!(
+            QueueKind::parse_list("skip_locked,libraries,pgmq").expect("list")[0],
+            QueueKind::SkipLocked
+        );
     }
 
     #[test]
