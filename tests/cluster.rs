@@ -1,7 +1,8 @@
 //! valkey_streams on a real Valkey Cluster of three primaries, started by the project:
 //! one queue spread over a stream per primary is produced to and drained by several
 //! processes with an exact audit and an even spread; a job deleted on one shard is named
-//! lost; four streams on three primaries are flagged as skewed; a server that is not a
+//! lost; four streams on three primaries put two on one, which completes both streams'
+//! jobs (the skew flag follows its rule); a server that is not a
 //! whole cluster is refused; `--local --valkey-cluster` restarts its cluster for the cold
 //! scenario and leaves nothing behind.
 
