@@ -4,9 +4,9 @@
 # binary gets a TMPDIR of its own, so the --local servers it starts, and its checks that
 # none is left behind, never see another binary's. Binaries listed in SOLO run alone,
 # after the others: their figures measure the machine (a server thread's share of a
-# core), and a neighbour's load would move them. Prints each binary's time; on a
-# failure, that binary's failures (every binary's whole output is kept in
-# target/test-logs/). Usage: setup/test_binaries.sh [JOBS] (default 3), each binary
+# core), and a neighbour's load would move them. Prints cargo's summary of each binary
+# (stdout), the number of tests passed and each binary's time; on a failure, that
+# binary's failures (every binary's whole output is kept in target/test-logs/). Usage: setup/test_binaries.sh [JOBS] (default 3), each binary
 # with TEST_THREADS tests at a time (default 4).
 # shellcheck source=setup/common.sh
 source "$(dirname "$0")/common.sh"
@@ -73,6 +73,14 @@ log "test binaries took $(( $(date +%s) - began )) s:"
 sort -k2 -n -r "$work/results" | while read -r status secs name; do
   printf '[setup]   %-7s %4s s  %s\n' "$status" "$secs" "$name" >&2
 done
+# Cargo's own summary of each binary on stdout, as `cargo test` prints it, so that a reader
+# of the output (and CI) sees how many tests ran and passed, not only the binaries' times.
+while read -r name bin; do
+  printf '     Running %s (%s)\n' "$name" "$bin"
+  grep -E '^(running [0-9]+ tests?|test result: )' "$work/$name.log" || echo "no test summary in $work/$name.log"
+done <"$work/bins"
+total=$(cat "$work"/*.log | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+log "$total tests passed in $(wc -l <"$work/bins") test binaries"
 failed=$(awk '$1 == "FAILED" { print $3 }' "$work/results")
 for n in $failed; do
   printf '\n===== %s (whole output: %s/%s.log) =====\n' "$n" "$work" "$n" >&2
