@@ -99,21 +99,7 @@ impl Queue for DeleteReturning {
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {
-        // Left first, then completed: a job moving between the two reads is seen in
-        // the second, never in neither.
-        let c = self.0.pooled().await?;
-        let mut snap = Snapshot::default();
-        pg::each_row(&c, SQL.get("left"), |r| {
-            snap.left.push((r.try_get(0)?, r.try_get(1)?));
-            Ok(())
-        })
-        .await?;
-        pg::each_row(&c, SQL.get("completed"), |r| {
-            snap.completed.push(r.try_get(0)?);
-            Ok(())
-        })
-        .await?;
-        Ok(snap)
+        self.0.left_then_completed(Some("completed")).await
     }
 
     async fn horizon(&self) -> Result<Box<dyn crate::queue::Horizon>> {

@@ -178,26 +178,10 @@ impl Queue for Pgmq {
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {
-        // Left first, then archived: archive moves a message in one statement, so one
-        // moving between the two reads is seen in the second, never in neither. With
-        // delete the queue keeps no record: completions are the workers' own.
-        let c = self.base.pooled().await?;
-        let mut snap = Snapshot::default();
-        pg::each_row(&c, SQL.get("left"), |r| {
-            snap.left.push((r.try_get(0)?, r.try_get(1)?));
-            Ok(())
-        })
-        .await?;
-        if !self.records_completions() {
-            snap.completions_unrecorded = true;
-            return Ok(snap);
-        }
-        pg::each_row(&c, SQL.get("completed"), |r| {
-            snap.completed.push(r.try_get(0)?);
-            Ok(())
-        })
-        .await?;
-        Ok(snap)
+        // archive moves a message in one statement; with delete the queue keeps no
+        // record of completions: they are the workers' own.
+        let archive = self.records_completions().then_some("completed");
+        self.base.left_then_completed(archive).await
     }
 
     async fn horizon(&self) -> Result<Box<dyn crate::queue::Horizon>> {

@@ -187,6 +187,33 @@ impl PgBase {
         Ok(snap)
     }
 
+    /// The snapshot of a design that moves a completed job to another table: the file's
+    /// `left` (seq, enqueued_at_us), then its `completed` (seq). Left first: a job moving
+    /// between the two reads is seen in the second, never in neither. Without a record of
+    /// completions (`completed` is None) the snapshot says so.
+    pub async fn left_then_completed(
+        &self,
+        completed: Option<&str>,
+    ) -> Result<crate::queue::Snapshot> {
+        let c = self.pooled().await?;
+        let mut snap = crate::queue::Snapshot::default();
+        each_row(&c, self.sql.get("left"), |r| {
+            snap.left.push((r.try_get(0)?, r.try_get(1)?));
+            Ok(())
+        })
+        .await?;
+        let Some(completed) = completed else {
+            snap.completions_unrecorded = true;
+            return Ok(snap);
+        };
+        each_row(&c, self.sql.get(completed), |r| {
+            snap.completed.push(r.try_get(0)?);
+            Ok(())
+        })
+        .await?;
+        Ok(snap)
+    }
+
     /// The lease designs' `state` statement: pending, processing, completed, all.
     pub async fn lease_state(&self) -> Result<crate::queue::QueueState> {
         let c = self.pooled().await?;
