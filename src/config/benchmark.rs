@@ -394,9 +394,28 @@ benchmark_settings! {
     /// the archive table, a record kept) or "delete" (pgmq's delete: none kept). A
     /// delete run is the variant `pgmq+delete` in the run tables and findings.
     pgmq_completion: PgmqCompletion = PgmqCompletion::Archive, flag "pgmq-completion" "archive|delete", check any();
+    /// The river design's FetchCooldown, ms (River's default 100): a process fetches at
+    /// most once per cooldown, up to its free worker slots, so its workers take at most
+    /// num_workers jobs per cooldown. Not the default: the variant `river+cooldown=…ms`.
+    river_fetch_cooldown_ms: f64 = 100.0, flag "river-fetch-cooldown" "MS", check positive("ms");
+    /// The river design's FetchPollInterval, ms (River's default 1000): how often an idle
+    /// process fetches when no insert notification wakes it (--wakeup poll: River's
+    /// PollOnly mode). At least the cooldown.
+    river_fetch_poll_interval_ms: f64 = 1000.0, flag "river-fetch-poll-interval" "MS", check positive("ms");
+    /// The river design's RescueStuckJobsAfter, seconds (River's default 3600): a job
+    /// running longer is rescued (made retryable) by the leader's rescuer.
+    river_rescue_after_s: f64 = 3600.0, flag "river-rescue-after" "S", check positive("s");
 }
 
 impl Benchmark {
+    /// Every design's recovery timeout set to `s` seconds: the visibility timeout and the
+    /// libraries' own (River's RescueStuckJobsAfter). Tests recover in seconds; benchmarks
+    /// keep each library's default.
+    pub fn recover_after(&mut self, s: f64) {
+        self.visibility_timeout_s = s;
+        self.river_rescue_after_s = s;
+    }
+
     /// The offered rate in jobs/s; `None` for `max`.
     pub fn rate_jobs_s(&self) -> Option<f64> {
         match self.production_rate {
@@ -428,6 +447,12 @@ impl Benchmark {
     /// A worker holds a whole batch while it works through it: a lease that runs out
     /// first hands every batch to a second worker (work done twice, by design).
     pub fn validate_lease(&self) -> Result<(), UsageError> {
+        if self.river_fetch_poll_interval_ms < self.river_fetch_cooldown_ms {
+            return Err(UsageError::new(format!(
+                "benchmark.river_fetch_poll_interval_ms = {} is shorter than river_fetch_cooldown_ms = {}: River requires the poll interval to be at least the cooldown",
+                self.river_fetch_poll_interval_ms, self.river_fetch_cooldown_ms
+            )));
+        }
         // Each job's sleep may overrun by a timer tick (1 ms), and the claim and the
         // completion are round trips: 100 ms covers them on any sane network.
         let batch_s =

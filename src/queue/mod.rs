@@ -31,6 +31,7 @@ registry::designs! {
     Partitioned => partitioned::Partitioned,
     ValkeyStreams => valkey_streams::ValkeyStreams,
     Pgmq => pgmq::Pgmq,
+    River => river::River,
 }
 
 /// The kinds of server a design runs on.
@@ -340,6 +341,37 @@ pub trait Consumer: Send {
     /// Waits after a claim found nothing: how a worker of this design learns of new jobs
     /// (PostgreSQL polls after `poll_interval_ms`; Valkey's claim already blocked).
     async fn idle(&mut self);
+    /// Ends the jobs' processing as a worker of this design does: completes them now, or
+    /// hands them to a completer that writes them later and frees the worker at once
+    /// (River's batch completer). The jobs count as completed only once written.
+    async fn hand_off(&mut self, jobs: Vec<Claimed>) -> Result<HandOff> {
+        Ok(HandOff::Done(self.complete(jobs).await?))
+    }
+    /// The claim round trip to record for the last `claim`, which took `call`: the
+    /// call's own, or, where a design fetches in the background (River's producer), the
+    /// round trip of the fetch that brought the jobs (`None`: no statement ran).
+    fn claim_round_trip(&self, call: std::time::Duration) -> Option<std::time::Duration> {
+        Some(call)
+    }
+}
+
+/// How a hand-off ended: the completion written (the seqs the queue refused), or the
+/// outcome to come once the completer has written it.
+pub enum HandOff {
+    Done(Vec<i64>),
+    Later(tokio::sync::oneshot::Receiver<Result<Vec<i64>>>),
+}
+
+impl HandOff {
+    /// Waits for the outcome (a completer gone without writing is an error).
+    pub async fn outcome(self) -> Result<Vec<i64>> {
+        match self {
+            HandOff::Done(late) => Ok(late),
+            HandOff::Later(rx) => rx.await.map_err(|_| {
+                anyhow::anyhow!("the completer stopped before writing the completion")
+            })?,
+        }
+    }
 }
 
 /// Opens one design against the servers the config names.

@@ -220,6 +220,7 @@ fn lock(m: &Mutex<HistSet>) -> MutexGuard<'_, HistSet> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+#[derive(Clone)]
 pub struct Shard {
     recorders: Recorders,
     index: usize,

@@ -14,7 +14,7 @@ use super::audit::Audit;
 use super::outages::Outages;
 use super::warn_limited;
 use crate::clock::Clock;
-use crate::queue::{Consumer, Queue};
+use crate::queue::{Consumer, HandOff, Queue};
 use crate::stats::{Metric, Recorders, Shard};
 
 #[derive(Debug, Clone)]
@@ -171,6 +171,8 @@ async fn worker(
     // A polling design's empty claim is a full claim that found nothing (under a held
     // horizon, the costliest: it walks every dead entry); a blocking one's is a wait.
     let polls = queue.kind().polls();
+    let mut pending = tokio::task::JoinSet::new();
+    let mut broken = false;
     while !stop.is_cancelled() {
         let claim_began = clock.now_us();
         let claim_start = Instant::now();
@@ -189,15 +191,16 @@ async fn worker(
                 ));
                 consumer = match reconnect(&queue, index, &mut backoff, &stop).await {
                     Some(c) => c,
-                    None => return,
+                    None => break,
                 };
                 continue;
             }
         };
         if jobs.is_empty() {
-            if polls {
-                let round_trip = claim_start.elapsed().as_micros() as i64;
-                shard.with(|h| h.record(Metric::Claim, round_trip));
+            if let Some(rt) = consumer.claim_round_trip(claim_start.elapsed()) {
+                if polls {
+                    shard.with(|h| h.record(Metric::Claim, rt.as_micros() as i64));
+                }
             }
             idle_since.get_or_insert(claim_began);
             st.empty_claims.fetch_add(1, Ordering::Relaxed);
@@ -219,7 +222,9 @@ async fn worker(
             &mut held,
             Claim {
                 at_us: clock.wall_us(claimed_at),
-                round_trip_us: (claimed_at - claim_start).as_micros() as i64,
+                round_trip_us: consumer
+                    .claim_round_trip(claimed_at - claim_start)
+                    .map(|d| d.as_micros() as i64),
                 idle_us: idle,
             },
         );
@@ -228,26 +233,64 @@ async fn worker(
                 tokio::time::sleep(plan.processing).await;
             }
         }
-        let result = consumer.complete(jobs).await;
-        let done_at = Instant::now();
-        st.in_hand.fetch_sub(n as i64, Ordering::AcqRel);
-        match result {
-            Ok(late) => {
-                outages.success();
-                completed(&st, &shard, &held, &late, claimed_at, done_at);
+        match consumer.hand_off(jobs).await {
+            Ok(HandOff::Done(late)) => settle(&st, &shard, &held, claimed_at, Ok(late)),
+            Ok(later) => {
+                // The completer writes it later; this worker claims again meanwhile.
+                let (st, shard, held) = (st.clone(), shard.clone(), held.clone());
+                pending.spawn(async move {
+                    let outcome = later.outcome().await;
+                    if let Err(e) = settle(&st, &shard, &held, claimed_at, outcome) {
+                        warn_limited(&format!(
+                            "worker {index}: the completer failed to write {} job(s), they will be redelivered: {e:#}",
+                            held.len()
+                        ));
+                    }
+                });
+                while pending.try_join_next().is_some() {}
+                Ok(())
             }
-            Err(e) => {
-                // Not completed: the lease (or the rolled-back transaction) brings them back.
-                st.errors.fetch_add(1, Ordering::Relaxed);
-                outages.error();
-                warn_limited(&format!(
-                    "worker {index}: completing {n} job(s) failed, they will be redelivered: {e:#}"
-                ));
-                consumer = match reconnect(&queue, index, &mut backoff, &stop).await {
-                    Some(c) => c,
-                    None => return,
-                };
-            }
+            Err(e) => settle(&st, &shard, &held, claimed_at, Err(e)),
+        }
+        .unwrap_or_else(|e| {
+            // Not completed: the lease (or the rolled-back transaction) brings them back.
+            warn_limited(&format!(
+                "worker {index}: completing {n} job(s) failed, they will be redelivered: {e:#}"
+            ));
+            broken = true;
+        });
+        if std::mem::take(&mut broken) {
+            consumer = match reconnect(&queue, index, &mut backoff, &stop).await {
+                Some(c) => c,
+                None => break,
+            };
+        }
+    }
+    // Completions handed to a completer are written (or fail) before the worker ends.
+    while pending.join_next().await.is_some() {}
+}
+
+/// Settles a completion: the jobs it covers leave the worker's hands; those the queue
+/// accepted are completed, those it refused late; a failure is counted and returned.
+fn settle(
+    st: &WorkState,
+    shard: &Shard,
+    held: &[(i64, i64)],
+    claimed_at: Instant,
+    outcome: anyhow::Result<Vec<i64>>,
+) -> anyhow::Result<()> {
+    let done_at = Instant::now();
+    st.in_hand.fetch_sub(held.len() as i64, Ordering::AcqRel);
+    match outcome {
+        Ok(late) => {
+            st.outages.success();
+            completed(st, shard, held, &late, claimed_at, done_at);
+            Ok(())
+        }
+        Err(e) => {
+            st.errors.fetch_add(1, Ordering::Relaxed);
+            st.outages.error();
+            Err(e)
         }
     }
 }
@@ -255,8 +298,8 @@ async fn worker(
 /// When a claim answered and what it took.
 struct Claim {
     at_us: i64,
-    /// The claim call's round trip.
-    round_trip_us: i64,
+    /// The claim's round trip (none when no statement ran).
+    round_trip_us: Option<i64>,
     /// Since when the worker had been idle (its last claim found nothing).
     idle_us: Option<i64>,
 }
@@ -281,7 +324,9 @@ fn claimed(
     held.clear();
     let mut redelivered = 0;
     shard.with(|h| {
-        h.record(Metric::Claim, round_trip_us);
+        if let Some(rt) = round_trip_us {
+            h.record(Metric::Claim, rt);
+        }
         for j in jobs {
             let wait = claimed_us - j.enqueued_at_us;
             h.record(Metric::QueueWait, wait);

@@ -103,7 +103,7 @@ pub async fn a_dead_workers_job_comes_back(kind: QueueKind) {
         Recovery::Lease => 1.0,
         Recovery::Rollback => 60.0,
     };
-    let (_, q) = prepared(kind, "dead", |c| c.benchmark.visibility_timeout_s = lease_s).await;
+    let (_, q) = prepared(kind, "dead", |c| c.benchmark.recover_after(lease_s)).await;
     let mut p = q.producer().await.expect("producer");
     p.enqueue(&jobs(0..1), false).await.expect("enqueue");
     // The lease begins on the server during the claim: never before this instant.
@@ -156,8 +156,14 @@ pub async fn a_dead_workers_job_comes_back(kind: QueueKind) {
 }
 
 pub async fn depth_is_exact_and_reset_empties(kind: QueueKind) {
-    // One claim of three: a design that holds a claim in a transaction holds one at a time.
-    let (_, q) = prepared(kind, "depth", |c| c.benchmark.dequeue_batch = 3).await;
+    // One claim of three: a design that holds a claim in a transaction holds one at a
+    // time. One worker: a design that fetches for every free worker slot (River) then
+    // holds what it handed out, no more.
+    let (_, q) = prepared(kind, "depth", |c| {
+        c.benchmark.dequeue_batch = 3;
+        c.benchmark.num_workers = qbench::config::Workers::one(1);
+    })
+    .await;
     let mut p = q.producer().await.expect("producer");
     p.enqueue(&jobs(0..10), false).await.expect("enqueue");
     assert_eq!(q.depth().await.expect("depth"), 10);
@@ -278,7 +284,7 @@ pub async fn the_snapshot_names_jobs_by_seq(kind: QueueKind) {
 /// completed once, by its new holder; unfenced, the first completion wins and the other
 /// is refused; in a transaction, nobody else can take it, reaper or not.
 pub async fn a_held_job_is_fenced(kind: QueueKind) {
-    let (_, q) = prepared(kind, "fenced", |c| c.benchmark.visibility_timeout_s = 0.5).await;
+    let (_, q) = prepared(kind, "fenced", |c| c.benchmark.recover_after(0.5)).await;
     let first = q.allocate(1).await.expect("allocate");
     let mut p = q.producer().await.expect("producer");
     p.enqueue(&jobs(first..first + 1), false)

@@ -166,7 +166,7 @@ fn epoch_now() -> f64 {
 /// and recovers after its lease, not before.
 pub async fn kill9_of_a_worker_loses_nothing(kind: QueueKind) {
     const JOBS: i64 = 600;
-    let (cfg, q) = prepared(kind, "kill9", |c| c.benchmark.visibility_timeout_s = 2.0).await;
+    let (cfg, q) = prepared(kind, "kill9", |c| c.benchmark.recover_after(2.0)).await;
     let file = common::config_file(&cfg);
     let dir = tempfile::tempdir().expect("dir");
     let out = dir.path().to_str().expect("utf8");

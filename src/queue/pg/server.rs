@@ -142,3 +142,10 @@ impl crate::queue::Server for PgServer {
         super::cost::read(&self.pg, self.tables, before).await
     }
 }
+
+impl PgServer {
+    /// How this process's workers wake, and what notifying has cost.
+    pub fn wakeup_counts(&self) -> Arc<WakeupCounts> {
+        self.wakeup.clone()
+    }
+}

@@ -116,6 +116,16 @@ impl Drop for Listener {
 }
 
 impl Listener {
+    /// Moves on with every notification.
+    pub fn generation(&self) -> u64 {
+        self.wake.generation()
+    }
+
+    /// Waits for a notification after generation `seen`, or for `fallback`.
+    pub async fn wait(&self, seen: u64, fallback: Duration) {
+        self.wake.wait(seen, fallback).await
+    }
+
     /// Connects and LISTENs now (a failure here is the user's: one clear line), then
     /// keeps listening in the background, reconnecting with backoff.
     pub async fn start(
