@@ -43,8 +43,9 @@ pub struct WorkState {
     pub completed: AtomicU64,
     /// Completions the queue refused: the lease had run out.
     pub late: AtomicU64,
-    /// Service time (claimed → completion answered) summed over batches and workers: what
-    /// the measured capacity is computed from.
+    /// Time workers were busy with jobs (claimed → completion answered, or → handed to a
+    /// completer that writes later) summed over batches and workers: what the measured
+    /// capacity is computed from.
     pub busy_us: AtomicU64,
     pub redelivered: AtomicU64,
     pub errors: AtomicU64,
@@ -234,13 +235,15 @@ async fn worker(
             }
         }
         match consumer.hand_off(jobs).await {
-            Ok(HandOff::Done(late)) => settle(&st, &shard, &held, claimed_at, Ok(late)),
+            Ok(HandOff::Done(late)) => settle(&st, &shard, &held, (claimed_at, None), Ok(late)),
             Ok(later) => {
-                // The completer writes it later; this worker claims again meanwhile.
+                // The completer writes it later; this worker claims again meanwhile: it
+                // was busy until now, the job's service lasts until the write.
+                let freed = Some(Instant::now());
                 let (st, shard, held) = (st.clone(), shard.clone(), held.clone());
                 pending.spawn(async move {
                     let outcome = later.outcome().await;
-                    if let Err(e) = settle(&st, &shard, &held, claimed_at, outcome) {
+                    if let Err(e) = settle(&st, &shard, &held, (claimed_at, freed), outcome) {
                         warn_limited(&format!(
                             "worker {index}: the completer failed to write {} job(s), they will be redelivered: {e:#}",
                             held.len()
@@ -250,7 +253,7 @@ async fn worker(
                 while pending.try_join_next().is_some() {}
                 Ok(())
             }
-            Err(e) => settle(&st, &shard, &held, claimed_at, Err(e)),
+            Err(e) => settle(&st, &shard, &held, (claimed_at, None), Err(e)),
         }
         .unwrap_or_else(|e| {
             // Not completed: the lease (or the rolled-back transaction) brings them back.
@@ -272,18 +275,23 @@ async fn worker(
 
 /// Settles a completion: the jobs it covers leave the worker's hands; those the queue
 /// accepted are completed, those it refused late; a failure is counted and returned.
+/// `span`: when the jobs were claimed, and when the worker was freed if before now (a
+/// hand-over to a completer).
 fn settle(
     st: &WorkState,
     shard: &Shard,
     held: &[(i64, i64)],
-    claimed_at: Instant,
+    span: (Instant, Option<Instant>),
     outcome: anyhow::Result<Vec<i64>>,
 ) -> anyhow::Result<()> {
     let done_at = Instant::now();
+    let (claimed_at, freed_at) = (span.0, span.1.unwrap_or(done_at));
     st.in_hand.fetch_sub(held.len() as i64, Ordering::AcqRel);
     match outcome {
         Ok(late) => {
             st.outages.success();
+            let busy = (freed_at - claimed_at).as_micros() as u64;
+            st.busy_us.fetch_add(busy, Ordering::Relaxed);
             completed(st, shard, held, &late, claimed_at, done_at);
             Ok(())
         }
@@ -357,7 +365,6 @@ fn completed(
 ) {
     let done_us = Clock::get().wall_us(done_at);
     let service = (done_at - claimed_at).as_micros() as i64;
-    st.busy_us.fetch_add(service as u64, Ordering::Relaxed);
     let accepted: Vec<(i64, i64)> = held
         .iter()
         .copied()
