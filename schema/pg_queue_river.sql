@@ -105,7 +105,7 @@ FROM raw
 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND unique_states IS NOT NULL
     AND river_job_state_in_bitmask(unique_states, state)
 DO UPDATE SET kind = EXCLUDED.kind
-RETURNING id, (xmax != 0) AS unique_skipped_as_duplicate
+RETURNING river_job.*, (xmax != 0) AS unique_skipped_as_duplicate
 
 -- name: enqueue_retry
 -- qbench's, not River's (whose insert is not idempotent): after an error of unknown
@@ -120,7 +120,7 @@ INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority,
 SELECT args, $2::timestamptz, 'qbench', 25, '{}', 1, 'default', $2::timestamptz,
        'available', '{}'
 FROM raw
-RETURNING id
+RETURNING river_job.*
 
 -- name: notify
 -- PGNotifyMany (pg_misc.sql), on River's insert topic, in the insert's transaction.
@@ -152,21 +152,28 @@ WHERE river_job.id = locked_jobs.id
 RETURNING river_job.*
 
 -- name: complete
--- JobSetStateIfRunningMany for completions: every job of the batch made completed at the
--- client's time ($2), if it is still running (and only then: River fences by state, not
--- by attempt). A row comes back for every id, and whether this statement changed it.
+-- JobSetStateIfRunningMany for completions: each job made completed at its finalized time
+-- ($2, the client's, stamped when the worker handed it over) if it is still running (and
+-- only then: River fences by state, not by attempt). Every input row comes back, changed
+-- or not, as River's does; `done` says this hand-over's completion is written: by this
+-- statement, or by an earlier try whose answer was lost (the same finalized time).
 WITH job_input AS (
-    SELECT unnest($1::bigint[]) AS id
+    SELECT unnest($1::bigint[]) AS id, unnest($2::timestamptz[]) AS finalized_at
 ), updated AS (
     UPDATE river_job
-    SET state = 'completed', finalized_at = $2::timestamptz
+    SET state = 'completed', finalized_at = job_input.finalized_at
     FROM job_input
     WHERE river_job.id = job_input.id AND river_job.state = 'running'
-    RETURNING river_job.id
+    RETURNING river_job.*
 )
-SELECT job_input.id, updated.id IS NOT NULL
-FROM job_input LEFT JOIN updated ON updated.id = job_input.id
-ORDER BY job_input.id
+SELECT updated.id, true AS done, updated.* FROM updated
+UNION ALL
+SELECT river_job.id,
+       river_job.state = 'completed' AND river_job.finalized_at = job_input.finalized_at,
+       river_job.*
+FROM river_job JOIN job_input ON river_job.id = job_input.id
+WHERE NOT EXISTS (SELECT 1 FROM updated WHERE updated.id = river_job.id)
+ORDER BY 1
 
 -- name: elect
 -- LeaderDeleteExpired then LeaderAttemptElect, in one transaction (River's elector when

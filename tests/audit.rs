@@ -29,7 +29,7 @@ async fn prepared(name: &str, kind: QueueKind, tweak: impl FnOnce(&mut Config)) 
 /// wakes, its completion is refused and counted late, never a second completion.
 async fn frozen_worker_completes_late(kind: QueueKind) {
     let cfg = prepared(&format!("late_{}", kind.name()), kind, |c| {
-        c.benchmark.visibility_timeout_s = 1.0;
+        c.benchmark.recover_after(1.0);
     })
     .await;
     let file = common::config_file(&cfg);

@@ -268,3 +268,98 @@ fn crash_test_refuses_pgmq_delete() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("keeps no record"), "{stderr}");
 }
+
+/// River's producer fetches at most MaxWorkers jobs (this process's workers) per
+/// FetchCooldown: 4 workers with a 200-ms cooldown drain at most 20 jobs/s, however fast
+/// the server is (unbounded, a burn-down of 80 jobs takes milliseconds). An upper bound
+/// by construction: the first fetch at t = 0 adds one fetch's worth, hence the 25.
+#[tokio::test]
+async fn river_fetches_at_most_max_workers_per_cooldown() {
+    let cfg = common::config("riverbound").await;
+    let file = common::config_file(&cfg);
+    let o = common::qbench()
+        .arg("--config")
+        .arg(file.path())
+        .args(["--quiet", "--workers", "4", "--processing-ms", "0"])
+        .args([
+            "--river-fetch-cooldown",
+            "200",
+            "--river-fetch-poll-interval",
+            "200",
+        ])
+        .args(["work", "--queue", "river", "--burndown", "80", "--json"])
+        .output()
+        .expect("run qbench");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        (v["audit"].as_str(), v["completed"].as_u64()),
+        (Some("exact"), Some(80))
+    );
+    let rate = v["jobs_s"].as_f64().expect("jobs_s");
+    assert!(rate <= 25.0, "{rate} jobs/s beyond 4 per 200 ms");
+}
+
+/// Ctrl-C while River's workers hold fetched jobs and its completer holds handed-over
+/// ones: the jobs in hand are worked and every handed-over completion written before the
+/// process ends, so no job is left `running` (River's executors finish what they fetched;
+/// without the completer's last write, 8 were left running).
+#[tokio::test]
+async fn river_stops_with_no_job_left_running() {
+    let mut cfg = common::config("riverstop").await;
+    cfg.benchmark.num_workers = qbench::config::Workers::one(8);
+    cfg.benchmark.job_processing_time_ms = 20.0;
+    let q = open(QueueKind::River, "riverstop", |c| *c = cfg.clone()).await;
+    let first = q.allocate(400).await.expect("allocate");
+    let mut p = q.producer().await.expect("producer");
+    p.enqueue(&jobs(first..first + 400), false)
+        .await
+        .expect("enqueue");
+    let file = common::config_file(&cfg);
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().to_str().expect("utf8");
+    let mut work = common::qbench()
+        .arg("--config")
+        .arg(file.path())
+        .args([
+            "work",
+            "--queue",
+            "river",
+            "--until-idle",
+            "30",
+            "--no-report",
+        ])
+        .args(["--out", out, "--name", "stop", "--instance", "w"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Interrupted once some jobs are completed and more are fetched and running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let st = q.state().await.expect("state");
+        if st.completed >= 20 && st.in_flight > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never busy: {st:?}");
+        if let Some(status) = work.try_wait().expect("try_wait") {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut work.stderr.take().expect("stderr"), &mut err)
+                .expect("stderr");
+            panic!("exited early ({status}): {st:?}: {err}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(work.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = work.wait().expect("wait");
+    let st = q.state().await.expect("state");
+    assert_eq!(
+        st.in_flight, 0,
+        "left running after the stop: {st:?} ({status})"
+    );
+    assert_eq!(st.completed + st.pending, 400, "{st:?}");
+    assert!(st.pending > 0, "the stop came before the end: {st:?}");
+}

@@ -66,7 +66,7 @@ async fn run_through_restart(
 async fn restarts_are_survived_and_reported() {
     let mut cfg = Config::default();
     // Leases of jobs in hand when the server went away come back after 2 s.
-    cfg.benchmark.visibility_timeout_s = 2.0;
+    cfg.benchmark.recover_after(2.0);
     // The seed's mix: Valkey without persistence, so a restart can lose jobs.
     cfg.benchmark.durability = qbench::config::DurabilityChoice::Seed;
     let mut servers = LocalServers::start(&cfg, false, &qbench::local::Options::default())

@@ -207,6 +207,12 @@ pub(crate) enum Handle {
 pub trait Queue: registry::Kind + Send + Sync {
     /// The server this design runs on.
     fn server(&self) -> &dyn Server;
+    /// The most jobs per second `workers` workers of one process can take under the
+    /// design's own protocol, whatever the server does (River fetches at most MaxWorkers
+    /// jobs per FetchCooldown); `None`: the protocol sets no such bound.
+    fn throughput_bound(&self, _workers: usize) -> Option<f64> {
+        None
+    }
     /// Creates what the design needs; a second call changes nothing. `reset` empties it too.
     /// Returns a line saying what was done.
     async fn setup(&self, reset: bool) -> Result<String>;
@@ -352,6 +358,12 @@ pub trait Consumer: Send {
     /// round trip of the fetch that brought the jobs (`None`: no statement ran).
     fn claim_round_trip(&self, call: std::time::Duration) -> Option<std::time::Duration> {
         Some(call)
+    }
+    /// At stop: one more of the jobs this process already fetched and no worker took,
+    /// without fetching more (River works every fetched job before it stops); none for a
+    /// design whose claim is its fetch.
+    async fn drain(&mut self) -> Result<Vec<Claimed>> {
+        Ok(vec![])
     }
 }
 

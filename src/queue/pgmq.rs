@@ -17,7 +17,7 @@
 //! qbench's dequeue_batch and visibility_timeout_s) and polls as qbench's PostgreSQL
 //! workers do.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use async_trait::async_trait;
 use tokio_postgres::{Client, Row, Statement};
 
@@ -200,20 +200,12 @@ struct PgmqProducer {
     messages: Vec<String>,
 }
 
-/// The message a job travels as: its seq and intended time beside the payload.
-fn message(job: &NewJob, payload: &str) -> String {
-    format!(
-        "{{\"seq\":{},\"enqueued_at_us\":{},\"payload\":\"{payload}\"}}",
-        job.seq, job.enqueued_at_us
-    )
-}
-
 #[async_trait]
 impl Producer for PgmqProducer {
     async fn enqueue(&mut self, jobs: &[NewJob], retry: bool) -> Result<()> {
         self.messages.clear();
         self.messages
-            .extend(jobs.iter().map(|j| message(j, &self.payload)));
+            .extend(jobs.iter().map(|j| pg::message(j, &self.payload)));
         // pgmq's send is not idempotent; a retry sends only what neither table holds.
         // A first attempt still running on a dead connection could commit after that
         // check, and with delete a job already completed is in neither table: the audit
@@ -242,14 +234,10 @@ fn read_job(row: &Row) -> Result<Claimed> {
     let id: i64 = row.try_get(0)?;
     let read_ct: i32 = row.try_get(1)?;
     let msg: serde_json::Value = row.try_get(2)?;
-    let field = |name: &str| {
-        msg[name].as_i64().ok_or_else(|| {
-            anyhow!("pgmq message {id} has no {name}: not a qbench job; empty the queue with setup-schema --reset")
-        })
-    };
+    let (seq, enqueued_at_us) = pg::message_fields(&msg, "pgmq message", id)?;
     Ok(Claimed {
-        seq: field("seq")?,
-        enqueued_at_us: field("enqueued_at_us")?,
+        seq,
+        enqueued_at_us,
         attempts: u32::try_from(read_ct).unwrap_or(0),
         payload_len: msg["payload"].as_str().map_or(0, str::len),
         handle: Handle::Row { id, part: 0 },
@@ -284,7 +272,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_exist_and_a_message_is_json() {
+    fn statements_exist() {
         SQL.assert_statements(&[
             "enqueue_one",
             "enqueue",
@@ -301,17 +289,6 @@ mod tests {
             "sabotage",
             "reset",
         ]);
-        let m = message(
-            &NewJob {
-                seq: 7,
-                enqueued_at_us: 1_700_000_000_000_001,
-            },
-            "abc",
-        );
-        let v: serde_json::Value = serde_json::from_str(&m).expect("json");
-        assert_eq!(v["seq"], 7);
-        assert_eq!(v["enqueued_at_us"], 1_700_000_000_000_001_i64);
-        assert_eq!(v["payload"], "abc");
     }
 
     /// The horizon scenario explains the statement read runs: the same predicates,

@@ -31,12 +31,12 @@ const CRASH_AFTER_S: f64 = 1.5;
 
 /// The config of a trial at `rate`: workers a little slower than it (10 ms each, 80 %
 /// of the rate: 4 workers at 500 jobs/s), so the queue holds a backlog when the server
-/// dies, as a queue under real load does; a short lease, so jobs the crash left leased
-/// come back in seconds.
+/// dies, as a queue under real load does; every recovery timeout short (a lease, River's
+/// rescue), so jobs the crash left held come back in seconds.
 fn trial_config(cfg: &Config, rate: f64) -> Config {
     let mut c = cfg.clone();
     let b = &mut c.benchmark;
-    b.visibility_timeout_s = 2.0;
+    b.recover_after(2.0);
     b.job_processing_time_ms = 10.0;
     b.num_workers = ((rate * 0.8 / 100.0).round() as u32).clamp(1, 4096).into();
     b.dequeue_batch = 1;

@@ -62,16 +62,21 @@ pub struct WorkState {
     pub audit: Audit,
     /// Shared with the producer: when the server could not be reached.
     pub outages: Arc<Outages>,
+    /// The most jobs per second the design's protocol lets these workers take, whatever
+    /// the server does (River: MaxWorkers per FetchCooldown); `None`: no such bound.
+    pub protocol_bound: Option<f64>,
 }
 
 impl WorkState {
-    /// Jobs per second `workers` could take if never idle: workers / mean service time
-    /// (the simulated work, timer rounding and the completion's round trip; the claim's
-    /// round trip is left out, since a blocking claim also waits for jobs to arrive).
+    /// Jobs per second `workers` could take if never idle: workers / mean busy time per
+    /// job (the simulated work, timer rounding and the completion's round trip, or the
+    /// hand-over to a completer; the claim's round trip is left out, since a blocking
+    /// claim also waits for jobs to arrive), and never above the protocol's own bound.
     pub fn capacity(&self, workers: usize) -> Option<f64> {
         let busy = self.busy_us.load(Ordering::Relaxed) as f64 / 1e6;
         let jobs = self.completed.load(Ordering::Relaxed) + self.late.load(Ordering::Relaxed);
-        (busy > 0.0 && jobs > 0).then(|| workers as f64 * jobs as f64 / busy)
+        let measured = (busy > 0.0 && jobs > 0).then(|| workers as f64 * jobs as f64 / busy)?;
+        Some(self.protocol_bound.map_or(measured, |b| measured.min(b)))
     }
 
     pub fn throughput(&self) -> f64 {
@@ -107,6 +112,7 @@ pub async fn start(
 ) -> anyhow::Result<Workers> {
     let state = Arc::new(WorkState {
         outages,
+        protocol_bound: queue.throughput_bound(plan.workers),
         ..WorkState::default()
     });
     let stop = CancellationToken::new();
@@ -161,116 +167,156 @@ async fn worker(
     st: Arc<WorkState>,
     stop: CancellationToken,
 ) {
-    let outages = st.outages.clone();
     let clock = Clock::get();
-    let mut held: Vec<(i64, i64)> = Vec::new();
+    let mut slot = Slot {
+        index,
+        plan,
+        shard,
+        st,
+        held: Vec::new(),
+        idle_since: None,
+        polls: queue.kind().polls(),
+        pending: tokio::task::JoinSet::new(),
+    };
     let mut backoff = Duration::from_millis(50);
-    // When this worker's last claim began, if that claim found the queue empty: a job
-    // due after it arrived while the worker was idle, so its queue wait is the wakeup's
-    // (tag `pickup`). A worker busy with a batch, or reconnecting, is not idle.
-    let mut idle_since: Option<i64> = None;
-    // A polling design's empty claim is a full claim that found nothing (under a held
-    // horizon, the costliest: it walks every dead entry); a blocking one's is a wait.
-    let polls = queue.kind().polls();
-    let mut pending = tokio::task::JoinSet::new();
-    let mut broken = false;
     while !stop.is_cancelled() {
         let claim_began = clock.now_us();
         let claim_start = Instant::now();
-        let jobs = match consumer.claim().await {
-            Ok(jobs) => {
-                outages.success();
-                backoff = Duration::from_millis(50);
-                jobs
-            }
-            Err(e) => {
-                idle_since = None;
-                st.errors.fetch_add(1, Ordering::Relaxed);
-                outages.error();
-                warn_limited(&format!(
-                    "worker {index}: claim failed, reconnecting: {e:#}"
-                ));
-                consumer = match reconnect(&queue, index, &mut backoff, &stop).await {
-                    Some(c) => c,
-                    None => break,
-                };
+        let failed = match consumer.claim().await {
+            Ok(jobs) if jobs.is_empty() => {
+                slot.st.outages.success();
+                slot.found_nothing(&*consumer, claim_began, claim_start);
+                // The design decides how an idle worker learns of new jobs.
+                tokio::select! {
+                    _ = consumer.idle() => {}
+                    _ = stop.cancelled() => {}
+                }
                 continue;
             }
+            Ok(jobs) => {
+                slot.st.outages.success();
+                backoff = Duration::from_millis(50);
+                slot.process(&mut *consumer, jobs, claim_start).await.err()
+            }
+            Err(e) => Some(slot.claim_failed(e)),
         };
-        if jobs.is_empty() {
-            if let Some(rt) = consumer.claim_round_trip(claim_start.elapsed()) {
-                if polls {
-                    shard.with(|h| h.record(Metric::Claim, rt.as_micros() as i64));
-                }
-            }
-            idle_since.get_or_insert(claim_began);
-            st.empty_claims.fetch_add(1, Ordering::Relaxed);
-            // The design decides how an idle worker learns of new jobs.
-            tokio::select! {
-                _ = consumer.idle() => {}
-                _ = stop.cancelled() => {}
-            }
-            continue;
-        }
-        let idle = idle_since.take();
-        let claimed_at = Instant::now();
-        let n = jobs.len() as u64;
-        st.in_hand.fetch_add(n as i64, Ordering::AcqRel);
-        claimed(
-            &st,
-            &shard,
-            &jobs,
-            &mut held,
-            Claim {
-                at_us: clock.wall_us(claimed_at),
-                round_trip_us: consumer
-                    .claim_round_trip(claimed_at - claim_start)
-                    .map(|d| d.as_micros() as i64),
-                idle_us: idle,
-            },
-        );
-        if !plan.processing.is_zero() {
-            for _ in 0..jobs.len() {
-                tokio::time::sleep(plan.processing).await;
-            }
-        }
-        match consumer.hand_off(jobs).await {
-            Ok(HandOff::Done(late)) => settle(&st, &shard, &held, (claimed_at, None), Ok(late)),
-            Ok(later) => {
-                // The completer writes it later; this worker claims again meanwhile: it
-                // was busy until now, the job's service lasts until the write.
-                let freed = Some(Instant::now());
-                let (st, shard, held) = (st.clone(), shard.clone(), held.clone());
-                pending.spawn(async move {
-                    let outcome = later.outcome().await;
-                    if let Err(e) = settle(&st, &shard, &held, (claimed_at, freed), outcome) {
-                        warn_limited(&format!(
-                            "worker {index}: the completer failed to write {} job(s), they will be redelivered: {e:#}",
-                            held.len()
-                        ));
-                    }
-                });
-                while pending.try_join_next().is_some() {}
-                Ok(())
-            }
-            Err(e) => settle(&st, &shard, &held, (claimed_at, None), Err(e)),
-        }
-        .unwrap_or_else(|e| {
-            // Not completed: the lease (or the rolled-back transaction) brings them back.
-            warn_limited(&format!(
-                "worker {index}: completing {n} job(s) failed, they will be redelivered: {e:#}"
-            ));
-            broken = true;
-        });
-        if std::mem::take(&mut broken) {
+        if let Some(e) = failed {
+            warn_limited(&format!("worker {index}: {e:#}; reconnecting"));
             consumer = match reconnect(&queue, index, &mut backoff, &stop).await {
                 Some(c) => c,
                 None => break,
             };
         }
     }
-    // Completions handed to a completer are written (or fail) before the worker ends.
-    while pending.join_next().await.is_some() {}
+    // Jobs the design fetched for this process before the stop are worked too.
+    while let Ok(jobs) = consumer.drain().await {
+        if jobs.is_empty()
+            || slot
+                .process(&mut *consumer, jobs, Instant::now())
+                .await
+                .is_err()
+        {
+            break;
+        }
+    }
+    // The last consumer gone, a completer writes what waits; its outcomes settle here.
+    drop(consumer);
+    while slot.pending.join_next().await.is_some() {}
+}
+
+/// One worker's own state between claims.
+struct Slot {
+    index: usize,
+    plan: WorkPlan,
+    shard: Shard,
+    st: Arc<WorkState>,
+    /// The jobs of the last claim: (seq, intended enqueue µs).
+    held: Vec<(i64, i64)>,
+    /// When this worker's last claim began, if that claim found the queue empty: a job
+    /// due after it arrived while the worker was idle, so its queue wait is the wakeup's
+    /// (tag `pickup`). A worker busy with a batch, or reconnecting, is not idle.
+    idle_since: Option<i64>,
+    /// A polling design's empty claim is a full claim that found nothing (under a held
+    /// horizon, the costliest: it walks every dead entry); a blocking one's is a wait.
+    polls: bool,
+    /// Completions handed to a completer, settled when written.
+    pending: tokio::task::JoinSet<()>,
+}
+
+impl Slot {
+    /// A claim found nothing: counted (when a statement ran) and timed by polling designs.
+    fn found_nothing(&mut self, consumer: &dyn Consumer, began_us: i64, start: Instant) {
+        if let Some(rt) = consumer.claim_round_trip(start.elapsed()) {
+            if self.polls {
+                self.shard
+                    .with(|h| h.record(Metric::Claim, rt.as_micros() as i64));
+            }
+            self.st.empty_claims.fetch_add(1, Ordering::Relaxed);
+        }
+        self.idle_since.get_or_insert(began_us);
+    }
+
+    fn claim_failed(&mut self, e: anyhow::Error) -> anyhow::Error {
+        self.idle_since = None;
+        self.st.errors.fetch_add(1, Ordering::Relaxed);
+        self.st.outages.error();
+        e.context("claim failed")
+    }
+
+    /// Records the claim, does the simulated work, and completes the jobs (or hands them
+    /// to the design's completer); an error is counted, and the jobs come back as the
+    /// design recovers them.
+    async fn process(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        jobs: Vec<crate::queue::Claimed>,
+        claim_start: Instant,
+    ) -> anyhow::Result<()> {
+        let claimed_at = Instant::now();
+        let n = jobs.len();
+        self.st.in_hand.fetch_add(n as i64, Ordering::AcqRel);
+        let claim = Claim {
+            at_us: Clock::get().wall_us(claimed_at),
+            round_trip_us: consumer
+                .claim_round_trip(claimed_at - claim_start)
+                .map(|d| d.as_micros() as i64),
+            idle_us: self.idle_since.take(),
+        };
+        claimed(&self.st, &self.shard, &jobs, &mut self.held, claim);
+        if !self.plan.processing.is_zero() {
+            for _ in 0..n {
+                tokio::time::sleep(self.plan.processing).await;
+            }
+        }
+        let (st, shard, held) = (&self.st, &self.shard, &self.held);
+        let done = match consumer.hand_off(jobs).await {
+            Ok(HandOff::Done(late)) => settle(st, shard, held, (claimed_at, None), Ok(late)),
+            Ok(later) => {
+                // The completer writes it later; this worker claims again meanwhile: it
+                // was busy until now, the job's service lasts until the write.
+                let freed = Some(Instant::now());
+                let (st, shard, held, index) =
+                    (st.clone(), shard.clone(), held.clone(), self.index);
+                self.pending.spawn(async move {
+                    let outcome = later.outcome().await;
+                    if let Err(e) = settle(&st, &shard, &held, (claimed_at, freed), outcome) {
+                        warn_limited(&format!(
+                            "worker {index}: the completer failed to write {} job(s), the design recovers them: {e:#}",
+                            held.len()
+                        ));
+                    }
+                });
+                while self.pending.try_join_next().is_some() {}
+                Ok(())
+            }
+            Err(e) => settle(st, shard, held, (claimed_at, None), Err(e)),
+        };
+        done.map_err(|e| {
+            e.context(format!(
+                "completing {n} job(s) failed, the design recovers them"
+            ))
+        })
+    }
 }
 
 /// Settles a completion: the jobs it covers leave the worker's hands; those the queue
@@ -450,5 +496,28 @@ impl Workers {
             let _ = r.await;
         }
         self.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Known truth: 20 workers busy 10 ms per job could take 2,000 jobs/s, but a protocol
+    /// bound of 200 (River's 20 per 100-ms cooldown) caps the figure.
+    #[test]
+    fn capacity_is_capped_by_the_protocol_bound() {
+        let st = WorkState::default();
+        st.busy_us.store(1_000 * 10_000, Ordering::Relaxed);
+        st.completed.store(1_000, Ordering::Relaxed);
+        let free = st.capacity(20).expect("capacity");
+        assert!((free - 2_000.0).abs() < 1e-6, "{free}");
+        let bound = WorkState {
+            protocol_bound: Some(200.0),
+            ..WorkState::default()
+        };
+        bound.busy_us.store(1_000 * 10_000, Ordering::Relaxed);
+        bound.completed.store(1_000, Ordering::Relaxed);
+        assert_eq!(bound.capacity(20), Some(200.0));
     }
 }

@@ -233,3 +233,46 @@ pub async fn each_row(
     }
     Ok(())
 }
+
+/// A job as a library design carries it (pgmq's message, River's args): its seq and
+/// intended enqueue time beside the payload, as a user's job fields would travel.
+pub fn message(job: &crate::queue::NewJob, payload: &str) -> String {
+    serde_json::json!({
+        "seq": job.seq,
+        "enqueued_at_us": job.enqueued_at_us,
+        "payload": payload,
+    })
+    .to_string()
+}
+
+/// The seq and intended time of a [`message`]; `what` and `id` name the row it came from.
+pub fn message_fields(msg: &serde_json::Value, what: &str, id: i64) -> Result<(i64, i64)> {
+    let field = |name: &str| {
+        msg[name].as_i64().ok_or_else(|| {
+            anyhow::anyhow!("{what} {id} has no {name}: not a qbench job; empty the queue with setup-schema --reset")
+        })
+    };
+    Ok((field("seq")?, field("enqueued_at_us")?))
+}
+
+#[cfg(test)]
+mod tests {
+    /// A message round-trips its fields (known truth), and one without them is refused.
+    #[test]
+    fn a_message_carries_seq_and_time() {
+        let job = crate::queue::NewJob {
+            seq: 7,
+            enqueued_at_us: 1_700_000_000_000_001,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&super::message(&job, "abc")).expect("json");
+        assert_eq!(v["payload"], "abc");
+        assert_eq!(
+            super::message_fields(&v, "row", 1).expect("fields"),
+            (7, 1_700_000_000_000_001)
+        );
+        let e =
+            super::message_fields(&serde_json::json!({"seq": 1}), "row", 9).expect_err("no time");
+        assert!(e.to_string().contains("row 9 has no enqueued_at_us"), "{e}");
+    }
+}

@@ -1,20 +1,21 @@
 //! River's BatchCompleter (internal/jobcompleter/job_completer.go at fdf6cdf), one per
-//! process: a worker hands its finished job over and is free at once; the completer
-//! writes every job handed over in one statement per 5,000, on a 50-ms tick, when 100 or
-//! more wait, and otherwise on every fifth tick (250 ms). More than 10,000 waiting makes
-//! a hand-over wait until fewer than 5,000 do. A job counts as completed only when its
-//! statement has answered: each hand-over gets its outcome then.
+//! process: a worker hands its finished job over, stamped with its finalized time, and is
+//! free at once; the completer writes every job handed over in one statement per 5,000,
+//! on a 50-ms tick, when 100 or more wait, and otherwise on every fifth tick (250 ms).
+//! At 10,000 waiting, hand-overs wait until a write leaves fewer than 5,000. A failed
+//! write is tried three times, 1 and 2 s apart (River's withRetries), each bounded by 10 s,
+//! then put back for the next tick. A job counts as completed only when a statement has written it: each
+//! hand-over gets its outcome then.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::sync::{oneshot, Notify};
-use tokio_postgres::{Client, Statement};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Postgres;
-use crate::queue::pg;
+use super::{lock, Prepared};
 
 const TICK: Duration = Duration::from_millis(50);
 /// A tick writes when this many wait (batchCompleterStartThreshold)…
@@ -23,12 +24,15 @@ const START_THRESHOLD: usize = 100;
 const EVERY_TICKS: u64 = 5;
 /// Jobs per statement (completionMaxSize).
 const MAX_BATCH: usize = 5_000;
-/// Hand-overs wait above this backlog (backlogWaitThreshold) until it halves.
+/// Hand-overs wait from this backlog (backlogWaitThreshold) until a write halves it.
 const BACKLOG_WAIT: usize = 2 * MAX_BATCH;
+/// River's withRetries: the waits between a failed write's attempts.
+const RETRY_WAITS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
 
-/// One hand-over: its jobs (id, seq) and where its outcome goes.
+/// One hand-over: its jobs (id, seq), when they finished, and where the outcome goes.
 struct HandedOver {
     jobs: Vec<(i64, i64)>,
+    finalized_at: SystemTime,
     outcome: oneshot::Sender<Result<Vec<i64>>>,
 }
 
@@ -36,18 +40,16 @@ struct HandedOver {
 struct Backlog {
     waiting: Vec<HandedOver>,
     jobs: usize,
+    /// Hand-overs wait while set (from BACKLOG_WAIT until a write leaves half of it).
+    gated: bool,
 }
 
 pub struct Completer {
     backlog: Mutex<Backlog>,
     /// The backlog reached a full statement (River's batchReadyChan).
     full: Notify,
-    /// The backlog fell below half the wait threshold.
-    drained: Notify,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    /// The gate opened.
+    opened: Notify,
 }
 
 impl Completer {
@@ -55,26 +57,32 @@ impl Completer {
         Arc::new(Completer {
             backlog: Mutex::default(),
             full: Notify::new(),
-            drained: Notify::new(),
+            opened: Notify::new(),
         })
     }
 
-    /// Hands jobs (id, seq) over; waits while the backlog is over its threshold. The
-    /// receiver gets the seqs the statement found no longer running.
+    /// Hands jobs (id, seq) over, finalized now; waits while the gate is shut. The
+    /// receiver gets the seqs the write found no longer running (late).
     pub async fn hand_over(&self, jobs: Vec<(i64, i64)>) -> oneshot::Receiver<Result<Vec<i64>>> {
+        let finalized_at = SystemTime::now();
         loop {
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if lock(&self.backlog).jobs < BACKLOG_WAIT {
+            let opened = self.opened.notified();
+            tokio::pin!(opened);
+            opened.as_mut().enable();
+            if !lock(&self.backlog).gated {
                 break;
             }
-            drained.await;
+            opened.await;
         }
         let (tx, rx) = oneshot::channel();
         let mut b = lock(&self.backlog);
         b.jobs += jobs.len();
-        b.waiting.push(HandedOver { jobs, outcome: tx });
+        b.waiting.push(HandedOver {
+            jobs,
+            finalized_at,
+            outcome: tx,
+        });
+        b.gated |= b.jobs >= BACKLOG_WAIT;
         if b.jobs >= MAX_BATCH {
             self.full.notify_one();
         }
@@ -85,10 +93,16 @@ impl Completer {
         lock(&self.backlog).jobs
     }
 
-    fn take(&self) -> Vec<HandedOver> {
+    /// Up to one statement's hand-overs (at least one), oldest first.
+    fn take_batch(&self) -> Vec<HandedOver> {
         let mut b = lock(&self.backlog);
-        b.jobs = 0;
-        std::mem::take(&mut b.waiting)
+        let (mut n, mut cut) = (0, 0);
+        while cut < b.waiting.len() && (cut == 0 || n + b.waiting[cut].jobs.len() <= MAX_BATCH) {
+            n += b.waiting[cut].jobs.len();
+            cut += 1;
+        }
+        b.jobs -= n;
+        b.waiting.drain(..cut).collect()
     }
 
     fn put_back(&self, mut failed: Vec<HandedOver>) {
@@ -97,54 +111,22 @@ impl Completer {
         failed.append(&mut b.waiting);
         b.waiting = failed;
     }
-}
 
-/// The completion statement on a connection of the completer's own.
-pub struct CompleteConn {
-    pg: Postgres,
-    sql: String,
-    conn: Option<(Client, Statement)>,
-}
-
-impl CompleteConn {
-    pub fn new(pg: Postgres, sql: String) -> CompleteConn {
-        CompleteConn { pg, sql, conn: None }
-    }
-
-    /// One statement for `ids`: the ids it made completed.
-    async fn complete(&mut self, ids: &[i64]) -> Result<std::collections::HashSet<i64>> {
-        if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
-            let c = pg::connect(&self.pg).await?;
-            let st = c
-                .prepare(&self.sql)
-                .await
-                .context("preparing River's completion (did setup-schema run?)")?;
-            self.conn = Some((c, st));
+    /// After a write: the gate opens once fewer than half its threshold wait.
+    fn maybe_open(&self) {
+        let mut b = lock(&self.backlog);
+        if b.gated && b.jobs < BACKLOG_WAIT / 2 {
+            b.gated = false;
+            self.opened.notify_waiters();
         }
-        let Some((c, st)) = &self.conn else {
-            unreachable!("connected above")
-        };
-        // River stamps finalized_at with the client's clock.
-        let rows = match c.query(st, &[&ids, &SystemTime::now()]).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                self.conn = None;
-                return Err(e).context("River's completion");
-            }
-        };
-        let mut done = std::collections::HashSet::with_capacity(rows.len());
-        for r in rows {
-            if r.try_get::<_, bool>(1)? {
-                done.insert(r.try_get::<_, i64>(0)?);
-            }
-        }
-        Ok(done)
     }
 }
 
 /// The completer's loop; on stop, it writes what is waiting once more, then ends.
-pub async fn run(c: Arc<Completer>, mut conn: CompleteConn, stop: CancellationToken) {
+pub async fn run(c: Arc<Completer>, mut conn: Prepared, stop: CancellationToken) {
     let mut tick = tokio::time::interval(TICK);
+    // Go's ticker drops the ticks a slow write missed; so does this one.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u64;
     loop {
         let full = tokio::select! {
@@ -157,50 +139,74 @@ pub async fn run(c: Arc<Completer>, mut conn: CompleteConn, stop: CancellationTo
         };
         // The first tick, every fifth, a full statement, or enough waiting.
         if full || ticks % EVERY_TICKS == 1 || c.pending() >= START_THRESHOLD {
-            flush(&c, &mut conn, false).await;
-            while c.pending() >= START_THRESHOLD && flush(&c, &mut conn, false).await {}
+            while flush(&c, &mut conn, false).await && c.pending() >= START_THRESHOLD {}
         }
     }
 }
 
-/// Writes everything waiting, 5,000 jobs a statement; returns whether it all went. A
-/// failed statement's hand-overs wait for the next flush (River retries them), but on
-/// the last one, their workers learn of the failure.
-async fn flush(c: &Completer, conn: &mut CompleteConn, last: bool) -> bool {
-    let mut waiting = c.take();
-    let mut ok = true;
-    while !waiting.is_empty() {
-        let (mut n, mut cut) = (0, 0);
-        while cut < waiting.len() && (cut == 0 || n + waiting[cut].jobs.len() <= MAX_BATCH) {
-            n += waiting[cut].jobs.len();
-            cut += 1;
-        }
-        let rest = waiting.split_off(cut);
-        let ids: Vec<i64> = waiting.iter().flat_map(|h| h.jobs.iter().map(|j| j.0)).collect();
-        match conn.complete(&ids).await {
+/// Writes everything waiting, a statement at a time; returns whether it all went. A
+/// statement that still fails after River's retries is put back for a later tick, but on
+/// the last flush its workers learn of the failure.
+async fn flush(c: &Completer, conn: &mut Prepared, last: bool) -> bool {
+    // What waits now, as River takes its map: later hand-overs wait for the next flush.
+    let mut left = c.pending();
+    while left > 0 {
+        let batch = c.take_batch();
+        left = left.saturating_sub(batch.iter().map(|h| h.jobs.len()).sum());
+        match write(conn, &batch).await {
             Ok(done) => {
-                for h in waiting {
-                    let late = h.jobs.iter().filter(|j| !done.contains(&j.0)).map(|j| j.1);
-                    let _ = h.outcome.send(Ok(late.collect()));
+                // A job is credited to its first hand-over only (see `write`).
+                let mut credited = HashSet::new();
+                for h in batch {
+                    let late = h.jobs.iter().filter(|j| !(done.contains(&j.0) && credited.insert(j.0)));
+                    let _ = h.outcome.send(Ok(late.map(|j| j.1).collect()));
                 }
             }
             Err(e) if last => {
-                for h in waiting {
+                for h in batch {
                     let _ = h.outcome.send(Err(anyhow::anyhow!("{e:#}")));
                 }
-                ok = false;
             }
             Err(_) => {
-                c.put_back(waiting);
-                c.put_back(rest);
-                c.drained.notify_waiters();
+                c.put_back(batch);
                 return false;
             }
         }
-        waiting = rest;
+        c.maybe_open();
     }
-    if c.pending() < BACKLOG_WAIT / 2 {
-        c.drained.notify_waiters();
+    true
+}
+
+/// One statement for a batch, with River's retries: the ids it found completed by this
+/// hand-over (written now, or by an earlier attempt whose answer was lost). An id handed
+/// over twice in one batch (an old attempt and a new one) is written once, for the first.
+async fn write(conn: &mut Prepared, batch: &[HandedOver]) -> Result<HashSet<i64>> {
+    let mut seen = HashSet::new();
+    let (mut ids, mut at) = (vec![], vec![]);
+    for h in batch {
+        for &(id, _) in &h.jobs {
+            if seen.insert(id) {
+                ids.push(id);
+                at.push(h.finalized_at);
+            }
+        }
     }
-    ok
+    let mut waits = RETRY_WAITS.iter();
+    loop {
+        match conn.query(&[&ids, &at]).await {
+            Ok(rows) => {
+                let mut done = HashSet::with_capacity(rows.len());
+                for r in rows {
+                    if r.try_get::<_, bool>(1)? {
+                        done.insert(r.try_get::<_, i64>(0)?);
+                    }
+                }
+                return Ok(done);
+            }
+            Err(e) => match waits.next() {
+                Some(w) => tokio::time::sleep(*w).await,
+                None => return Err(e),
+            },
+        }
+    }
 }

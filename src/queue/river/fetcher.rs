@@ -1,102 +1,135 @@
 //! River's producer, one per process as one River client with one queue runs it
 //! (producer.go at fdf6cdf): a background loop fetches up to the free worker slots
 //! (MaxWorkers − jobs active) in one claim statement, at most once per FetchCooldown.
-//! A fetch is called for at start, by an insert notification (notify mode), every
-//! FetchPollInterval (plus up to 10 % jitter), and, after a fetch that filled every free
-//! slot, by the next job handed to the completer. Calls within a cooldown collapse into
-//! one at its end, as River's debounced channel does. qbench's workers are the slots:
-//! each takes one fetched job at a time.
+//! A fetch is called for by the first claim, by an insert notification (notify mode),
+//! every FetchPollInterval (plus up to 10 % jitter), and, after a fetch that filled every
+//! free slot, by the next job handed to the completer. Calls within a cooldown collapse
+//! into one at its end, as River's debounced channel does. qbench's workers are the slots:
+//! each takes one fetched job at a time. At stop, fetching ends and the workers work
+//! every job already fetched, as River's executors do.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::sync::Notify;
-use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres::Row;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Postgres;
-use crate::queue::pg::{self, Listener};
+use super::{lock, Prepared};
+use crate::queue::pg::Listener;
 use crate::queue::{Claimed, Handle};
+
+/// The slots in use, and whether a freed one calls for a fetch: changed together, as
+/// River's producer changes them on its one goroutine.
+#[derive(Default)]
+struct Slots {
+    /// Jobs fetched and not yet handed to the completer.
+    active: usize,
+    /// The last fetch filled every free slot (or found none free).
+    fetch_when_freed: bool,
+}
 
 /// What the fetch loop and the workers of one process share.
 pub struct Fetched {
-    /// Fetched jobs not yet taken by a worker, each with its fetch's round trip.
-    jobs: Mutex<VecDeque<(Claimed, Duration)>>,
-    /// Wakes idle workers when jobs arrive (or a fetch failed).
+    /// Fetched jobs not yet taken by a worker; the first of each fetch carries the fetch's
+    /// round trip (one claim sample per fetch).
+    jobs: Mutex<VecDeque<(Claimed, Option<Duration>)>>,
+    /// Round trips of fetches that found nothing, for the next empty claims to report.
+    empty: Mutex<Vec<Duration>>,
+    /// Wakes workers when a fetch has answered.
     arrived: Notify,
     /// River's fetchLimiter.Call(): asks for a fetch.
     trigger: Notify,
-    /// Jobs fetched and not yet handed to the completer: the slots in use.
-    active: AtomicUsize,
-    /// The last fetch filled every free slot (or found none): fetch again when a slot
-    /// frees.
-    fetch_when_slots: AtomicBool,
+    slots: Mutex<Slots>,
     /// Fetches called for, and those answered (the calls made before each fetch fired):
     /// a claim that finds no job waits while a call is unanswered.
     calls: AtomicU64,
     answered: AtomicU64,
+    /// The first claim calls for the first fetch (never before a start gate opens).
+    primed: AtomicBool,
+    /// The run is stopping: no more fetches. `fetching` says one is under way.
+    stopping: AtomicBool,
+    fetching: AtomicBool,
     /// A failed fetch, for the next worker's claim to report (it counts the error).
     failed: Mutex<Option<anyhow::Error>>,
     max_workers: usize,
     pub poll_interval: Duration,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Fetched {
     pub fn new(max_workers: usize, poll_interval: Duration) -> Arc<Fetched> {
-        let f = Arc::new(Fetched {
+        Arc::new(Fetched {
             jobs: Mutex::default(),
+            empty: Mutex::default(),
             arrived: Notify::new(),
             trigger: Notify::new(),
-            active: AtomicUsize::new(0),
-            fetch_when_slots: AtomicBool::new(false),
+            slots: Mutex::default(),
             calls: AtomicU64::new(0),
             answered: AtomicU64::new(0),
+            primed: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            fetching: AtomicBool::new(false),
             failed: Mutex::default(),
             max_workers,
             poll_interval,
-        });
-        // River primes a fetch when its producer starts.
-        f.call();
-        f
+        })
     }
 
-    /// One fetched job for a worker, with its fetch's round trip; none once no fetch
-    /// called for is still to answer (a claim never calls for one: River's executors
-    /// wait for the producer). A failed fetch is reported once.
-    pub async fn take(&self) -> Result<Option<(Claimed, Duration)>> {
+    /// One fetched job for a worker (with its fetch's round trip if it is the fetch's
+    /// first), or, once no fetch called for is still to answer, none (with the round trip
+    /// of a fetch that found nothing, if one is unreported). A claim never calls for a
+    /// fetch but the first: River's executors wait for the producer. A failed fetch is
+    /// reported once, after the jobs already fetched.
+    pub async fn take(&self) -> Result<Result<(Claimed, Option<Duration>), Option<Duration>>> {
+        if !self.primed.swap(true, Ordering::AcqRel) {
+            self.call();
+        }
         loop {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
+            if let Some(job) = lock(&self.jobs).pop_front() {
+                return Ok(Ok(job));
+            }
             if let Some(e) = lock(&self.failed).take() {
                 return Err(e);
             }
-            if let Some(job) = lock(&self.jobs).pop_front() {
-                return Ok(Some(job));
-            }
             if self.answered.load(Ordering::Acquire) >= self.calls.load(Ordering::Acquire) {
-                return Ok(None);
+                return Ok(Err(lock(&self.empty).pop()));
             }
             arrived.await;
         }
     }
 
+    /// At stop: fetching ends (after the fetch under way, if any); returns one job
+    /// already fetched, if any is left.
+    pub async fn drain(&self) -> Option<Claimed> {
+        self.stopping.store(true, Ordering::SeqCst);
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if !self.fetching.load(Ordering::SeqCst) {
+                break;
+            }
+            arrived.await;
+        }
+        lock(&self.jobs).pop_front().map(|j| j.0)
+    }
+
     /// A worker handed `n` jobs to the completer: their slots are free (River's JobDone).
     pub fn done(&self, n: usize) {
-        self.active.fetch_sub(n, Ordering::AcqRel);
-        if self.fetch_when_slots.swap(false, Ordering::AcqRel) {
+        let mut s = lock(&self.slots);
+        s.active = s.active.saturating_sub(n);
+        if std::mem::take(&mut s.fetch_when_freed) {
             self.call();
         }
     }
 
-    /// An idle worker waits for fetched jobs, or `fallback` at most.
+    /// An idle worker waits for a fetch to answer, or `fallback` at most.
     pub async fn wait(&self, fallback: Duration) {
         let arrived = self.arrived.notified();
         tokio::pin!(arrived);
@@ -116,56 +149,56 @@ impl Fetched {
         self.calls.fetch_add(1, Ordering::AcqRel);
         self.trigger.notify_one();
     }
-}
 
-/// The fetch statement on a connection of the fetch loop's own.
-pub struct FetchConn {
-    pub pg: Postgres,
-    pub sql: String,
-    pub client_id: String,
-    conn: Option<(Client, Statement)>,
-}
-
-impl FetchConn {
-    pub fn new(pg: Postgres, sql: String, client_id: String) -> FetchConn {
-        FetchConn {
-            pg,
-            sql,
-            client_id,
-            conn: None,
+    /// One fetch, if slots are free and the run is not stopping.
+    async fn fetch(&self, conn: &mut Prepared, client_id: &str) {
+        self.fetching.store(true, Ordering::SeqCst);
+        if self.stopping.load(Ordering::SeqCst) {
+            self.fetching.store(false, Ordering::SeqCst);
+            return;
         }
-    }
-
-    async fn fetch(&mut self, limit: usize) -> Result<(Vec<Row>, Duration)> {
-        if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
-            let c = pg::connect(&self.pg).await?;
-            let st = c
-                .prepare(&self.sql)
-                .await
-                .context("preparing River's fetch (did setup-schema run?)")?;
-            self.conn = Some((c, st));
-        }
-        let Some((c, st)) = &self.conn else {
-            unreachable!("connected above")
+        let limit = {
+            let mut s = lock(&self.slots);
+            let limit = self.max_workers.saturating_sub(s.active);
+            s.fetch_when_freed |= limit == 0;
+            limit
         };
-        let limit = i32::try_from(limit).context("MaxWorkers beyond i32")?;
-        let began = Instant::now();
-        let rows = c.query(st, &[&limit, &self.client_id]).await;
-        let rt = began.elapsed();
-        match rows {
-            Ok(rows) => Ok((rows, rt)),
-            Err(e) => {
-                self.conn = None;
-                Err(e).context("River's fetch")
+        if limit > 0 {
+            let began = Instant::now();
+            let limit_i32 = i32::try_from(limit).unwrap_or(i32::MAX);
+            let rows = conn.query(&[&limit_i32, &client_id]).await;
+            let rt = began.elapsed();
+            match rows.and_then(|rows| rows.iter().map(job).collect::<Result<Vec<_>>>()) {
+                Ok(jobs) => self.fetched(jobs, limit, rt),
+                Err(e) => *lock(&self.failed) = Some(e),
             }
         }
+        self.fetching.store(false, Ordering::SeqCst);
+    }
+
+    /// Publishes a fetch's jobs: their slots taken first, so a worker freeing one of them
+    /// sees whether to call for the next fetch.
+    fn fetched(&self, jobs: Vec<Claimed>, limit: usize, rt: Duration) {
+        let n = jobs.len();
+        {
+            let mut s = lock(&self.slots);
+            s.active += n;
+            s.fetch_when_freed |= n == limit;
+        }
+        if n == 0 {
+            lock(&self.empty).push(rt);
+            return;
+        }
+        let mut rts = std::iter::once(Some(rt)).chain(std::iter::repeat(None));
+        lock(&self.jobs).extend(jobs.into_iter().map(|j| (j, rts.next().flatten())));
     }
 }
 
 /// The fetch loop: waits for a call, fetches, then lets a cooldown pass before the next.
 pub async fn fetch_loop(
     f: Arc<Fetched>,
-    mut conn: FetchConn,
+    mut conn: Prepared,
+    client_id: String,
     cooldown: Duration,
     stop: CancellationToken,
 ) {
@@ -176,25 +209,7 @@ pub async fn fetch_loop(
         }
         let fired = Instant::now();
         let calls = f.calls.load(Ordering::Acquire);
-        let limit = f.max_workers.saturating_sub(f.active.load(Ordering::Acquire));
-        if limit == 0 {
-            f.fetch_when_slots.store(true, Ordering::Release);
-        } else {
-            match conn.fetch(limit).await.and_then(|(rows, rt)| {
-                let jobs = rows.iter().map(job).collect::<Result<Vec<_>>>()?;
-                Ok((jobs, rt))
-            }) {
-                Ok((jobs, rt)) => {
-                    let n = jobs.len();
-                    f.active.fetch_add(n, Ordering::AcqRel);
-                    lock(&f.jobs).extend(jobs.into_iter().map(|j| (j, rt)));
-                    if n == limit {
-                        f.fetch_when_slots.store(true, Ordering::Release);
-                    }
-                }
-                Err(e) => *lock(&f.failed) = Some(e),
-            }
-        }
+        f.fetch(&mut conn, &client_id).await;
         f.answered.store(calls, Ordering::Release);
         f.arrived.notify_waiters();
         tokio::select! {
@@ -240,14 +255,10 @@ fn job(row: &Row) -> Result<Claimed> {
     let id: i64 = row.try_get("id")?;
     let attempt: i16 = row.try_get("attempt")?;
     let args: serde_json::Value = row.try_get("args")?;
-    let field = |name: &str| {
-        args[name].as_i64().ok_or_else(|| {
-            anyhow::anyhow!("river_job {id} has no {name} in its args: not a qbench job; empty the queue with setup-schema --reset")
-        })
-    };
+    let (seq, enqueued_at_us) = crate::queue::pg::message_fields(&args, "river_job", id)?;
     Ok(Claimed {
-        seq: field("seq")?,
-        enqueued_at_us: field("enqueued_at_us")?,
+        seq,
+        enqueued_at_us,
         attempts: u32::try_from(attempt).unwrap_or(0),
         payload_len: args["payload"].as_str().map_or(0, str::len),
         handle: Handle::Row { id, part: 0 },

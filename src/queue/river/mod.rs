@@ -91,6 +91,65 @@ fn jitter_fraction() -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// River's HotOperationTimeout: a fetch or a completion write gives up after it.
+const HOT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One statement on a connection of its own (the fetch loop's, the completer's),
+/// connected and prepared when needed; a failed or timed-out call drops the connection.
+struct Prepared {
+    pg: crate::config::Postgres,
+    sql: &'static str,
+    what: &'static str,
+    conn: Option<(Client, Statement)>,
+}
+
+impl Prepared {
+    fn new(base: &PgBase, name: &'static str, what: &'static str) -> Prepared {
+        Prepared {
+            pg: base.pg().clone(),
+            sql: SQL.get(name),
+            what,
+            conn: None,
+        }
+    }
+
+    async fn query(
+        &mut self,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let (pg, sql, what, conn) = (&self.pg, self.sql, self.what, &mut self.conn);
+        let call = async {
+            if conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+                let c = pg::connect(pg).await?;
+                let st = c
+                    .prepare(sql)
+                    .await
+                    .with_context(|| format!("preparing River's {what} (did setup-schema run?)"))?;
+                *conn = Some((c, st));
+            }
+            let Some((c, st)) = conn.as_ref() else {
+                anyhow::bail!("River's {what}: no connection");
+            };
+            c.query(st, params).await.with_context(|| format!("River's {what}"))
+        };
+        let result = match tokio::time::timeout(HOT_TIMEOUT, call).await {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!(
+                "River's {what} did not answer within {} s",
+                HOT_TIMEOUT.as_secs()
+            )),
+        };
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+}
+
 #[async_trait]
 impl Design for River {
     const INFO: DesignInfo = DesignInfo::named("river", Backend::Postgresql)
@@ -139,31 +198,30 @@ impl River {
 
     /// Starts the process's producer (fetch, poll and notification loops) and completer.
     async fn start_client(&self) -> Result<RiverClient> {
+        // The listener first: a failure there leaves no task behind.
+        let listener = match self.notify() {
+            true => Some(Arc::new(
+                Listener::start(self.base.pg(), TOPIC.into(), self.base.server.wakeup_counts())
+                    .await?,
+            )),
+            false => None,
+        };
         let stop = CancellationToken::new();
         let fetched = Fetched::new(self.max_workers, self.poll);
-        let fetch = fetcher::FetchConn::new(
-            self.base.pg().clone(),
-            SQL.get("claim").to_string(),
-            self.client_id.clone(),
-        );
+        let fetch = Prepared::new(&self.base, "claim", "fetch");
         tokio::spawn(fetcher::fetch_loop(
             fetched.clone(),
             fetch,
+            self.client_id.clone(),
             self.cooldown,
             stop.clone(),
         ));
         tokio::spawn(fetcher::poll_loop(fetched.clone(), stop.clone()));
-        let listener = if self.notify() {
-            let l = Listener::start(self.base.pg(), TOPIC.into(), self.base.server.wakeup_counts())
-                .await?;
-            let l = Arc::new(l);
+        if let Some(l) = &listener {
             tokio::spawn(fetcher::notified_loop(fetched.clone(), l.clone(), stop.clone()));
-            Some(l)
-        } else {
-            None
-        };
+        }
         let completer = Completer::new();
-        let conn = completer::CompleteConn::new(self.base.pg().clone(), SQL.get("complete").into());
+        let conn = Prepared::new(&self.base, "complete", "completion");
         tokio::spawn(completer::run(completer.clone(), conn, stop.clone()));
         Ok(RiverClient {
             fetched,
@@ -200,6 +258,11 @@ impl Queue for River {
 
     fn server(&self) -> &dyn Server {
         &self.base.server
+    }
+
+    fn throughput_bound(&self, workers: usize) -> Option<f64> {
+        // One fetch per cooldown, of at most MaxWorkers (this process's workers) jobs.
+        Some(workers as f64 / self.cooldown.as_secs_f64())
     }
 
     async fn setup(&self, reset: bool) -> Result<String> {
@@ -310,19 +373,12 @@ fn may_notify(last: &Mutex<Option<Instant>>, cooldown: Duration) -> bool {
     true
 }
 
-/// A job's args: its seq and intended time beside the payload.
-fn args(job: &NewJob, payload: &str) -> String {
-    format!(
-        "{{\"seq\":{},\"enqueued_at_us\":{},\"payload\":\"{payload}\"}}",
-        job.seq, job.enqueued_at_us
-    )
-}
-
 #[async_trait]
 impl Producer for RiverProducer {
     async fn enqueue(&mut self, jobs: &[NewJob], retry: bool) -> Result<()> {
         self.args.clear();
-        self.args.extend(jobs.iter().map(|j| args(j, &self.payload)));
+        self.args
+            .extend(jobs.iter().map(|j| pg::message(j, &self.payload)));
         // River's InsertMany: BEGIN, the INSERT, the notification if due, COMMIT. A retry
         // (qbench's) inserts only the seqs river_job does not hold.
         let now = SystemTime::now();
@@ -350,15 +406,16 @@ impl Producer for RiverProducer {
 
 struct RiverConsumer {
     client: Arc<RiverClient>,
-    /// The round trip of the fetch that brought the job the last claim took.
+    /// The round trip of the fetch the last claim reports (one claim sample per fetch).
     fetched_in: Option<Duration>,
 }
 
-fn ids(jobs: &[Claimed]) -> Vec<(i64, i64)> {
+/// The jobs' (id, seq): River completes by id.
+fn ids(jobs: &[Claimed]) -> Result<Vec<(i64, i64)>> {
     jobs.iter()
-        .filter_map(|j| match j.handle {
-            Handle::Row { id, .. } => Some((id, j.seq)),
-            _ => None,
+        .map(|j| match j.handle {
+            Handle::Row { id, .. } => Ok((id, j.seq)),
+            _ => Err(anyhow::anyhow!("job {} was not fetched by River", j.seq)),
         })
         .collect()
 }
@@ -366,9 +423,16 @@ fn ids(jobs: &[Claimed]) -> Vec<(i64, i64)> {
 #[async_trait]
 impl Consumer for RiverConsumer {
     async fn claim(&mut self) -> Result<Vec<Claimed>> {
-        let got = self.client.fetched.take().await?;
-        self.fetched_in = got.as_ref().map(|g| g.1);
-        Ok(got.map(|(j, _)| vec![j]).unwrap_or_default())
+        match self.client.fetched.take().await? {
+            Ok((job, rt)) => {
+                self.fetched_in = rt;
+                Ok(vec![job])
+            }
+            Err(rt) => {
+                self.fetched_in = rt;
+                Ok(vec![])
+            }
+        }
     }
 
     async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>> {
@@ -381,14 +445,19 @@ impl Consumer for RiverConsumer {
     }
 
     async fn hand_off(&mut self, jobs: Vec<Claimed>) -> Result<HandOff> {
-        let n = jobs.len();
-        let rx = self.client.completer.hand_over(ids(&jobs)).await;
-        self.client.fetched.done(n);
+        let ids = ids(&jobs)?;
+        let rx = self.client.completer.hand_over(ids).await;
+        self.client.fetched.done(jobs.len());
         Ok(HandOff::Later(rx))
     }
 
     fn claim_round_trip(&self, _call: Duration) -> Option<Duration> {
         self.fetched_in
+    }
+
+    async fn drain(&mut self) -> Result<Vec<Claimed>> {
+        self.fetched_in = None;
+        Ok(self.client.fetched.drain().await.into_iter().collect())
     }
 }
 
@@ -397,7 +466,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_exist_and_args_are_json() {
+    fn statements_exist() {
         SQL.assert_statements(&[
             "enqueue",
             "enqueue_retry",
@@ -418,15 +487,6 @@ mod tests {
             "sabotage",
             "reset",
         ]);
-        let a = args(
-            &NewJob {
-                seq: 7,
-                enqueued_at_us: 1_700_000_000_000_001,
-            },
-            "abc",
-        );
-        let v: serde_json::Value = serde_json::from_str(&a).expect("json");
-        assert_eq!((v["seq"].as_i64(), v["payload"].as_str()), (Some(7), Some("abc")));
     }
 
     #[test]
