@@ -213,6 +213,9 @@ pub trait Queue: registry::Kind + Send + Sync {
     fn throughput_bound(&self, _workers: usize) -> Option<f64> {
         None
     }
+    /// The run's workers are stopping: a design that fetches in the background fetches no
+    /// more, and a wait only a running queue would end (River's completer gate) ends.
+    fn stopping(&self) {}
     /// Creates what the design needs; a second call changes nothing. `reset` empties it too.
     /// Returns a line saying what was done.
     async fn setup(&self, reset: bool) -> Result<String>;

@@ -123,8 +123,18 @@ async fn run(
         true => cfg.benchmark.rate_jobs_s().unwrap_or(RATE),
         false => RATE,
     };
-    let cfg = trial_config(cfg, rate);
-    let queue = queue::open(kind, &cfg).await?;
+    let mut cfg = trial_config(cfg, rate);
+    let mut queue = queue::open(kind, &cfg).await?;
+    // A protocol that bounds its workers' rate (River: one fetch per cooldown) gets
+    // workers enough for its bound to be the trial's 80 % of the rate: else the drain of
+    // the backlog would outlast its timeout.
+    if let Some(per_worker) = queue.throughput_bound(1) {
+        let want = (rate * 0.8 / per_worker).ceil().clamp(1.0, 4096.0) as u32;
+        if want > cfg.benchmark.num_workers.get() {
+            cfg.benchmark.num_workers = want.into();
+            queue = queue::open(kind, &cfg).await?;
+        }
+    }
     queue.setup(true).await?;
     if let Some(w) = workload::tier::check(&queue, cfg.benchmark.durability, accept).await? {
         eprintln!("qbench: warning: {kind}: {w}");

@@ -94,6 +94,7 @@ impl WorkState {
 
 pub struct Workers {
     pub state: Arc<WorkState>,
+    queue: Arc<dyn Queue>,
     tasks: Vec<JoinHandle<()>>,
     reaper: Option<JoinHandle<()>>,
     stop: CancellationToken,
@@ -147,6 +148,7 @@ pub async fn start(
     )));
     Ok(Workers {
         state,
+        queue,
         tasks,
         reaper,
         stop,
@@ -301,7 +303,7 @@ impl Slot {
                     let outcome = later.outcome().await;
                     if let Err(e) = settle(&st, &shard, &held, (claimed_at, freed), outcome) {
                         warn_limited(&format!(
-                            "worker {index}: the completer failed to write {} job(s), the design recovers them: {e:#}",
+                            "worker {index}: the completer could not confirm writing {} job(s) (outcome unknown; a job left running comes back when the design recovers it): {e:#}",
                             held.len()
                         ));
                     }
@@ -489,6 +491,7 @@ impl Workers {
     /// Stops claiming; jobs in hand are finished and completed first.
     pub async fn stop(mut self) -> Arc<WorkState> {
         self.stop.cancel();
+        self.queue.stopping();
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }

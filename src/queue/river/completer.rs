@@ -2,9 +2,9 @@
 //! process: a worker hands its finished job over, stamped with its finalized time, and is
 //! free at once; the completer writes every job handed over in one statement per 5,000,
 //! on a 50-ms tick, when 100 or more wait, and otherwise on every fifth tick (250 ms).
-//! At 10,000 waiting, hand-overs wait until a write leaves fewer than 5,000. A failed
-//! write is tried three times, 1 and 2 s apart (River's withRetries), each bounded by 10 s,
-//! then put back for the next tick. A job counts as completed only when a statement has written it: each
+//! At 10,000 waiting, hand-overs wait until a write leaves fewer than 5,000 (or the run
+//! stops). A failed write is tried three times, 1 and 2 s apart (River's withRetries
+//! waits 1, 2 and 4 s with jitter), each bounded by 10 s, then put back for a later tick. A job counts as completed only when a statement has written it: each
 //! hand-over gets its outcome then.
 
 use std::collections::HashSet;
@@ -46,6 +46,8 @@ struct Backlog {
 
 pub struct Completer {
     backlog: Mutex<Backlog>,
+    /// The run is stopping: hand-overs no longer wait at the gate.
+    stopping: std::sync::atomic::AtomicBool,
     /// The backlog reached a full statement (River's batchReadyChan).
     full: Notify,
     /// The gate opened.
@@ -56,6 +58,7 @@ impl Completer {
     pub fn new() -> Arc<Completer> {
         Arc::new(Completer {
             backlog: Mutex::default(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             full: Notify::new(),
             opened: Notify::new(),
         })
@@ -69,7 +72,7 @@ impl Completer {
             let opened = self.opened.notified();
             tokio::pin!(opened);
             opened.as_mut().enable();
-            if !lock(&self.backlog).gated {
+            if !lock(&self.backlog).gated || self.stopping.load(std::sync::atomic::Ordering::Acquire) {
                 break;
             }
             opened.await;
@@ -87,6 +90,14 @@ impl Completer {
             self.full.notify_one();
         }
         rx
+    }
+
+    /// The run is stopping: a worker waiting at the gate hands over at once (else a gate
+    /// that failed writes keep shut would hold the worker, and the stop, forever).
+    pub fn stop_waiting(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.opened.notify_waiters();
     }
 
     fn pending(&self) -> usize {
@@ -130,12 +141,14 @@ pub async fn run(c: Arc<Completer>, mut conn: Prepared, stop: CancellationToken)
     let mut ticks = 0u64;
     loop {
         let full = tokio::select! {
-            _ = tick.tick() => { ticks += 1; false }
-            _ = c.full.notified() => true,
+            // The stop first: the last write must not wait behind another's retries.
+            biased;
             _ = stop.cancelled() => {
                 flush(&c, &mut conn, true).await;
                 return;
             }
+            _ = tick.tick() => { ticks += 1; false }
+            _ = c.full.notified() => true,
         };
         // The first tick, every fifth, a full statement, or enough waiting.
         if full || ticks % EVERY_TICKS == 1 || c.pending() >= START_THRESHOLD {
@@ -192,6 +205,7 @@ async fn write(conn: &mut Prepared, batch: &[HandedOver]) -> Result<HashSet<i64>
         }
     }
     let mut waits = RETRY_WAITS.iter();
+    let mut retried = false;
     loop {
         match conn.query(&[&ids, &at]).await {
             Ok(rows) => {
@@ -201,12 +215,28 @@ async fn write(conn: &mut Prepared, batch: &[HandedOver]) -> Result<HashSet<i64>
                         done.insert(r.try_get::<_, i64>(0)?);
                     }
                 }
+                if retried && done.len() < ids.len() {
+                    // A failed try may have committed after this one's snapshot: the rows
+                    // it wrote are read again, as they are now.
+                    let rows = conn.query_text(WRITTEN, &[&ids, &at]).await?;
+                    for r in rows {
+                        done.insert(r.try_get::<_, i64>(0)?);
+                    }
+                }
                 return Ok(done);
             }
             Err(e) => match waits.next() {
-                Some(w) => tokio::time::sleep(*w).await,
+                Some(w) => {
+                    retried = true;
+                    tokio::time::sleep(*w).await
+                }
                 None => return Err(e),
             },
         }
     }
 }
+
+/// The ids of a batch completed with the batch's own finalized times.
+const WRITTEN: &str = "SELECT j.id FROM river_job j \
+    JOIN unnest($1::bigint[], $2::timestamptz[]) AS i(id, finalized_at) ON j.id = i.id \
+    WHERE j.state = 'completed' AND j.finalized_at = i.finalized_at";

@@ -38,7 +38,7 @@ pub struct Fetched {
     /// round trip (one claim sample per fetch).
     jobs: Mutex<VecDeque<(Claimed, Option<Duration>)>>,
     /// Round trips of fetches that found nothing, for the next empty claims to report.
-    empty: Mutex<Vec<Duration>>,
+    empty: Mutex<VecDeque<Duration>>,
     /// Wakes workers when a fetch has answered.
     arrived: Notify,
     /// River's fetchLimiter.Call(): asks for a fetch.
@@ -98,16 +98,21 @@ impl Fetched {
                 return Err(e);
             }
             if self.answered.load(Ordering::Acquire) >= self.calls.load(Ordering::Acquire) {
-                return Ok(Err(lock(&self.empty).pop()));
+                return Ok(Err(lock(&self.empty).pop_front()));
             }
             arrived.await;
         }
     }
 
-    /// At stop: fetching ends (after the fetch under way, if any); returns one job
-    /// already fetched, if any is left.
-    pub async fn drain(&self) -> Option<Claimed> {
+    /// The run is stopping: no more fetches.
+    pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// At stop: fetching ends (after the fetch under way, if any); returns one job
+    /// already fetched, if any is left, with its fetch's round trip if it is the first.
+    pub async fn drain(&self) -> Option<(Claimed, Option<Duration>)> {
+        self.stop();
         loop {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
@@ -117,7 +122,7 @@ impl Fetched {
             }
             arrived.await;
         }
-        lock(&self.jobs).pop_front().map(|j| j.0)
+        lock(&self.jobs).pop_front()
     }
 
     /// A worker handed `n` jobs to the completer: their slots are free (River's JobDone).
@@ -144,7 +149,15 @@ impl Fetched {
         }
     }
 
-    /// Asks for a fetch (an insert notification, the poll timer, a freed slot).
+    /// Asks for a fetch from a timer or a notification: none before the first claim, so
+    /// nothing is fetched (and no empty fetch counted) before a start gate opens.
+    fn call_if_primed(&self) {
+        if self.primed.load(Ordering::Acquire) {
+            self.call();
+        }
+    }
+
+    /// Asks for a fetch (the first claim, a freed slot, and the above).
     pub fn call(&self) {
         self.calls.fetch_add(1, Ordering::AcqRel);
         self.trigger.notify_one();
@@ -186,7 +199,7 @@ impl Fetched {
             s.fetch_when_freed |= n == limit;
         }
         if n == 0 {
-            lock(&self.empty).push(rt);
+            lock(&self.empty).push_back(rt);
             return;
         }
         let mut rts = std::iter::once(Some(rt)).chain(std::iter::repeat(None));
@@ -226,7 +239,7 @@ pub async fn poll_loop(f: Arc<Fetched>, stop: CancellationToken) {
     loop {
         let wait = every + jitter.mul_f64(super::jitter_fraction());
         tokio::select! {
-            _ = tokio::time::sleep(wait) => f.call(),
+            _ = tokio::time::sleep(wait) => f.call_if_primed(),
             _ = stop.cancelled() => return,
         }
     }
@@ -244,7 +257,7 @@ pub async fn notified_loop(f: Arc<Fetched>, listener: Arc<Listener>, stop: Cance
         let now = listener.generation();
         if now != seen {
             seen = now;
-            f.call();
+            f.call_if_primed();
         }
     }
 }

@@ -63,8 +63,8 @@ pub struct River {
     maintenance: tokio::sync::Mutex<maintenance::Maintenance>,
 }
 
-/// The producer's fetched jobs and the completer, with the tasks that run them (stopped
-/// when the design is dropped: the completer writes what waits first).
+/// The producer's fetched jobs and the completer, with the tasks that run them: stopped
+/// when the last consumer is dropped (the completer writes what waits first).
 struct RiverClient {
     fetched: Arc<Fetched>,
     completer: Arc<Completer>,
@@ -114,6 +114,32 @@ impl Prepared {
             sql: SQL.get(name),
             what,
             conn: None,
+        }
+    }
+
+    /// Connects and prepares now: a missing schema fails before the run, in one line.
+    async fn connected(mut self) -> Result<Prepared> {
+        let c = pg::connect(&self.pg).await?;
+        let st = c
+            .prepare(self.sql)
+            .await
+            .with_context(|| format!("preparing River's {} (did setup-schema run?)", self.what))?;
+        self.conn = Some((c, st));
+        Ok(self)
+    }
+
+    /// Another statement on the same connection (unprepared: a rare path).
+    async fn query_text(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let Some((c, _)) = self.conn.as_ref() else {
+            anyhow::bail!("River's {}: no connection", self.what);
+        };
+        match tokio::time::timeout(HOT_TIMEOUT, c.query(sql, params)).await {
+            Ok(r) => r.with_context(|| format!("River's {}", self.what)),
+            Err(_) => anyhow::bail!("River's {} did not answer within {} s", self.what, HOT_TIMEOUT.as_secs()),
         }
     }
 
@@ -208,7 +234,10 @@ impl River {
         };
         let stop = CancellationToken::new();
         let fetched = Fetched::new(self.max_workers, self.poll);
-        let fetch = Prepared::new(&self.base, "claim", "fetch");
+        let fetch = Prepared::new(&self.base, "claim", "fetch").connected().await?;
+        let conn = Prepared::new(&self.base, "complete", "completion")
+            .connected()
+            .await?;
         tokio::spawn(fetcher::fetch_loop(
             fetched.clone(),
             fetch,
@@ -221,7 +250,6 @@ impl River {
             tokio::spawn(fetcher::notified_loop(fetched.clone(), l.clone(), stop.clone()));
         }
         let completer = Completer::new();
-        let conn = Prepared::new(&self.base, "complete", "completion");
         tokio::spawn(completer::run(completer.clone(), conn, stop.clone()));
         Ok(RiverClient {
             fetched,
@@ -258,6 +286,15 @@ impl Queue for River {
 
     fn server(&self) -> &dyn Server {
         &self.base.server
+    }
+
+    fn stopping(&self) {
+        if let Ok(shared) = self.client.try_lock() {
+            if let Some(c) = shared.upgrade() {
+                c.fetched.stop();
+                c.completer.stop_waiting();
+            }
+        }
     }
 
     fn throughput_bound(&self, workers: usize) -> Option<f64> {
@@ -456,8 +493,9 @@ impl Consumer for RiverConsumer {
     }
 
     async fn drain(&mut self) -> Result<Vec<Claimed>> {
-        self.fetched_in = None;
-        Ok(self.client.fetched.drain().await.into_iter().collect())
+        let got = self.client.fetched.drain().await;
+        self.fetched_in = got.as_ref().and_then(|g| g.1);
+        Ok(got.map(|g| g.0).into_iter().collect())
     }
 }
 
