@@ -187,6 +187,7 @@ async fn worker(
         let failed = match consumer.claim().await {
             Ok(jobs) if jobs.is_empty() => {
                 slot.st.outages.success();
+                backoff = Duration::from_millis(50);
                 slot.found_nothing(&*consumer, claim_began, claim_start);
                 // The design decides how an idle worker learns of new jobs.
                 tokio::select! {
