@@ -37,6 +37,8 @@ fn flags_of(r: &Row, rows: &[Row], missing: &[String]) -> Vec<String> {
         }
     }
     resource_flags(r, &mut f);
+    protocol_flag(r, &mut f);
+    library_wakeup_flag(r, &mut f);
     if r.p50_ms.is_none() {
         f.push("missing metrics: no completed job was measured".into());
     }
@@ -148,6 +150,31 @@ fn resource_flags(r: &Row, f: &mut Vec<String>) {
     }
 }
 
+/// A design whose protocol caps its workers' rate (River: one fetch of at most MaxWorkers
+/// jobs per FetchCooldown) ran at 90 % of that cap or more: its throughput is the
+/// protocol's setting, not the server's capacity.
+fn protocol_flag(r: &Row, f: &mut Vec<String>) {
+    let (Some(bound), Some(tput)) = (r.protocol_bound_jobs_s, r.throughput_jobs_s) else {
+        return;
+    };
+    if bound > 0.0 && tput >= 0.9 * bound {
+        f.push(format!(
+            "bound by its own protocol: {tput:.0} jobs/s against the {bound:.0} its settings allow its workers (the design's options say which: more workers or a shorter fetch cooldown raise it), not the server's limit"
+        ));
+    }
+}
+
+/// A library design whose library wakes by LISTEN/NOTIFY as it ships, run with
+/// `--wakeup poll`: its latency is the library's poll-only mode's, not its default's.
+fn library_wakeup_flag(r: &Row, f: &mut Vec<String>) {
+    if r.library_wakeup == "notify" && r.wakeup == "poll" {
+        f.push(format!(
+            "ran with --wakeup poll, the poll-only mode of the library {} models: the library wakes its workers by LISTEN/NOTIFY as it ships (--wakeup notify runs it so)",
+            r.queue
+        ));
+    }
+}
+
 /// The seed's red flags, plus what makes a row untrustworthy.
 pub fn red_flags(rows: &mut [Row], missing: &[(String, Vec<String>)]) {
     let snapshot: Vec<Row> = rows.to_vec();
@@ -227,6 +254,46 @@ mod tests {
             left_in_queue: Some(0),
             ..Row::default()
         }
+    }
+
+    /// The protocol flag on known truth: 195 jobs/s against a bound of 200 is flagged, 150
+    /// (75 %) and a row without a bound are not.
+    #[test]
+    fn a_protocol_bound_run_is_flagged_from_ninety_percent() {
+        let at = |tput: f64, bound: Option<f64>| {
+            let r = Row {
+                throughput_jobs_s: Some(tput),
+                protocol_bound_jobs_s: bound,
+                ..row()
+            };
+            flags_of(&r, &[], &[])
+                .iter()
+                .any(|l| l.contains("bound by its own protocol"))
+        };
+        assert!(at(195.0, Some(200.0)));
+        assert!(at(180.0, Some(200.0)));
+        assert!(!at(150.0, Some(200.0)));
+        assert!(!at(195.0, None));
+    }
+
+    /// A library that notifies as it ships, run with poll, is flagged; with notify it is
+    /// not, nor is a design whose library has no such default.
+    #[test]
+    fn a_notifying_library_run_with_poll_is_flagged() {
+        let flagged = |library_wakeup: &str, wakeup: &str| {
+            let r = Row {
+                queue: "river".into(),
+                library_wakeup: library_wakeup.into(),
+                wakeup: wakeup.into(),
+                ..row()
+            };
+            flags_of(&r, &[], &[])
+                .iter()
+                .any(|l| l.contains("poll-only mode"))
+        };
+        assert!(flagged("notify", "poll"));
+        assert!(!flagged("notify", "notify"));
+        assert!(!flagged("", "poll"));
     }
 
     /// The skew flag on known truth: 4 streams on 3 primaries, each job's commands

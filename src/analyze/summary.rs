@@ -228,6 +228,12 @@ pub fn row(g: &TestGroup) -> Row {
         backend: first.backend.clone(),
         queue: first.queue.clone(),
         design_variant: design_variant(g),
+        library_wakeup: g
+            .parts
+            .iter()
+            .find(|p| p.summary.completed.is_some())
+            .map(|p| p.manifest.knobs.library_wakeup.clone())
+            .unwrap_or_default(),
         scenario: first.scenario.clone().unwrap_or_default(),
         complete: parts.iter().all(|p| p.manifest.complete),
         smoke: parts.iter().any(|p| p.manifest.smoke),
@@ -236,6 +242,7 @@ pub fn row(g: &TestGroup) -> Row {
         closed_loop: parts.iter().any(|p| p.summary.closed_loop),
         capacity_jobs_s: workers.and(over(working, |k| k.capacity_jobs_s)),
         capacity_measured_jobs_s: sum_f(parts, |s| s.capacity_measured_jobs_s).map(|c| round(c, 1)),
+        protocol_bound_jobs_s: sum_f(parts, |s| s.protocol_bound_jobs_s).map(|c| round(c, 1)),
         workers: workers.and(
             parts
                 .iter()

@@ -52,6 +52,10 @@ pub struct Knobs {
     /// delete completion): its rows are named `pgmq+delete`. Empty at the defaults.
     #[serde(default)]
     pub design_variant: String,
+    /// The wakeup of the library the design models as it ships (`notify` for River);
+    /// empty for a textbook design, a library with no default, and older files.
+    #[serde(default)]
+    pub library_wakeup: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -94,6 +94,10 @@ pub struct Summary {
     /// Claims that found the queue empty (polls, or blocking reads that timed out).
     #[serde(default)]
     pub empty_claims: Option<u64>,
+    /// The most jobs per second the design's protocol lets these workers take, whatever
+    /// the server does (River: workers / FetchCooldown); null when it sets none.
+    #[serde(default)]
+    pub protocol_bound_jobs_s: Option<f64>,
     /// How this process's idle workers learned of new jobs.
     #[serde(default)]
     pub wakeup: Option<WakeupReport>,

@@ -19,6 +19,9 @@ pub struct Row {
     /// empty at its defaults: the design is then named `pgmq+delete`.
     #[serde(default)]
     pub design_variant: String,
+    /// The wakeup of the library the design models as it ships (`notify`), from the
+    /// workers' manifest; empty when none.
+    pub library_wakeup: String,
     /// cold, warm, load, or empty for tests outside run-suite.
     pub scenario: String,
     /// False: interrupted or failed; never mixed into the findings.
@@ -34,6 +37,8 @@ pub struct Row {
     pub capacity_jobs_s: Option<f64>,
     /// Measured: workers / mean service time.
     pub capacity_measured_jobs_s: Option<f64>,
+    /// The design's protocol bound on its workers' rate, summed over work processes.
+    pub protocol_bound_jobs_s: Option<f64>,
     pub workers: Option<u32>,
     pub processing_ms: Option<f64>,
     pub duration_s: Option<f64>,

@@ -23,6 +23,9 @@ pub struct DesignInfo {
     /// The library and version whose protocol the design models (`pgmq 1.11.0`);
     /// `None` for a textbook design. `--queues libraries` runs these.
     pub models: Option<&'static str>,
+    /// The library wakes its workers by LISTEN/NOTIFY unless told to poll (River): a
+    /// `--wakeup poll` run is then not the library as it ships, and analyze says so.
+    pub notifies_by_default: bool,
 }
 
 /// How a design gets a dead worker's job back: what the audit and the tests can expect.
@@ -48,6 +51,7 @@ impl DesignInfo {
             seed: false,
             fenced: true,
             models: None,
+            notifies_by_default: false,
         }
     }
 
@@ -63,6 +67,14 @@ impl DesignInfo {
     pub const fn modelling(self, library: &'static str) -> DesignInfo {
         DesignInfo {
             models: Some(library),
+            ..self
+        }
+    }
+
+    /// The library's own default wakeup is LISTEN/NOTIFY.
+    pub const fn notifying_by_default(self) -> DesignInfo {
+        DesignInfo {
+            notifies_by_default: true,
             ..self
         }
     }

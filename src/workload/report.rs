@@ -101,6 +101,7 @@ pub fn summary(o: Outcome<'_>) -> Summary {
         audit_note: j.note.clone(),
         throughput_jobs_s: state.map(|s| s.throughput()),
         capacity_measured_jobs_s: state.zip(o.workers).and_then(|(s, w)| s.capacity(w)),
+        protocol_bound_jobs_s: state.and_then(|s| s.protocol_bound),
         closed_loop: o.done.outcome.as_ref().is_some_and(|p| p.closed_loop),
         window_start_epoch_s: at(|s| s.first_claim_us.load(Ordering::Acquire)),
         window_end_epoch_s: at(|s| s.last_complete_us.load(Ordering::Acquire)),
@@ -156,6 +157,10 @@ pub fn knobs(
         durability: b.durability.name().to_string(),
         design_options: Some(queue.options()),
         design_variant: queue.variant(),
+        library_wakeup: match queue.kind().info().notifies_by_default {
+            true => crate::config::Wakeup::Notify.name().into(),
+            false => String::new(),
+        },
     }
 }
 

@@ -180,7 +180,8 @@ impl Prepared {
 impl Design for River {
     const INFO: DesignInfo = DesignInfo::named("river", Backend::Postgresql)
         .unfenced()
-        .modelling("River 0.43.0");
+        .modelling("River 0.43.0")
+        .notifying_by_default();
 
     async fn open(cfg: &Config) -> Result<River> {
         let b = &cfg.benchmark;
