@@ -151,13 +151,17 @@ fn resource_flags(r: &Row, f: &mut Vec<String>) {
 }
 
 /// A design whose protocol caps its workers' rate (River: one fetch of at most MaxWorkers
-/// jobs per FetchCooldown) ran at 90 % of that cap or more: its throughput is the
-/// protocol's setting, not the server's capacity.
+/// jobs per FetchCooldown) ran at 90 % of that cap or more while more was asked of it (no
+/// offered rate, one at or above the cap, or a test that fell behind): its throughput is
+/// the protocol's setting, not the server's capacity. A test that kept up with a rate
+/// below the cap is not flagged: its throughput is the offered rate.
 fn protocol_flag(r: &Row, f: &mut Vec<String>) {
     let (Some(bound), Some(tput)) = (r.protocol_bound_jobs_s, r.throughput_jobs_s) else {
         return;
     };
-    if bound > 0.0 && tput >= 0.9 * bound {
+    let pushed = r.offered_rate.is_none_or(|o| o >= bound)
+        || matches!(r.state.as_str(), "over_capacity" | "stalled");
+    if bound > 0.0 && tput >= 0.9 * bound && pushed {
         f.push(format!(
             "bound by its own protocol: {tput:.0} jobs/s against the {bound:.0} its settings allow its workers (the design's options say which: more workers or a shorter fetch cooldown raise it), not the server's limit"
         ));
@@ -256,24 +260,31 @@ mod tests {
         }
     }
 
-    /// The protocol flag on known truth: 195 jobs/s against a bound of 200 is flagged, 150
-    /// (75 %) and a row without a bound are not.
+    /// The protocol flag on known truth: 195 jobs/s against a bound of 200 is flagged when
+    /// more was asked; 150 (75 %), a row without a bound, and a test that kept up with a
+    /// rate under the bound are not.
     #[test]
     fn a_protocol_bound_run_is_flagged_from_ninety_percent() {
-        let at = |tput: f64, bound: Option<f64>| {
+        let at = |tput: f64, bound: Option<f64>, offered: Option<f64>, state: &str| {
             let r = Row {
                 throughput_jobs_s: Some(tput),
                 protocol_bound_jobs_s: bound,
+                offered_rate: offered,
+                state: state.into(),
                 ..row()
             };
             flags_of(&r, &[], &[])
                 .iter()
                 .any(|l| l.contains("bound by its own protocol"))
         };
-        assert!(at(195.0, Some(200.0)));
-        assert!(at(180.0, Some(200.0)));
-        assert!(!at(150.0, Some(200.0)));
-        assert!(!at(195.0, None));
+        // A burn-down, and a rate over the bound.
+        assert!(at(195.0, Some(200.0), None, "sustained"));
+        assert!(at(180.0, Some(200.0), Some(300.0), "over_capacity"));
+        assert!(!at(150.0, Some(200.0), None, "sustained"));
+        assert!(!at(195.0, None, None, "sustained"));
+        // Kept up with 190 jobs/s offered under a bound of 200: the rate is the producer's.
+        assert!(!at(190.0, Some(200.0), Some(190.0), "sustained"));
+        assert!(at(190.0, Some(200.0), Some(190.0), "stalled"));
     }
 
     /// A library that notifies as it ships, run with poll, is flagged; with notify it is

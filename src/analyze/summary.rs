@@ -242,7 +242,13 @@ pub fn row(g: &TestGroup) -> Row {
         closed_loop: parts.iter().any(|p| p.summary.closed_loop),
         capacity_jobs_s: workers.and(over(working, |k| k.capacity_jobs_s)),
         capacity_measured_jobs_s: sum_f(parts, |s| s.capacity_measured_jobs_s).map(|c| round(c, 1)),
-        protocol_bound_jobs_s: sum_f(parts, |s| s.protocol_bound_jobs_s).map(|c| round(c, 1)),
+        // Every work process's, or none: a partial sum would understate the bound.
+        protocol_bound_jobs_s: parts
+            .iter()
+            .filter(|p| p.summary.completed.is_some())
+            .map(|p| p.summary.protocol_bound_jobs_s)
+            .sum::<Option<f64>>()
+            .map(|c| round(c, 1)),
         workers: workers.and(
             parts
                 .iter()

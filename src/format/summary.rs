@@ -20,7 +20,8 @@ pub struct Row {
     #[serde(default)]
     pub design_variant: String,
     /// The wakeup of the library the design models as it ships (`notify`), from the
-    /// workers' manifest; empty when none.
+    /// workers' manifest; empty when none (and in files written before it was recorded).
+    #[serde(default)]
     pub library_wakeup: String,
     /// cold, warm, load, or empty for tests outside run-suite.
     pub scenario: String,

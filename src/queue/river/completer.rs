@@ -205,7 +205,6 @@ async fn write(conn: &mut Prepared, batch: &[HandedOver]) -> Result<HashSet<i64>
         }
     }
     let mut waits = RETRY_WAITS.iter();
-    let mut retried = false;
     loop {
         match conn.query(&[&ids, &at]).await {
             Ok(rows) => {
@@ -215,9 +214,10 @@ async fn write(conn: &mut Prepared, batch: &[HandedOver]) -> Result<HashSet<i64>
                         done.insert(r.try_get::<_, i64>(0)?);
                     }
                 }
-                if retried && done.len() < ids.len() {
-                    // A failed try may have committed after this one's snapshot: the rows
-                    // it wrote are read again, as they are now.
+                if done.len() < ids.len() {
+                    // A failed try (this write's, or a put-back batch's earlier one) may
+                    // have committed after this statement's snapshot: the rows it wrote
+                    // are read again, as they are now. Rare: a late completion's row.
                     let rows = conn.query_text(WRITTEN, &[&ids, &at]).await?;
                     for r in rows {
                         done.insert(r.try_get::<_, i64>(0)?);
@@ -226,10 +226,7 @@ async fn write(conn: &mut Prepared, batch: &[HandedOver]) -> Result<HashSet<i64>
                 return Ok(done);
             }
             Err(e) => match waits.next() {
-                Some(w) => {
-                    retried = true;
-                    tokio::time::sleep(*w).await
-                }
+                Some(w) => tokio::time::sleep(*w).await,
                 None => return Err(e),
             },
         }
