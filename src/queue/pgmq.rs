@@ -122,18 +122,9 @@ impl Queue for Pgmq {
 
     async fn producer(&self) -> Result<Box<dyn Producer>> {
         let client = pg::connect(self.base.pg()).await?;
-        let prepare = |name| {
-            let client = &client;
-            async move {
-                client
-                    .prepare(SQL.get(name))
-                    .await
-                    .with_context(|| format!("preparing pgmq's {name} (did setup-schema run?)"))
-            }
-        };
-        let one = prepare("enqueue_one").await?;
-        let send = prepare("enqueue").await?;
-        let retry = prepare("enqueue_retry").await?;
+        let one = self.base.prepare(&client, "enqueue_one", &[]).await?;
+        let send = self.base.prepare(&client, "enqueue", &[]).await?;
+        let retry = self.base.prepare(&client, "enqueue_retry", &[]).await?;
         Ok(Box::new(PgmqProducer {
             client,
             one,

@@ -321,19 +321,10 @@ impl Queue for River {
 
     async fn producer(&self) -> Result<Box<dyn Producer>> {
         let client = pg::connect(self.base.pg()).await?;
-        let prepare = |name| {
-            let client = &client;
-            async move {
-                client
-                    .prepare(SQL.get(name))
-                    .await
-                    .with_context(|| format!("preparing River's {name} (did setup-schema run?)"))
-            }
-        };
-        let insert = prepare("enqueue").await?;
-        let retry = prepare("enqueue_retry").await?;
+        let insert = self.base.prepare(&client, "enqueue", &[]).await?;
+        let retry = self.base.prepare(&client, "enqueue_retry", &[]).await?;
         let notify = match self.notify() {
-            true => Some(prepare("notify").await?),
+            true => Some(self.base.prepare(&client, "notify", &[]).await?),
             false => None,
         };
         Ok(Box::new(RiverProducer {
