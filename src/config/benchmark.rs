@@ -274,6 +274,39 @@ impl PgmqCompletion {
     }
 }
 
+/// Whether the graphile_worker design keeps qbench's record of the jobs it completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphileRecord {
+    /// The completion's delete also inserts the job's seq into qbench's table: the
+    /// audit and crash trials can tell a lost job from a completed one.
+    On,
+    /// graphile-worker's delete alone: nothing is kept.
+    Off,
+}
+
+impl GraphileRecord {
+    pub fn name(self) -> &'static str {
+        match self {
+            GraphileRecord::On => "on",
+            GraphileRecord::Off => "off",
+        }
+    }
+}
+
+/// -1 (off) or a number of at least 0.
+fn off_or_non_negative(unit: &'static str) -> Check<f64> {
+    Box::new(move |key, v| {
+        if *v == -1.0 || (v.is_finite() && *v >= 0.0) {
+            Ok(())
+        } else {
+            Err(UsageError::new(format!(
+                "{key} = {v} is invalid: it must be -1 (off) or a number of at least 0 ({unit})"
+            )))
+        }
+    })
+}
+
 fn any<T>() -> Check<T> {
     Box::new(|_, _| Ok(()))
 }
@@ -405,6 +438,28 @@ benchmark_settings! {
     /// The river design's RescueStuckJobsAfter, seconds (River's default 3600): a job
     /// running longer is rescued (made retryable) by the leader's rescuer.
     river_rescue_after_s: f64 = 3600.0, flag "river-rescue-after" "S", check positive("s");
+    /// The graphile_worker design's pollInterval, ms (graphile-worker's default 2000): how
+    /// often an idle worker claims again when no `jobs:insert` notification wakes it
+    /// (with --wakeup poll, its only way to learn of jobs; graphile-worker always listens).
+    graphile_poll_interval_ms: f64 = 2000.0, flag "graphile-poll-interval" "MS", check positive("ms");
+    /// The graphile_worker design's completeJobBatchDelay, ms (graphile-worker's default
+    /// -1: off, one DELETE per job): at 0 or more, the completions handed over within
+    /// that long are deleted in one statement. Not the default: the variant `graphile_worker+batch=…ms`.
+    graphile_complete_job_batch_delay_ms: f64 = -1.0, flag "graphile-complete-batch-delay" "MS", check off_or_non_negative("ms");
+    /// The graphile_worker design's stale-lock age, seconds (graphile-worker's fixed 4
+    /// hours, written into its SQL): a job locked longer is unlocked by the next sweep.
+    graphile_stale_lock_after_s: f64 = 14400.0, flag "graphile-stale-lock-after" "S", check positive("s");
+    /// The graphile_worker design's minResetLockedInterval, seconds (graphile-worker's
+    /// 480): a process sweeps stale locks at a random interval between this and the
+    /// maximum, the first time within min(60 s, the maximum).
+    graphile_min_reset_locked_interval_s: f64 = 480.0, flag "graphile-min-reset-locked-interval" "S", check positive("s");
+    /// The graphile_worker design's maxResetLockedInterval, seconds (graphile-worker's 600).
+    graphile_max_reset_locked_interval_s: f64 = 600.0, flag "graphile-max-reset-locked-interval" "S", check positive("s");
+    /// Whether the graphile_worker design's completion also records the job in a table of
+    /// qbench's ("on", the default: the audit and crash trials then tell a lost job from
+    /// a completed one) or deletes it and keeps nothing, as graphile-worker does ("off":
+    /// the variant `graphile_worker+norecord`, the protocol's cost alone).
+    graphile_completion_record: GraphileRecord = GraphileRecord::On, flag "graphile-completion-record" "on|off", check any();
 }
 
 impl Benchmark {
@@ -414,6 +469,9 @@ impl Benchmark {
     pub fn recover_after(&mut self, s: f64) {
         self.visibility_timeout_s = s;
         self.river_rescue_after_s = s;
+        self.graphile_stale_lock_after_s = s;
+        self.graphile_min_reset_locked_interval_s = s / 2.0;
+        self.graphile_max_reset_locked_interval_s = s;
     }
 
     /// The offered rate in jobs/s; `None` for `max`.
@@ -451,6 +509,12 @@ impl Benchmark {
             return Err(UsageError::new(format!(
                 "benchmark.river_fetch_poll_interval_ms = {} is shorter than river_fetch_cooldown_ms = {}: River requires the poll interval to be at least the cooldown",
                 self.river_fetch_poll_interval_ms, self.river_fetch_cooldown_ms
+            )));
+        }
+        if self.graphile_max_reset_locked_interval_s < self.graphile_min_reset_locked_interval_s {
+            return Err(UsageError::new(format!(
+                "benchmark.graphile_max_reset_locked_interval_s = {} is shorter than graphile_min_reset_locked_interval_s = {}: the sweep's interval is drawn between the two",
+                self.graphile_max_reset_locked_interval_s, self.graphile_min_reset_locked_interval_s
             )));
         }
         // Each job's sleep may overrun by a timer tick (1 ms), and the claim and the

@@ -455,7 +455,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
             left: left.and(&ours).len(),
             foreign,
             note: Some(format!(
-                "{} job(s) were neither completed by a process whose record is here nor left in the queue, and the queue keeps no record of completions (pgmq's delete): lost, or completed by a worker process that died before writing its record; run with pgmq_completion = \"archive\" to tell them apart",
+                "{} job(s) were neither completed by a process whose record is here nor left in the queue, and the queue keeps no record of completions (pgmq's delete, graphile_worker without qbench's record): lost, or completed by a worker process that died before writing its record; run the design with its default options to tell them apart",
                 lost.len()
             )),
             ..base

@@ -32,6 +32,7 @@ registry::designs! {
     ValkeyStreams => valkey_streams::ValkeyStreams,
     Pgmq => pgmq::Pgmq,
     River => river::River,
+    GraphileWorker => graphile_worker::GraphileWorker,
 }
 
 /// The kinds of server a design runs on.

@@ -243,22 +243,30 @@ impl PgBase {
     pub async fn consumer(&self, inner: impl Claims) -> Result<Box<dyn Consumer>> {
         let wait = match self.server.wakeup.mode {
             Wakeup::Poll => Wait::Poll(self.poll_interval),
-            Wakeup::Notify => {
-                let listener = self
-                    .listener
-                    .get_or_try_init(|| async {
-                        let channel = wakeup::channel(self.table);
-                        let l = Listener::start(self.pg(), channel, self.server.wakeup.clone());
-                        anyhow::Ok(Arc::new(l.await?))
-                    })
-                    .await?;
-                Wait::Notify {
-                    listener: listener.clone(),
-                    fallback: self.poll_interval * 10,
-                }
-            }
+            Wakeup::Notify => Wait::Notify {
+                listener: self.listener(&wakeup::channel(self.table)).await?,
+                fallback: self.poll_interval * 10,
+            },
         };
         Ok(Box::new(Waiting::new(inner, wait)))
+    }
+
+    /// The process's listener on `channel` (a design listens on one), started by the
+    /// first consumer that asks.
+    pub async fn listener(&self, channel: &str) -> Result<Arc<Listener>> {
+        let l = self
+            .listener
+            .get_or_try_init(|| async {
+                let l = Listener::start(self.pg(), channel.into(), self.server.wakeup.clone());
+                anyhow::Ok(Arc::new(l.await?))
+            })
+            .await?;
+        Ok(l.clone())
+    }
+
+    /// The pool of setup and counting connections (a background task's own handle).
+    pub fn pool(&self) -> deadpool_postgres::Pool {
+        self.server.pool.clone()
     }
 
     /// A named statement with `{batch}` (and `extra`) filled in, prepared on `client`.

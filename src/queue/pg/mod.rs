@@ -23,7 +23,7 @@ pub use base::{seq_ddl, PgBase};
 pub use horizon::PgHorizon;
 pub use producer::PgProducer;
 pub use server::PgServer;
-pub use wakeup::{Claims, Listener, WakeupCounts};
+pub use wakeup::{Claims, Listener, Wait, Waiting, WakeupCounts};
 
 /// Connection settings for tokio-postgres; the password stays inside the struct.
 pub fn client_config(pg: &Postgres) -> tokio_postgres::Config {

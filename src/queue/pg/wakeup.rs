@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client};
 
 use crate::config::{Postgres, Wakeup};
-use crate::queue::{Claimed, Consumer, WakeupReport};
+use crate::queue::{Claimed, Consumer, HandOff, WakeupReport};
 
 /// The channel a design's enqueues notify: one per queue table.
 pub fn channel(table: &str) -> String {
@@ -176,7 +176,7 @@ async fn listen(
             if let AsyncMessage::Notification(n) = m {
                 counts.received.fetch_add(1, Ordering::Relaxed);
                 // Wake as many idle workers as the batch has jobs.
-                wake.announce(n.payload().parse().unwrap_or(1));
+                wake.announce(jobs_announced(n.payload()));
             }
         }
     });
@@ -185,6 +185,17 @@ async fn listen(
         .await
         .with_context(|| format!("LISTEN {channel}"))?;
     Ok((client, driver))
+}
+
+/// The jobs a notification announces: its payload as a number (qbench's), or the
+/// `count` of a JSON object (graphile-worker's `{"r":…,"count":N}`); else one.
+fn jobs_announced(payload: &str) -> usize {
+    payload.parse().ok().unwrap_or_else(|| {
+        serde_json::from_str::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| v["count"].as_u64())
+            .map_or(1, |n| usize::try_from(n).unwrap_or(usize::MAX))
+    })
 }
 
 /// How a worker waits after finding the queue empty.
@@ -204,6 +215,10 @@ pub trait Claims: Send + 'static {
     async fn claim(&mut self) -> Result<Vec<Claimed>>;
     /// Returns the seqs the queue refused (their lease ran out).
     async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>>;
+    /// See [`Consumer::hand_off`]: by default the completion, written now.
+    async fn hand_off(&mut self, jobs: Vec<Claimed>) -> Result<HandOff> {
+        Ok(HandOff::Done(self.complete(jobs).await?))
+    }
 }
 
 pub struct Waiting<C> {
@@ -236,10 +251,25 @@ impl<C: Claims> Consumer for Waiting<C> {
         self.inner.complete(jobs).await
     }
 
+    async fn hand_off(&mut self, jobs: Vec<Claimed>) -> Result<HandOff> {
+        self.inner.hand_off(jobs).await
+    }
+
     async fn idle(&mut self) {
         match &self.wait {
             Wait::Poll(d) => tokio::time::sleep(*d).await,
             Wait::Notify { listener, fallback } => listener.wake.wait(self.seen, *fallback).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_notification_announces_its_jobs() {
+        assert_eq!(super::jobs_announced("7"), 7);
+        assert_eq!(super::jobs_announced(r#"{"r":0.42,"count":5}"#), 5);
+        assert_eq!(super::jobs_announced(""), 1);
+        assert_eq!(super::jobs_announced(r#"{"queue":"default"}"#), 1);
     }
 }
