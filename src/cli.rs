@@ -370,6 +370,16 @@ pub struct CostArgs {
     /// Where cost.csv goes
     #[arg(long, value_name = "DIR", default_value = "results/cost")]
     pub out: PathBuf,
+    /// Also measure a real library: qbench runs `CMD setup`, then `CMD run N` between
+    /// two readings of the counters (bench/libraries/ has the drivers)
+    #[arg(long, value_name = "CMD", requires_all = ["driver_name", "driver_tables"])]
+    pub driver: Option<String>,
+    /// The driver's row name in the table (`graphile-worker 0.17.3`)
+    #[arg(long, value_name = "NAME", requires = "driver")]
+    pub driver_name: Option<String>,
+    /// A regular expression naming the library's tables, for dead tuples and HOT updates
+    #[arg(long, value_name = "REGEX", requires = "driver")]
+    pub driver_tables: Option<String>,
 }
 
 /// How a command that writes results ends.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod cost;
+pub mod cost_driver;
 pub mod error;
 pub mod format;
 pub mod graph;

@@ -153,6 +153,59 @@ async fn one_more_statement_per_job_is_one_more_statement_per_job() {
     assert_eq!(row.dead_tuples_per_job, Some(2.0), "{row:?}");
 }
 
+/// graphile_worker's protocol, exactly: one add_job call (six statements inside: the
+/// function's body and add_jobs'), one claim, one DELETE per job; the claim's UPDATE and
+/// the DELETE each leave a dead row version; once per process, getTaskDetails' two
+/// statements. qbench's completion record adds no statement.
+#[tokio::test]
+async fn graphile_workers_counts_are_its_protocols() {
+    let cfg = common::config_on(common::shared_statements(), "costgw").await;
+    let q = queue::open(QueueKind::GraphileWorker, &cfg)
+        .await
+        .expect("open");
+    let row = measured(&q).await;
+    assert_eq!(
+        (row.statements_per_job, row.nested_statements_per_job),
+        (Some((3.0 * JOBS as f64 + 2.0) / JOBS as f64), Some(6.0)),
+        "{row:?}"
+    );
+    assert_eq!(row.dead_tuples_per_job, Some(2.0), "{row:?}");
+}
+
+/// A library's driver is measured by the counters around its run: a driver of known
+/// cost (N inserts and one delete: N + 1 statements, N dead rows) reads as that, and a
+/// driver that fails is an error, not a row.
+#[tokio::test]
+async fn a_drivers_counts_are_its_own() {
+    let cfg = common::config_on(common::shared_statements(), "costdriver").await;
+    let script = format!(
+        "sh {}/tests/fixtures/cost_driver.sh",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let d = qbench::cost_driver::Driver {
+        command: &script,
+        name: "known",
+        tables: "^driver_jobs$",
+    };
+    let stop = qbench::shutdown::Shutdown::manual();
+    let row = qbench::cost_driver::measure(&cfg, &d, 200, &stop)
+        .await
+        .expect("driver");
+    assert_eq!(row.design, "known");
+    assert_eq!(row.statements_per_job, Some(201.0 / 200.0), "{row:?}");
+    assert_eq!(row.dead_tuples_per_job, Some(1.0), "{row:?}");
+    assert!(row.log_bytes_per_job.expect("wal") > 0.0, "{row:?}");
+    let failing = format!("{script} fail ;");
+    let d = qbench::cost_driver::Driver {
+        command: &failing,
+        ..d
+    };
+    let e = qbench::cost_driver::measure(&cfg, &d, 10, &stop)
+        .await
+        .expect_err("a failing driver");
+    assert!(e.to_string().contains("failed"), "{e:#}");
+}
+
 /// The command end to end on servers it starts, and its refusals.
 #[test]
 fn the_command_writes_cost_csv_and_refuses_bad_input() {
@@ -182,6 +235,10 @@ fn the_command_writes_cost_csv_and_refuses_bad_input() {
     for (args, says) in [
         (&["cost", "--jobs", "0"][..], "--jobs 0"),
         (&["cost", "--queue", "rabbit"][..], "rabbit"),
+        (
+            &["cost", "--driver", "true", "--driver-name", "x"][..],
+            "--driver-tables",
+        ),
     ] {
         let o = common::run_qbench(args, &[]);
         let stderr = String::from_utf8_lossy(&o.stderr);

@@ -55,9 +55,33 @@ pub async fn run(s: &Session, args: &CostArgs) -> Result<()> {
         }
         rows.push(row);
     }
+    if let Some(row) = driver(s, args).await? {
+        rows.push(row);
+    }
     print!("{}", crate::cost::table(&rows));
     let path = args.out.join("cost.csv");
     crate::format::cost::write(&path, &rows)?;
     s.note(&format!("qbench: wrote {}", path.display()));
     Ok(())
+}
+
+/// The real library's row, when `--driver` names one.
+async fn driver(s: &Session, args: &CostArgs) -> Result<Option<crate::format::cost::CostRow>> {
+    let (Some(command), Some(name), Some(tables)) =
+        (&args.driver, &args.driver_name, &args.driver_tables)
+    else {
+        return Ok(None);
+    };
+    s.note(&format!(
+        "qbench: cost of {name} (its driver): {} jobs",
+        args.jobs
+    ));
+    let d = crate::cost_driver::Driver {
+        command,
+        name,
+        tables,
+    };
+    Ok(Some(
+        crate::cost_driver::measure(&s.cfg, &d, args.jobs, &s.shutdown).await?,
+    ))
 }
