@@ -1,5 +1,6 @@
 //! What one design has that the others do not: partitioned's home partitions, stealing
-//! and its partition count; skip_locked's status column. Every design's shared promises
+//! and its partition count; skip_locked's status column; the library designs' options
+//! and their own mechanisms (River's fetch bound, graphile-worker's notification). Every design's shared promises
 //! are the per-design set's (tests/designs.rs).
 
 mod common;
@@ -111,9 +112,10 @@ async fn skip_locked_status_column_shows_all_three_states() {
     );
 }
 
-/// `produce` then `work` of pgmq in two processes into `dir`; with `sabotage`, one
+/// `produce` then `work` of a design in two processes into `dir`; with `sabotage`, one
 /// waiting job is removed between them. Returns analyze's row.
-async fn pgmq_run(
+async fn library_run(
+    design: &str,
     q: &Arc<dyn Queue>,
     cfg: &std::path::Path,
     dir: &std::path::Path,
@@ -127,7 +129,7 @@ async fn pgmq_run(
             &[
                 "produce",
                 "--queue",
-                "pgmq",
+                design,
                 "--rate",
                 "500",
                 "--count",
@@ -153,7 +155,7 @@ async fn pgmq_run(
             &[
                 "work",
                 "--queue",
-                "pgmq",
+                design,
                 "--workers",
                 "2",
                 "--processing-ms",
@@ -184,7 +186,7 @@ async fn pgmq_delete_is_a_variant_that_keeps_no_record() {
     q.setup(true).await.expect("setup");
     let file = common::config_file(&cfg);
     let clean = tempfile::tempdir().expect("dir");
-    let row = pgmq_run(&q, file.path(), clean.path(), false).await;
+    let row = library_run("pgmq", &q, file.path(), clean.path(), false).await;
     assert_eq!(
         (row.queue.as_str(), row.design().as_str()),
         ("pgmq", "pgmq+delete")
@@ -199,7 +201,7 @@ async fn pgmq_delete_is_a_variant_that_keeps_no_record() {
         "sent minus depth"
     );
     let sabotaged = tempfile::tempdir().expect("dir");
-    let row = pgmq_run(&q, file.path(), sabotaged.path(), true).await;
+    let row = library_run("pgmq", &q, file.path(), sabotaged.path(), true).await;
     assert_eq!(row.audit, "inconclusive", "{}", row.audit_note);
     assert_eq!(row.completed, Some(99));
     assert!(
@@ -362,4 +364,114 @@ async fn river_stops_with_no_job_left_running() {
     );
     assert_eq!(st.completed + st.pending, 400, "{st:?}");
     assert!(st.pending > 0, "the stop came before the end: {st:?}");
+}
+
+/// graphile_worker without qbench's completion record is graphile-worker's delete alone:
+/// a variant of its own (`graphile_worker+norecord`) whose audit is exact from the
+/// workers' records, and a job removed behind their back is inconclusive, never "lost";
+/// crash-test refuses it in one line.
+#[tokio::test]
+async fn graphile_worker_without_its_record_keeps_none() {
+    let mut cfg = common::config("gwnorec").await;
+    cfg.benchmark.graphile_completion_record = qbench::config::GraphileRecord::Off;
+    let q = queue::open(QueueKind::GraphileWorker, &cfg)
+        .await
+        .expect("open");
+    q.setup(true).await.expect("setup");
+    let file = common::config_file(&cfg);
+    let clean = tempfile::tempdir().expect("dir");
+    let row = library_run("graphile_worker", &q, file.path(), clean.path(), false).await;
+    assert_eq!(row.design(), "graphile_worker+norecord");
+    assert_eq!(row.audit, "exact", "{}", row.audit_note);
+    assert_eq!((row.completed, row.lost), (Some(100), Some(0)));
+    let snap = q.snapshot().await.expect("snapshot");
+    assert!(snap.completions_unrecorded && snap.completed.is_empty());
+    let sabotaged = tempfile::tempdir().expect("dir");
+    let row = library_run("graphile_worker", &q, file.path(), sabotaged.path(), true).await;
+    assert_eq!(row.audit, "inconclusive", "{}", row.audit_note);
+    assert_eq!(row.completed, Some(99));
+    let o = common::run_qbench(
+        &[
+            "--local",
+            "--quiet",
+            "--graphile-completion-record",
+            "off",
+            "crash-test",
+            "--queue",
+            "graphile_worker",
+            "--trials",
+            "1",
+            "--no-report",
+            "--out",
+            sabotaged.path().join("crash").to_str().expect("utf8"),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("keeps no record"), "{stderr}");
+}
+
+/// graphile-worker's batched completion (completeJobBatchDelay ≥ 0): a variant of its
+/// own, exact across processes, and its DELETEs take many jobs each. With a 500-ms
+/// window and one worker draining 400 jobs, a batch of one per job would be 3
+/// statements per job; any batching at all brings it under 2.9 (batches average 1.12
+/// jobs), far above what one worker claims in 500 ms.
+#[tokio::test]
+async fn graphile_worker_batches_completions() {
+    let mut cfg = common::config("gwbatch").await;
+    cfg.benchmark.graphile_complete_job_batch_delay_ms = 50.0;
+    let q = queue::open(QueueKind::GraphileWorker, &cfg)
+        .await
+        .expect("open");
+    q.setup(true).await.expect("setup");
+    let file = common::config_file(&cfg);
+    let dir = tempfile::tempdir().expect("dir");
+    let row = library_run("graphile_worker", &q, file.path(), dir.path(), false).await;
+    assert_eq!(row.design(), "graphile_worker+batch=50ms");
+    assert_eq!(row.audit, "exact", "{}", row.audit_note);
+    assert_eq!((row.completed, row.lost), (Some(100), Some(0)));
+    let mut cfg = common::config_on(common::shared_statements(), "gwbatchcost").await;
+    cfg.benchmark.graphile_complete_job_batch_delay_ms = 500.0;
+    let q = queue::open(QueueKind::GraphileWorker, &cfg)
+        .await
+        .expect("open");
+    let row = qbench::cost::measure(&q, 400, 1).await.expect("cost");
+    let per_job = row.statements_per_job.expect("statements");
+    assert!(per_job < 2.9, "{row:?}");
+    assert!(
+        per_job >= 2.0,
+        "an enqueue and a claim per job at least: {row:?}"
+    );
+}
+
+/// graphile-worker's wakeup: add_job's `jobs:insert` notification, whose payload is
+/// JSON with the batch's count, wakes an idle worker. With a 10-minute poll interval,
+/// only the notification can bring the job to it within the 60 s allowed.
+#[tokio::test]
+async fn graphile_worker_wakes_on_its_insert_notification() {
+    let q = open(QueueKind::GraphileWorker, "gwnotify", |c| {
+        c.benchmark.wakeup = qbench::config::Wakeups::one(qbench::config::Wakeup::Notify);
+        c.benchmark.graphile_poll_interval_ms = 600_000.0;
+    })
+    .await;
+    let mut c = q.consumer(0).await.expect("consumer");
+    assert!(c.claim().await.expect("claim").is_empty());
+    let waiting = tokio::spawn(async move {
+        c.idle().await;
+        c
+    });
+    let first = q.allocate(1).await.expect("allocate");
+    let mut p = q.producer().await.expect("producer");
+    p.enqueue(&jobs(first..first + 1), false)
+        .await
+        .expect("enqueue");
+    let mut c = tokio::time::timeout(std::time::Duration::from_secs(60), waiting)
+        .await
+        .expect("woken by the notification, not the 10-minute poll")
+        .expect("task");
+    let got = c.claim().await.expect("claim");
+    assert_eq!(got.iter().map(|j| j.seq).collect::<Vec<_>>(), [first]);
+    let report = q.server().wakeup();
+    assert_eq!(report.notifications_received, Some(1), "{report:?}");
 }
