@@ -7,14 +7,14 @@
 #
 #   bash bench/libraries.sh
 #
-# Knobs (environment): DESIGNS (skip_locked,delete_returning,partitioned,pgmq), JOBS (cost:
-# 5000), STEP (sweep: 20 s judged per step, shortened from 60), SETTLE (5 s), WORKERS
-# (20), BURNDOWN (50000 jobs), REPEATS (3), RATE (horizon: 500 jobs/s), BASE_S (30),
-# HOLD_S (120), REC_S (60), OUT (results/libraries).
+# Knobs (environment): DESIGNS (skip_locked,delete_returning,partitioned,pgmq,river,
+# graphile_worker), JOBS (cost: 5000), STEP (sweep: 20 s judged per step, shortened
+# from 60), SETTLE (5 s), WORKERS (20), BURNDOWN (50000 jobs), REPEATS (3), RATE
+# (horizon: 500 jobs/s), BASE_S (30), HOLD_S (120), REC_S (60), OUT (results/libraries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DESIGNS=${DESIGNS:-skip_locked,delete_returning,partitioned,pgmq}
+DESIGNS=${DESIGNS:-skip_locked,delete_returning,partitioned,pgmq,river,graphile_worker}
 JOBS=${JOBS:-5000}
 STEP=${STEP:-20}
 SETTLE=${SETTLE:-5}

@@ -189,7 +189,7 @@ SELECT count(*) FROM graphile_add_jobs(array(
 
 -- name: claim
 -- batchGetJobs (src/sql/getJobs.ts) with named-queue strategy 2, as a worker with no
--- local queue runs it: one job (LIMIT {batch}), available and due, of the pool's task
+-- local queue runs it: one job (LIMIT 1, whatever dequeue_batch says), available and due, of the pool's task
 -- identifiers, of no queue or of a queue no one holds (that queue locked up front,
 -- skipping those others hold), in priority then run_at order (no id tie-break), locked
 -- skipping those others hold; its queue locked and the job locked by the pool, its
@@ -205,7 +205,7 @@ WITH j AS (
                                     WHERE job_queues.is_available = true
                                     FOR UPDATE SKIP LOCKED))
     ORDER BY priority ASC, run_at ASC
-    LIMIT {batch}
+    LIMIT 1
     FOR UPDATE SKIP LOCKED
 ), q AS (
     UPDATE graphile_job_queues AS job_queues
@@ -227,20 +227,20 @@ SELECT id FROM graphile_tasks WHERE identifier = any($1::text[])
 
 -- name: complete
 -- batchCompleteJobs (src/sql/completeJobs.ts) for one job of no queue: deleted by id,
--- with no check of who holds it. graphile-worker records nothing; qbench's record is the
--- `complete_recorded` form.
-DELETE FROM graphile_jobs AS jobs WHERE id = $1::bigint RETURNING id
+-- with no check of who holds it (one job, the single-id form, as graphile-worker picks
+-- it). graphile-worker records nothing; qbench's record is the `complete_recorded` form.
+-- Both answer with the count of jobs deleted.
+DELETE FROM graphile_jobs AS jobs WHERE id = $1::bigint
 
 -- name: complete_recorded
 WITH gone AS (
-    DELETE FROM graphile_jobs AS jobs WHERE id = $1::bigint RETURNING id, payload
-), rec AS (
-    INSERT INTO graphile_qbench_done (seq) SELECT (payload->>'seq')::bigint FROM gone
+    DELETE FROM graphile_jobs AS jobs WHERE id = $1::bigint RETURNING payload
 )
-SELECT id FROM gone
+INSERT INTO graphile_qbench_done (seq) SELECT (payload->>'seq')::bigint FROM gone
 
 -- name: complete_many
--- The same for a batch (completeJobBatchDelay ≥ 0), one statement per batch.
+-- The same for a batch (completeJobBatchDelay ≥ 0), one statement per batch of more than
+-- one job. qbench's, not graphile-worker's: `RETURNING id`, to learn which it deleted.
 DELETE FROM graphile_jobs AS jobs USING unnest($1::bigint[]) n(n) WHERE id = n RETURNING id
 
 -- name: complete_many_recorded
@@ -267,8 +267,7 @@ WITH j AS (
 SELECT count(*) FROM j
 
 -- name: claim_plan
--- The claim with {batch} jobs and the one task id, for the horizon scenario's EXPLAIN
--- (rolled back).
+-- The claim with the one task id, for the horizon scenario's EXPLAIN (rolled back).
 WITH j AS (
     SELECT jobs.job_queue_id, jobs.priority, jobs.run_at, jobs.id
     FROM graphile_jobs AS jobs
@@ -280,7 +279,7 @@ WITH j AS (
                                     WHERE job_queues.is_available = true
                                     FOR UPDATE SKIP LOCKED))
     ORDER BY priority ASC, run_at ASC
-    LIMIT {batch}
+    LIMIT 1
     FOR UPDATE SKIP LOCKED
 ), q AS (
     UPDATE graphile_job_queues AS job_queues

@@ -414,9 +414,9 @@ async fn graphile_worker_without_its_record_keeps_none() {
 
 /// graphile-worker's batched completion (completeJobBatchDelay ≥ 0): a variant of its
 /// own, exact across processes, and its DELETEs take many jobs each. With a 500-ms
-/// window and one worker draining 400 jobs, a batch of one per job would be 3
-/// statements per job; any batching at all brings it under 2.9 (batches average 1.12
-/// jobs), far above what one worker claims in 500 ms.
+/// window and one worker draining 400 jobs, a DELETE per job would be 3 statements per
+/// job; under 2.5 needs batches of 2 on average, where one worker claims a job in about
+/// a millisecond (some 500 to a window) on this machine.
 #[tokio::test]
 async fn graphile_worker_batches_completions() {
     let mut cfg = common::config("gwbatch").await;
@@ -438,7 +438,7 @@ async fn graphile_worker_batches_completions() {
         .expect("open");
     let row = qbench::cost::measure(&q, 400, 1).await.expect("cost");
     let per_job = row.statements_per_job.expect("statements");
-    assert!(per_job < 2.9, "{row:?}");
+    assert!(per_job < 2.5, "{row:?}");
     assert!(
         per_job >= 2.0,
         "an enqueue and a claim per job at least: {row:?}"

@@ -184,6 +184,28 @@ pub fn results_dir(folder: &std::path::Path) -> String {
         .to_string()
 }
 
+/// Throughput over the union of the workers' windows: completed / (last completion −
+/// first claim), the same definition a single process reports.
+fn throughput(parts: &[Part], completed: Option<u64>) -> Option<f64> {
+    match (completed, window(parts)) {
+        (Some(c), Some((a, b))) => Some(c as f64 / (b - a)),
+        _ => parts
+            .iter()
+            .filter_map(|p| p.summary.throughput_jobs_s)
+            .reduce(|a, b| a + b),
+    }
+}
+
+/// Every work process's protocol bound summed, or none: a partial sum would understate it.
+fn protocol_bound(parts: &[Part]) -> Option<f64> {
+    parts
+        .iter()
+        .filter(|p| p.summary.completed.is_some())
+        .map(|p| p.summary.protocol_bound_jobs_s)
+        .sum::<Option<f64>>()
+        .map(|c| round(c, 1))
+}
+
 pub fn row(g: &TestGroup) -> Row {
     let parts = &g.parts;
     let first = &parts[0].manifest;
@@ -194,15 +216,7 @@ pub fn row(g: &TestGroup) -> Row {
         (!vals.is_empty()).then(|| vals.iter().sum())
     };
     let completed = sum(&|s| s.completed);
-    // Throughput over the union of the workers' windows: completed / (last completion −
-    // first claim), the same definition a single process reports.
-    let throughput = match (completed, window(parts)) {
-        (Some(c), Some((a, b))) => Some(c as f64 / (b - a)),
-        _ => parts
-            .iter()
-            .filter_map(|p| p.summary.throughput_jobs_s)
-            .reduce(|a, b| a + b),
-    };
+    let throughput = throughput(parts, completed);
     let extra = |key: &str| {
         parts
             .iter()
@@ -228,10 +242,7 @@ pub fn row(g: &TestGroup) -> Row {
         backend: first.backend.clone(),
         queue: first.queue.clone(),
         design_variant: design_variant(g),
-        library_wakeup: g
-            .parts
-            .iter()
-            .find(|p| p.summary.completed.is_some())
+        library_wakeup: workers
             .map(|p| p.manifest.knobs.library_wakeup.clone())
             .unwrap_or_default(),
         scenario: first.scenario.clone().unwrap_or_default(),
@@ -242,13 +253,7 @@ pub fn row(g: &TestGroup) -> Row {
         closed_loop: parts.iter().any(|p| p.summary.closed_loop),
         capacity_jobs_s: workers.and(over(working, |k| k.capacity_jobs_s)),
         capacity_measured_jobs_s: sum_f(parts, |s| s.capacity_measured_jobs_s).map(|c| round(c, 1)),
-        // Every work process's, or none: a partial sum would understate the bound.
-        protocol_bound_jobs_s: parts
-            .iter()
-            .filter(|p| p.summary.completed.is_some())
-            .map(|p| p.summary.protocol_bound_jobs_s)
-            .sum::<Option<f64>>()
-            .map(|c| round(c, 1)),
+        protocol_bound_jobs_s: protocol_bound(parts),
         workers: workers.and(
             parts
                 .iter()

@@ -446,6 +446,11 @@ benchmark_settings! {
     /// -1: off, one DELETE per job): at 0 or more, the completions handed over within
     /// that long are deleted in one statement. Not the default: the variant `graphile_worker+batch=…ms`.
     graphile_complete_job_batch_delay_ms: f64 = -1.0, flag "graphile-complete-batch-delay" "MS", check off_or_non_negative("ms");
+    /// The graphile_worker design's maxPoolSize (graphile-worker's default 10): the
+    /// connections a work process's workers share for claims and completions, the
+    /// LISTEN connection among them. graphile-worker warns when it is below the
+    /// concurrency. Not the default: the variant `graphile_worker+pool=N`.
+    graphile_max_pool_size: u32 = 10, flag "graphile-max-pool-size" "N", check between(2, 1000);
     /// The graphile_worker design's stale-lock age, seconds (graphile-worker's fixed 4
     /// hours, written into its SQL): a job locked longer is unlocked by the next sweep.
     graphile_stale_lock_after_s: f64 = 14400.0, flag "graphile-stale-lock-after" "S", check positive("s");

@@ -1,9 +1,10 @@
 //! graphile-worker's batched completion (src/main.ts `batch()`, on with
 //! completeJobBatchDelay ≥ 0): the first completion handed over starts a timer of the
 //! delay; every completion handed over before it fires joins the batch; the batch is one
-//! DELETE. graphile-worker retries a failed batch (up to 20 tries, 200 ms to 30 s, ×1.5)
-//! and shuts the pool down if the last fails; here every try's error is the batch's
-//! workers' (the worker loop counts it), after the same tries.
+//! DELETE (the single-id one for a batch of one) on the pool. It is tried once: its retry
+//! loop ends at the first failure (`break`; `throw` at the v0.17.3 tag), after which
+//! graphile-worker shuts the pool down. Here the failure is every completion's in the
+//! batch (the worker loop counts them), and the jobs stay locked, as there.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::sync::oneshot;
 
-use crate::config::Postgres;
+use super::consumer::{call, Read, Shared};
 
 /// A completion waiting for its batch: the job's id, its seq, and where its outcome goes.
 type Waiting = (i64, i64, oneshot::Sender<Result<Vec<i64>>>);
@@ -19,29 +20,18 @@ type Waiting = (i64, i64, oneshot::Sender<Result<Vec<i64>>>);
 /// One process's batch of completions, and what writes it.
 pub struct Batcher {
     delay: Duration,
-    sql: &'static str,
-    pool: deadpool_postgres::Pool,
-    pg: Postgres,
+    /// More than one job's DELETE (it returns the ids it deleted).
+    many: &'static str,
+    shared: Arc<Shared>,
     waiting: Mutex<Vec<Waiting>>,
 }
 
-/// graphile-worker's BATCH_RETRY_OPTIONS: tries, first and longest delay, and factor.
-const TRIES: u32 = 20;
-const FIRST: Duration = Duration::from_millis(200);
-const LONGEST: Duration = Duration::from_secs(30);
-
 impl Batcher {
-    pub fn new(
-        delay: Duration,
-        sql: &'static str,
-        pool: deadpool_postgres::Pool,
-        pg: Postgres,
-    ) -> Arc<Batcher> {
+    pub fn new(delay: Duration, many: &'static str, shared: Arc<Shared>) -> Arc<Batcher> {
         Arc::new(Batcher {
             delay,
-            sql,
-            pool,
-            pg,
+            many,
+            shared,
             waiting: Mutex::new(vec![]),
         })
     }
@@ -68,16 +58,7 @@ impl Batcher {
     async fn flush(&self) {
         let batch = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|p| p.into_inner()));
         let ids: Vec<i64> = batch.iter().map(|w| w.0).collect();
-        let mut wait = FIRST;
-        let mut result = self.delete(&ids).await;
-        for _ in 1..TRIES {
-            if result.is_ok() {
-                break;
-            }
-            tokio::time::sleep(wait).await;
-            wait = wait.mul_f64(1.5).min(LONGEST);
-            result = self.delete(&ids).await;
-        }
+        let result = self.delete(&ids).await;
         for (id, seq, tx) in batch {
             let outcome = match &result {
                 // A job another completion deleted first is this one's refusal.
@@ -90,12 +71,17 @@ impl Batcher {
 
     /// The ids the statement deleted.
     async fn delete(&self, ids: &[i64]) -> Result<std::collections::HashSet<i64>> {
-        let c = crate::queue::pg::pooled(&self.pool, &self.pg).await?;
-        let st = c.prepare_cached(self.sql).await?;
-        let rows = c
-            .query(&st, &[&ids])
+        let s = &self.shared;
+        let what = "graphile-worker's batched completion";
+        if let [one] = ids {
+            let (_, n) = call(s, s.complete, &[one], Read::Count)
+                .await
+                .context(what)?;
+            return Ok(if n > 0 { [*one].into() } else { Default::default() });
+        }
+        let (rows, _) = call(s, self.many, &[&ids], Read::Rows)
             .await
-            .context("graphile-worker's batched completion")?;
+            .context(what)?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 }

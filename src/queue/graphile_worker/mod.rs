@@ -6,10 +6,11 @@
 //!   `add_jobs` per batch; the function makes the task exist, NOTIFYs `jobs:insert` with
 //!   the batch's count and inserts (sql/000018.sql);
 //! - claim (src/sql/getJobs.ts, from src/worker.ts): each worker claims one job per
-//!   statement, locked by the pool's id, its attempts counted;
+//!   statement, locked by the pool's id, its attempts counted (`consumer`);
 //! - completion (src/sql/completeJobs.ts): the job deleted by id, not awaited: the worker
-//!   claims its next job while its completion is in flight (`hand_off`), on another
-//!   connection; or, with completeJobBatchDelay ≥ 0, one DELETE per batch (`batcher`);
+//!   claims its next job while its completion is in flight (`hand_off`); or, with
+//!   completeJobBatchDelay ≥ 0, one DELETE per batch (`batcher`); claims and completions
+//!   share the process's pool of maxPoolSize connections, through `withRetries`;
 //! - wakeup (src/main.ts listenForChanges): one LISTEN connection per process; a
 //!   notification wakes as many idle workers as it announces jobs; an idle worker claims
 //!   again every pollInterval (2 s) anyway;
@@ -21,24 +22,23 @@
 //! is written by the same statement, so that the audit can tell lost from completed.
 
 mod batcher;
+mod consumer;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
-use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres::{Client, Statement};
 
-use super::pg::{self, Claims, PgBase, Wait, Waiting};
+use super::pg::{self, PgBase, Wait, Waiting};
 use super::registry::{Design, DesignInfo};
-use super::{
-    Backend, Claimed, Consumer, HandOff, Handle, NewJob, Producer, Queue, QueueState, Server,
-    Snapshot,
-};
+use super::{Backend, Consumer, NewJob, Producer, Queue, QueueState, Server, Snapshot};
 use crate::config::{Config, GraphileRecord, Wakeup};
 use crate::schema::{embedded, Embedded};
 use batcher::Batcher;
+use consumer::{Completion, GraphileConsumer, Shared};
 
 pub(crate) static SQL: Embedded = embedded!("pg_queue_graphile_worker.sql");
 
@@ -53,6 +53,7 @@ pub struct GraphileWorker {
     payload: Arc<str>,
     poll: Duration,
     batch_delay: Option<Duration>,
+    max_pool_size: u32,
     stale_after_s: f64,
     reset_interval: (Duration, Duration),
     record: bool,
@@ -60,14 +61,18 @@ pub struct GraphileWorker {
     pool_id: Arc<str>,
     /// getTaskDetails' cache: the task ids, read once per process.
     task_ids: OnceCell<Arc<Vec<i32>>>,
-    batcher: OnceCell<Arc<Batcher>>,
+    /// The WorkerPool's connections (maxPoolSize, the listener's counted) and batcher:
+    /// made for the first consumer, closed with the last (its sessions end with the run).
+    pool_size: usize,
+    complete: &'static str,
+    worker_pool: tokio::sync::Mutex<(Weak<Shared>, Weak<Batcher>)>,
     /// When this process sweeps stale locks next.
     next_sweep: Mutex<Instant>,
 }
 
 /// A number in [0, 1) for the sweep's random intervals and the pool id: a xorshift
 /// seeded by the clock (spreads timers, as Math.random does there; not a statistic).
-fn random_fraction() -> f64 {
+pub(super) fn random_fraction() -> f64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static STATE: AtomicU64 = AtomicU64::new(0);
     let mut x = STATE.load(Ordering::Relaxed);
@@ -108,20 +113,31 @@ impl Design for GraphileWorker {
         let max = Duration::from_secs_f64(b.graphile_max_reset_locked_interval_s);
         // The first sweep within min(60 s, the longest interval) of the pool's start.
         let first = max.min(Duration::from_secs(60)).mul_f64(random_fraction());
-        let bits = (random_fraction() * (1u64 << 52) as f64) as u64;
-        let pool_id = format!("pool-{:018x}", (bits << 20) ^ u64::from(std::process::id()));
+        // 18 hex digits, as graphile-worker's nine random bytes give.
+        let nine = || (random_fraction() * (1u64 << 36) as f64) as u64;
+        let pool_id = format!("pool-{:09x}{:09x}", nine(), nine());
+        // The listener holds one of the pool's connections in graphile-worker.
+        let notify = b.wakeup.single()? == Wakeup::Notify;
+        let size = b.graphile_max_pool_size as usize - usize::from(notify);
+        let complete = SQL.get(match b.graphile_completion_record {
+            GraphileRecord::On => "complete_recorded",
+            GraphileRecord::Off => "complete",
+        });
         Ok(GraphileWorker {
+            pool_size: size.max(1),
+            complete,
+            worker_pool: tokio::sync::Mutex::default(),
             base,
             payload,
             poll: Duration::from_secs_f64(b.graphile_poll_interval_ms / 1000.0),
             batch_delay: (b.graphile_complete_job_batch_delay_ms >= 0.0)
                 .then(|| Duration::from_secs_f64(b.graphile_complete_job_batch_delay_ms / 1000.0)),
+            max_pool_size: b.graphile_max_pool_size,
             stale_after_s: b.graphile_stale_lock_after_s,
             reset_interval: (min, max),
             record: b.graphile_completion_record == GraphileRecord::On,
             pool_id: pool_id.into(),
             task_ids: OnceCell::new(),
-            batcher: OnceCell::new(),
             next_sweep: Mutex::new(Instant::now() + first),
         })
     }
@@ -148,23 +164,39 @@ impl GraphileWorker {
         Ok(ids.clone())
     }
 
-    /// How this worker's completions are written: its own DELETE, or the batcher's.
-    async fn completion(&self, client: &Arc<Client>) -> Result<Completion> {
-        let (one, many) = match self.record {
-            true => ("complete_recorded", "complete_many_recorded"),
-            false => ("complete", "complete_many"),
+    /// The process's pool and how its workers' completions go (its own DELETE per job,
+    /// or the batcher's), made by the first consumer and kept while one lives.
+    async fn worker_pool(&self) -> Result<(Arc<Shared>, Completion)> {
+        let mut held = self.worker_pool.lock().await;
+        let shared = match held.0.upgrade() {
+            Some(s) => s,
+            None => {
+                let s = Arc::new(Shared {
+                    pool: pg::pool(self.base.pg(), self.pool_size)?,
+                    pg: self.base.pg().clone(),
+                    claim: SQL.get("claim"),
+                    complete: self.complete,
+                });
+                held.0 = Arc::downgrade(&s);
+                s
+            }
         };
         let Some(delay) = self.batch_delay else {
-            let st = self.base.prepare(client, one, &[]).await?;
-            return Ok(Completion::Own {
-                client: client.clone(),
-                st,
-            });
+            return Ok((shared, Completion::Own));
         };
-        let b = self.batcher.get_or_init(|| async {
-            Batcher::new(delay, SQL.get(many), self.base.pool(), self.base.pg().clone())
-        });
-        Ok(Completion::Batched(b.await.clone()))
+        let batcher = match held.1.upgrade() {
+            Some(b) => b,
+            None => {
+                let many = match self.record {
+                    true => "complete_many_recorded",
+                    false => "complete_many",
+                };
+                let b = Batcher::new(delay, SQL.get(many), shared.clone());
+                held.1 = Arc::downgrade(&b);
+                b
+            }
+        };
+        Ok((shared, Completion::Batched(batcher)))
     }
 
     /// Sweeps stale locks when this process's random interval has passed.
@@ -175,12 +207,14 @@ impl GraphileWorker {
                 return Ok(0);
             }
         }
-        let c = self.base.pooled().await?;
-        let st = c.prepare_cached(SQL.get("reset_locked")).await?;
-        let row = c.query_one(&st, &[&self.stale_after_s]).await?;
+        // The next sweep is due an interval on whatever this one does: graphile-worker
+        // waits a fresh interval after a failed sweep too.
         let (min, max) = self.reset_interval;
         let every = min + (max - min).mul_f64(random_fraction());
         *self.next_sweep.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now() + every;
+        let c = self.base.pooled().await?;
+        let st = c.prepare_cached(SQL.get("reset_locked")).await?;
+        let row = c.query_one(&st, &[&self.stale_after_s]).await?;
         pg::count(&row, 0)
     }
 }
@@ -189,7 +223,8 @@ impl GraphileWorker {
 impl Queue for GraphileWorker {
     fn options(&self) -> String {
         format!(
-            "poll_interval={}ms complete_batch_delay={} stale_lock_after={}s reset_locked_interval={}-{}s record={}",
+            "max_pool_size={} poll_interval={}ms complete_batch_delay={} stale_lock_after={}s reset_locked_interval={}-{}s record={}",
+            self.max_pool_size,
             self.poll.as_secs_f64() * 1000.0,
             self.batch_delay
                 .map_or("off".into(), |d| format!("{}ms", d.as_secs_f64() * 1000.0)),
@@ -201,9 +236,12 @@ impl Queue for GraphileWorker {
     }
 
     fn variant(&self) -> String {
-        // The options that differ from graphile-worker's defaults name the variant
-        // (the lock sweep's too: tests recover in seconds, benchmarks run the defaults).
+        // The options that differ from graphile-worker's defaults name the variant (not
+        // the lock sweep's: tests recover in seconds, benchmarks run the defaults).
         let mut v = vec![];
+        if self.max_pool_size != 10 {
+            v.push(format!("pool={}", self.max_pool_size));
+        }
         if self.poll != Duration::from_secs(2) {
             v.push(format!("poll={}ms", self.poll.as_secs_f64() * 1000.0));
         }
@@ -269,15 +307,9 @@ impl Queue for GraphileWorker {
 
     async fn consumer(&self, _worker: usize) -> Result<Box<dyn Consumer>> {
         let task_ids = self.task_ids().await?;
-        let client = pg::connect(self.base.pg()).await?;
-        let claim = self.base.prepare(&client, "claim", &[]).await?;
-        // graphile-worker completes on whichever pool connection is free while the
-        // worker claims on another: a second connection per worker.
-        let done = Arc::new(pg::connect(self.base.pg()).await?);
-        let completion = self.completion(&done).await?;
+        let (shared, completion) = self.worker_pool().await?;
         let inner = GraphileConsumer {
-            client,
-            claim,
+            shared,
             pool_id: self.pool_id.clone(),
             task_ids,
             completion,
@@ -366,116 +398,6 @@ impl Producer for GraphileProducer {
     }
 }
 
-/// Where a worker's completions go.
-enum Completion {
-    /// Its own DELETE per job on its completion connection.
-    Own { client: Arc<Client>, st: Statement },
-    Batched(Arc<Batcher>),
-}
-
-struct GraphileConsumer {
-    client: Client,
-    claim: Statement,
-    pool_id: Arc<str>,
-    task_ids: Arc<Vec<i32>>,
-    completion: Completion,
-}
-
-/// A claimed row as a job.
-fn claimed(row: &Row) -> Result<Claimed> {
-    let id: i64 = row.try_get("id")?;
-    let attempts: i16 = row.try_get("attempts")?;
-    let msg: serde_json::Value = row.try_get("payload")?;
-    let (seq, enqueued_at_us) = pg::message_fields(&msg, "graphile-worker payload", id)?;
-    Ok(Claimed {
-        seq,
-        enqueued_at_us,
-        attempts: u32::try_from(attempts).unwrap_or(0),
-        payload_len: msg["payload"].as_str().map_or(0, str::len),
-        handle: Handle::Row { id, part: 0 },
-    })
-}
-
-/// The jobs' (id, seq).
-fn ids(jobs: &[Claimed]) -> Result<Vec<(i64, i64)>> {
-    jobs.iter()
-        .map(|j| match j.handle {
-            Handle::Row { id, .. } => Ok((id, j.seq)),
-            _ => Err(anyhow::anyhow!("job {} was not claimed by graphile_worker", j.seq)),
-        })
-        .collect()
-}
-
-/// One job's DELETE: its seq back if another completion deleted it first.
-async fn delete_one(client: &Client, st: &Statement, id: i64, seq: i64) -> Result<Vec<i64>> {
-    let rows = client
-        .query(st, &[&id])
-        .await
-        .context("graphile-worker's completion")?;
-    Ok(if rows.is_empty() { vec![seq] } else { vec![] })
-}
-
-#[async_trait]
-impl Claims for GraphileConsumer {
-    async fn claim(&mut self) -> Result<Vec<Claimed>> {
-        let pool_id: &str = &self.pool_id;
-        let ids: &[i32] = &self.task_ids;
-        let rows = self.client.query(&self.claim, &[&pool_id, &ids]).await?;
-        rows.iter().map(claimed).collect()
-    }
-
-    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>> {
-        self.hand_off(jobs).await?.outcome().await
-    }
-
-    async fn hand_off(&mut self, jobs: Vec<Claimed>) -> Result<HandOff> {
-        let ids = ids(&jobs)?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        match &self.completion {
-            Completion::Own { client, st } => {
-                // Not awaited by the worker, as graphile-worker's completeJob is not.
-                let (client, st) = (client.clone(), st.clone());
-                tokio::spawn(async move {
-                    let mut refused = vec![];
-                    for (id, seq) in ids {
-                        match delete_one(&client, &st, id, seq).await {
-                            Ok(r) => refused.extend(r),
-                            Err(e) => {
-                                let _ = tx.send(Err(e));
-                                return;
-                            }
-                        }
-                    }
-                    let _ = tx.send(Ok(refused));
-                });
-            }
-            Completion::Batched(b) => {
-                let waits: Vec<_> = ids.into_iter().map(|(id, seq)| b.add(id, seq)).collect();
-                tokio::spawn(async move {
-                    let mut refused = vec![];
-                    for w in waits {
-                        match w.await {
-                            Ok(Ok(r)) => refused.extend(r),
-                            Ok(Err(e)) => {
-                                let _ = tx.send(Err(e));
-                                return;
-                            }
-                            Err(_) => {
-                                let _ = tx.send(Err(anyhow::anyhow!(
-                                    "graphile-worker's batched completion stopped before writing"
-                                )));
-                                return;
-                            }
-                        }
-                    }
-                    let _ = tx.send(Ok(refused));
-                });
-            }
-        }
-        Ok(HandOff::Later(rx))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,13 +439,5 @@ mod tests {
                 "any(ARRAY(SELECTidFROMgraphile_tasksWHEREidentifier='qbench'))",
             );
         assert_eq!(claim, squash(SQL.get("claim_plan")));
-    }
-
-    #[test]
-    fn random_fractions_are_fractions() {
-        for _ in 0..1000 {
-            let f = random_fraction();
-            assert!((0.0..1.0).contains(&f), "{f}");
-        }
     }
 }

@@ -265,6 +265,44 @@ impl<C: Claims> Consumer for Waiting<C> {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    /// Polls once, as an executor would.
+    fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+        std::pin::Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// A notification of k jobs wakes k of the workers waiting, not all (graphile-worker's
+    /// nudge of `count` idle workers): four waits registered, two jobs announced, two
+    /// ready; the others wake on the next announcement.
+    #[tokio::test]
+    async fn a_notification_wakes_as_many_waiting_workers_as_it_announces() {
+        let wake = super::Wake::default();
+        let seen = wake.generation();
+        let mut waits: Vec<_> = (0..4)
+            .map(|_| Box::pin(wake.wait(seen, Duration::from_secs(600))))
+            .collect();
+        for w in &mut waits {
+            assert!(poll_once(w).is_pending(), "registered, waiting");
+        }
+        wake.announce(2);
+        let mut ready = 0;
+        let mut left = vec![];
+        for mut w in waits {
+            match poll_once(&mut w) {
+                Poll::Ready(()) => ready += 1,
+                Poll::Pending => left.push(w),
+            }
+        }
+        assert_eq!((ready, left.len()), (2, 2));
+        wake.announce(2);
+        for mut w in left {
+            assert!(poll_once(&mut w).is_ready());
+        }
+    }
+
     #[test]
     fn a_notification_announces_its_jobs() {
         assert_eq!(super::jobs_announced("7"), 7);
