@@ -204,6 +204,6 @@ pub fn silent_notify(s: &crate::format::metrics::Summary) -> Option<String> {
     let w = s.wakeup.as_ref()?;
     let woke = w.mode == "notify" && w.notifications_received == Some(0);
     (woke && s.completed.unwrap_or(0) > 0 && s.produced.is_none()).then(|| {
-        "wakeup = notify, but no notification arrived while jobs were completed: the producer did not NOTIFY (run it with --wakeup notify too), so idle workers only looked every 10 × poll_interval_ms".to_string()
+        "wakeup = notify, but no notification arrived while jobs were completed: the producer did not NOTIFY (run it with --wakeup notify too), so idle workers only looked at their fallback poll (10 × poll_interval_ms; a library design's own poll interval)".to_string()
     })
 }
