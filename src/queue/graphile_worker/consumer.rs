@@ -95,7 +95,7 @@ pub async fn with_retries(
             return Err(e.context(format!("tried {MAX_TRIES} times")));
         }
         let delay = min.mul_f64(1.5f64.powi(tries as i32 - 1)).min(max);
-        tokio::time::sleep(delay.mul_f64(0.5 + super::random_fraction())).await;
+        tokio::time::sleep(delay.mul_f64(0.5 + pg::jitter_fraction())).await;
     }
 }
 

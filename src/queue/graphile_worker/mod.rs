@@ -70,26 +70,6 @@ pub struct GraphileWorker {
     next_sweep: Mutex<Instant>,
 }
 
-/// A number in [0, 1) for the sweep's random intervals and the pool id: a xorshift
-/// seeded by the clock (spreads timers, as Math.random does there; not a statistic).
-pub(super) fn random_fraction() -> f64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id()).rotate_left(32)
-            | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[async_trait]
 impl Design for GraphileWorker {
     const INFO: DesignInfo = DesignInfo::named("graphile_worker", Backend::Postgresql)
@@ -112,9 +92,9 @@ impl Design for GraphileWorker {
         let min = Duration::from_secs_f64(b.graphile_min_reset_locked_interval_s);
         let max = Duration::from_secs_f64(b.graphile_max_reset_locked_interval_s);
         // The first sweep within min(60 s, the longest interval) of the pool's start.
-        let first = max.min(Duration::from_secs(60)).mul_f64(random_fraction());
+        let first = max.min(Duration::from_secs(60)).mul_f64(pg::jitter_fraction());
         // 18 hex digits, as graphile-worker's nine random bytes give.
-        let nine = || (random_fraction() * (1u64 << 36) as f64) as u64;
+        let nine = || (pg::jitter_fraction() * (1u64 << 36) as f64) as u64;
         let pool_id = format!("pool-{:09x}{:09x}", nine(), nine());
         // The listener holds one of the pool's connections in graphile-worker.
         let notify = b.wakeup.single()? == Wakeup::Notify;
@@ -210,7 +190,7 @@ impl GraphileWorker {
         // The next sweep is due an interval on whatever this one does: graphile-worker
         // waits a fresh interval after a failed sweep too.
         let (min, max) = self.reset_interval;
-        let every = min + (max - min).mul_f64(random_fraction());
+        let every = min + (max - min).mul_f64(pg::jitter_fraction());
         *self.next_sweep.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now() + every;
         let c = self.base.pooled().await?;
         let st = c.prepare_cached(SQL.get("reset_locked")).await?;

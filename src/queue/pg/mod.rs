@@ -25,6 +25,27 @@ pub use producer::PgProducer;
 pub use server::PgServer;
 pub use wakeup::{Claims, Listener, Wait, Waiting, WakeupCounts};
 
+/// A number in [0, 1) for a library's jittered timers (River's fetch poll and backoff,
+/// graphile-worker's sweep interval and pool id): a xorshift seeded by the clock and the
+/// process id. It spreads timers, as the libraries' own do; it is not a statistic.
+pub fn jitter_fraction() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut x = STATE.load(Ordering::Relaxed);
+    if x == 0 {
+        x = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()).rotate_left(32)
+            | 1;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    STATE.store(x, Ordering::Relaxed);
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Connection settings for tokio-postgres; the password stays inside the struct.
 pub fn client_config(pg: &Postgres) -> tokio_postgres::Config {
     let mut c = tokio_postgres::Config::new();

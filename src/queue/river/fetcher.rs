@@ -237,7 +237,7 @@ pub async fn poll_loop(f: Arc<Fetched>, stop: CancellationToken) {
     let every = f.poll_interval;
     let jitter = (every / 10).max(Duration::from_millis(10));
     loop {
-        let wait = every + jitter.mul_f64(super::jitter_fraction());
+        let wait = every + jitter.mul_f64(crate::queue::pg::jitter_fraction());
         tokio::select! {
             _ = tokio::time::sleep(wait) => f.call_if_primed(),
             _ = stop.cancelled() => return,

@@ -141,7 +141,7 @@ impl Maintenance {
 /// River's default retry policy: (errors so far + 1)^4 seconds, ± 10 %.
 fn backoff(errors: i32) -> Duration {
     let base = f64::from(errors.max(0) + 1).powi(4);
-    Duration::from_secs_f64(base * (0.9 + 0.2 * super::jitter_fraction()))
+    Duration::from_secs_f64(base * (0.9 + 0.2 * crate::queue::pg::jitter_fraction()))
 }
 
 /// One JobSchedule pass in its transaction; returns the jobs made available.

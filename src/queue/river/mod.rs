@@ -72,25 +72,6 @@ struct RiverClient {
     _listener: Option<Arc<Listener>>,
 }
 
-/// A number in [0, 1) for River's jitters: a xorshift seeded by the clock (not a
-/// statistic: spreads timers, as River's randutil does).
-fn jitter_fraction() -> f64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64)
-            | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -519,11 +500,4 @@ mod tests {
         ]);
     }
 
-    #[test]
-    fn jitter_is_a_fraction() {
-        for _ in 0..1000 {
-            let j = jitter_fraction();
-            assert!((0.0..1.0).contains(&j), "{j}");
-        }
-    }
 }
