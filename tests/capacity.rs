@@ -456,3 +456,36 @@ fn bad_capacity_flags_are_refused() {
         "nothing written"
     );
 }
+
+/// A burn-down's jobs are all in the queue before its workers start, so with `--wakeup
+/// notify` no notification is owed: the run does not warn that its producer sent none
+/// (it did, before a check of the manifest's pre-fill; a work process alone still does).
+#[tokio::test]
+async fn a_burndown_with_notify_does_not_warn_of_a_silent_producer() {
+    let cfg = common::config("bdnotify").await;
+    let file = common::config_file(&cfg);
+    let o = common::run_qbench(
+        &[
+            "--config",
+            &file_arg(&file),
+            "--workers",
+            "4",
+            "--processing-ms",
+            "0",
+            "--wakeup",
+            "notify",
+            "work",
+            "--queue",
+            "skip_locked",
+            "--burndown",
+            "200",
+            "--json",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["audit"], "exact", "{v}");
+    assert!(!stderr.contains("no notification arrived"), "{stderr}");
+}

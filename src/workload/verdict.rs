@@ -199,11 +199,12 @@ fn outage_warnings(
 }
 
 /// Workers that waited for NOTIFYs that never came: the producer did not notify (another
-/// process run with `--wakeup poll`), so every pickup fell back to the slow poll.
-pub fn silent_notify(s: &crate::format::metrics::Summary) -> Option<String> {
+/// process run with `--wakeup poll`), so every pickup fell back to the slow poll. A
+/// burn-down (`prefilled`) owes none: its jobs were all there before its workers started.
+pub fn silent_notify(s: &crate::format::metrics::Summary, prefilled: bool) -> Option<String> {
     let w = s.wakeup.as_ref()?;
     let woke = w.mode == "notify" && w.notifications_received == Some(0);
-    (woke && s.completed.unwrap_or(0) > 0 && s.produced.is_none()).then(|| {
+    (woke && !prefilled && s.completed.unwrap_or(0) > 0 && s.produced.is_none()).then(|| {
         "wakeup = notify, but no notification arrived while jobs were completed: the producer did not NOTIFY (run it with --wakeup notify too), so idle workers only looked at their fallback poll (10 × poll_interval_ms; a library design's own poll interval)".to_string()
     })
 }
