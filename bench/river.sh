@@ -44,17 +44,7 @@ for r in $(seq 1 "$REPEATS"); do
       --burndown "$BURNDOWN" --json >"$OUT/burndown_${name}_$r.json"
   done
 done
-python3 - "$OUT" "$REPEATS" "${RUNS[@]}" <<'PY'
-import json, statistics, sys
-out, n, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-print(f"{'run':<24} {'jobs/s per round':<28} {'median':>8} audit")
-for run in runs:
-    name = run.split("|")[0]
-    xs = [json.load(open(f"{out}/burndown_{name}_{r}.json")) for r in range(1, n + 1)]
-    rates = [x["jobs_s"] for x in xs]
-    audits = {x["audit"] for x in xs}
-    print(f"{name:<24} {' '.join(f'{v:,.0f}' for v in rates):<28} {statistics.median(rates):>8,.0f} {','.join(sorted(audits))}")
-PY
+python3 bench/burndown_table.py "$OUT" "$REPEATS" "${RUNS[@]}"
 
 echo "== cold, $RATE jobs/s for $DURATION s, 20 workers × 10 ms, --wakeup notify, $REPEATS repeats"
 "$Q" --local -q run-suite --backend pg --queues skip_locked,river --scenarios cold \

@@ -140,19 +140,6 @@ fn claimed(row: &Row) -> Result<Claimed> {
     })
 }
 
-/// The jobs' (id, seq).
-fn ids(jobs: &[Claimed]) -> Result<Vec<(i64, i64)>> {
-    jobs.iter()
-        .map(|j| match j.handle {
-            Handle::Row { id, .. } => Ok((id, j.seq)),
-            _ => Err(anyhow::anyhow!(
-                "job {} was not claimed by graphile_worker",
-                j.seq
-            )),
-        })
-        .collect()
-}
-
 /// Each job's DELETE in turn: the seqs another completion deleted first.
 async fn delete_each(shared: &Shared, ids: Vec<(i64, i64)>) -> Result<Vec<i64>> {
     let mut refused = vec![];
@@ -182,7 +169,7 @@ impl Claims for GraphileConsumer {
     }
 
     async fn hand_off(&mut self, jobs: Vec<Claimed>) -> Result<HandOff> {
-        let ids = ids(&jobs)?;
+        let ids = pg::row_ids(&jobs, "graphile_worker")?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         match &self.completion {
             Completion::Own => {

@@ -46,6 +46,17 @@ pub fn jitter_fraction() -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The jobs' (row id, seq), for a design that completes rows by id; `design` names it
+/// in the error for a job it did not hand out.
+pub fn row_ids(jobs: &[crate::queue::Claimed], design: &str) -> Result<Vec<(i64, i64)>> {
+    jobs.iter()
+        .map(|j| match j.handle {
+            crate::queue::Handle::Row { id, .. } => Ok((id, j.seq)),
+            _ => Err(anyhow::anyhow!("job {} was not claimed by {design}", j.seq)),
+        })
+        .collect()
+}
+
 /// Connection settings for tokio-postgres; the password stays inside the struct.
 pub fn client_config(pg: &Postgres) -> tokio_postgres::Config {
     let mut c = tokio_postgres::Config::new();

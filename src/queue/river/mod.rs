@@ -33,7 +33,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::pg::{self, Listener, PgBase};
 use super::registry::{Design, DesignInfo};
 use super::{
-    Backend, Claimed, Consumer, HandOff, Handle, NewJob, Producer, Queue, QueueState, Server,
+    Backend, Claimed, Consumer, HandOff, NewJob, Producer, Queue, QueueState, Server,
     Snapshot,
 };
 use crate::config::{Config, Wakeup};
@@ -420,16 +420,6 @@ struct RiverConsumer {
     fetched_in: Option<Duration>,
 }
 
-/// The jobs' (id, seq): River completes by id.
-fn ids(jobs: &[Claimed]) -> Result<Vec<(i64, i64)>> {
-    jobs.iter()
-        .map(|j| match j.handle {
-            Handle::Row { id, .. } => Ok((id, j.seq)),
-            _ => Err(anyhow::anyhow!("job {} was not fetched by River", j.seq)),
-        })
-        .collect()
-}
-
 #[async_trait]
 impl Consumer for RiverConsumer {
     async fn claim(&mut self) -> Result<Vec<Claimed>> {
@@ -455,7 +445,7 @@ impl Consumer for RiverConsumer {
     }
 
     async fn hand_off(&mut self, jobs: Vec<Claimed>) -> Result<HandOff> {
-        let ids = ids(&jobs)?;
+        let ids = pg::row_ids(&jobs, "River")?;
         let rx = self.client.completer.hand_over(ids).await;
         self.client.fetched.done(jobs.len());
         Ok(HandOff::Later(rx))
