@@ -192,37 +192,31 @@ async fn three_primaries_share_one_exact_queue() {
     // jobs went, which is exact: each primary completed its own stream's jobs, all did
     // some, and the three add up. The skew flag follows its rule.
     let per = per_primary(&row, 600);
-    let shards = worker_shards(dir.path());
+    let shards = final_shards(&cfg).await;
     assert_eq!(shards.len(), 3);
-    let mut nodes: Vec<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
+    let mut nodes: Vec<&str> = shards.iter().map(|s| s.node.as_str()).collect();
     nodes.sort_unstable();
     nodes.dedup();
     assert_eq!(nodes.len(), 3, "one stream per primary: {shards:?}");
     for s in &shards {
-        let done = s["completed"].as_u64().expect("completed");
-        assert!(done > 0, "every stream got jobs: {shards:?}");
-        assert_eq!(
-            per.get(s["node"].as_str().expect("node")),
-            Some(&done),
-            "{shards:?}"
-        );
+        assert!(s.completed > 0, "every stream got jobs: {shards:?}");
+        assert_eq!(per.get(&s.node), Some(&s.completed), "{shards:?}");
     }
     skew_flag_follows_rule(&row);
     // Each stream lives on the primary the manifest names: that node alone serves it
     // (any other would answer MOVED).
     for s in &shards {
-        let node = s["node"].as_str().expect("node");
-        let mut one = redis::Client::open(format!("redis://{node}"))
+        let mut one = redis::Client::open(format!("redis://{}", s.node))
             .expect("url")
             .get_multiplexed_async_connection()
             .await
             .expect("node");
         let t: String = redis::cmd("TYPE")
-            .arg(s["stream"].as_str().expect("stream"))
+            .arg(&s.stream)
             .query_async(&mut one)
             .await
             .expect("the stream's own node serves it");
-        assert_eq!(t, "stream", "{s}");
+        assert_eq!(t, "stream", "{s:?}");
     }
 }
 
@@ -253,14 +247,14 @@ async fn four_streams_on_three_primaries_put_two_streams_on_one() {
     // larger: 174/133/93 was seen for 200/100/100), so the test checks the attribution,
     // not a ratio.
     let per = per_primary(&row, 400);
-    let shards = worker_shards(dir.path());
+    let shards = final_shards(&cfg).await;
     assert_eq!(shards.len(), 4, "{shards:?}");
     let mut streams: std::collections::HashMap<&str, Vec<u64>> = Default::default();
     for sh in &shards {
         streams
-            .entry(sh["node"].as_str().expect("node"))
+            .entry(sh.node.as_str())
             .or_default()
-            .push(sh["completed"].as_u64().expect("completed"));
+            .push(sh.completed);
     }
     let two: Vec<_> = streams.iter().filter(|(_, v)| v.len() == 2).collect();
     assert_eq!(two.len(), 1, "one primary serves two streams: {shards:?}");
@@ -292,15 +286,15 @@ fn per_primary(row: &qbench::analyze::Row, total: u64) -> std::collections::Hash
     per
 }
 
-/// The streams a worker's manifest names: each with its node and its completed count.
-fn worker_shards(dir: &Path) -> Vec<serde_json::Value> {
-    manifests(dir)
-        .iter()
-        .find(|m| m["role"] == "work")
-        .expect("a worker's manifest")["shards"]
-        .as_array()
-        .expect("shards")
-        .clone()
+/// Each stream with its node and its absolute counts, read from the servers after the
+/// run (the queue was set up fresh, so they are the run's). Not a process's manifest:
+/// each process counts over its own window, and a worker that started late misses the
+/// first completions.
+async fn final_shards(cfg: &Config) -> Vec<qbench::format::manifest::Shard> {
+    let q = queue::open(KIND, cfg)
+        .await
+        .expect("open the cluster queue");
+    q.shards().await.expect("the streams' counts")
 }
 
 /// The skew (server commands, diluted by idle polls and samplers) is what the machine

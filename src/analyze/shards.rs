@@ -10,19 +10,28 @@ use super::load::TestGroup;
 use crate::format::manifest::Shard;
 use crate::format::summary::Row;
 
-/// Each stream's counts over the test's processes: each process read them over its own
-/// window, so the largest is the test's (the worker that ran longest saw every job).
-fn merged(g: &TestGroup) -> Vec<Shard> {
+/// Each stream's counts over the test's processes. Each process counted over its own
+/// window (from its start to its end), and the windows differ: a worker started late
+/// misses the first completions, a producer that ended early the last. The test's window
+/// is their union, from the earliest start to the latest end, read from the absolute
+/// counts each process saw. (Manifests without `at_start` merge as the largest count.)
+fn merged(shards: &[&Shard]) -> Vec<Shard> {
     let mut out: Vec<Shard> = vec![];
-    for s in g.parts.iter().flat_map(|p| &p.manifest.shards) {
-        match out.iter_mut().find(|o| o.stream == s.stream) {
-            Some(o) => {
-                o.produced = o.produced.max(s.produced);
-                o.completed = o.completed.max(s.completed);
-                o.node_commands = o.node_commands.max(s.node_commands);
-            }
-            None => out.push(s.clone()),
+    for s in shards {
+        if out.iter().any(|o| o.stream == s.stream) {
+            continue;
         }
+        let same: Vec<&&Shard> = shards.iter().filter(|o| o.stream == s.stream).collect();
+        let union = |start: fn(&Shard) -> u64, count: fn(&Shard) -> u64| {
+            let from = same.iter().map(|o| start(o)).min().unwrap_or(0);
+            let to = same.iter().map(|o| start(o) + count(o)).max().unwrap_or(0);
+            to - from
+        };
+        let mut m = (*s).clone();
+        m.produced = union(|o| o.at_start.produced, |o| o.produced);
+        m.completed = union(|o| o.at_start.completed, |o| o.completed);
+        m.node_commands = union(|o| o.at_start.node_commands, |o| o.node_commands);
+        out.push(m);
     }
     out
 }
@@ -58,7 +67,8 @@ pub fn skew(per_node: &[(String, u64)]) -> Option<f64> {
 }
 
 pub fn fill(g: &TestGroup, row: &mut Row) {
-    let shards = merged(g);
+    let all: Vec<&Shard> = g.parts.iter().flat_map(|p| &p.manifest.shards).collect();
+    let shards = merged(&all);
     if shards.is_empty() {
         return;
     }
@@ -84,7 +94,24 @@ mod tests {
             produced: completed,
             completed,
             node_commands: completed * 3,
+            at_start: Default::default(),
         }
+    }
+
+    #[test]
+    fn processes_windows_merge_into_their_union() {
+        // A producer from the start (absolute 0) that ended after 150 completions, and a
+        // worker that started after the first completion and saw the other 208: 209 in all.
+        let producer = shard("a", "n1", 150);
+        let mut worker = shard("a", "n1", 208);
+        worker.at_start.completed = 1;
+        worker.at_start.produced = 5;
+        worker.produced = 204;
+        let m = merged(&[&producer, &worker]);
+        assert_eq!((m[0].completed, m[0].produced), (209, 209));
+        // Without the start counts (an older manifest), the largest count stands.
+        let old = merged(&[&producer, &shard("a", "n1", 208)]);
+        assert_eq!(old[0].completed, 208);
     }
 
     #[test]

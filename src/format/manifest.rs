@@ -178,6 +178,18 @@ pub struct Shard {
     /// the same for each stream on one primary).
     #[serde(default)]
     pub node_commands: u64,
+    /// The stream's counts when this process's test began (absolute, since the queue was
+    /// set up): with them, processes whose windows differ merge into their union.
+    #[serde(default)]
+    pub at_start: ShardStart,
+}
+
+/// A stream's absolute counts when one process's test began.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardStart {
+    pub produced: u64,
+    pub completed: u64,
+    pub node_commands: u64,
 }
 
 /// What the manifest records about servers qbench started itself.

@@ -253,6 +253,11 @@ pub fn shards_since(
 ) -> Vec<crate::format::manifest::Shard> {
     for s in &mut end {
         if let Some(b) = before.iter().find(|b| b.stream == s.stream) {
+            s.at_start = crate::format::manifest::ShardStart {
+                produced: b.produced,
+                completed: b.completed,
+                node_commands: b.node_commands,
+            };
             s.produced = s.produced.saturating_sub(b.produced);
             s.completed = s.completed.saturating_sub(b.completed);
             s.node_commands = s.node_commands.saturating_sub(b.node_commands);

@@ -480,6 +480,7 @@ impl Queue for ValkeyStreams {
                 produced: s.produced,
                 completed: s.completed,
                 node_commands: commands[p.primary],
+                at_start: Default::default(),
             });
         }
         Ok(out)
