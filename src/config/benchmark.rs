@@ -294,6 +294,14 @@ impl GraphileRecord {
     }
 }
 
+/// A library option that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum OnOff {
+    On,
+    Off,
+}
+
 /// -1 (off) or a number of at least 0.
 fn off_or_non_negative(unit: &'static str) -> Check<f64> {
     Box::new(move |key, v| {
@@ -465,6 +473,35 @@ benchmark_settings! {
     /// a completed one) or deletes it and keeps nothing, as graphile-worker does ("off":
     /// the variant `graphile_worker+norecord`, the protocol's cost alone).
     graphile_completion_record: GraphileRecord = GraphileRecord::On, flag "graphile-completion-record" "on|off", check any();
+    /// The pg_boss design's pollingIntervalSeconds, in ms (pg-boss's default 2000, its
+    /// floor 500): each worker fetches, works what it got, completes it, then sleeps
+    /// until this long after its fetch began, found jobs or not. Its workers take at most
+    /// workers × dequeue_batch jobs per interval. Below 500 is qbench's, for tests (pg-boss
+    /// refuses it). Not the default: the variant `pg_boss+poll=…ms`.
+    pg_boss_polling_interval_ms: f64 = 2000.0, flag "pg-boss-polling-interval" "MS", check positive("ms");
+    /// The pg_boss design's burstWhenBatchFull: a fetch that came back full (dequeue_batch
+    /// jobs, more than one) is followed by the next at once. Not the default: the variant
+    /// `pg_boss+burst`.
+    pg_boss_burst_when_batch_full: OnOff = OnOff::Off, flag "pg-boss-burst-when-batch-full" "on|off", check any();
+    /// The pg_boss design's queue option `partition`: the queue in a table of its own
+    /// (a partition of the job table) rather than the shared job_common. Not the default:
+    /// the variant `pg_boss+partition`.
+    pg_boss_partition: OnOff = OnOff::Off, flag "pg-boss-partition" "on|off", check any();
+    /// The pg_boss design's `max`, the connections of a process's pool (pg-boss's default
+    /// 10), shared by its workers and its maintenance. Not the default: `pg_boss+max=N`.
+    pg_boss_max: u32 = 10, flag "pg-boss-max" "N", check between(1, 1000);
+    /// The pg_boss design's expireInSeconds (pg-boss's default 900): an active job older
+    /// than this is failed by the monitor and retried (its recovery of a dead worker's job).
+    pg_boss_expire_s: u32 = 900, flag "pg-boss-expire" "S", check between(1, 86_400);
+    /// The pg_boss design's superviseIntervalSeconds and monitorIntervalSeconds (pg-boss's
+    /// 60): how often a process tries to win the queue's monitoring (counts, expiry).
+    pg_boss_monitor_interval_s: f64 = 60.0, flag "pg-boss-monitor-interval" "S", check positive("s");
+    /// The pg_boss design's deleteAfterSeconds (pg-boss's 604800, 7 days): how long a
+    /// completed job is kept before maintenance deletes it; 0 keeps it for good.
+    pg_boss_deletion_s: u32 = 604_800, flag "pg-boss-deletion" "S", check between(0, 31_536_000);
+    /// The pg_boss design's maintenanceIntervalSeconds (pg-boss's 86400): how often a
+    /// process tries to win the deletion of expired jobs.
+    pg_boss_maintenance_interval_s: f64 = 86_400.0, flag "pg-boss-maintenance-interval" "S", check positive("s");
 }
 
 impl Benchmark {
@@ -477,6 +514,9 @@ impl Benchmark {
         self.graphile_stale_lock_after_s = s;
         self.graphile_min_reset_locked_interval_s = s / 2.0;
         self.graphile_max_reset_locked_interval_s = s;
+        // pg-boss counts expiry in whole seconds; its monitor looks every interval.
+        self.pg_boss_expire_s = s.ceil().max(1.0) as u32;
+        self.pg_boss_monitor_interval_s = s;
     }
 
     /// The offered rate in jobs/s; `None` for `max`.
@@ -521,6 +561,11 @@ impl Benchmark {
                 "benchmark.graphile_max_reset_locked_interval_s = {} is shorter than graphile_min_reset_locked_interval_s = {}: the sweep's interval is drawn between the two",
                 self.graphile_max_reset_locked_interval_s, self.graphile_min_reset_locked_interval_s
             )));
+        }
+        if self.pg_boss_burst_when_batch_full == OnOff::On && self.dequeue_batch < 2 {
+            return Err(UsageError::new(
+                "benchmark.pg_boss_burst_when_batch_full = on needs dequeue_batch of 2 or more: pg-boss ignores it at a batch size of 1, so the run would not be the variant it names",
+            ));
         }
         // Each job's sleep may overrun by a timer tick (1 ms), and the claim and the
         // completion are round trips: 100 ms covers them on any sane network.

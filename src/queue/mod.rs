@@ -33,6 +33,7 @@ registry::designs! {
     Pgmq => pgmq::Pgmq,
     River => river::River,
     GraphileWorker => graphile_worker::GraphileWorker,
+    PgBoss => pg_boss::PgBoss,
 }
 
 /// The kinds of server a design runs on.

@@ -63,6 +63,9 @@ fn start_shared(options: Options) -> Shared {
                 .await
                 .expect("starting the test servers (run setup/prepare_machine.sh)");
             servers.apply_to(&mut base);
+            // pg-boss's workers sleep 2 s after every fetch (its floor is 500 ms): at that
+            // pace the per-design set would take many minutes. The protocol is the same.
+            base.benchmark.pg_boss_polling_interval_ms = 20.0;
             let mut pids = vec![servers.postgres.process.pid, servers.valkey.process.pid];
             pids.extend(servers.stunnel.as_ref().map(|s| s.process.pid));
             pids.extend(servers.valkey_nodes.iter().map(|n| n.process.pid));

@@ -175,8 +175,11 @@ async fn listen(
         while let Some(Ok(m)) = messages.next().await {
             if let AsyncMessage::Notification(n) = m {
                 counts.received.fetch_add(1, Ordering::Relaxed);
-                // Wake as many idle workers as the batch has jobs.
-                wake.announce(jobs_announced(n.payload()));
+                // Wake as many idle workers as the batch has jobs, or all of them.
+                match jobs_announced(n.payload()) {
+                    Some(jobs) => wake.announce(jobs),
+                    None => wake.everyone(),
+                }
             }
         }
     });
@@ -187,15 +190,23 @@ async fn listen(
     Ok((client, driver))
 }
 
-/// The jobs a notification announces: its payload as a number (qbench's), or the
-/// `count` of a JSON object (graphile-worker's `{"r":…,"count":N}`); else one.
-fn jobs_announced(payload: &str) -> usize {
-    payload.parse().ok().unwrap_or_else(|| {
-        serde_json::from_str::<serde_json::Value>(payload)
-            .ok()
-            .and_then(|v| v["count"].as_u64())
-            .map_or(1, |n| usize::try_from(n).unwrap_or(usize::MAX))
-    })
+/// The jobs a notification announces: its payload as a number (qbench's), the `count`
+/// of a JSON object (graphile-worker's `{"r":…,"count":N}`), one for other JSON or none
+/// (River's); `None`, every waiting worker, for a queue's name (pg-boss wakes every
+/// worker of the queue it names).
+fn jobs_announced(payload: &str) -> Option<usize> {
+    if let Ok(n) = payload.parse() {
+        return Some(n);
+    }
+    match serde_json::from_str::<serde_json::Value>(payload) {
+        Ok(v) => Some(
+            v["count"]
+                .as_u64()
+                .map_or(1, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        ),
+        Err(_) if payload.is_empty() => Some(1),
+        Err(_) => None,
+    }
 }
 
 /// How a worker waits after finding the queue empty.
@@ -305,9 +316,10 @@ mod tests {
 
     #[test]
     fn a_notification_announces_its_jobs() {
-        assert_eq!(super::jobs_announced("7"), 7);
-        assert_eq!(super::jobs_announced(r#"{"r":0.42,"count":5}"#), 5);
-        assert_eq!(super::jobs_announced(""), 1);
-        assert_eq!(super::jobs_announced(r#"{"queue":"default"}"#), 1);
+        assert_eq!(super::jobs_announced("7"), Some(7));
+        assert_eq!(super::jobs_announced(r#"{"r":0.42,"count":5}"#), Some(5));
+        assert_eq!(super::jobs_announced(""), Some(1));
+        assert_eq!(super::jobs_announced(r#"{"queue":"default"}"#), Some(1));
+        assert_eq!(super::jobs_announced("qbench"), None, "pg-boss's: everyone");
     }
 }
