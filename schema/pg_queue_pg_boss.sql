@@ -8,7 +8,8 @@
 --
 -- Where qbench differs from pg-boss, on purpose:
 -- * the objects live in qbench's schema with a `pgboss_` prefix, not in the pgboss schema
---   (the NOTIFY channel is the one pg-boss's default schema gets);
+--   (the NOTIFY channel is the one pg-boss's default schema gets); a queue's own table
+--   keeps pg-boss's name, `j` and its name's SHA-224 (the prefix would pass 63 bytes);
 -- * the tables no hot-path statement touches are left out: subscription, warning,
 --   queue_stats and its daily partitions (persistWarnings and persistQueueStats are off by
 --   default), and the job_table_* DDL helpers (create_queue runs its DDL itself); bam and
@@ -142,7 +143,7 @@ CREATE TABLE IF NOT EXISTS pgboss_job (
 ) PARTITION BY LIST (name);
 
 -- The indexes and constraints of one job table `t` (pg-boss's job_iN, named t_iN as
--- job_table_run names them): the key, the deferred foreign keys to the queue, the fetch
+-- job_table_run names them; its constraints keep pg-boss's names): the key, the deferred foreign keys to the queue, the fetch
 -- index (i5), and the policies' unique partial indexes. `policy_all`: every policy's
 -- index (the shared job_common), else a standard queue's (a partition of its own: i4,
 -- i5, i7, i9).
@@ -151,9 +152,9 @@ LANGUAGE plpgsql AS $fn$
 BEGIN
     EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (name, id)', t);
     EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I FOREIGN KEY (name) REFERENCES pgboss_queue (name)
-                    ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED', t, t || '_q_fkey');
+                    ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED', t, 'q_fkey');
     EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I FOREIGN KEY (dead_letter) REFERENCES pgboss_queue (name)
-                    ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED', t, t || '_dlq_fkey');
+                    ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED', t, 'dlq_fkey');
     IF policy_all THEN
         EXECUTE format($i$CREATE UNIQUE INDEX %I ON %I (name, COALESCE(singleton_key, ''))
                         WHERE state = 'created' AND policy = 'short'$i$, t || '_i1', t);
@@ -168,7 +169,7 @@ BEGIN
                        t || '_i8', t);
         EXECUTE format($i$ALTER TABLE %I ADD CONSTRAINT %I
                         CHECK (NOT (policy = 'key_strict_fifo' AND singleton_key IS NULL))$i$,
-                       t, t || '_key_strict_fifo_check');
+                       t, 'job_key_strict_fifo_singleton_key_check');
     END IF;
     EXECUTE format($i$CREATE UNIQUE INDEX %I ON %I (name, singleton_on, COALESCE(singleton_key, ''))
                     WHERE state <> 'cancelled' AND singleton_on IS NOT NULL$i$, t || '_i4', t);
@@ -198,7 +199,7 @@ CREATE OR REPLACE FUNCTION pgboss_create_queue(queue_name text, part bool,
                                                expire int, deletion int, notifies bool)
 RETURNS text LANGUAGE plpgsql AS $fn$
 DECLARE
-    t text := CASE WHEN part THEN 'pgboss_j' || encode(sha224(queue_name::bytea), 'hex')
+    t text := CASE WHEN part THEN 'j' || encode(sha224(queue_name::bytea), 'hex')
                    ELSE 'pgboss_job_common' END;
     was bool;
 BEGIN

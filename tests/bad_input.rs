@@ -133,6 +133,19 @@ fn unknown_scenario_and_mismatched_queue_are_refused() {
         &[],
     );
     refused(&o, "test name");
+    // pg-boss ignores burstWhenBatchFull at a batch size of 1: a run would not be the
+    // variant it names.
+    let o = run_qbench(
+        &[
+            "--pg-boss-burst-when-batch-full",
+            "on",
+            "work",
+            "--queue",
+            "pg_boss",
+        ],
+        &[],
+    );
+    refused(&o, "dequeue_batch");
 }
 
 /// report refuses a folder without analyze's summary.json, or with a broken one, and

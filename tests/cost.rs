@@ -172,6 +172,24 @@ async fn graphile_workers_counts_are_its_protocols() {
     assert_eq!(row.dead_tuples_per_job, Some(2.0), "{row:?}");
 }
 
+/// pg_boss's protocol, exactly: one INSERT (send), one fetch, one completion per job, and
+/// the insert's deferred foreign key check of the queue's row (PostgreSQL's own query,
+/// run at commit, outside any statement: pg_stat_statements counts it as a top-level
+/// one); the fetch's UPDATE and the completion's each leave a dead row version; the
+/// completed row stays.
+#[tokio::test]
+async fn pg_boss_counts_are_its_protocols() {
+    let cfg = common::config_on(common::shared_statements(), "costpgboss").await;
+    let q = queue::open(QueueKind::PgBoss, &cfg).await.expect("open");
+    let row = measured(&q).await;
+    assert_eq!(
+        (row.statements_per_job, row.nested_statements_per_job),
+        (Some(4.0), Some(0.0)),
+        "{row:?}"
+    );
+    assert_eq!(row.dead_tuples_per_job, Some(2.0), "{row:?}");
+}
+
 /// A library's driver is measured by the counters around its run: a driver of known
 /// cost (N inserts and one delete: N + 1 statements, N dead rows) reads as that, and a
 /// driver that fails is an error, not a row.

@@ -475,3 +475,131 @@ async fn graphile_worker_wakes_on_its_insert_notification() {
     let report = q.server().wakeup();
     assert_eq!(report.notifications_received, Some(1), "{report:?}");
 }
+
+/// pg-boss's worker sleeps until pollingInterval after each fetch began, jobs or not: 4
+/// workers at 1 s take at most 4 jobs a second, or 4 per 0.9 s when a cycle's work leaves
+/// 100 ms or less of sleep (skipped). 20 pre-filled jobs take five fetches per worker,
+/// four sleeps apart: never faster than 20 / (4 × 0.9 s) = 5.6 jobs/s.
+#[tokio::test]
+async fn pg_boss_sleeps_its_polling_interval_after_each_fetch() {
+    let cfg = common::config("pgbossbound").await;
+    let file = common::config_file(&cfg);
+    let o = common::qbench()
+        .arg("--config")
+        .arg(file.path())
+        .args(["--quiet", "--workers", "4", "--processing-ms", "0"])
+        .args(["--pg-boss-polling-interval", "1000"])
+        .args(["work", "--queue", "pg_boss", "--burndown", "20", "--json"])
+        .output()
+        .expect("run qbench");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        (v["audit"].as_str(), v["completed"].as_u64()),
+        (Some("exact"), Some(20))
+    );
+    let rate = v["jobs_s"].as_f64().expect("jobs_s");
+    assert!(rate <= 20.0 / 3.6, "{rate} jobs/s beyond 4 per 0.9 s");
+}
+
+/// pg-boss's notification names the queue, and every worker of the queue wakes: two
+/// workers asleep for their 10-minute poll both fetch once one insert of two jobs
+/// notifies (a notification that woke one worker would leave the other asleep).
+#[tokio::test]
+async fn pg_boss_notify_wakes_every_worker_of_the_queue() {
+    let q = open(QueueKind::PgBoss, "pgbossnotify", |c| {
+        c.benchmark.wakeup = qbench::config::Wakeups::one(qbench::config::Wakeup::Notify);
+        c.benchmark.pg_boss_polling_interval_ms = 600_000.0;
+    })
+    .await;
+    let mut waiting = vec![];
+    for w in 0..2 {
+        let mut c = q.consumer(w).await.expect("consumer");
+        // The first fetch finds nothing; the next claim sleeps until woken.
+        assert!(c.claim().await.expect("claim").is_empty());
+        waiting.push(tokio::spawn(async move { c.claim().await.expect("claim") }));
+    }
+    // The sleepers register while this task waits on the server below. One that had not
+    // yet would see the moved generation and fetch at once, so the test can pass without
+    // waking everyone only by that race, never fail by it.
+    let first = q.allocate(2).await.expect("allocate");
+    let mut p = q.producer().await.expect("producer");
+    p.enqueue(&jobs(first..first + 2), false)
+        .await
+        .expect("enqueue");
+    let mut got = vec![];
+    for w in waiting {
+        let jobs = tokio::time::timeout(std::time::Duration::from_secs(60), w)
+            .await
+            .expect("woken by the notification, not the 10-minute poll")
+            .expect("task");
+        got.extend(jobs.iter().map(|j| j.seq));
+    }
+    got.sort_unstable();
+    assert_eq!(got, [first, first + 1], "each worker fetched one");
+    let report = q.server().wakeup();
+    assert_eq!(report.notifications_received, Some(1), "{report:?}");
+}
+
+/// pg-boss's `partition: true`: the queue's jobs live in a table of its own (named after
+/// its name's hash), not in the shared job_common; the run is the variant
+/// `pg_boss+…+partition`, exact; and a queue made with the other layout is refused
+/// until a reset.
+#[tokio::test]
+async fn pg_boss_partition_keeps_the_queue_in_its_own_table() {
+    let mut cfg = common::config("pgbosspart").await;
+    let plain = queue::open(QueueKind::PgBoss, &cfg).await.expect("open");
+    plain.setup(true).await.expect("setup");
+    cfg.benchmark.pg_boss_partition = qbench::config::OnOff::On;
+    let q = queue::open(QueueKind::PgBoss, &cfg).await.expect("open");
+    let e = q.setup(false).await.expect_err("the other layout");
+    assert!(format!("{e:#}").contains("--reset"), "{e:#}");
+    q.setup(true).await.expect("setup with reset");
+    let file = common::config_file(&cfg);
+    let dir = tempfile::tempdir().expect("dir");
+    let row = library_run("pg_boss", &q, file.path(), dir.path(), false).await;
+    assert!(row.design().ends_with("+partition"), "{}", row.design());
+    assert_eq!(row.audit, "exact", "{}", row.audit_note);
+    assert_eq!((row.completed, row.lost), (Some(100), Some(0)));
+    let admin = common::pg_client(&cfg).await;
+    let count = |t: &'static str| {
+        let admin = &admin;
+        async move {
+            let sql = format!("SELECT count(*) FROM {t} WHERE state = 'completed'");
+            admin.query_one(&sql, &[]).await.expect(t).get::<_, i64>(0)
+        }
+    };
+    assert_eq!(
+        count("jde4122c14d69d475f9df6e8795f3d9df72a859e1dba7cfcbc787c3a0").await,
+        100
+    );
+    assert_eq!(count("pgboss_job_common").await, 0);
+}
+
+/// deleteAfterSeconds shorter than a day: maintenance deletes completed jobs within the
+/// run, so the queue keeps no record of them; the run is a variant of its own
+/// (`deletion=1s`), audited from the workers' records, and its completed rows are gone
+/// once maintenance has run.
+#[tokio::test]
+async fn pg_boss_short_deletion_is_a_variant_without_a_record() {
+    let mut cfg = common::config("pgbossdel").await;
+    cfg.benchmark.pg_boss_deletion_s = 1;
+    cfg.benchmark.pg_boss_maintenance_interval_s = 1.0;
+    let q = queue::open(QueueKind::PgBoss, &cfg).await.expect("open");
+    q.setup(true).await.expect("setup");
+    assert!(!q.records_completions());
+    let file = common::config_file(&cfg);
+    let dir = tempfile::tempdir().expect("dir");
+    let row = library_run("pg_boss", &q, file.path(), dir.path(), false).await;
+    assert!(row.design().ends_with("+deletion=1s"), "{}", row.design());
+    assert_eq!(row.audit, "exact", "{}", row.audit_note);
+    assert_eq!((row.completed, row.lost), (Some(100), Some(0)));
+    // The maintenance this process runs (as a work process's reaper does) deletes them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while q.state().await.expect("state").completed > 0 {
+        assert!(std::time::Instant::now() < deadline, "never deleted");
+        q.reap().await.expect("maintenance");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(q.snapshot().await.expect("snapshot").completions_unrecorded);
+}

@@ -49,12 +49,12 @@ pub(crate) static SQL: Embedded = embedded!("pg_queue_pg_boss.sql");
 
 /// The shared partition of every queue made without `partition: true`.
 const COMMON: &str = "pgboss_job_common";
-/// The table of its own that `partition: true` gives the queue `qbench`: pg-boss names it
-/// `j` and the hex SHA-224 of the queue's name.
-const OWN: &str = "pgboss_jde4122c14d69d475f9df6e8795f3d9df72a859e1dba7cfcbc787c3a0";
-const TABLES: &str = "^pgboss_(job_common|jde4122c14d69d475f9df6e8795f3d9df72a859e1dba7cfcbc787c3a0|queue|version|schedule|bam|job_dependency)$";
+/// The table of its own that `partition: true` gives the queue `qbench`: pg-boss's name,
+/// `j` and the hex SHA-224 of the queue's name (unprefixed: 57 bytes of PostgreSQL's 63).
+const OWN: &str = "jde4122c14d69d475f9df6e8795f3d9df72a859e1dba7cfcbc787c3a0";
+const TABLES: &str = "^(pgboss_(job_common|queue|version|schedule|bam|job_dependency)|jde4122c14d69d475f9df6e8795f3d9df72a859e1dba7cfcbc787c3a0)$";
 const VOLATILE: &str =
-    "^pgboss_(job_common|jde4122c14d69d475f9df6e8795f3d9df72a859e1dba7cfcbc787c3a0)$";
+    "^(pgboss_job_common|jde4122c14d69d475f9df6e8795f3d9df72a859e1dba7cfcbc787c3a0)$";
 /// qbench's queue, and the Timekeeper's, which every instance creates and works.
 const QUEUE: &str = "qbench";
 const SEND_IT: &str = "__pgboss__send-it";
