@@ -31,7 +31,9 @@ const letters = Array.from({ length: size }, (_, i) => String.fromCharCode(97 + 
 const job = (seq) => ({ seq, enqueued_at_us: Date.now() * 1000, payload: letters });
 
 async function left() {
-  const { queuedCount, activeCount } = await boss.getQueueStats(QUEUE, { force: true });
+  const stats = await boss.getQueueStats(QUEUE, { force: true });
+  const { queuedCount, activeCount } = Array.isArray(stats) ? stats[0] : stats;
+  if (!Number.isFinite(queuedCount + activeCount)) throw new Error("no queue stats for qbench");
   return queuedCount + activeCount;
 }
 
@@ -66,6 +68,7 @@ async function burndown(n, w) {
     if (done >= n) finish();
   });
   await all;
+  if (process.env.PGBOSS_DEBUG) console.error(`handled all at ${(performance.now() - t0) / 1000} s`);
   // The last batch's completion follows the handler: wait until none is left active.
   while ((await left()) > 0) await new Promise((r) => setTimeout(r, 10));
   const s = (performance.now() - t0) / 1000;
