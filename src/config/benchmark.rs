@@ -294,6 +294,25 @@ impl GraphileRecord {
     }
 }
 
+/// When the procrastinate design's worker deletes a finished job (`delete_jobs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcrastinateDelete {
+    Never,
+    Successful,
+    Always,
+}
+
+impl ProcrastinateDelete {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcrastinateDelete::Never => "never",
+            ProcrastinateDelete::Successful => "successful",
+            ProcrastinateDelete::Always => "always",
+        }
+    }
+}
+
 /// A library option that is on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -502,6 +521,28 @@ benchmark_settings! {
     /// The pg_boss design's maintenanceIntervalSeconds (pg-boss's 86400): how often a
     /// process tries to win the deletion of expired jobs.
     pg_boss_maintenance_interval_s: f64 = 86_400.0, flag "pg-boss-maintenance-interval" "S", check positive("s");
+    /// The procrastinate design's worker `delete_jobs`: "never" (Procrastinate's default:
+    /// a finished job stays, with its events), "successful" or "always" (deleted at
+    /// finish, its events with it). Not the default: the variant `procrastinate+delete=…`,
+    /// whose queue keeps no record of its completions.
+    procrastinate_delete_jobs: ProcrastinateDelete = ProcrastinateDelete::Never, flag "procrastinate-delete-jobs" "never|successful|always", check any();
+    /// The procrastinate design's fetch_job_polling_interval, seconds (Procrastinate's 5):
+    /// how long an idle worker waits for a notification before it fetches anyway (with
+    /// --wakeup poll, its only way to learn of jobs).
+    procrastinate_fetch_job_polling_interval_s: f64 = 5.0, flag "procrastinate-fetch-polling-interval" "S", check positive("s");
+    /// The procrastinate design's connection pool, per process (psycopg_pool's default
+    /// size 4, which Procrastinate's connector keeps): the workers' fetches, finishes and
+    /// heartbeats share it. Not the default: the variant `procrastinate+pool=N`.
+    procrastinate_pool_size: u32 = 4, flag "procrastinate-pool-size" "N", check between(1, 1000);
+    /// The procrastinate design's update_heartbeat_interval, seconds (Procrastinate's 10).
+    procrastinate_update_heartbeat_interval_s: f64 = 10.0, flag "procrastinate-heartbeat-interval" "S", check positive("s");
+    /// The procrastinate design's stalled_worker_timeout, seconds (Procrastinate's 30): a
+    /// worker whose heartbeat is older is stalled, and its running jobs are retried.
+    procrastinate_stalled_worker_timeout_s: f64 = 30.0, flag "procrastinate-stalled-worker-timeout" "S", check positive("s");
+    /// How often the procrastinate design retries stalled jobs, seconds (600: the
+    /// every-10-minutes task of Procrastinate's documented recipe; Procrastinate itself
+    /// never recovers a dead worker's jobs).
+    procrastinate_retry_stalled_interval_s: f64 = 600.0, flag "procrastinate-retry-stalled-interval" "S", check positive("s");
 }
 
 impl Benchmark {
@@ -517,6 +558,11 @@ impl Benchmark {
         // pg-boss counts expiry in whole seconds; its monitor looks every interval.
         self.pg_boss_expire_s = s.ceil().max(1.0) as u32;
         self.pg_boss_monitor_interval_s = s;
+        // A heartbeat timeout shorter than a loaded machine's stalls would take jobs from
+        // live workers: at least 2 s, beaten four times within it.
+        self.procrastinate_stalled_worker_timeout_s = s.max(2.0);
+        self.procrastinate_update_heartbeat_interval_s = s.max(2.0) / 4.0;
+        self.procrastinate_retry_stalled_interval_s = s;
     }
 
     /// The offered rate in jobs/s; `None` for `max`.

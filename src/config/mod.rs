@@ -19,8 +19,8 @@ use crate::error::UsageError;
 use crate::mask::{mask_url_password, url_password, MASK};
 use benchmark::in_range;
 pub use benchmark::{
-    Benchmark, BenchmarkLayer, DurabilityChoice, GraphileRecord, OnOff, PgmqCompletion, Rate,
-    Setting, Wakeup, Wakeups,
+    Benchmark, BenchmarkLayer, DurabilityChoice, GraphileRecord, OnOff, PgmqCompletion,
+    ProcrastinateDelete, Rate, Setting, Wakeup, Wakeups,
 };
 pub use tls::SslMode;
 pub use workers::Workers;

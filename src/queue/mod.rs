@@ -34,6 +34,7 @@ registry::designs! {
     River => river::River,
     GraphileWorker => graphile_worker::GraphileWorker,
     PgBoss => pg_boss::PgBoss,
+    Procrastinate => procrastinate::Procrastinate,
 }
 
 /// The kinds of server a design runs on.

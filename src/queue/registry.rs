@@ -37,6 +37,10 @@ pub enum Recovery {
     /// The claim lives in the worker's open transaction: its rollback returns the job
     /// as soon as the connection drops, and nothing counts the second delivery.
     Rollback,
+    /// The worker's heartbeat (Procrastinate's): a job is never taken from a worker that
+    /// still beats, however long it holds it; once the worker's heartbeat is older than
+    /// the timeout, the reaper retries its jobs, the delivery counted.
+    Heartbeat,
 }
 
 impl DesignInfo {

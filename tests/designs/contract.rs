@@ -100,7 +100,7 @@ pub async fn an_empty_queue_answers(kind: QueueKind) {
 pub async fn a_dead_workers_job_comes_back(kind: QueueKind) {
     // A lease of 1 s, or (a rollback design) one so long it cannot be what returned it.
     let lease_s = match recovery(kind) {
-        Recovery::Lease => 1.0,
+        Recovery::Lease | Recovery::Heartbeat => 1.0,
         Recovery::Rollback => 60.0,
     };
     let (_, q) = prepared(kind, "dead", |c| c.benchmark.recover_after(lease_s)).await;
@@ -134,8 +134,9 @@ pub async fn a_dead_workers_job_comes_back(kind: QueueKind) {
     let waited = started.elapsed();
     match recovery(kind) {
         // Never before the 1-s lease ran out (an earlier redelivery would deliver the job
-        // twice); the 50 ms spare is the timer's rounding, not the machine's pace.
-        Recovery::Lease => {
+        // twice; a heartbeat design's worker beat last when it started, after
+        // `claim_sent`); the 50 ms spare is the timer's rounding, not the machine's pace.
+        Recovery::Lease | Recovery::Heartbeat => {
             let since = claim_sent.elapsed();
             assert!(
                 since >= Duration::from_millis(950),
@@ -320,7 +321,8 @@ pub async fn a_held_job_is_fenced(kind: QueueKind) {
                 assert_eq!(taken, vec![first], "the new holder's is refused");
             }
         }
-        Recovery::Rollback => {
+        // A worker that still beats (the holder's process is alive) keeps its job.
+        Recovery::Rollback | Recovery::Heartbeat => {
             // Twice the lease and a reap later, the job is still the holder's alone.
             let deadline = Instant::now() + Duration::from_secs(1);
             while Instant::now() < deadline {

@@ -1,0 +1,220 @@
+//! A Procrastinate worker's fetch and finish, and its side tasks. Every query goes as
+//! Procrastinate's psycopg connector runs it: a connection from the pool (checked with an
+//! empty query, psycopg_pool's `check_connection`), BEGIN, the statement, COMMIT.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use tokio::task::JoinHandle;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
+
+use super::SQL;
+use crate::config::{Postgres, ProcrastinateDelete};
+use crate::queue::pg::{self, Claims};
+use crate::queue::{Claimed, Handle};
+
+/// How often a worker with a job running asks which jobs to abort (worker.py's
+/// abort_job_polling_interval, 5 s).
+const ABORT_POLL: Duration = Duration::from_secs(5);
+
+/// One query as the connector sends it: checked, BEGIN, the statement, COMMIT (its error
+/// rolls the transaction back).
+pub async fn call(
+    c: &mut deadpool_postgres::Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    c.simple_query("").await.context("the pool's connection check")?;
+    let st = c.prepare_cached(sql).await?;
+    let tx = c.transaction().await?;
+    let rows = tx.query(&st, params).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// The same on a client of its own (the producer's): BEGIN, the statement, COMMIT.
+pub async fn in_transaction(
+    c: &mut Client,
+    st: &Statement,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    c.simple_query("").await.context("the pool's connection check")?;
+    let tx = c.transaction().await?;
+    let rows = tx.query(st, params).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// The process's worker: its pool (psycopg_pool's, 4 connections), its id, one fetch at
+/// a time, the jobs running, and its side task (heartbeat and abort poll).
+pub struct Shared {
+    pool: deadpool_postgres::Pool,
+    pg: Postgres,
+    worker_id: i64,
+    fetching: tokio::sync::Mutex<()>,
+    running: Arc<AtomicUsize>,
+    /// delete_job for a job that succeeded.
+    delete: bool,
+    side: JoinHandle<()>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Its heartbeat stops: a process that ends without unregistering is pruned as
+        // stalled by the next worker's start, as after a crash (qbench does not call
+        // unregister_worker; see docs/designs.md).
+        self.side.abort();
+    }
+}
+
+impl Shared {
+    /// Worker.run's start: stalled workers pruned, this one registered, its side task
+    /// started.
+    pub async fn start(
+        pool: deadpool_postgres::Pool,
+        pg: Postgres,
+        stalled_after_s: f64,
+        heartbeat: Duration,
+        delete: ProcrastinateDelete,
+    ) -> Result<Shared> {
+        let mut c = pg::pooled(&pool, &pg).await?;
+        call(&mut c, SQL.get("prune"), &[&stalled_after_s]).await?;
+        let rows = call(&mut c, SQL.get("register"), &[]).await?;
+        let worker_id: i64 = rows
+            .first()
+            .context("register_worker returned no id")?
+            .try_get(0)?;
+        drop(c);
+        let running = Arc::new(AtomicUsize::new(0));
+        let side = tokio::spawn(side_task(
+            pool.clone(),
+            pg.clone(),
+            worker_id,
+            heartbeat,
+            running.clone(),
+        ));
+        Ok(Shared {
+            pool,
+            pg,
+            worker_id,
+            fetching: tokio::sync::Mutex::new(()),
+            running,
+            delete: delete == ProcrastinateDelete::Always || delete == ProcrastinateDelete::Successful,
+            side,
+        })
+    }
+}
+
+/// The heartbeat every `heartbeat` (sleeping first), and the abort poll every 5 s while a
+/// job runs. A failed one is tried at its next tick, as Procrastinate logs and goes on.
+async fn side_task(
+    pool: deadpool_postgres::Pool,
+    pg: Postgres,
+    worker_id: i64,
+    heartbeat: Duration,
+    running: Arc<AtomicUsize>,
+) {
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let mut abort = tokio::time::interval_at(tokio::time::Instant::now() + ABORT_POLL, ABORT_POLL);
+    loop {
+        let (sql, busy_only) = tokio::select! {
+            _ = beat.tick() => ("heartbeat", false),
+            _ = abort.tick() => ("to_abort", true),
+        };
+        if busy_only && running.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        let Ok(mut c) = pg::pooled(&pool, &pg).await else {
+            continue;
+        };
+        let _ = match sql {
+            "heartbeat" => call(&mut c, SQL.get(sql), &[&worker_id]).await,
+            _ => call(&mut c, SQL.get(sql), &[]).await,
+        };
+    }
+}
+
+pub struct ProcrastinateConsumer {
+    shared: Arc<Shared>,
+}
+
+impl ProcrastinateConsumer {
+    pub fn new(shared: Arc<Shared>) -> ProcrastinateConsumer {
+        ProcrastinateConsumer { shared }
+    }
+}
+
+/// A fetched row: its args' seq and time, and the delivery it is (attempts count the
+/// finished and retried runs).
+fn claimed(r: &Row) -> Result<Option<Claimed>> {
+    let Some(id) = r.try_get::<_, Option<i64>>("id")? else {
+        // The function's row of NULLs: nothing to fetch.
+        return Ok(None);
+    };
+    let args: serde_json::Value = r.try_get("args")?;
+    let (seq, enqueued_at_us) = pg::message_fields(&args, "job", id)?;
+    let attempts: i32 = r.try_get("attempts")?;
+    Ok(Some(Claimed {
+        seq,
+        enqueued_at_us,
+        attempts: u32::try_from(attempts).unwrap_or(0) + 1,
+        payload_len: args["payload"].as_str().map_or(0, str::len),
+        handle: Handle::Row { id, part: 0 },
+    }))
+}
+
+#[async_trait]
+impl Claims for ProcrastinateConsumer {
+    async fn claim(&mut self) -> Result<Vec<Claimed>> {
+        // The worker's one fetch loop: a fetch at a time, one job each.
+        let _turn = self.shared.fetching.lock().await;
+        let mut c = pg::pooled(&self.shared.pool, &self.shared.pg).await?;
+        let rows = call(&mut c, SQL.get("fetch"), &[&self.shared.worker_id]).await?;
+        let mut out = vec![];
+        for r in &rows {
+            if let Some(job) = claimed(r)? {
+                out.push(job);
+            }
+        }
+        self.shared.running.fetch_add(out.len(), Ordering::Relaxed);
+        Ok(out)
+    }
+
+    async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>> {
+        let mut late = vec![];
+        let mut c = pg::pooled(&self.shared.pool, &self.shared.pg).await?;
+        for j in jobs {
+            self.shared.running.fetch_sub(1, Ordering::Relaxed);
+            let Handle::Row { id, .. } = j.handle else {
+                anyhow::bail!("procrastinate: a job without its row id");
+            };
+            let finished = call(
+                &mut c,
+                SQL.get("finish"),
+                &[&id, &"succeeded", &self.shared.delete],
+            )
+            .await;
+            match finished {
+                Ok(_) => {}
+                // The function's RAISE: the job is neither queued nor running any more
+                // (another run finished it first).
+                Err(e) if raised(&e) => late.push(j.seq),
+                Err(e) => return Err(e.context("finishing a job")),
+            }
+        }
+        Ok(late)
+    }
+}
+
+/// Whether an error is a PL/pgSQL RAISE (SQLSTATE P0001).
+fn raised(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<tokio_postgres::Error>()
+            .and_then(|pe| pe.code())
+            .is_some_and(|code| code.code() == "P0001")
+    })
+}
