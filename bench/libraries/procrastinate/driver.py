@@ -75,7 +75,7 @@ async def run(n):
 
 async def burndown(n, w):
     async with app.connector.pool.connection() as conn:
-        await conn.execute("TRUNCATE procrastinate_events, procrastinate_jobs")
+        await conn.execute("TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs")
     for first in range(0, n, 1000):
         await qbench.batch_defer_async(*(job(s) for s in range(first, min(n, first + 1000))))
     t0 = time.perf_counter()
