@@ -190,6 +190,41 @@ async fn pg_boss_counts_are_its_protocols() {
     assert_eq!(row.dead_tuples_per_job, Some(2.0), "{row:?}");
 }
 
+/// procrastinate's protocol, per job: three calls (defer, fetch, finish), each in its own
+/// BEGIN and COMMIT (9 top-level statements); inside them 13: the defer function's
+/// INSERT, its triggers' json_build_object, two pg_notify and `deferred` event insert;
+/// the fetch function's UPDATE and its `started` event; the finish function's UPDATE
+/// and its `succeeded` event; a foreign key check for each of the three events and one
+/// for the fetch's worker_id. The fetch's UPDATE and the finish's each leave a dead row
+/// version; the events kept leave none. Per job means the difference between two runs
+/// of different lengths: the worker's start (prune, register) is paid once per run.
+#[tokio::test]
+async fn procrastinate_counts_are_its_protocols() {
+    let mut cfg = common::config_on(common::shared_statements(), "costpr").await;
+    // The worker's timed statements (heartbeat, abort poll) out of the short runs.
+    cfg.benchmark.procrastinate_update_heartbeat_interval_s = 3600.0;
+    cfg.benchmark.procrastinate_abort_job_polling_interval_s = 3600.0;
+    let q = queue::open(QueueKind::Procrastinate, &cfg)
+        .await
+        .expect("open");
+    let total = |per_job: Option<f64>, jobs: u64| (per_job.expect("a count") * jobs as f64).round();
+    let short = qbench::cost::measure(&q, 100, 1).await.expect("measure");
+    let long = qbench::cost::measure(&q, 300, 1).await.expect("measure");
+    let per_job =
+        |f: fn(&CostRow) -> Option<f64>| (total(f(&long), 300) - total(f(&short), 100)) / 200.0;
+    assert_eq!(per_job(|r| r.statements_per_job), 9.0, "{short:?} {long:?}");
+    assert_eq!(
+        per_job(|r| r.nested_statements_per_job),
+        13.0,
+        "{short:?} {long:?}"
+    );
+    assert_eq!(
+        per_job(|r| r.dead_tuples_per_job),
+        2.0,
+        "{short:?} {long:?}"
+    );
+}
+
 /// A library's driver is measured by the counters around its run: a driver of known
 /// cost (N inserts and one delete: N + 1 statements, N dead rows) reads as that, and a
 /// driver that fails is an error, not a row.

@@ -603,3 +603,65 @@ async fn pg_boss_short_deletion_is_a_variant_without_a_record() {
     }
     assert!(q.snapshot().await.expect("snapshot").completions_unrecorded);
 }
+
+/// Procrastinate's wakeup: the insert trigger's notification on every queue's channel
+/// (JSON naming the job) wakes an idle worker. With a 10-minute fetch poll, only the
+/// notification can bring the job to it within the 60 s allowed.
+#[tokio::test]
+async fn procrastinate_wakes_on_its_insert_notification() {
+    let q = open(QueueKind::Procrastinate, "prnotify", |c| {
+        c.benchmark.wakeup = qbench::config::Wakeups::one(qbench::config::Wakeup::Notify);
+        c.benchmark.procrastinate_fetch_job_polling_interval_s = 600.0;
+    })
+    .await;
+    let mut c = q.consumer(0).await.expect("consumer");
+    assert!(c.claim().await.expect("claim").is_empty());
+    let waiting = tokio::spawn(async move {
+        c.idle().await;
+        c
+    });
+    let first = q.allocate(1).await.expect("allocate");
+    let mut p = q.producer().await.expect("producer");
+    p.enqueue(&jobs(first..first + 1), false)
+        .await
+        .expect("enqueue");
+    let mut c = tokio::time::timeout(std::time::Duration::from_secs(60), waiting)
+        .await
+        .expect("woken by the notification, not the 10-minute poll")
+        .expect("task");
+    let got = c.claim().await.expect("claim");
+    assert_eq!(got.iter().map(|j| j.seq).collect::<Vec<_>>(), [first]);
+    let report = q.server().wakeup();
+    assert_eq!(report.notifications_received, Some(1), "{report:?}");
+}
+
+/// Procrastinate's `delete_jobs = always`: a finished job is deleted with its events, so
+/// the queue keeps no record; the run is the variant `procrastinate+delete=always`,
+/// audited exactly from the workers' records, and its table and events are empty after.
+#[tokio::test]
+async fn procrastinate_delete_always_is_a_variant_without_a_record() {
+    let mut cfg = common::config("prdelete").await;
+    cfg.benchmark.procrastinate_delete_jobs = qbench::config::ProcrastinateDelete::Always;
+    let q = queue::open(QueueKind::Procrastinate, &cfg)
+        .await
+        .expect("open");
+    q.setup(true).await.expect("setup");
+    assert!(!q.records_completions());
+    let file = common::config_file(&cfg);
+    let dir = tempfile::tempdir().expect("dir");
+    let row = library_run("procrastinate", &q, file.path(), dir.path(), false).await;
+    assert_eq!(row.design(), "procrastinate+delete=always");
+    assert_eq!(row.audit, "exact", "{}", row.audit_note);
+    assert_eq!((row.completed, row.lost), (Some(100), Some(0)));
+    let admin = common::pg_client(&cfg).await;
+    let rows: i64 = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM procrastinate_jobs) + (SELECT count(*) FROM procrastinate_events)",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 0, "jobs and their events deleted at finish");
+    assert!(q.snapshot().await.expect("snapshot").completions_unrecorded);
+}

@@ -536,6 +536,9 @@ benchmark_settings! {
     procrastinate_pool_size: u32 = 4, flag "procrastinate-pool-size" "N", check between(1, 1000);
     /// The procrastinate design's update_heartbeat_interval, seconds (Procrastinate's 10).
     procrastinate_update_heartbeat_interval_s: f64 = 10.0, flag "procrastinate-heartbeat-interval" "S", check positive("s");
+    /// The procrastinate design's abort_job_polling_interval, seconds (Procrastinate's 5):
+    /// while a job runs, its worker asks this often which jobs to abort.
+    procrastinate_abort_job_polling_interval_s: f64 = 5.0, flag "procrastinate-abort-polling-interval" "S", check positive("s");
     /// The procrastinate design's stalled_worker_timeout, seconds (Procrastinate's 30): a
     /// worker whose heartbeat is older is stalled, and its running jobs are retried.
     procrastinate_stalled_worker_timeout_s: f64 = 30.0, flag "procrastinate-stalled-worker-timeout" "S", check positive("s");

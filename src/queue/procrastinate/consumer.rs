@@ -17,10 +17,6 @@ use crate::config::{Postgres, ProcrastinateDelete};
 use crate::queue::pg::{self, Claims};
 use crate::queue::{Claimed, Handle};
 
-/// How often a worker with a job running asks which jobs to abort (worker.py's
-/// abort_job_polling_interval, 5 s).
-const ABORT_POLL: Duration = Duration::from_secs(5);
-
 /// One query as the connector sends it: checked, BEGIN, the statement, COMMIT (its error
 /// rolls the transaction back).
 pub async fn call(
@@ -78,7 +74,7 @@ impl Shared {
         pool: deadpool_postgres::Pool,
         pg: Postgres,
         stalled_after_s: f64,
-        heartbeat: Duration,
+        (heartbeat, abort_poll): (Duration, Duration),
         delete: ProcrastinateDelete,
     ) -> Result<Shared> {
         let mut c = pg::pooled(&pool, &pg).await?;
@@ -94,7 +90,7 @@ impl Shared {
             pool.clone(),
             pg.clone(),
             worker_id,
-            heartbeat,
+            (heartbeat, abort_poll),
             running.clone(),
         ));
         Ok(Shared {
@@ -109,17 +105,19 @@ impl Shared {
     }
 }
 
-/// The heartbeat every `heartbeat` (sleeping first), and the abort poll every 5 s while a
-/// job runs. A failed one is tried at its next tick, as Procrastinate logs and goes on.
+/// The heartbeat every `heartbeat` (sleeping first), and the abort poll (worker.py's
+/// abort_job_polling_interval) while a job runs. A failed one is tried at its next tick,
+/// as Procrastinate logs and goes on.
 async fn side_task(
     pool: deadpool_postgres::Pool,
     pg: Postgres,
     worker_id: i64,
-    heartbeat: Duration,
+    (heartbeat, abort_poll): (Duration, Duration),
     running: Arc<AtomicUsize>,
 ) {
-    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    let mut abort = tokio::time::interval_at(tokio::time::Instant::now() + ABORT_POLL, ABORT_POLL);
+    let now = tokio::time::Instant::now();
+    let mut beat = tokio::time::interval_at(now + heartbeat, heartbeat);
+    let mut abort = tokio::time::interval_at(now + abort_poll, abort_poll);
     loop {
         let (sql, busy_only) = tokio::select! {
             _ = beat.tick() => ("heartbeat", false),

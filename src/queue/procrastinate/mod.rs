@@ -54,6 +54,7 @@ pub struct Procrastinate {
     poll: Duration,
     pool_size: u32,
     heartbeat: Duration,
+    abort_poll: Duration,
     stalled_after_s: f64,
     retry_every: Duration,
     /// The process's worker: its pool, its id and side tasks, made for the first
@@ -84,6 +85,7 @@ impl Design for Procrastinate {
             poll: Duration::from_secs_f64(b.procrastinate_fetch_job_polling_interval_s),
             pool_size: b.procrastinate_pool_size,
             heartbeat: Duration::from_secs_f64(b.procrastinate_update_heartbeat_interval_s),
+            abort_poll: Duration::from_secs_f64(b.procrastinate_abort_job_polling_interval_s),
             stalled_after_s: b.procrastinate_stalled_worker_timeout_s,
             retry_every,
             worker: tokio::sync::Mutex::default(),
@@ -108,7 +110,7 @@ impl Procrastinate {
                 pg::pool(self.base.pg(), self.pool_size as usize)?,
                 self.base.pg().clone(),
                 self.stalled_after_s,
-                self.heartbeat,
+                (self.heartbeat, self.abort_poll),
                 self.delete,
             )
             .await?,
