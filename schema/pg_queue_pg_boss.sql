@@ -191,12 +191,16 @@ DO $$ BEGIN
     END IF;
 END $$;
 
+DROP FUNCTION IF EXISTS pgboss_create_queue(text, bool, int, int, bool);
+
 -- create_queue: the queue's row (its options the jobs copy at insert) and, with
--- `partition`, a table of its own named after the hash of its name, attached as the
--- partition of that name. qbench's addition: the options of an existing queue are
--- updated (pg-boss's updateQueue), and a queue made with the other layout is refused.
+-- `part`, a table of its own named after the hash of its name, attached as the
+-- partition of that name. qbench's additions: the options of an existing queue are
+-- updated (pg-boss's updateQueue) only when they differ, and a queue made with the
+-- other layout is deleted first with `reset`, refused without.
 CREATE OR REPLACE FUNCTION pgboss_create_queue(queue_name text, part bool,
-                                               expire int, deletion int, notifies bool)
+                                               expire int, deletion int, notifies bool,
+                                               reset bool)
 RETURNS text LANGUAGE plpgsql AS $fn$
 DECLARE
     t text := CASE WHEN part THEN 'j' || encode(sha224(queue_name::bytea), 'hex')
@@ -205,15 +209,20 @@ DECLARE
 BEGIN
     SELECT partition INTO was FROM pgboss_queue WHERE name = queue_name;
     IF was IS NOT NULL AND was <> part THEN
-        RAISE EXCEPTION 'queue % was made with partition = %', queue_name, was
-            USING HINT = 'empty it with setup-schema --reset';
+        IF NOT reset THEN
+            RAISE EXCEPTION 'queue % was made with partition = %', queue_name, was
+                USING HINT = 'empty it with setup-schema --reset';
+        END IF;
+        PERFORM pgboss_delete_queue(queue_name);
     END IF;
     INSERT INTO pgboss_queue AS q (name, policy, retry_limit, retry_delay, retry_backoff,
         expire_seconds, retention_seconds, deletion_seconds, partition, table_name, notify)
     VALUES (queue_name, 'standard', 2, 0, false, expire, 1209600, deletion, part, t, notifies)
     ON CONFLICT (name) DO UPDATE SET expire_seconds = excluded.expire_seconds,
         deletion_seconds = excluded.deletion_seconds, notify = excluded.notify,
-        updated_on = now();
+        updated_on = now()
+    WHERE (q.expire_seconds, q.deletion_seconds, q.notify)
+          IS DISTINCT FROM (excluded.expire_seconds, excluded.deletion_seconds, excluded.notify);
     IF part AND to_regclass(t) IS NULL THEN
         EXECUTE format('CREATE TABLE %I (LIKE pgboss_job INCLUDING DEFAULTS)', t);
         PERFORM pgboss_job_indexes(t, false);
@@ -245,11 +254,8 @@ $fn$;
 \quit
 
 -- name: make_queue
--- $1 queue, $2 partition, $3 expire seconds, $4 deletion seconds, $5 notify.
-SELECT pgboss_create_queue($1::text, $2::bool, $3::int, $4::int, $5::bool)
-
--- name: drop_queue
-SELECT pgboss_delete_queue($1::text)
+-- $1 queue, $2 partition, $3 expire seconds, $4 deletion seconds, $5 notify, $6 reset.
+SELECT pgboss_create_queue($1::text, $2::bool, $3::int, $4::int, $5::bool, $6::bool)
 
 -- name: enqueue
 -- insertJobs (src/plans.ts) for the queue `qbench`, one statement per send (a one-job
@@ -264,11 +270,9 @@ INSERT INTO {table} (id, name, data, priority, start_after, singleton_key, singl
     blocked, blocking, pending_dependencies)
 SELECT coalesce(j.id, gen_random_uuid()), 'qbench', j.data, coalesce(j.priority, 0),
     j.start_after, j."singletonKey",
-    CASE WHEN j."singletonSeconds" IS NOT NULL
-         THEN 'epoch'::timestamp + '1s'::interval * (j."singletonSeconds"::float8
-              * floor((date_part('epoch', now()) + coalesce(j."singletonOffset", 0)::float8)
-                      / j."singletonSeconds"::float8))
-    END,
+    -- A throttled job's slot: the start of its singletonSeconds window (none here).
+    to_timestamp(j."singletonSeconds" * floor((extract(epoch FROM now())
+        + coalesce(j."singletonOffset", 0)) / j."singletonSeconds")) AT TIME ZONE 'UTC',
     j."groupId", j."groupTier",
     coalesce(j."expireInSeconds", q.expire_seconds),
     coalesce(j."deleteAfterSeconds", q.deletion_seconds),
@@ -385,13 +389,12 @@ UPDATE pgboss_queue SET
     ready_count = coalesce(stats.ready, 0), active_count = coalesce(stats.active, 0),
     failed_count = coalesce(stats.failed, 0), total_count = coalesce(stats.total, 0),
     singletons_active = stats.singletons,
-    ready_history = (SELECT coalesce(array_agg(v ORDER BY ord), '{}'::int[])
-                     FROM (SELECT v, ord FROM (
-                               SELECT coalesce(stats.ready, 0)::int AS v, 0::bigint AS ord
-                               UNION ALL
-                               SELECT h.v, h.ord FROM unnest(coalesce(pgboss_queue.ready_history, '{}'::int[]))
-                                   WITH ORDINALITY AS h(v, ord)) m
-                           ORDER BY ord LIMIT 60) capped)
+    -- The newest ready count first, the 60 newest kept.
+    ready_history = (SELECT coalesce(array_agg(h.v ORDER BY h.n), '{}'::int[])
+                     FROM (SELECT v, n FROM unnest(coalesce(stats.ready, 0)
+                                   || coalesce(pgboss_queue.ready_history, '{}'::int[]))
+                               WITH ORDINALITY AS u(v, n)
+                           ORDER BY n LIMIT 60) h)
 FROM (SELECT n.name FROM unnest({names}) AS n(name)) q
 LEFT JOIN stats ON stats.name = q.name
 WHERE pgboss_queue.name = q.name
@@ -419,11 +422,13 @@ WITH gone AS (
     SELECT id, name, priority, data,
         CASE WHEN retry_count < retry_limit THEN 'retry' ELSE 'failed' END::pgboss_job_state,
         retry_limit, retry_count, retry_delay, retry_backoff, retry_delay_max,
+        -- Out of retries: unchanged; else due after retry_delay, or with backoff after
+        -- half to all of retry_delay × 2^(retry_count + 1, at most 16), capped.
         CASE WHEN retry_count = retry_limit THEN start_after
-             WHEN NOT retry_backoff THEN now() + retry_delay * interval '1'
-             ELSE now() + least(retry_delay_max, greatest(retry_delay, 1)
-                  * (2 ^ least(16, retry_count + 1) / 2
-                     + 2 ^ least(16, retry_count + 1) / 2 * random())) * interval '1s'
+             WHEN retry_backoff THEN now() + make_interval(secs => least(retry_delay_max,
+                  greatest(retry_delay, 1) * power(2, least(retry_count + 1, 16)) / 2
+                  * (1 + random())))
+             ELSE now() + make_interval(secs => retry_delay)
         END,
         started_on, singleton_key, singleton_on, group_id, group_tier, expire_seconds,
         deletion_seconds, created_on,
@@ -447,7 +452,7 @@ WITH gone AS (
     FROM gone WHERE id NOT IN (SELECT id FROM retried)
     RETURNING *
 )
-SELECT count(*) FROM (SELECT id FROM retried UNION ALL SELECT id FROM failed) r;
+SELECT count(*) AS failed_or_retried FROM (SELECT id FROM retried UNION ALL SELECT id FROM failed) r;
 COMMIT;
 
 -- name: deletion
@@ -569,7 +574,6 @@ DELETE FROM pgboss_job WHERE name = 'qbench' AND id = (
 RETURNING (data->>'seq')::bigint
 
 -- name: reset
--- Every job, and the gates (a fresh test monitors and maintains from its start).
-TRUNCATE pgboss_job, pgboss_job_dependency;
-UPDATE pgboss_queue SET monitor_on = NULL, maintain_on = NULL;
-UPDATE pgboss_version SET cron_on = NULL, bam_on = NULL, flow_on = NULL
+-- Every job. The gates keep their times (an update would leave dead rows that a cost
+-- reading could count): a fresh test's first monitoring may wait one interval.
+TRUNCATE pgboss_job, pgboss_job_dependency

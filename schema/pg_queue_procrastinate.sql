@@ -11,6 +11,9 @@
 -- * the functions the worker never calls are left out: periodic defers, cancel, the
 --   retry of v1, the abort notification and event functions (their triggers fire only on
 --   an abort request, which qbench never makes);
+-- * the functions and statements say what Procrastinate's do in qbench's own SQL: the
+--   same rows read, locked and written, in other words (a VALUES table for the events'
+--   status mapping, a row comparison for the lock's queue order, IN for a join);
 -- * the job's sequence number and intended enqueue time travel in `args`, beside
 --   qbench's payload, as a task's keyword arguments would;
 -- * in the volatile tier every table is UNLOGGED (Procrastinate has no such option).
@@ -116,35 +119,34 @@ BEGIN
 END
 $fn$;
 
--- fetch_job: the first queued job (priority, then id) of the queues asked for (all, when
--- NULL), due, whose lock no running or earlier queued job holds, locked skipping those
--- others hold, and set running by this worker. One job; a row of NULLs when none.
+-- fetch_job: the first queued job (highest priority, then oldest id) of the queues asked
+-- for (all, when NULL), due, whose lock (if it has one) is not held by a running job nor
+-- by a queued job ahead of it; locked skipping those others hold, and set running by
+-- this worker. One job; a row of NULLs when none.
 CREATE OR REPLACE FUNCTION procrastinate_fetch_job_v2(target_queue_names varchar[], p_worker_id bigint)
 RETURNS procrastinate_jobs LANGUAGE plpgsql AS $fn$
 DECLARE
-    found procrastinate_jobs;
+    taken procrastinate_jobs;
 BEGIN
-    WITH candidate AS (
-        SELECT jobs.* FROM procrastinate_jobs AS jobs
-        WHERE NOT EXISTS (
-                SELECT 1 FROM procrastinate_jobs AS other_jobs
-                WHERE jobs.lock IS NOT NULL AND other_jobs.lock = jobs.lock
-                  AND (other_jobs.status = 'doing'
-                       OR (other_jobs.status = 'todo'
-                           AND (other_jobs.priority > jobs.priority
-                                OR (other_jobs.priority = jobs.priority
-                                    AND other_jobs.id < jobs.id)))))
-          AND jobs.status = 'todo'
-          AND (target_queue_names IS NULL OR jobs.queue_name = ANY(target_queue_names))
-          AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= now())
-        ORDER BY jobs.priority DESC, jobs.id ASC
+    WITH pick AS (
+        SELECT j.id FROM procrastinate_jobs j
+        WHERE j.status = 'todo'
+          AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
+          AND (target_queue_names IS NULL OR j.queue_name = ANY (target_queue_names))
+          AND (j.lock IS NULL OR NOT EXISTS (
+                SELECT FROM procrastinate_jobs ahead
+                WHERE ahead.lock = j.lock
+                  AND (ahead.status = 'doing'
+                       OR (ahead.status = 'todo'
+                           AND (ahead.priority, -ahead.id) > (j.priority, -j.id)))))
+        ORDER BY j.priority DESC, j.id
         LIMIT 1
-        FOR UPDATE OF jobs SKIP LOCKED
+        FOR UPDATE OF j SKIP LOCKED
     )
-    UPDATE procrastinate_jobs SET status = 'doing', worker_id = p_worker_id
-    FROM candidate WHERE procrastinate_jobs.id = candidate.id
-    RETURNING procrastinate_jobs.* INTO found;
-    RETURN found;
+    UPDATE procrastinate_jobs AS t SET status = 'doing', worker_id = p_worker_id
+    FROM pick WHERE t.id = pick.id
+    RETURNING t.* INTO taken;
+    RETURN taken;
 END
 $fn$;
 
@@ -175,32 +177,29 @@ BEGIN
 END
 $fn$;
 
--- retry_job (v2): a running (or failed) job queued again at retry_at, its attempt counted;
--- one whose abort was requested fails instead.
+-- retry_job (v2): a running (or failed) job queued again at retry_at, its attempt
+-- counted, its priority, queue and lock replaced where new ones are given; a running
+-- job whose abort was requested fails instead.
 CREATE OR REPLACE FUNCTION procrastinate_retry_job_v2(job_id bigint, retry_at timestamptz,
     new_priority integer, new_queue_name varchar, new_lock varchar)
 RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
-    done bigint;
-    was procrastinate_job_status;
-    abort boolean;
+    cur procrastinate_jobs;
 BEGIN
-    SELECT status, abort_requested FROM procrastinate_jobs
-    WHERE id = job_id AND status IN ('doing', 'failed')
-    FOR UPDATE INTO was, abort;
-    IF was = 'doing' AND abort THEN
-        UPDATE procrastinate_jobs SET status = 'failed'
-        WHERE id = job_id AND status = 'doing' RETURNING id INTO done;
+    SELECT * INTO cur FROM procrastinate_jobs
+    WHERE id = job_id AND status IN ('doing', 'failed') FOR UPDATE;
+    IF cur.id IS NULL THEN
+        RAISE 'Job was not found or has an invalid status to retry (job id: %)', job_id;
+    END IF;
+    IF cur.status = 'doing' AND cur.abort_requested THEN
+        UPDATE procrastinate_jobs SET status = 'failed' WHERE id = job_id;
     ELSE
         UPDATE procrastinate_jobs
-        SET status = 'todo', attempts = attempts + 1, scheduled_at = retry_at,
-            priority = coalesce(new_priority, priority),
-            queue_name = coalesce(new_queue_name, queue_name),
-            lock = coalesce(new_lock, lock)
-        WHERE id = job_id AND status IN ('doing', 'failed') RETURNING id INTO done;
-    END IF;
-    IF done IS NULL THEN
-        RAISE 'Job was not found or has an invalid status to retry (job id: %)', job_id;
+        SET status = 'todo', attempts = cur.attempts + 1, scheduled_at = retry_at,
+            priority = coalesce(new_priority, cur.priority),
+            queue_name = coalesce(new_queue_name, cur.queue_name),
+            lock = coalesce(new_lock, cur.lock)
+        WHERE id = job_id;
     END IF;
 END
 $fn$;
@@ -230,20 +229,15 @@ $fn$;
 CREATE OR REPLACE FUNCTION procrastinate_trigger_function_status_events_update_v1()
 RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
-    WITH t AS (
-        SELECT CASE
-            WHEN OLD.status = 'todo' AND NEW.status = 'doing' THEN 'started'
-            WHEN OLD.status = 'doing' AND NEW.status = 'todo' THEN 'deferred_for_retry'
-            WHEN OLD.status = 'doing' AND NEW.status = 'failed' THEN 'failed'
-            WHEN OLD.status = 'doing' AND NEW.status = 'succeeded' THEN 'succeeded'
-            WHEN OLD.status = 'todo' AND NEW.status IN ('cancelled', 'failed', 'succeeded')
-                THEN 'cancelled'
-            WHEN OLD.status = 'doing' AND NEW.status = 'aborted' THEN 'aborted'
-            WHEN OLD.status = 'failed' AND NEW.status = 'todo' THEN 'retried'
-        END::procrastinate_job_event_type AS event_type
-    )
+    -- The event each status change writes (none for the others).
     INSERT INTO procrastinate_events (job_id, type)
-    SELECT NEW.id, t.event_type FROM t WHERE t.event_type IS NOT NULL;
+    SELECT NEW.id, change.event::procrastinate_job_event_type
+    FROM (VALUES ('todo', 'doing', 'started'), ('doing', 'todo', 'deferred_for_retry'),
+                 ('doing', 'failed', 'failed'), ('doing', 'succeeded', 'succeeded'),
+                 ('todo', 'cancelled', 'cancelled'), ('todo', 'failed', 'cancelled'),
+                 ('todo', 'succeeded', 'cancelled'), ('doing', 'aborted', 'aborted'),
+                 ('failed', 'todo', 'retried')) AS change (was, now_is, event)
+    WHERE change.was = OLD.status::text AND change.now_is = NEW.status::text;
     RETURN NEW;
 END
 $fn$;
@@ -268,6 +262,15 @@ CREATE OR REPLACE FUNCTION procrastinate_register_worker_v1()
 RETURNS TABLE(worker_id bigint) LANGUAGE plpgsql AS $fn$
 BEGIN
     RETURN QUERY INSERT INTO procrastinate_workers DEFAULT VALUES RETURNING procrastinate_workers.id;
+END
+$fn$;
+
+-- The worker's row deleted at its stop; the foreign key then clears worker_id on every
+-- job it ran, finished ones included.
+CREATE OR REPLACE FUNCTION procrastinate_unregister_worker_v1(worker_id bigint)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    DELETE FROM procrastinate_workers WHERE id = worker_id;
 END
 $fn$;
 
@@ -351,32 +354,29 @@ SELECT * FROM procrastinate_register_worker_v1()
 -- prune_stalled_workers at the worker's start (its fixed 30 s). $1: seconds.
 SELECT * FROM procrastinate_prune_stalled_workers_v1($1::float8)
 
+-- name: unregister
+-- unregister_worker, at the worker's graceful stop. $1: the worker id.
+SELECT procrastinate_unregister_worker_v1($1::bigint)
+
 -- name: heartbeat
 -- update_heartbeat, every update_heartbeat_interval. $1: the worker id.
 SELECT procrastinate_update_heartbeat_v1($1::bigint)
 
 -- name: to_abort
 -- list_jobs_to_abort, every abort_job_polling_interval while a job runs (every queue).
-SELECT id FROM procrastinate_jobs
-WHERE status = 'doing' AND abort_requested = true
-  AND (NULL::varchar IS NULL OR queue_name = NULL::varchar)
+SELECT id FROM procrastinate_jobs WHERE abort_requested AND status = 'doing'
 
 -- name: stalled
 -- select_stalled_jobs_by_heartbeat (queries.sql), as the documented recipe for stalled
--- jobs (docs/howto/production/retry_stalled_jobs.md) calls it: running jobs of no worker
--- or of one whose heartbeat is older than $1 seconds.
-WITH stalled_workers AS (
-    SELECT id FROM procrastinate_workers
-    WHERE last_heartbeat < now() - ($1::float8 || ' SECOND')::interval
-)
-SELECT job.id, status, task_name, priority, lock, queueing_lock, args, scheduled_at,
-       queue_name, attempts, job.worker_id
-FROM procrastinate_jobs job
-LEFT JOIN stalled_workers sw ON sw.id = job.worker_id
-WHERE job.status = 'doing'
-  AND (NULL::varchar IS NULL OR job.queue_name = NULL::varchar)
-  AND (NULL::varchar IS NULL OR job.task_name = NULL::varchar)
-  AND (job.worker_id IS NULL OR sw.id IS NOT NULL)
+-- jobs (docs/howto/production/retry_stalled_jobs.md) calls it (every queue and task):
+-- running jobs of no worker or of one whose heartbeat is older than $1 seconds.
+SELECT j.id, j.status, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
+       j.scheduled_at, j.queue_name, j.attempts, j.worker_id
+FROM procrastinate_jobs j
+WHERE j.status = 'doing'
+  AND (j.worker_id IS NULL
+       OR j.worker_id IN (SELECT w.id FROM procrastinate_workers w
+                          WHERE w.last_heartbeat < now() - make_interval(secs => $1::float8)))
 
 -- name: retry
 -- retry_job (queries.sql), as the recipe retries a stalled job: due now, its priority,
@@ -384,27 +384,25 @@ WHERE job.status = 'doing'
 SELECT procrastinate_retry_job_v2($1::bigint, now(), NULL, NULL, NULL)
 
 -- name: claim_plan
--- The fetch function's statement with its arguments written in, for the horizon
--- scenario's EXPLAIN (rolled back; a worker id of NULL breaks no constraint).
-WITH candidate AS (
-    SELECT jobs.* FROM procrastinate_jobs AS jobs
-    WHERE NOT EXISTS (
-            SELECT 1 FROM procrastinate_jobs AS other_jobs
-            WHERE jobs.lock IS NOT NULL AND other_jobs.lock = jobs.lock
-              AND (other_jobs.status = 'doing'
-                   OR (other_jobs.status = 'todo'
-                       AND (other_jobs.priority > jobs.priority
-                            OR (other_jobs.priority = jobs.priority
-                                AND other_jobs.id < jobs.id)))))
-      AND jobs.status = 'todo'
-      AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= now())
-    ORDER BY jobs.priority DESC, jobs.id ASC
+-- The fetch function's statement with its arguments written in (every queue; a worker id
+-- of NULL breaks no constraint), for the horizon scenario's EXPLAIN (rolled back).
+WITH pick AS (
+    SELECT j.id FROM procrastinate_jobs j
+    WHERE j.status = 'todo'
+      AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
+      AND (j.lock IS NULL OR NOT EXISTS (
+            SELECT FROM procrastinate_jobs ahead
+            WHERE ahead.lock = j.lock
+              AND (ahead.status = 'doing'
+                   OR (ahead.status = 'todo'
+                       AND (ahead.priority, -ahead.id) > (j.priority, -j.id)))))
+    ORDER BY j.priority DESC, j.id
     LIMIT 1
-    FOR UPDATE OF jobs SKIP LOCKED
+    FOR UPDATE OF j SKIP LOCKED
 )
-UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL
-FROM candidate WHERE procrastinate_jobs.id = candidate.id
-RETURNING procrastinate_jobs.*
+UPDATE procrastinate_jobs AS t SET status = 'doing', worker_id = NULL
+FROM pick WHERE t.id = pick.id
+RETURNING t.*
 
 -- name: depth
 SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')

@@ -81,7 +81,9 @@ async fn run(queue: &Arc<dyn Queue>, first: i64, jobs: u64) -> Result<()> {
             bail!("completions refused for seqs {refused:?}: a lease ran out in a run with one worker; raise visibility_timeout_s");
         }
     }
-    Ok(())
+    // The worker stops as a `work` process's do: its consumer gone, then the design told.
+    drop(c);
+    queue.stopped().await.context("stopping the worker")
 }
 
 /// The table `qbench cost` prints.

@@ -219,6 +219,12 @@ pub trait Queue: registry::Kind + Send + Sync {
     /// The run's workers are stopping: a design that fetches in the background fetches no
     /// more, and a wait only a running queue would end (River's completer gate) ends.
     fn stopping(&self) {}
+    /// The run's workers have stopped and let go of their connections: a design whose
+    /// library deregisters a stopping worker (Procrastinate's unregister_worker) does it
+    /// now, awaited, so that its cost lands inside the run.
+    async fn stopped(&self) -> Result<()> {
+        Ok(())
+    }
     /// Creates what the design needs; a second call changes nothing. `reset` empties it too.
     /// Returns a line saying what was done.
     async fn setup(&self, reset: bool) -> Result<String>;

@@ -499,6 +499,9 @@ impl Workers {
         if let Some(r) = self.reaper.take() {
             let _ = r.await;
         }
+        if let Err(e) = self.queue.stopped().await {
+            warn_limited(&format!("stopping the design's workers: {e:#}"));
+        }
         self.state
     }
 }

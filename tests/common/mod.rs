@@ -63,9 +63,12 @@ fn start_shared(options: Options) -> Shared {
                 .await
                 .expect("starting the test servers (run setup/prepare_machine.sh)");
             servers.apply_to(&mut base);
-            // pg-boss's workers sleep 2 s after every fetch (its floor is 500 ms): at that
-            // pace the per-design set would take many minutes. The protocol is the same.
-            base.benchmark.pg_boss_polling_interval_ms = 20.0;
+            // pg-boss's workers sleep 2 s after every fetch (its floor is 500 ms), and an
+            // idle Procrastinate worker polls every 5 s: at those paces the per-design set
+            // would take many minutes. 150 ms keeps pg-boss's sleep (it skips one of
+            // 100 ms or less); the statements are the same.
+            base.benchmark.pg_boss_polling_interval_ms = 150.0;
+            base.benchmark.procrastinate_fetch_job_polling_interval_s = 0.2;
             let mut pids = vec![servers.postgres.process.pid, servers.valkey.process.pid];
             pids.extend(servers.stunnel.as_ref().map(|s| s.process.pid));
             pids.extend(servers.valkey_nodes.iter().map(|n| n.process.pid));

@@ -323,8 +323,9 @@ pub async fn a_held_job_is_fenced(kind: QueueKind) {
         }
         // A worker that still beats (the holder's process is alive) keeps its job.
         Recovery::Rollback | Recovery::Heartbeat => {
-            // Twice the lease and a reap later, the job is still the holder's alone.
-            let deadline = Instant::now() + Duration::from_secs(1);
+            // Longer than any recovery timeout `recover_after(0.5)` sets (a heartbeat's
+            // is at least 2 s), reaping all along, the job is still the holder's alone.
+            let deadline = Instant::now() + Duration::from_secs(3);
             while Instant::now() < deadline {
                 q.reap().await.expect("reap");
                 assert!(

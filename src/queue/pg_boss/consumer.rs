@@ -35,7 +35,7 @@ pub struct Shared {
 /// the polling interval if longer.
 const NOTIFY_POLL: Duration = Duration::from_secs(30);
 /// A sleep this short or shorter is skipped.
-const SKIP_BELOW: Duration = Duration::from_millis(100);
+pub const SKIP_BELOW: Duration = Duration::from_millis(100);
 
 pub struct PgBossConsumer {
     shared: Arc<Shared>,

@@ -143,7 +143,7 @@ impl Maintenance {
             .get("cache_stats")
             .replace("{table}", table)
             .replace("{names}", &list);
-        c.simple_query(&stats).await.context("pg-boss's queue counts")?;
+        envelope(c, &stats, "queue counts").await?;
         let expired = format!(
             "state = 'active' AND (started_on + expire_seconds * interval '1s') < now() AND name = ANY({list})"
         );
@@ -169,11 +169,23 @@ impl Maintenance {
                 .replace("{table}", table)
                 .replace("{names}", &list)
                 .replace("{key}", &format!("{table}{key}"));
-            c.simple_query(&sql)
-                .await
-                .with_context(|| format!("pg-boss's {name}"))?;
+            envelope(c, &sql, name).await?;
         }
         Ok(())
+    }
+}
+
+/// One of pg-boss's locked() envelopes (BEGIN; SET LOCALs; the advisory lock; the
+/// statement; COMMIT) as one simple query. A statement that fails skips the COMMIT and
+/// leaves the session in a failed transaction: it is rolled back before the connection
+/// goes back to the pool.
+async fn envelope(c: &Client, sql: &str, what: &str) -> Result<Vec<SimpleQueryMessage>> {
+    match c.simple_query(sql).await {
+        Ok(answers) => Ok(answers),
+        Err(e) => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Err(anyhow::Error::new(e).context(format!("pg-boss's {what}")))
+        }
     }
 }
 
@@ -213,16 +225,15 @@ async fn fail(c: &Client, table: &str, filter: &str, key: &str, message: &str) -
             "{output}",
             &format!("{{ \"value\": {{ \"message\": \"{message}\" }} }}"),
         );
-    let answers = c
-        .simple_query(&sql)
-        .await
-        .with_context(|| format!("pg-boss's {key}"))?;
-    for a in answers {
+    // The envelope's rows: the advisory lock's (empty), then the count's, named.
+    for a in envelope(c, &sql, key).await? {
         if let SimpleQueryMessage::Row(r) = a {
-            return Ok(r.get(0).and_then(|v| v.parse().ok()).unwrap_or(0));
+            if let Some(n) = r.try_get("failed_or_retried").ok().flatten() {
+                return n.parse().context("pg-boss's expiry count");
+            }
         }
     }
-    Ok(0)
+    anyhow::bail!("pg-boss's {key} answered without its count")
 }
 
 /// `ARRAY['a','b']::text[]`, as pg-boss writes a list into a statement's text.

@@ -157,18 +157,21 @@ impl PgBoss {
     }
 
     /// The queues this design needs, made (or their options updated) as createQueue
-    /// does; with `reset`, qbench's queue is deleted first, so that a change of layout
-    /// (`partition`) takes effect.
+    /// does; with `reset`, a queue made with the other layout (`partition`) is made again.
     async fn make_queues(&self, c: &Client, reset: bool) -> Result<()> {
-        if reset {
-            c.execute(SQL.get("drop_queue"), &[&QUEUE]).await?;
-        }
         let expire = i32::try_from(self.expire_s).unwrap_or(i32::MAX);
         let deletion = i32::try_from(self.deletion_s).unwrap_or(i32::MAX);
-        for (name, part, notify) in [(QUEUE, self.partition, self.notify()), (SEND_IT, false, false)] {
-            c.execute(SQL.get("make_queue"), &[&name, &part, &expire, &deletion, &notify])
-                .await
-                .with_context(|| format!("creating pg-boss's queue {name}"))?;
+        let queues = [
+            (QUEUE, self.partition, self.notify()),
+            (SEND_IT, false, false),
+        ];
+        for (name, part, notify) in queues {
+            c.execute(
+                SQL.get("make_queue"),
+                &[&name, &part, &expire, &deletion, &notify, &reset],
+            )
+            .await
+            .with_context(|| format!("creating pg-boss's queue {name}"))?;
         }
         Ok(())
     }
@@ -256,9 +259,12 @@ impl Queue for PgBoss {
 
     fn throughput_bound(&self, workers: usize) -> Option<f64> {
         // Each worker fetches at most one batch per polling interval, unless full batches
-        // burst or notifications cut its sleeps short.
-        (!self.burst && !self.notify())
-            .then(|| (workers * self.batch) as f64 / self.poll.as_secs_f64())
+        // burst or notifications cut its sleeps short. A cycle whose work leaves 100 ms
+        // or less of the interval skips the sleep, so a cycle lasts at least the interval
+        // less 100 ms (none below: nothing bounds it).
+        let cycle = self.poll.saturating_sub(consumer::SKIP_BELOW);
+        (!self.burst && !self.notify() && !cycle.is_zero())
+            .then(|| (workers * self.batch) as f64 / cycle.as_secs_f64())
     }
 
     fn stopping(&self) {
@@ -399,7 +405,6 @@ mod tests {
     fn statements_exist() {
         SQL.assert_statements(&[
             "make_queue",
-            "drop_queue",
             "enqueue",
             "enqueue_notify",
             "fetch",

@@ -2,7 +2,7 @@
 //! Procrastinate's psycopg connector runs it: a connection from the pool (checked with an
 //! empty query, psycopg_pool's `check_connection`), BEGIN, the statement, COMMIT.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +14,8 @@ use tokio_postgres::{Client, Row, Statement};
 
 use super::SQL;
 use crate::config::{Postgres, ProcrastinateDelete};
-use crate::queue::pg::{self, Claims};
-use crate::queue::{Claimed, Handle};
+use crate::queue::pg::{self, Wait};
+use crate::queue::{Claimed, Consumer, Handle};
 
 /// One query as the connector sends it: checked, BEGIN, the statement, COMMIT (its error
 /// rolls the transaction back).
@@ -45,13 +45,32 @@ pub async fn in_transaction(
     Ok(rows)
 }
 
-/// The process's worker: its pool (psycopg_pool's, 4 connections), its id, one fetch at
-/// a time, the jobs running, and its side task (heartbeat and abort poll).
+/// unregister_worker at the worker's stop, on a client of its own.
+pub async fn unregister(c: &mut Client, worker_id: i64) -> Result<()> {
+    let st = c.prepare(SQL.get("unregister")).await?;
+    in_transaction(c, &st, &[&worker_id]).await?;
+    Ok(())
+}
+
+/// The process's worker: its pool (psycopg_pool's, 4 connections), its id, its one fetch
+/// loop, the jobs running, and its side task (heartbeat and abort poll).
+///
+/// Procrastinate's worker fetches in one loop (worker.py `_fetch_and_process_jobs`): for
+/// a free slot it fetches one job, again and again until a fetch finds none; then it
+/// waits for a notification or its poll (`_run_loop`), and a slot freed meanwhile fetches
+/// nothing. Here each qbench worker is a slot: it fetches itself while the loop is
+/// fetching (`more`); once a fetch found nothing, a worker that frees up goes idle
+/// instead, and the idle workers take turns (`turn`) at the loop's one wait. The event is
+/// cleared after every fetch (`cleared`): a notification that came during a fetch that
+/// found nothing is lost, as in Procrastinate.
 pub struct Shared {
     pool: deadpool_postgres::Pool,
     pg: Postgres,
     worker_id: i64,
     fetching: tokio::sync::Mutex<()>,
+    turn: tokio::sync::Mutex<()>,
+    more: AtomicBool,
+    cleared: AtomicU64,
     running: Arc<AtomicUsize>,
     /// delete_job for a job that succeeded.
     delete: bool,
@@ -60,14 +79,18 @@ pub struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Its heartbeat stops: a process that ends without unregistering is pruned as
-        // stalled by the next worker's start, as after a crash (qbench does not call
-        // unregister_worker; see docs/designs.md).
+        // Its heartbeat stops; the design unregisters the worker once the run's workers
+        // have stopped (`Queue::stopped`). A killed process never does: the next
+        // worker's start prunes it as stalled.
         self.side.abort();
     }
 }
 
 impl Shared {
+    pub fn worker_id(&self) -> i64 {
+        self.worker_id
+    }
+
     /// Worker.run's start: stalled workers pruned, this one registered, its side task
     /// started.
     pub async fn start(
@@ -98,6 +121,10 @@ impl Shared {
             pg,
             worker_id,
             fetching: tokio::sync::Mutex::new(()),
+            turn: tokio::sync::Mutex::new(()),
+            // The loop starts by fetching.
+            more: AtomicBool::new(true),
+            cleared: AtomicU64::new(0),
             running,
             delete: delete == ProcrastinateDelete::Always || delete == ProcrastinateDelete::Successful,
             side,
@@ -138,11 +165,46 @@ async fn side_task(
 
 pub struct ProcrastinateConsumer {
     shared: Arc<Shared>,
+    wait: Wait,
+    /// This worker holds the loop's wait and was woken: its next claim fetches.
+    woken: bool,
+    /// Whether the last claim ran a fetch (an idle loop's claim runs none).
+    fetched: bool,
 }
 
 impl ProcrastinateConsumer {
-    pub fn new(shared: Arc<Shared>) -> ProcrastinateConsumer {
-        ProcrastinateConsumer { shared }
+    pub fn new(shared: Arc<Shared>, wait: Wait) -> ProcrastinateConsumer {
+        ProcrastinateConsumer {
+            shared,
+            wait,
+            woken: false,
+            fetched: false,
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        match &self.wait {
+            Wait::Notify { listener, .. } => listener.generation(),
+            Wait::Poll(_) => 0,
+        }
+    }
+
+    /// One fetch, as the loop runs it.
+    async fn fetch(&mut self) -> Result<Vec<Claimed>> {
+        let _turn = self.shared.fetching.lock().await;
+        let mut c = pg::pooled(&self.shared.pool, &self.shared.pg).await?;
+        let rows = call(&mut c, SQL.get("fetch"), &[&self.shared.worker_id]).await;
+        // `_new_job_event.clear()` in the fetch's finally: whatever it found.
+        self.shared.cleared.store(self.generation(), Ordering::Release);
+        let mut out = vec![];
+        for r in &rows? {
+            if let Some(job) = claimed(r)? {
+                out.push(job);
+            }
+        }
+        self.shared.more.store(!out.is_empty(), Ordering::Release);
+        self.shared.running.fetch_add(out.len(), Ordering::Relaxed);
+        Ok(out)
     }
 }
 
@@ -166,20 +228,36 @@ fn claimed(r: &Row) -> Result<Option<Claimed>> {
 }
 
 #[async_trait]
-impl Claims for ProcrastinateConsumer {
+impl Consumer for ProcrastinateConsumer {
     async fn claim(&mut self) -> Result<Vec<Claimed>> {
-        // The worker's one fetch loop: a fetch at a time, one job each.
-        let _turn = self.shared.fetching.lock().await;
-        let mut c = pg::pooled(&self.shared.pool, &self.shared.pg).await?;
-        let rows = call(&mut c, SQL.get("fetch"), &[&self.shared.worker_id]).await?;
-        let mut out = vec![];
-        for r in &rows {
-            if let Some(job) = claimed(r)? {
-                out.push(job);
+        // The loop fetches while its fetches find jobs, and when woken; a slot freed while
+        // it waits fetches nothing.
+        let woken = std::mem::take(&mut self.woken);
+        self.fetched = woken || self.shared.more.load(Ordering::Acquire);
+        if !self.fetched {
+            return Ok(vec![]);
+        }
+        self.fetch().await
+    }
+
+    /// The loop's one wait: for a notification since the event was last cleared, or the
+    /// fetch poll; the other idle workers queue behind it.
+    async fn idle(&mut self) {
+        let _turn = self.shared.turn.lock().await;
+        if !self.shared.more.load(Ordering::Acquire) {
+            match &self.wait {
+                Wait::Poll(d) => tokio::time::sleep(*d).await,
+                Wait::Notify { listener, fallback } => {
+                    let seen = self.shared.cleared.load(Ordering::Acquire);
+                    listener.wait(seen, *fallback).await
+                }
             }
         }
-        self.shared.running.fetch_add(out.len(), Ordering::Relaxed);
-        Ok(out)
+        self.woken = true;
+    }
+
+    fn claim_round_trip(&self, call: Duration) -> Option<Duration> {
+        self.fetched.then_some(call)
     }
 
     async fn complete(&mut self, jobs: Vec<Claimed>) -> Result<Vec<i64>> {

@@ -9,14 +9,16 @@
 //!   `procrastinate_defer_jobs_v1` call per defer (per batch for qbench's batches); its
 //!   row triggers write a `deferred` event and send two notifications per job;
 //! - claim (worker.py `_fetch_and_process_jobs`, `procrastinate_fetch_job_v2`): one job
-//!   per call, and one call at a time per process (its fetch loop), for a free slot;
-//!   the status change writes a `started` event;
+//!   per call, one call at a time per process, for a free slot, while the process's one
+//!   fetch loop is fetching (`consumer`); the status change writes a `started` event;
 //! - completion (`procrastinate_finish_job_v1`): the job marked succeeded (kept, with its
 //!   events) or, with `delete_jobs`, deleted; awaited before the slot is free again;
-//! - wakeup: one LISTEN connection per process on `procrastinate_any_queue_v1`; a
-//!   notification wakes an idle worker, which otherwise fetches every 5 s;
+//! - wakeup: one LISTEN connection per process on `procrastinate_any_queue_v1`; once a
+//!   fetch found nothing, the loop waits for a notification or its 5-s poll, then
+//!   fetches until a fetch finds nothing again;
 //! - the worker's side tasks (`consumer`): registration at start (after pruning stalled
-//!   workers), a heartbeat every 10 s, the abort poll every 5 s while a job runs;
+//!   workers), a heartbeat every 10 s, the abort poll every 5 s while a job runs, and
+//!   the unregistration when the run's workers have stopped;
 //! - recovery: Procrastinate recovers nothing by itself; its documented recipe
 //!   (docs/howto/production/retry_stalled_jobs.md), a task every 10 minutes retrying the
 //!   running jobs of workers whose heartbeat is over 30 s old, is run by the reaper.
@@ -30,7 +32,7 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use tokio_postgres::Client;
 
-use super::pg::{self, PgBase, Wait, Waiting};
+use super::pg::{self, PgBase, Wait};
 use super::registry::{Design, DesignInfo, Recovery};
 use super::{Backend, Consumer, NewJob, Producer, Queue, QueueState, Server, Snapshot};
 use crate::config::{Config, ProcrastinateDelete, Wakeup};
@@ -60,6 +62,8 @@ pub struct Procrastinate {
     /// The process's worker: its pool, its id and side tasks, made for the first
     /// consumer and ended with the last.
     worker: tokio::sync::Mutex<Weak<Shared>>,
+    /// The id this process registered, until its stop unregisters it.
+    registered: std::sync::Mutex<Option<i64>>,
     next_retry: std::sync::Mutex<std::time::Instant>,
 }
 
@@ -89,6 +93,7 @@ impl Design for Procrastinate {
             stalled_after_s: b.procrastinate_stalled_worker_timeout_s,
             retry_every,
             worker: tokio::sync::Mutex::default(),
+            registered: std::sync::Mutex::default(),
             next_retry: std::sync::Mutex::new(std::time::Instant::now() + retry_every),
         })
     }
@@ -116,6 +121,7 @@ impl Procrastinate {
             .await?,
         );
         *held = Arc::downgrade(&w);
+        *self.registered.lock().unwrap_or_else(|p| p.into_inner()) = Some(w.worker_id());
         Ok(w)
     }
 
@@ -223,7 +229,6 @@ impl Queue for Procrastinate {
     }
 
     async fn consumer(&self, _worker: usize) -> Result<Box<dyn Consumer>> {
-        let inner = ProcrastinateConsumer::new(self.worker().await?);
         let wait = match self.notify() {
             true => Wait::Notify {
                 listener: self.base.listener(CHANNEL).await?,
@@ -231,11 +236,25 @@ impl Queue for Procrastinate {
             },
             false => Wait::Poll(self.poll),
         };
-        Ok(Box::new(Waiting::new(inner, wait)))
+        Ok(Box::new(ProcrastinateConsumer::new(self.worker().await?, wait)))
     }
 
     async fn reap(&self) -> Result<Option<u64>> {
         Ok(Some(self.retry_stalled().await?))
+    }
+
+    async fn stopped(&self) -> Result<()> {
+        // Worker.run's end: the worker's row deleted (its jobs' worker_id cleared).
+        let id = self.registered.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(id) = id {
+            // On a session of its own, closed at once: its statistics (the foreign key's
+            // update of every job the worker ran) are flushed as it ends, inside the run.
+            let mut c = pg::connect(self.base.pg()).await?;
+            consumer::unregister(&mut c, id)
+                .await
+                .context("unregistering the worker")?;
+        }
+        Ok(())
     }
 
     async fn allocate(&self, n: u64) -> Result<i64> {
@@ -311,6 +330,7 @@ mod tests {
             "register",
             "prune",
             "heartbeat",
+            "unregister",
             "to_abort",
             "stalled",
             "retry",
@@ -334,7 +354,7 @@ mod tests {
         let candidate = &plan[..plan.find("UPDATE").expect("update")];
         // The function's CTE, but for the queue filter its NULL argument removes.
         let without_queues = function.replace(
-            "AND(target_queue_namesISNULLORjobs.queue_name=ANY(target_queue_names))",
+            "AND(target_queue_namesISNULLORj.queue_name=ANY(target_queue_names))",
             "",
         );
         assert!(without_queues.contains(candidate), "{candidate}");
