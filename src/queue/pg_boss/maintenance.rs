@@ -13,10 +13,12 @@
 //!   every 5 s (src/timekeeper.ts);
 //! - the BAM poller's gate every 60 s (and its read when it wins; src/bam.ts).
 //!
-//! Each timer's first run is one interval after the process opened the queue, as a
-//! JavaScript setInterval's is. Statements go as pg-boss sends them: parameterless ones as
-//! simple queries (the locked() transactions are one multi-statement query each), the
-//! others unprepared with their parameters.
+//! Each timer's first run is one interval after the process opened the queue (pg-boss
+//! runs the flow, cron and BAM timers and the cron worker once at its start as well: a
+//! few statements per process, left out). Statements go as pg-boss sends them:
+//! parameterless ones as simple queries (the locked() transactions are one
+//! multi-statement query each), the others unprepared with their parameters (the gates'
+//! intervals bound, where pg-boss writes them into the text).
 
 use std::time::{Duration, Instant};
 
