@@ -67,6 +67,11 @@ async fn restarts_are_survived_and_reported() {
     let mut cfg = Config::default();
     // Leases of jobs in hand when the server went away come back after 2 s.
     cfg.benchmark.recover_after(2.0);
+    // pg-boss's workers fetch back to back (its 2-s sleep after each fetch would hold 4
+    // workers to 2 jobs/s), Procrastinate's idle loop polls every 0.2 s: this test is
+    // about reconnecting, not their pacing.
+    cfg.benchmark.pg_boss_polling_interval_ms = 1.0;
+    cfg.benchmark.procrastinate_fetch_job_polling_interval_s = 0.2;
     // The seed's mix: Valkey without persistence, so a restart can lose jobs.
     cfg.benchmark.durability = qbench::config::DurabilityChoice::Seed;
     let mut servers = LocalServers::start(&cfg, false, &qbench::local::Options::default())

@@ -151,7 +151,7 @@ fn resource_flags(r: &Row, f: &mut Vec<String>) {
 }
 
 /// A design whose protocol caps its workers' rate (River: one fetch of at most MaxWorkers
-/// jobs per FetchCooldown) ran at 90 % of that cap or more while more was asked of it (no
+/// jobs per FetchCooldown; pg-boss: a batch per worker per polling interval) ran at 90 % of that cap or more while more was asked of it (no
 /// offered rate, one at or above the cap, or a test that fell behind): its throughput is
 /// the protocol's setting, not the server's capacity. A test that kept up with a rate
 /// below the cap is not flagged: its throughput is the offered rate.
@@ -163,7 +163,7 @@ fn protocol_flag(r: &Row, f: &mut Vec<String>) {
         || matches!(r.state.as_str(), "over_capacity" | "stalled");
     if bound > 0.0 && tput >= 0.9 * bound && pushed {
         f.push(format!(
-            "bound by its own protocol: {tput:.0} jobs/s against the {bound:.0} its settings allow its workers (the design's options say which: more workers or a shorter fetch cooldown raise it), not the server's limit"
+            "bound by its own protocol: {tput:.0} jobs/s against the {bound:.0} its settings allow its workers (the design's options say which: more workers, or a shorter fetch cooldown or polling interval, raise it), not the server's limit"
         ));
     }
 }
