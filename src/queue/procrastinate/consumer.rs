@@ -71,6 +71,9 @@ pub struct Shared {
     turn: tokio::sync::Mutex<()>,
     more: AtomicBool,
     cleared: AtomicU64,
+    /// A fetch or finish failed: Procrastinate's worker stops on such an error, its
+    /// heartbeat with it; its running jobs wait for the recipe, and a new worker starts.
+    dead: AtomicBool,
     running: Arc<AtomicUsize>,
     /// delete_job for a job that succeeded.
     delete: bool,
@@ -89,6 +92,17 @@ impl Drop for Shared {
 impl Shared {
     pub fn worker_id(&self) -> i64 {
         self.worker_id
+    }
+
+    /// Whether the worker stopped on an error (the design then starts another).
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// The worker stops: no more fetches, no more heartbeats.
+    fn stop(&self) {
+        self.dead.store(true, Ordering::Release);
+        self.side.abort();
     }
 
     /// Worker.run's start: stalled workers pruned, this one registered, its side task
@@ -125,6 +139,7 @@ impl Shared {
             // The loop starts by fetching.
             more: AtomicBool::new(true),
             cleared: AtomicU64::new(0),
+            dead: AtomicBool::new(false),
             running,
             delete: delete == ProcrastinateDelete::Always || delete == ProcrastinateDelete::Successful,
             side,
@@ -232,12 +247,20 @@ impl Consumer for ProcrastinateConsumer {
     async fn claim(&mut self) -> Result<Vec<Claimed>> {
         // The loop fetches while its fetches find jobs, and when woken; a slot freed while
         // it waits fetches nothing.
+        if self.shared.is_dead() {
+            self.fetched = false;
+            anyhow::bail!("the Procrastinate worker stopped after an error; a new one starts");
+        }
         let woken = std::mem::take(&mut self.woken);
         self.fetched = woken || self.shared.more.load(Ordering::Acquire);
         if !self.fetched {
             return Ok(vec![]);
         }
-        self.fetch().await
+        let fetched = self.fetch().await;
+        if fetched.is_err() {
+            self.shared.stop();
+        }
+        fetched
     }
 
     /// The loop's one wait: for a notification since the event was last cleared, or the
@@ -279,7 +302,10 @@ impl Consumer for ProcrastinateConsumer {
                 // The function's RAISE: the job is neither queued nor running any more
                 // (another run finished it first).
                 Err(e) if raised(&e) => late.push(j.seq),
-                Err(e) => return Err(e.context("finishing a job")),
+                Err(e) => {
+                    self.shared.stop();
+                    return Err(e.context("finishing a job"));
+                }
             }
         }
         Ok(late)

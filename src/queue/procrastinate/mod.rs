@@ -107,7 +107,8 @@ impl Procrastinate {
     /// The process's worker, started (pruned, registered, beating) by the first consumer.
     async fn worker(&self) -> Result<Arc<Shared>> {
         let mut held = self.worker.lock().await;
-        if let Some(w) = held.upgrade() {
+        // A worker stopped by an error is replaced, as a supervisor restarts one.
+        if let Some(w) = held.upgrade().filter(|w| !w.is_dead()) {
             return Ok(w);
         }
         let w = Arc::new(
