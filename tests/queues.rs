@@ -448,13 +448,9 @@ async fn graphile_worker_batches_completions() {
 /// graphile-worker's wakeup: add_job's `jobs:insert` notification, whose payload is
 /// JSON with the batch's count, wakes an idle worker. With a 10-minute poll interval,
 /// only the notification can bring the job to it within the 60 s allowed.
-#[tokio::test]
-async fn graphile_worker_wakes_on_its_insert_notification() {
-    let q = open(QueueKind::GraphileWorker, "gwnotify", |c| {
-        c.benchmark.wakeup = qbench::config::Wakeups::one(qbench::config::Wakeup::Notify);
-        c.benchmark.graphile_poll_interval_ms = 600_000.0;
-    })
-    .await;
+/// An idle worker of `q` (its poll set to 10 minutes) claims one job enqueued after it
+/// went idle within 60 s: only the insert's notification can have woken it.
+async fn woken_by_the_insert_notification(q: Arc<dyn Queue>) {
     let mut c = q.consumer(0).await.expect("consumer");
     assert!(c.claim().await.expect("claim").is_empty());
     let waiting = tokio::spawn(async move {
@@ -474,6 +470,16 @@ async fn graphile_worker_wakes_on_its_insert_notification() {
     assert_eq!(got.iter().map(|j| j.seq).collect::<Vec<_>>(), [first]);
     let report = q.server().wakeup();
     assert_eq!(report.notifications_received, Some(1), "{report:?}");
+}
+
+#[tokio::test]
+async fn graphile_worker_wakes_on_its_insert_notification() {
+    let q = open(QueueKind::GraphileWorker, "gwnotify", |c| {
+        c.benchmark.wakeup = qbench::config::Wakeups::one(qbench::config::Wakeup::Notify);
+        c.benchmark.graphile_poll_interval_ms = 600_000.0;
+    })
+    .await;
+    woken_by_the_insert_notification(q).await;
 }
 
 /// pg-boss's worker sleeps until pollingInterval after each fetch began, jobs or not: 4
@@ -618,25 +624,7 @@ async fn procrastinate_wakes_on_its_insert_notification() {
         c.benchmark.procrastinate_fetch_job_polling_interval_s = 600.0;
     })
     .await;
-    let mut c = q.consumer(0).await.expect("consumer");
-    assert!(c.claim().await.expect("claim").is_empty());
-    let waiting = tokio::spawn(async move {
-        c.idle().await;
-        c
-    });
-    let first = q.allocate(1).await.expect("allocate");
-    let mut p = q.producer().await.expect("producer");
-    p.enqueue(&jobs(first..first + 1), false)
-        .await
-        .expect("enqueue");
-    let mut c = tokio::time::timeout(std::time::Duration::from_secs(60), waiting)
-        .await
-        .expect("woken by the notification, not the 10-minute poll")
-        .expect("task");
-    let got = c.claim().await.expect("claim");
-    assert_eq!(got.iter().map(|j| j.seq).collect::<Vec<_>>(), [first]);
-    let report = q.server().wakeup();
-    assert_eq!(report.notifications_received, Some(1), "{report:?}");
+    woken_by_the_insert_notification(q).await;
 }
 
 /// Procrastinate's `delete_jobs = always`: a finished job is deleted with its events, so
